@@ -7,5 +7,7 @@ export default defineConfig({
     pool: "threads",
     include: ["tests/**/*.test.ts"],
     testTimeout: 30_000,
+    // Tests that boot QEMU share two cores: one file at a time keeps boots fast and timings honest.
+    fileParallelism: false,
   },
 });

@@ -1,0 +1,82 @@
+# PAIO — top-level build. `make help` lists the targets.
+#
+# The two commands a newcomer needs: `make run` and `make test`. Both install
+# what is missing first (`make deps`), so they work on a fresh Debian 12 machine.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+BUN        := node_modules/.bin/bun
+OUT        := out
+BUILD      := $(OUT)/build
+CC_STATIC  := gcc -static -Os -Wall -Wextra -Werror -std=gnu11
+
+# Inputs the image assembler can be pointed elsewhere:
+#   PAIO_KERNEL=DIR  a kernel directory (vmlinuz, config, optional lib/modules) instead of Debian's
+#   PAIO_BUN=FILE    the Bun binary to put in the image
+export PAIO_KERNEL
+export PAIO_BUN
+
+.PHONY: help deps build image run test test-unit test-e2e bench typecheck clean
+
+help:
+	@echo "PAIO make targets:"
+	@echo "  make run        build the image if needed and boot it in QEMU (UEFI, serial console here)"
+	@echo "  make test       install what is missing, build the image, run every test"
+	@echo "  make deps       install host tools (Debian packages) and npm packages, idempotently"
+	@echo "  make build      compile PID 1, the guest exec helper and the app bundle into $(BUILD)/"
+	@echo "  make image      assemble $(OUT)/paio-x86_64.img, rootfs.squashfs, vmlinuz, initrd.img, manifest"
+	@echo "  make test-unit  host-only tests (no QEMU)"
+	@echo "  make test-e2e   tests that boot the image in QEMU"
+	@echo "  make bench      boot-time, size and memory figures, with a busybox-only baseline"
+	@echo "  make typecheck  strict TypeScript check"
+	@echo "  make clean      remove $(OUT)/ (downloaded Debian packages stay cached in ~/.cache/paio)"
+
+deps:
+	@sh image/install-deps.sh
+
+# --- compiled parts -----------------------------------------------------------
+
+$(BUILD)/pid1: init/pid1.c
+	@mkdir -p $(BUILD)
+	$(CC_STATIC) -o $@ $<
+
+$(BUILD)/qemu-exec: qemu/guest/qemu-exec.c
+	@mkdir -p $(BUILD)
+	$(CC_STATIC) -o $@ $<
+
+SUPERVISOR_SRC := $(shell find init/supervisor -name '*.ts' 2>/dev/null)
+$(BUILD)/supervisor.js: $(SUPERVISOR_SRC) package-lock.json
+	@mkdir -p $(BUILD)
+	$(BUN) build --target=bun --outfile=$@ init/supervisor/main.ts
+
+build: deps $(BUILD)/pid1 $(BUILD)/qemu-exec $(BUILD)/supervisor.js
+
+# --- image --------------------------------------------------------------------
+
+# The assembler decides by itself whether anything changed (a hash of all inputs).
+image: build
+	@$(BUN) image/build.ts
+
+run: image
+	@bin/paio qemu run
+
+# --- tests --------------------------------------------------------------------
+
+typecheck: deps
+	node_modules/.bin/tsc --noEmit -p .
+
+test-unit: build
+	$(BUN) --bun node_modules/.bin/vitest run tests/unit
+
+test-e2e: image
+	$(BUN) --bun node_modules/.bin/vitest run tests/e2e
+
+test: image typecheck
+	$(BUN) --bun node_modules/.bin/vitest run
+
+bench: image
+	@$(BUN) tests/bench/boot-bench.ts
+
+clean:
+	rm -rf $(OUT)

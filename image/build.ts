@@ -1,0 +1,288 @@
+#!/usr/bin/env bun
+// PAIO offline image assembler. Builds, from Debian's packages and our own
+// parts, under out/:
+//   rootfs.squashfs   read-only root file system (byte-identical for identical inputs)
+//   paio-x86_64.img   GPT disk: EFI system partition (systemd-boot), root, blank data partition
+//   vmlinuz, initrd.img, cmdline.txt   for direct kernel boot
+//   manifest.tsv      every file in the root with its origin and sha256
+// Nothing needs root privileges or loop mounts. A rebuild whose inputs are
+// unchanged (a hash of all of them) does nothing.
+
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { basename, join, relative } from "node:path";
+import {
+  BUILD, DEBIAN_PACKAGES, DEFAULT_BUN, E2FSPROGS_FILES, KERNEL_CMDLINE, ONNXRUNTIME_LIB_DIR, OUT, OUTPUTS, OWN_PARTS, REPO, SOURCE_DATE_EPOCH,
+} from "./config.ts";
+import { fetchDebs, type Deb } from "./debs.ts";
+import { interpreter, libraryClosure } from "./elf.ts";
+import { BuildError, requireTools, run } from "./errors.ts";
+import { moduleLoadOrder, resolveKernel, type Kernel } from "./kernel.ts";
+import { Stage } from "./stage.ts";
+import { cpioArchive, type CpioEntry } from "./cpio.ts";
+
+const STEPS = ["inputs", "Debian packages", "root tree", "initramfs", "EFI partition", "squashfs", "disk image"];
+const started = Date.now();
+let stepNo = 0;
+function step(name: string): void {
+  stepNo = STEPS.indexOf(name) + 1;
+  console.log(`image [${stepNo}/${STEPS.length}] ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+}
+function log(msg: string): void {
+  console.log(`image        ${msg}`);
+}
+
+function sha256File(path: string): string {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
+}
+
+function npmVersion(pkgDir: string): string {
+  try {
+    return JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")).version;
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Everything the image is made from, checked before any work starts. */
+interface Inputs {
+  bun: { path: string; origin: string };
+  onnxLib: { path: string; origin: string };
+  kernel: Kernel;
+  modules: string[];
+  debs: Map<string, Deb>;
+}
+
+function checkOwnParts(): void {
+  for (const [what, path] of Object.entries(OWN_PARTS)) {
+    if (!existsSync(path)) throw new BuildError(`${relative(REPO, path)} (${what}) is missing; run 'make build' (or 'make image', which builds it)`);
+  }
+}
+
+function resolveInputs(): Inputs {
+  requireTools(["mksquashfs", "genimage", "mkdosfs", "mcopy", "readelf", "apt-get", "dpkg-deb"]);
+  checkOwnParts();
+  const bunPath = process.env.PAIO_BUN || DEFAULT_BUN;
+  if (!existsSync(bunPath)) {
+    throw new BuildError(
+      process.env.PAIO_BUN
+        ? `PAIO_BUN=${bunPath}: no such file; point it at a Bun binary for x86_64 Linux, or unset it to use the one from npm`
+        : `the Bun binary ${relative(REPO, bunPath)} is missing; run 'make deps' (npm ci installs @oven/bun-linux-x64-baseline)`,
+    );
+  }
+  const bunOrigin = process.env.PAIO_BUN ? `file:${basename(bunPath)}` : `npm:@oven/bun-linux-x64-baseline@${npmVersion(join(DEFAULT_BUN, "../.."))}`;
+  const onnxPath = join(ONNXRUNTIME_LIB_DIR, "libonnxruntime.so.1");
+  if (!existsSync(onnxPath)) throw new BuildError(`${relative(REPO, onnxPath)} is missing; run 'make deps'`);
+  const onnxOrigin = `npm:onnxruntime-node@${npmVersion(join(REPO, "node_modules/onnxruntime-node"))}`;
+
+  step("Debian packages");
+  const kernel = resolveKernel(log);
+  log(`kernel ${kernel.release} (${kernel.origin})`);
+  const debs = fetchDebs([...DEBIAN_PACKAGES], log);
+  const wanted = readFileSync(join(REPO, "image/modules.list"), "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+  const modules = moduleLoadOrder(kernel, wanted, log);
+  log(`${debs.size} packages, ${modules.length} kernel modules`);
+  return { bun: { path: bunPath, origin: bunOrigin }, onnxLib: { path: onnxPath, origin: onnxOrigin }, kernel, modules, debs };
+}
+
+/** A hash over every input: if it matches the last build's, there is nothing to do. */
+function inputHash(inp: Inputs): string {
+  const h = createHash("sha256");
+  const addFile = (label: string, path: string) => h.update(`${label}\0${sha256File(path)}\n`);
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else addFile(relative(REPO, p), p);
+    }
+  };
+  walk(join(REPO, "image"));
+  for (const [what, path] of Object.entries(OWN_PARTS)) addFile(what, path);
+  addFile("bun", inp.bun.path);
+  addFile("onnxruntime", inp.onnxLib.path);
+  addFile("vmlinuz", inp.kernel.vmlinuz);
+  for (const m of inp.modules) addFile(m, join(inp.kernel.modulesDir!, m));
+  for (const deb of inp.debs.values()) h.update(`${deb.origin}\n`);
+  h.update(`epoch=${SOURCE_DATE_EPOCH}\ncmdline=${KERNEL_CMDLINE.join(" ")}\n`);
+  return h.digest("hex");
+}
+
+function upToDate(hash: string): boolean {
+  if (!Object.values(OUTPUTS).every((p) => existsSync(p))) return false;
+  return readFileSync(OUTPUTS.stamp, "utf8").trim() === hash;
+}
+
+function deb(inp: Inputs, name: string): Deb {
+  const d = inp.debs.get(name);
+  if (!d) throw new BuildError(`internal: package ${name} not fetched`);
+  return d;
+}
+
+function stageRoot(inp: Inputs, dir: string): Stage {
+  const s = new Stage(dir);
+  for (const d of ["proc", "sys", "dev", "run", "var/lib/paio", "etc", "mnt", "usr/lib/paio"]) s.dir(d);
+  s.dir("tmp", 0o1777);
+  s.dir("root", 0o700);
+  s.symlink("var/tmp", "/tmp", "paio:image/build.ts");
+  s.symlink("var/log", "/run/log", "paio:image/build.ts");
+
+  // busybox and its applets; our PID 1 takes /sbin/init.
+  const bb = deb(inp, "busybox-static");
+  s.fromPackage(bb.root, "bin/busybox", bb.origin);
+  const applets = run([join(bb.root, "bin/busybox"), "--list-full"]).split("\n").filter(Boolean);
+  for (const applet of applets) {
+    if (applet === "sbin/init" || applet === "linuxrc" || applet === "bin/busybox") continue;
+    s.symlink(applet, "/usr/bin/busybox", bb.origin);
+  }
+
+  // Our own parts.
+  s.file("sbin/init", OWN_PARTS.pid1, "paio:init/pid1.c", 0o755);
+  s.file("usr/libexec/paio/qemu-exec", OWN_PARTS.qemuExec, "paio:qemu/guest/qemu-exec.c", 0o755);
+  s.file("usr/lib/paio/supervisor.js", OWN_PARTS.supervisor, "paio:init/supervisor", 0o644);
+  s.file("usr/bin/bun", inp.bun.path, inp.bun.origin, 0o755);
+  s.file("usr/lib/x86_64-linux-gnu/libonnxruntime.so.1", inp.onnxLib.path, inp.onnxLib.origin, 0o644);
+
+  // e2fsprogs, for the data partition (PID 1 formats and checks it).
+  const e2 = deb(inp, "e2fsprogs");
+  for (const f of E2FSPROGS_FILES) s.fromPackage(e2.root, f, e2.origin);
+
+  // Shared libraries: exactly what the dynamic programs need.
+  const dynamic = [inp.bun.path, inp.onnxLib.path, ...E2FSPROGS_FILES.filter((f) => f.startsWith("sbin/")).map((f) => join(e2.root, f))];
+  const libDebs = ["libc6", "libgcc-s1", "libstdc++6", "libext2fs2", "libcom-err2", "libblkid1", "libuuid1", "libss2"].map((n) => deb(inp, n));
+  const libs = libraryClosure(dynamic, libDebs, new Map([["libonnxruntime.so.1", inp.onnxLib.path]]));
+  for (const lib of libs) s.fromPackage(lib.deb.root, lib.path, lib.deb.origin);
+  const interp = interpreter(inp.bun.path);
+  if (!interp) throw new BuildError(`${inp.bun.path} has no ELF interpreter; is it a Linux x86_64 Bun binary?`);
+  s.fromPackage(deb(inp, "libc6").root, interp.slice(1), deb(inp, "libc6").origin);
+  log(`${libs.length} shared libraries`);
+
+  // Kernel modules: the same set the initramfs loads, for modprobe at run time.
+  if (inp.kernel.modulesDir) {
+    const base = `usr/lib/modules/${inp.kernel.release}`;
+    for (const m of inp.modules) s.file(`${base}/${m}`, join(inp.kernel.modulesDir, m), inp.kernel.origin, 0o644);
+    const dep = readFileSync(join(inp.kernel.modulesDir, "modules.dep"), "utf8").split("\n").filter((l) => inp.modules.includes(l.split(":")[0]!));
+    s.write(`${base}/modules.dep`, dep.join("\n") + "\n", "paio:image/build.ts(subset of the kernel's modules.dep)");
+  }
+
+  // The root overlay: /etc/paio, hostname, units, helper scripts.
+  const overlay = join(REPO, "image/overlay");
+  const walk = (rel: string) => {
+    for (const name of readdirSync(join(overlay, rel)).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      if (statSync(join(overlay, r)).isDirectory()) walk(r);
+      else s.file(r, join(overlay, r), `paio:image/overlay/${r}`);
+    }
+  };
+  walk("");
+  const version = npmVersion(REPO);
+  s.write("etc/paio/release", `PAIO_VERSION=${version}\nKERNEL=${inp.kernel.release}\nBUILD_EPOCH=${SOURCE_DATE_EPOCH}\n`, "paio:image/build.ts");
+  return s;
+}
+
+function buildSquashfs(stageDir: string, out: string): void {
+  const e = String(SOURCE_DATE_EPOCH);
+  run([
+    "mksquashfs", stageDir, out, "-noappend", "-no-progress", "-quiet",
+    "-comp", "zstd", "-Xcompression-level", "15", "-no-xattrs", "-all-root",
+    "-mkfs-time", e, "-all-time", e,
+  ], { env: { SOURCE_DATE_EPOCH: undefined } }); // the options above set the times; mksquashfs refuses both
+}
+
+function buildInitramfs(inp: Inputs): Uint8Array {
+  const bb = deb(inp, "busybox-static");
+  const entries: CpioEntry[] = [];
+  for (const d of ["bin", "dev", "etc", "lib", "lib/modules", "newroot", "proc", "sys", "tmp"]) entries.push({ path: d, type: "dir", mode: 0o755 });
+  entries.push({ path: "dev/console", type: "char", mode: 0o600, major: 5, minor: 1 });
+  entries.push({ path: "dev/null", type: "char", mode: 0o666, major: 1, minor: 3 });
+  entries.push({ path: "bin/busybox", type: "file", mode: 0o755, data: readFileSync(join(bb.root, "bin/busybox")) });
+  entries.push({ path: "init", type: "file", mode: 0o755, data: readFileSync(join(REPO, "image/initramfs-init.sh")) });
+  const dirs = new Set<string>();
+  for (const m of inp.modules) {
+    const parts = m.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const d = "lib/modules/" + parts.slice(0, i).join("/");
+      if (!dirs.has(d)) {
+        dirs.add(d);
+        entries.push({ path: d, type: "dir", mode: 0o755 });
+      }
+    }
+    entries.push({ path: `lib/modules/${m}`, type: "file", mode: 0o644, data: readFileSync(join(inp.kernel.modulesDir!, m)) });
+  }
+  entries.push({ path: "etc/modules-load.order", type: "file", mode: 0o644, data: new TextEncoder().encode(inp.modules.join("\n") + "\n") });
+  return Bun.gzipSync(cpioArchive(entries, SOURCE_DATE_EPOCH), { level: 9 });
+}
+
+function stageEsp(inp: Inputs, dir: string, initrd: string): void {
+  const sdboot = deb(inp, "systemd-boot-efi");
+  const esp = new Stage(dir, false);
+  esp.file("EFI/BOOT/BOOTX64.EFI", join(sdboot.root, "usr/lib/systemd/boot/efi/systemd-bootx64.efi"), sdboot.origin);
+  esp.write("loader/loader.conf", "default paio.conf\ntimeout 0\neditor yes\n", "paio:image/build.ts");
+  esp.write(
+    "loader/entries/paio.conf",
+    `title PAIO\nlinux /paio/vmlinuz\ninitrd /paio/initrd.img\noptions ${KERNEL_CMDLINE.join(" ")}\n`,
+    "paio:image/build.ts",
+  );
+  esp.file("paio/vmlinuz", inp.kernel.vmlinuz, inp.kernel.origin, 0o644);
+  esp.file("paio/initrd.img", initrd, "paio:image/build.ts", 0o644);
+}
+
+function main(): void {
+  step("inputs");
+  const inp = resolveInputs();
+  const hash = inputHash(inp);
+  if (upToDate(hash)) {
+    console.log(`image: up to date (${relative(REPO, OUTPUTS.disk)}); inputs unchanged`);
+    return;
+  }
+
+  const tmp = join(OUT, ".image-tmp");
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+
+  step("root tree");
+  const root = stageRoot(inp, join(tmp, "rootfs"));
+  writeFileSync(join(tmp, "manifest.tsv"), root.manifest());
+
+  step("initramfs");
+  writeFileSync(join(tmp, "initrd.img"), buildInitramfs(inp));
+  log(`initrd.img ${(statSync(join(tmp, "initrd.img")).size / 1048576).toFixed(1)} MiB`);
+
+  step("EFI partition");
+  const gi = join(tmp, "genimage-input");
+  stageEsp(inp, gi, join(tmp, "initrd.img"));
+
+  step("squashfs");
+  buildSquashfs(root.root, join(gi, "rootfs.squashfs"));
+  log(`rootfs.squashfs ${(statSync(join(gi, "rootfs.squashfs")).size / 1048576).toFixed(1)} MiB`);
+
+  step("disk image");
+  mkdirSync(join(tmp, "empty-root"));
+  run([
+    "genimage", "--config", join(REPO, "image/genimage-x86_64.cfg"),
+    "--inputpath", gi, "--outputpath", join(tmp, "genimage-out"),
+    "--tmppath", join(tmp, "genimage-tmp"), "--rootpath", join(tmp, "empty-root"),
+  ]);
+
+  // Move the finished outputs into place only now, so a failed build never
+  // leaves a half-written image behind the stamp of a good one.
+  rmSync(OUTPUTS.stamp, { force: true });
+  renameSync(join(gi, "rootfs.squashfs"), OUTPUTS.rootfs);
+  renameSync(join(tmp, "genimage-out/paio-x86_64.img"), OUTPUTS.disk);
+  renameSync(join(tmp, "initrd.img"), OUTPUTS.initrd);
+  renameSync(join(tmp, "manifest.tsv"), OUTPUTS.manifest);
+  writeFileSync(OUTPUTS.kernel, readFileSync(inp.kernel.vmlinuz));
+  writeFileSync(join(OUT, "cmdline.txt"), KERNEL_CMDLINE.join(" ") + "\n");
+  writeFileSync(OUTPUTS.stamp, hash + "\n");
+  rmSync(tmp, { recursive: true, force: true });
+  console.log(`image: built ${relative(REPO, OUTPUTS.disk)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+try {
+  main();
+} catch (e) {
+  if (e instanceof BuildError) {
+    console.error(`image: error: ${e.message}`);
+    process.exit(1);
+  }
+  throw e;
+}

@@ -1,0 +1,68 @@
+// What goes into a PAIO image, in one place: Debian packages, paths, the
+// kernel command line, the timestamp every file gets.
+
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const REPO = resolve(import.meta.dir, "..");
+/** Outputs; PAIO_OUT lets a test build a second image beside the first. */
+export const OUT = process.env.PAIO_OUT ?? join(REPO, "out");
+export const BUILD = join(REPO, "out", "build");
+
+/** Downloaded Debian packages live outside the clone, so a fresh clone reuses them. */
+export const CACHE = process.env.PAIO_CACHE ?? join(homedir(), ".cache", "paio");
+
+/**
+ * Files in the root file system get this modification time, so two builds of
+ * the same inputs are byte-identical. Override with SOURCE_DATE_EPOCH.
+ */
+export const SOURCE_DATE_EPOCH = Number(process.env.SOURCE_DATE_EPOCH ?? 1767225600); // 2026-01-01
+
+/** Debian's kernel, used unless PAIO_KERNEL names a kernel directory. */
+export const DEBIAN_KERNEL_META = "linux-image-cloud-amd64";
+
+/** Debian packages whose files go into the image (libraries are picked by ELF needs). */
+export const DEBIAN_PACKAGES = [
+  "busybox-static",
+  "libc6",
+  "libgcc-s1",
+  "libstdc++6",
+  "e2fsprogs",
+  "libext2fs2",
+  "libcom-err2",
+  "libblkid1",
+  "libuuid1",
+  "libss2",
+  "systemd-boot-efi",
+] as const;
+
+/** Programs from e2fsprogs that PID 1 needs for the data partition. */
+export const E2FSPROGS_FILES = ["sbin/mke2fs", "sbin/e2fsck", "etc/mke2fs.conf"];
+
+export const KERNEL_CMDLINE = [
+  "console=tty0",
+  "console=ttyS0,115200",
+  "root=PARTLABEL=paio-root",
+  "ro",
+  "loglevel=4",
+  "panic=10",
+];
+
+export const OUTPUTS = {
+  disk: join(OUT, "paio-x86_64.img"),
+  rootfs: join(OUT, "rootfs.squashfs"),
+  kernel: join(OUT, "vmlinuz"),
+  initrd: join(OUT, "initrd.img"),
+  manifest: join(OUT, "manifest.tsv"),
+  stamp: join(OUT, "image.stamp"),
+};
+
+/** Where `make build` leaves our own compiled parts. */
+export const OWN_PARTS = {
+  pid1: join(BUILD, "pid1"),
+  qemuExec: join(BUILD, "qemu-exec"),
+  supervisor: join(BUILD, "supervisor.js"),
+};
+
+export const DEFAULT_BUN = join(REPO, "node_modules/@oven/bun-linux-x64-baseline/bin/bun");
+export const ONNXRUNTIME_LIB_DIR = join(REPO, "node_modules/onnxruntime-node/bin/napi-v6/linux/x64");

@@ -1,0 +1,173 @@
+// `paio qemu ...`: boot the built image on this machine.
+//   paio qemu run  [--snapshot] [--direct] [--image FILE] [--memory MB] [--cpus N]
+//   paio qemu exec [--snapshot] [--uefi] [--image FILE] [--timeout S] [--boot-timeout S]
+//                  [--reboot] [--console] [--console-log FILE] [--append ARG] SCRIPT|-
+// exec boots headless, waits for the supervisor's readiness, runs SCRIPT (a
+// /bin/sh script; '-' reads it from stdin) in the guest as root, prints its
+// output, powers the guest off and exits with the script's exit status.
+// Its own failures (no image, boot time-out, panic) exit 125 with the last
+// console lines.
+
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { chooseAccel } from "./accel.ts";
+import { Guest, GuestError } from "./guest.ts";
+import { ensureVars, imageCmdline, qemuArgs } from "./machine.ts";
+import { persistentDisk } from "./state.ts";
+
+const REPO = resolve(import.meta.dir, "..");
+const OUT = process.env.PAIO_OUT ?? join(REPO, "out");
+export const HARNESS_FAILURE = 125;
+
+interface Flags {
+  snapshot: boolean;
+  boot: "uefi" | "direct";
+  image?: string;
+  timeoutS: number;
+  bootTimeoutS: number;
+  reboot: boolean;
+  console: boolean;
+  consoleLog?: string;
+  append: string[];
+  memoryMb: number;
+  cpus: number;
+  rest: string[];
+}
+
+class UsageError extends Error {}
+
+function parseFlags(args: string[], defaultBoot: "uefi" | "direct"): Flags {
+  const f: Flags = {
+    snapshot: false, boot: defaultBoot, timeoutS: 600, bootTimeoutS: Number(process.env.PAIO_BOOT_TIMEOUT ?? 300),
+    reboot: false, console: false, append: [], memoryMb: 1024, cpus: 2, rest: [],
+  };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const value = (): string => {
+      const v = args[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      return v;
+    };
+    const num = (): number => {
+      const v = value();
+      const n = Number(v);
+      if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${a} needs a positive number, not '${v}'`);
+      return n;
+    };
+    switch (a) {
+      case "--snapshot": f.snapshot = true; break;
+      case "--uefi": f.boot = "uefi"; break;
+      case "--direct": f.boot = "direct"; break;
+      case "--image": f.image = value(); break;
+      case "--timeout": f.timeoutS = num(); break;
+      case "--boot-timeout": f.bootTimeoutS = num(); break;
+      case "--reboot": f.reboot = true; break;
+      case "--console": f.console = true; break;
+      case "--console-log": f.consoleLog = value(); break;
+      case "--append": f.append.push(value()); break;
+      case "--memory": f.memoryMb = num(); break;
+      case "--cpus": f.cpus = num(); break;
+      default:
+        if (a.startsWith("--")) throw new UsageError(`unknown option ${a}`);
+        f.rest.push(a);
+    }
+  }
+  return f;
+}
+
+function requireImage(): void {
+  for (const f of ["paio-x86_64.img", "vmlinuz", "initrd.img", "cmdline.txt"]) {
+    if (!existsSync(join(OUT, f))) throw new UsageError(`${join(OUT, f)} is missing; build the image first with 'make image'`);
+  }
+}
+
+/** The disk to boot: a given file, the built image (snapshot), or the persistent overlay. */
+function chooseDisk(f: Flags): { disk: string; varsFile?: string } {
+  if (f.image) {
+    if (!existsSync(f.image)) throw new UsageError(`--image ${f.image}: no such file`);
+    return { disk: f.image };
+  }
+  if (f.snapshot) return { disk: join(OUT, "paio-x86_64.img") };
+  const p = persistentDisk(OUT);
+  if (p.note) console.error(`paio: ${p.note}`);
+  return { disk: p.disk, varsFile: p.varsFile };
+}
+
+async function execCommand(args: string[]): Promise<number> {
+  const f = parseFlags(args, "direct");
+  if (f.rest.length !== 1) throw new UsageError("usage: paio qemu exec [--snapshot] [options] SCRIPT|-");
+  const scriptPath = f.rest[0]!;
+  let script: Uint8Array;
+  if (scriptPath === "-") script = new Uint8Array(await new Response(Bun.stdin.stream()).arrayBuffer());
+  else if (!existsSync(scriptPath)) throw new UsageError(`script ${scriptPath}: no such file`);
+  else script = readFileSync(scriptPath);
+  requireImage();
+  const { disk, varsFile } = chooseDisk(f);
+
+  const guest = await Guest.start({
+    outDir: OUT, disk, varsFile, boot: f.boot, snapshot: f.snapshot, append: f.append, memoryMb: f.memoryMb, cpus: f.cpus,
+    consoleLog: f.consoleLog, echo: f.console ? (l) => process.stderr.write(`console| ${l}\n`) : undefined,
+    lifetimeS: f.bootTimeoutS + f.timeoutS + 300,
+  });
+  try {
+    await guest.waitReady(f.bootTimeoutS * 1000);
+    const code = await guest.exec(script, (d) => process.stdout.write(d), f.timeoutS * 1000);
+    const qemuCode = await guest.shutdown(f.reboot ? "REBOOT" : "POWEROFF");
+    if (qemuCode !== 0) {
+      console.error(`paio qemu exec: QEMU exited with status ${qemuCode} after ${f.reboot ? "reboot" : "poweroff"}`);
+      return HARNESS_FAILURE;
+    }
+    return code;
+  } finally {
+    guest.kill();
+  }
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  const f = parseFlags(args, "uefi");
+  if (f.rest.length) throw new UsageError(`unexpected argument ${f.rest[0]}`);
+  requireImage();
+  const { disk, varsFile: persistentVars } = chooseDisk(f);
+  const accel = await chooseAccel((m) => console.error(`paio: ${m}`));
+  const varsFile = persistentVars ?? join(OUT, "OVMF_VARS.snapshot.fd");
+  if (f.boot === "uefi") ensureVars(varsFile);
+  const argv = qemuArgs({
+    accel, disk, boot: f.boot, snapshot: f.snapshot, memoryMb: f.memoryMb, cpus: f.cpus, varsFile,
+    kernel: join(OUT, "vmlinuz"), initrd: join(OUT, "initrd.img"), cmdline: [imageCmdline(OUT), ...f.append].join(" "),
+    console: "stdio", noReboot: false,
+  });
+  console.error(
+    `paio: booting ${disk} (${f.boot === "uefi" ? "UEFI firmware + systemd-boot" : "direct kernel boot"}, ${accel}` +
+      `${f.snapshot ? ", snapshot: nothing is kept" : ", persistent data"}). Quit QEMU with Ctrl-A x.`,
+  );
+  const proc = Bun.spawn(argv, { stdin: "inherit", stdout: "inherit", stderr: "inherit" });
+  return await proc.exited;
+}
+
+export async function qemuMain(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  try {
+    switch (sub) {
+      case "exec":
+        return await execCommand(rest);
+      case "run":
+        return await runCommand(rest);
+      case "probe":
+        console.log(await chooseAccel((m) => console.error(`paio: ${m}`)));
+        return 0;
+      default:
+        throw new UsageError("usage: paio qemu run|exec|probe ...");
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`paio qemu: ${e.message}`);
+      return 2;
+    }
+    if (e instanceof GuestError) {
+      console.error(`paio qemu ${sub}: ${e.message}`);
+      if (e.consoleTail.length) console.error("last console lines:\n" + e.consoleTail.map((l) => `  | ${l}`).join("\n"));
+      return HARNESS_FAILURE;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,244 @@
+// One booted PAIO guest under QEMU, driven by the host: boot, wait for the
+// supervisor's readiness line, run scripts through the exec port, power off.
+// QEMU never outlives the host process: it is killed on exit and on signals,
+// and runs under `timeout` as a last resort.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { chooseAccel, type Accel } from "./accel.ts";
+import { ConsoleWatcher } from "./console.ts";
+import { ExecClient } from "./exec-client.ts";
+import { ensureVars, imageCmdline, OVMF_VARS, qemuArgs } from "./machine.ts";
+
+export const READY_RE = /paio: supervisor ready/;
+const PANIC_RE = /Kernel panic|end Kernel panic|BUG: kernel NULL pointer/;
+
+export class GuestError extends Error {
+  constructor(message: string, readonly consoleTail: string[] = []) {
+    super(message);
+  }
+}
+
+export interface GuestOptions {
+  outDir: string;
+  disk: string;
+  boot: "uefi" | "direct";
+  snapshot: boolean;
+  memoryMb?: number;
+  cpus?: number;
+  accel?: Accel;
+  /** UEFI variable store; a temporary copy when omitted. */
+  varsFile?: string;
+  /** Extra kernel command-line arguments (direct boot only). */
+  append?: string[];
+  /** Exit QEMU when the guest reboots. */
+  noReboot?: boolean;
+  /** Hard limit for the whole QEMU run, seconds. */
+  lifetimeS?: number;
+  echo?: (line: string) => void;
+  consoleLog?: string;
+}
+
+const live = new Set<Guest>();
+let hooksInstalled = false;
+function installHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on("exit", () => {
+    for (const g of live) g.kill();
+  });
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(sig, () => {
+      for (const g of live) g.kill();
+      process.exit(130);
+    });
+  }
+}
+
+export class Guest {
+  readonly console: ConsoleWatcher;
+  private exitCode: number | null = null;
+  private client: ExecClient | undefined;
+
+  private constructor(
+    private proc: Subprocess<"ignore", "pipe", "pipe">,
+    private tmp: string,
+    private execSocket: string,
+    readonly accel: Accel,
+    opts: GuestOptions,
+  ) {
+    this.console = new ConsoleWatcher(proc.stdout, { echo: opts.echo, logFile: opts.consoleLog, keep: 60 });
+    void proc.exited.then((code) => {
+      this.exitCode = code;
+      live.delete(this);
+    });
+  }
+
+  static async start(opts: GuestOptions): Promise<Guest> {
+    installHooks();
+    const accel = opts.accel ?? (await chooseAccel());
+    const tmp = mkdtempSync(join(tmpdir(), "paio-qemu-"));
+    const execSocket = join(tmp, "exec.sock");
+    let varsFile = opts.varsFile;
+    if (opts.boot === "uefi" && !varsFile) {
+      varsFile = join(tmp, "OVMF_VARS.fd");
+      ensureVars(varsFile);
+    } else if (varsFile) {
+      ensureVars(varsFile);
+    }
+    const cmdline = [imageCmdline(opts.outDir), "panic=-1", ...(opts.append ?? [])].join(" ");
+    const args = qemuArgs({
+      accel,
+      disk: opts.disk,
+      boot: opts.boot,
+      snapshot: opts.snapshot,
+      memoryMb: opts.memoryMb ?? 1024,
+      cpus: opts.cpus ?? 2,
+      kernel: join(opts.outDir, "vmlinuz"),
+      initrd: join(opts.outDir, "initrd.img"),
+      cmdline,
+      varsFile,
+      execSocket,
+      console: "pipe",
+      noReboot: opts.noReboot ?? true,
+    });
+    const lifetime = String(opts.lifetimeS ?? 1800);
+    const proc = Bun.spawn(["timeout", "-k", "5", lifetime, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const guest = new Guest(proc, tmp, execSocket, accel, opts);
+    live.add(guest);
+    void guest.collectStderr(proc.stderr);
+    return guest;
+  }
+
+  private stderrLines: string[] = [];
+  private async collectStderr(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const text = await new Response(stream).text();
+    // QEMU warns about every CPU feature TCG lacks for "-cpu max"; keep the rest.
+    this.stderrLines = text.split("\n").filter((l) => l && !/warning: TCG doesn't support|host doesn't support requested feature/.test(l));
+  }
+
+  get exited(): boolean {
+    return this.exitCode !== null;
+  }
+
+  private fail(message: string): never {
+    const qemuErr = this.stderrLines.length ? [`qemu: ${this.stderrLines.slice(-5).join(" | ")}`] : [];
+    throw new GuestError(message, [...this.console.lastLines(25), ...qemuErr]);
+  }
+
+  /** Waits for the supervisor's readiness line; fails on panic, QEMU exit or time-out. */
+  async waitReady(timeoutMs: number): Promise<string> {
+    let timer: Timer | undefined;
+    const outcome = await Promise.race([
+      this.console.waitFor(READY_RE).then((line) => ({ kind: "ready" as const, line })),
+      this.console.waitFor(PANIC_RE).then((line) => ({ kind: "panic" as const, line })),
+      this.proc.exited.then((code) => ({ kind: "exit" as const, line: String(code) })),
+      new Promise<{ kind: "timeout"; line: string }>((resolve) => {
+        timer = setTimeout(() => resolve({ kind: "timeout", line: "" }), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    switch (outcome.kind) {
+      case "ready":
+        return outcome.line;
+      case "panic":
+        this.kill();
+        return this.fail(`the guest kernel panicked during boot: ${outcome.line.trim()}`);
+      case "exit":
+        await this.console.ended();
+        return this.fail(`QEMU exited (status ${outcome.line}) before the supervisor was ready`);
+      case "timeout":
+        this.kill();
+        return this.fail(`no 'paio: supervisor ready' within ${Math.round(timeoutMs / 1000)} s (accelerator ${this.accel})`);
+    }
+  }
+
+  private async execClient(timeoutMs: number): Promise<ExecClient> {
+    if (this.client) return this.client;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.exited) this.fail("QEMU exited before the exec port answered");
+      try {
+        const client = await ExecClient.connect(this.execSocket);
+        if (await client.handshake(Math.min(5000, deadline - Date.now()))) {
+          this.client = client;
+          return client;
+        }
+        client.close();
+      } catch {
+        // QEMU has not created the socket yet
+      }
+      await Bun.sleep(200);
+    }
+    return this.fail(`the guest's exec helper (unit qemu-exec) did not answer within ${Math.round(timeoutMs / 1000)} s`);
+  }
+
+  /** Runs a /bin/sh script in the guest as root; resolves with its exit code. */
+  async exec(script: string | Uint8Array, onOutput: (data: Uint8Array) => void, timeoutMs = 600_000): Promise<number> {
+    const client = await this.execClient(60_000);
+    const bytes = typeof script === "string" ? new TextEncoder().encode(script) : script;
+    const code = await client.run(bytes, onOutput, timeoutMs);
+    if (code === undefined) {
+      client.kill();
+      return this.fail(this.exited ? "QEMU exited while the script ran" : `the script did not finish within ${Math.round(timeoutMs / 1000)} s`);
+    }
+    return code;
+  }
+
+  /** Runs a script and returns its output as text. */
+  async sh(script: string, timeoutMs?: number): Promise<{ code: number; output: string }> {
+    const chunks: Uint8Array[] = [];
+    const code = await this.exec(script, (d) => chunks.push(d), timeoutMs);
+    return { code, output: Buffer.concat(chunks).toString("utf8") };
+  }
+
+  /**
+   * Asks PID 1 to power off (or reboot: with noReboot QEMU then exits) and
+   * waits for QEMU to exit. Resolves with QEMU's exit status.
+   */
+  async shutdown(how: "POWEROFF" | "REBOOT" = "POWEROFF", timeoutMs = 90_000): Promise<number> {
+    if (!this.exited) {
+      const client = await this.execClient(30_000);
+      await client.power(how);
+    }
+    let timer: Timer | undefined;
+    const code = await Promise.race([
+      this.proc.exited,
+      new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    await this.console.ended();
+    this.cleanup();
+    if (code === null) {
+      this.kill();
+      return this.fail(`the guest did not power off within ${Math.round(timeoutMs / 1000)} s`);
+    }
+    return code;
+  }
+
+  /** Kills QEMU at once (no clean shutdown). */
+  kill(): void {
+    if (this.exitCode === null) {
+      // `timeout` leads its own process group with QEMU in it: kill both.
+      try {
+        process.kill(-this.proc.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    this.cleanup();
+  }
+
+  private cleanup(): void {
+    this.client?.close();
+    this.client = undefined;
+    live.delete(this);
+    rmSync(this.tmp, { recursive: true, force: true });
+  }
+}
+
+export { OVMF_VARS };

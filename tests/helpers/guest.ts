@@ -1,0 +1,65 @@
+// Shared helpers for tests that boot the image.
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { Guest, type GuestOptions } from "../../qemu/guest.ts";
+
+export const REPO = resolve(import.meta.dir, "../..");
+export const OUT = join(REPO, "out");
+export const IMAGE = join(OUT, "paio-x86_64.img");
+export const BOOT_TIMEOUT_MS = Number(process.env.PAIO_BOOT_TIMEOUT ?? 300) * 1000;
+
+export function requireBuiltImage(): void {
+  if (!existsSync(IMAGE)) throw new Error(`${IMAGE} is missing: run 'make image' (make test does it) before the end-to-end tests`);
+}
+
+/** Boots a guest and waits for the supervisor; the caller must shut it down or kill it. */
+export async function bootGuest(opts: Partial<GuestOptions> = {}): Promise<Guest> {
+  requireBuiltImage();
+  const guest = await Guest.start({
+    outDir: OUT,
+    disk: IMAGE,
+    boot: "direct",
+    snapshot: true,
+    echo: process.env.PAIO_TEST_CONSOLE ? (l) => process.stderr.write(`console| ${l}\n`) : undefined,
+    ...opts,
+  });
+  try {
+    await guest.waitReady(BOOT_TIMEOUT_MS);
+  } catch (e) {
+    guest.kill();
+    throw e;
+  }
+  return guest;
+}
+
+/** Runs a script that must succeed; returns its output. */
+export async function sh(guest: Guest, script: string): Promise<string> {
+  const { code, output } = await guest.sh(script);
+  if (code !== 0) throw new Error(`guest script failed with ${code}:\n${script}\n--- output ---\n${output}`);
+  return output;
+}
+
+/** Polls the console until a line matches, or fails after timeoutMs. */
+export async function consoleLine(guest: Guest, re: RegExp, timeoutMs = 60_000): Promise<string> {
+  let timer: Timer | undefined;
+  try {
+    return await Promise.race([
+      guest.console.waitFor(re),
+      new Promise<string>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no console line matching ${re} within ${timeoutMs} ms; last lines:\n${guest.console.lastLines(20).join("\n")}`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Byte offset and size of a GPT partition of a disk image, by name. */
+export function partition(image: string, name: string): { offset: number; size: number } {
+  const out = Bun.spawnSync(["sfdisk", "--json", image], { stdout: "pipe" }).stdout.toString();
+  const table = JSON.parse(out).partitiontable;
+  const p = table.partitions.find((x: { name?: string }) => x.name === name);
+  if (!p) throw new Error(`${image} has no partition named ${name}`);
+  const sector = table.sectorsize ?? 512;
+  return { offset: p.start * sector, size: p.size * sector };
+}
