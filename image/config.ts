@@ -1,10 +1,11 @@
 // What goes into a PAIO image, in one place: Debian packages, paths, the
 // kernel command line, the timestamp every file gets.
 
+import { fileURLToPath } from "node:url";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 
-export const REPO = resolve(import.meta.dir, "..");
+export const REPO = fileURLToPath(new URL("../", import.meta.url));
 /** Outputs; PAIO_OUT lets a test build a second image beside the first. */
 export const OUT = process.env.PAIO_OUT ?? join(REPO, "out");
 export const BUILD = join(REPO, "out", "build");

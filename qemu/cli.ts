@@ -8,6 +8,7 @@
 // Its own failures (no image, boot time-out, panic) exit 125 with the last
 // console lines.
 
+import { fileURLToPath } from "node:url";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { chooseAccel } from "./accel.ts";
@@ -15,7 +16,7 @@ import { Guest, GuestError } from "./guest.ts";
 import { ensureVars, imageCmdline, qemuArgs } from "./machine.ts";
 import { persistentDisk } from "./state.ts";
 
-const REPO = resolve(import.meta.dir, "..");
+const REPO = fileURLToPath(new URL("../", import.meta.url));
 const OUT = process.env.PAIO_OUT ?? join(REPO, "out");
 export const HARNESS_FAILURE = 125;
 

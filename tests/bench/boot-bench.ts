@@ -4,13 +4,15 @@
 // the same kernel and initramfs with busybox init alone, alternating the two
 // so that machine noise hits both alike. Figures are the guest's own uptime.
 
+import { fileURLToPath } from "node:url";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync, symlinkSync, readdirSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Guest } from "../../qemu/guest.ts";
 import { chooseAccel } from "../../qemu/accel.ts";
+import { PRELUDE } from "../helpers/guest.ts";
 
-const REPO = resolve(import.meta.dir, "../..");
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const OUT = join(REPO, "out");
 const ROUNDS = Number(process.env.PAIO_BENCH_ROUNDS ?? 3);
 const CACHE = process.env.PAIO_CACHE ?? join(process.env.HOME ?? "/root", ".cache", "paio");
@@ -65,7 +67,7 @@ async function bootPaio(): Promise<{ pid1: number; ready: number; rssKb?: number
     const pid1 = Number(pid1Line.match(/uptime ([\d.]+)/)?.[1]);
     const readyAt = Number(ready.match(/uptime ([\d.]+)/)?.[1]);
     // Idle: let start-up settle, then read the supervisor's resident memory.
-    const { output } = await guest.sh("sleep 5; grep VmRSS /proc/$(pgrep -f /usr/lib/paio/supervisor.js)/status");
+    const { output } = await guest.sh(PRELUDE + "sleep 5; grep VmRSS /proc/$(pgrep /usr/lib/paio/supervisor.js)/status");
     const rssKb = Number(output.match(/(\d+)\s*kB/)?.[1]);
     await guest.shutdown();
     return { pid1, ready: readyAt, rssKb };

@@ -6,10 +6,10 @@ import { bootGuest, consoleLine, sh } from "../helpers/guest.ts";
 
 /** Kills the supervisor and waits until PID 1 has started a new one that is ready. */
 const RESTART_SUPERVISOR = `
-  old=$(pgrep -f /usr/lib/paio/supervisor.js)
+  old=$(pgrep /usr/lib/paio/supervisor.js)
   kill -9 $old
   for i in $(seq 1 150); do
-    new=$(pgrep -f /usr/lib/paio/supervisor.js)
+    new=$(pgrep /usr/lib/paio/supervisor.js)
     [ -n "$new" ] && [ "$new" != "$old" ] && break
     sleep 0.2
   done
@@ -33,7 +33,7 @@ describe("bad input in a running system", () => {
     const err = await consoleLine(guest, /\/var\/lib\/paio\/units\/broken\.toml/);
     expect(err).toMatch(/line \d+/);
     await consoleLine(guest, /paio: supervisor ready .*refused|paio: supervisor ready/);
-    const out = await sh(guest, "for i in $(seq 1 50); do test -e /run/paio/added.ok && break; sleep 0.2; done; cat /run/paio/added.ok; pgrep -f demo.heartbeat >/dev/null && echo demo-ok");
+    const out = await sh(guest, "for i in $(seq 1 50); do test -e /run/paio/added.ok && break; sleep 0.2; done; cat /run/paio/added.ok; [ -n \"$(pgrep demo.heartbeat)\" ] && echo demo-ok");
     expect(out).toContain("ok");
     expect(out).toContain("demo-ok");
   });

@@ -15,17 +15,17 @@ describe("booted image", () => {
   }, 120_000);
 
   test("PID 1 is PAIO's init, and it reported its start", async () => {
-    const out = await sh(guest, `readlink /proc/1/exe; cat /proc/1/comm; [ -L /sbin/init ] && echo symlink || echo file`);
-    expect(out.split("\n")).toEqual(["/sbin/init", "init", "file", ""]);
+    const out = await sh(guest, `readlink /proc/1/exe; cat /proc/1/comm; grep -q 'paio-init: started at uptime' /proc/1/exe && echo ours`);
+    expect(out.split("\n")).toEqual(["/usr/sbin/init", "init", "ours", ""]);
     expect(guest.console.lines().some((l) => /paio-init: started at uptime \d+\.\d+ s/.test(l))).toBe(true);
   });
 
   test("the supervisor runs under PID 1 with the demo unit", async () => {
     const out = await sh(guest, `
-      sup=$(pgrep -f /usr/lib/paio/supervisor.js)
+      sup=$(pgrep /usr/lib/paio/supervisor.js)
       echo "supervisor=$sup parent=$(awk '/^PPid:/{print $2}' /proc/$sup/status)"
       sleep 1; test -s /run/paio/demo.heartbeat && echo heartbeat
-      demo=$(pgrep -o -f demo.heartbeat) && tr '\\0' '\\n' < /proc/$demo/environ | grep -qx PAIO_UNIT=demo && echo demo-running`);
+      demo=$(pgrep demo.heartbeat) && tr '\\0' '\\n' < /proc/$demo/environ | grep -qx PAIO_UNIT=demo && echo demo-running`);
     expect(out).toMatch(/supervisor=\d+ parent=1\b/);
     expect(out).toContain("heartbeat");
     expect(out).toContain("demo-running");
@@ -58,23 +58,24 @@ describe("booted image", () => {
 
   test("kill -9 of the supervisor: PID 1 respawns it and the units are kept", async () => {
     const out = await sh(guest, `
-      old=$(pgrep -f /usr/lib/paio/supervisor.js)
-      demo_before=$(pgrep -o -f demo.heartbeat)
+      old=$(pgrep /usr/lib/paio/supervisor.js)
+      demo_before=$(pgrep demo.heartbeat)
       kill -9 $old
       for i in $(seq 1 100); do
-        new=$(pgrep -f /usr/lib/paio/supervisor.js)
+        new=$(pgrep /usr/lib/paio/supervisor.js)
         [ -n "$new" ] && [ "$new" != "$old" ] && break
         sleep 0.2
       done
       echo "old=$old new=$new"
       sleep 2
-      demo_after=$(pgrep -o -f demo.heartbeat)
-      echo "demo $demo_before -> $demo_after"
+      demo_after=$(pgrep demo.heartbeat)
+      echo "demo $demo_before -> $demo_after, $(pcount demo.heartbeat) running"
       [ -n "$demo_before" ] && [ "$demo_before" = "$demo_after" ] && echo demo-kept`);
     const m = out.match(/old=(\d+) new=(\d+)/);
     expect(m, out).not.toBeNull();
     expect(m![1]).not.toBe(m![2]);
     expect(out).toContain("demo-kept");
+    expect(out).toContain(", 1 running"); // adopted, not started a second time
     await consoleLine(guest, /paio-init: supervisor \(pid \d+\) .*(killed|signal)/);
   });
 });

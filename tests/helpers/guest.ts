@@ -1,9 +1,10 @@
 // Shared helpers for tests that boot the image.
+import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Guest, type GuestOptions } from "../../qemu/guest.ts";
 
-export const REPO = resolve(import.meta.dir, "../..");
+export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 export const OUT = join(REPO, "out");
 export const IMAGE = join(OUT, "paio-x86_64.img");
 export const BOOT_TIMEOUT_MS = Number(process.env.PAIO_BOOT_TIMEOUT ?? 300) * 1000;
@@ -32,9 +33,32 @@ export async function bootGuest(opts: Partial<GuestOptions> = {}): Promise<Guest
   return guest;
 }
 
+/**
+ * Shell functions every test script gets. busybox has no pgrep: `pgrep PATTERN`
+ * prints the lowest PID whose command line contains PATTERN. They match with
+ * the shell's `case`, so it never finds its own helper processes.
+ */
+export const PRELUDE = `
+pgrep() {
+  for d in /proc/[0-9]*; do
+    c=$(tr '\\0' ' ' < "$d/cmdline" 2>/dev/null)
+    case "$c" in *"$1"*) echo "\${d#/proc/}" ;; esac
+  done | sort -n | head -n 1
+}
+# pcount PATTERN: how many processes have PATTERN in their command line.
+pcount() {
+  n=0
+  for d in /proc/[0-9]*; do
+    c=$(tr '\\0' ' ' < "$d/cmdline" 2>/dev/null)
+    case "$c" in *"$1"*) n=$((n + 1)) ;; esac
+  done
+  echo $n
+}
+`;
+
 /** Runs a script that must succeed; returns its output. */
 export async function sh(guest: Guest, script: string): Promise<string> {
-  const { code, output } = await guest.sh(script);
+  const { code, output } = await guest.sh(PRELUDE + script);
   if (code !== 0) throw new Error(`guest script failed with ${code}:\n${script}\n--- output ---\n${output}`);
   return output;
 }

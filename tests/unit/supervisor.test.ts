@@ -1,0 +1,197 @@
+// The supervisor on the host, with real processes: start, restart policies,
+// refused unit files, logs, stop, re-adoption after a crash, a broken state dir.
+import { afterEach, describe, expect, test } from "vitest";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { startTime } from "../../init/supervisor/proc.ts";
+
+const MAIN = join(import.meta.dirname, "../../init/supervisor/main.ts");
+
+interface Sup {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  lines: string[];
+  dir: string;
+  waitFor(re: RegExp, ms?: number): Promise<string>;
+}
+
+const started: Sup[] = [];
+const dirs: string[] = [];
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "paio-sup-"));
+  dirs.push(d);
+  for (const sub of ["units", "run", "state"]) mkdirSync(join(d, sub));
+  return d;
+}
+
+function unit(dir: string, name: string, text: string): void {
+  writeFileSync(join(dir, "units", `${name}.toml`), text);
+}
+
+function startSupervisor(dir: string, env: Record<string, string> = {}): Sup {
+  const proc = Bun.spawn([process.execPath, MAIN], {
+    env: { ...process.env, PAIO_UNIT_DIRS: join(dir, "units"), PAIO_RUN_DIR: join(dir, "run"), PAIO_STATE_DIR: join(dir, "state"), ...env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const lines: string[] = [];
+  const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
+  void (async () => {
+    const decoder = new TextDecoder();
+    let partial = "";
+    for await (const chunk of proc.stdout) {
+      const parts = (partial + decoder.decode(chunk)).split("\n");
+      partial = parts.pop()!;
+      for (const l of parts) {
+        lines.push(l);
+        for (const w of waiters.filter((w) => w.re.test(l))) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(l);
+        }
+      }
+    }
+  })();
+  const sup: Sup = {
+    proc, lines, dir,
+    waitFor(re, ms = 8000) {
+      const seen = lines.find((l) => re.test(l));
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no line matching ${re}; got:\n${lines.join("\n")}`)), ms);
+        waiters.push({ re, resolve: (l) => { clearTimeout(t); resolve(l); } });
+      });
+    },
+  };
+  started.push(sup);
+  return sup;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function statePids(dir: string): Record<string, number> {
+  const state = JSON.parse(readFileSync(join(dir, "run", "supervisor.json"), "utf8"));
+  return Object.fromEntries(Object.entries(state.units).map(([k, v]) => [k, (v as { pid: number }).pid]));
+}
+
+afterEach(async () => {
+  for (const s of started.splice(0)) {
+    const pids = existsSync(join(s.dir, "run", "supervisor.json")) ? Object.values(statePids(s.dir)) : [];
+    s.proc.kill("SIGKILL");
+    await s.proc.exited;
+    for (const pid of pids) {
+      try {
+        process.kill(-pid, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+  }
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe("supervisor", () => {
+  test("starts good units, refuses a bad file with file and line, and says it is ready", async () => {
+    const d = tempDir();
+    unit(d, "good", 'exec = ["/bin/sh", "-c", "echo started-ok; sleep 100"]\nrestart = "always"\n');
+    unit(d, "bad", 'exec = ["/bin/true"]\nrestart = = "always"\n');
+    const s = startSupervisor(d);
+    const ready = await s.waitFor(/paio: supervisor ready/);
+    expect(ready).toMatch(/uptime \d+\.\d+ s, 1 units started, 1 refused/);
+    expect(s.lines.join("\n")).toMatch(/unit error: .*bad\.toml line 2: not valid TOML/);
+    await s.waitFor(/good: started \(pid \d+\)/);
+    for (let i = 0; i < 50 && !readFileSync(join(d, "run/log/good.log"), "utf8").includes("started-ok"); i++) await Bun.sleep(50);
+    expect(readFileSync(join(d, "run/log/good.log"), "utf8")).toContain("started-ok");
+  });
+
+  test("restart policies: always restarts, on-failure only after a failure, never does not", async () => {
+    const d = tempDir();
+    unit(d, "alw", 'exec = ["/bin/sh", "-c", "sleep 0.2; exit 0"]\nrestart = "always"\n');
+    unit(d, "onf-ok", 'exec = ["/bin/sh", "-c", "exit 0"]\nrestart = "on-failure"\n');
+    unit(d, "onf-bad", 'exec = ["/bin/sh", "-c", "exit 4"]\nrestart = "on-failure"\n');
+    unit(d, "nev", 'exec = ["/bin/sh", "-c", "exit 4"]\nrestart = "never"\n');
+    const s = startSupervisor(d);
+    await s.waitFor(/alw: exited with status 0; restarting in 200 ms/);
+    await s.waitFor(/onf-bad: exited with status 4; restarting/);
+    await s.waitFor(/onf-ok: exited with status 0; not restarting \(restart = "on-failure"\)/);
+    await s.waitFor(/nev: exited with status 4; not restarting \(restart = "never"\)/);
+    await s.waitFor(/alw: exited with status 0; restarting in 400 ms/); // backoff doubles
+  });
+
+  test("a missing program is reported and retried with backoff", async () => {
+    const d = tempDir();
+    unit(d, "ghost", 'exec = ["/nonexistent/program"]\nrestart = "always"\n');
+    const s = startSupervisor(d);
+    await s.waitFor(/ghost: cannot start \/nonexistent\/program: ENOENT; restarting in 200 ms/);
+    await s.waitFor(/paio: supervisor ready/);
+  });
+
+  test("SIGTERM stops every unit's processes and exits 0", async () => {
+    const d = tempDir();
+    unit(d, "tree", 'exec = ["/bin/sh", "-c", "sleep 100 & sleep 100 & wait"]\nrestart = "always"\n');
+    const s = startSupervisor(d);
+    await s.waitFor(/tree: started/);
+    await Bun.sleep(300);
+    const pid = statePids(d).tree!;
+    s.proc.kill("SIGTERM");
+    expect(await s.proc.exited).toBe(0);
+    expect(s.lines.join("\n")).toContain("supervisor stopped 1 units");
+    expect(alive(pid)).toBe(false);
+    // the children in its process group are gone too
+    await Bun.sleep(200);
+    const group = Bun.spawnSync(["pgrep", "-g", String(pid)], { stdout: "pipe" }).stdout.toString().split("\n").filter(Boolean);
+    // Zombies do not count: they are dead, waiting for whoever adopted them to reap them.
+    expect(group.filter((p) => startTime(Number(p)) !== undefined)).toEqual([]);
+  });
+
+  test("after kill -9, a new supervisor adopts the running unit instead of starting it again", async () => {
+    const d = tempDir();
+    unit(d, "svc", 'exec = ["/bin/sh", "-c", "sleep 100"]\nrestart = "always"\n');
+    const s1 = startSupervisor(d);
+    await s1.waitFor(/svc: started \(pid (\d+)\)/);
+    const pid = statePids(d).svc!;
+    s1.proc.kill("SIGKILL");
+    await s1.proc.exited;
+    expect(alive(pid)).toBe(true);
+    const s2 = startSupervisor(d);
+    await s2.waitFor(new RegExp(`svc: adopted running process \\(pid ${pid}\\)`));
+    await s2.waitFor(/supervisor ready/);
+    expect(s2.lines.some((l) => l.includes("svc: started"))).toBe(false);
+    // an adopted process that dies is restarted by its policy
+    process.kill(pid, "SIGKILL");
+    await s2.waitFor(/svc: ended \(exit status unknown: it was adopted\); restarting/);
+    await s2.waitFor(/svc: started \(pid \d+\)/);
+  });
+
+  test("an unwritable state directory gives a warning and the supervisor still becomes ready", async () => {
+    const d = tempDir();
+    const blocker = join(d, "not-a-dir");
+    writeFileSync(blocker, "");
+    unit(d, "svc", 'exec = ["/bin/sh", "-c", "sleep 100"]\n');
+    const s = startSupervisor(d, { PAIO_STATE_DIR: join(blocker, "paio") });
+    const warning = await s.waitFor(/warning: cannot write/);
+    expect(warning).toContain("boots.log");
+    expect(warning).toMatch(/ENOTDIR|ENOENT/);
+    await s.waitFor(/supervisor ready \(uptime [\d.]+ s, 1 units started\)/);
+  });
+
+  test("SIGHUP starts units added since the start", async () => {
+    const d = tempDir();
+    unit(d, "first", 'exec = ["/bin/sh", "-c", "sleep 100"]\n');
+    const s = startSupervisor(d);
+    await s.waitFor(/supervisor ready/);
+    unit(d, "second", 'exec = ["/bin/sh", "-c", "sleep 100"]\n');
+    s.proc.kill("SIGHUP");
+    await s.waitFor(/second: started/);
+    await s.waitFor(/reloaded: 1 unit\(s\) added/);
+  });
+});
