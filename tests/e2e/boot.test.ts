@@ -15,7 +15,7 @@ describe("booted image", () => {
   }, 120_000);
 
   test("PID 1 is PAIO's init, and it reported its start", async () => {
-    const out = await sh(guest, `readlink /proc/1/exe; cat /proc/1/comm; grep -q 'paio-init: started at uptime' /proc/1/exe && echo ours`);
+    const out = await sh(guest, `readlink /proc/1/exe; cat /proc/1/comm; grep -q 'paio-init: must run as PID 1' /proc/1/exe && echo ours`);
     expect(out.split("\n")).toEqual(["/usr/sbin/init", "init", "ours", ""]);
     expect(guest.console.lines().some((l) => /paio-init: started at uptime \d+\.\d+ s/.test(l))).toBe(true);
   });

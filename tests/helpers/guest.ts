@@ -41,7 +41,7 @@ export async function bootGuest(opts: Partial<GuestOptions> = {}): Promise<Guest
 export const PRELUDE = `
 pgrep() {
   for d in /proc/[0-9]*; do
-    c=$(tr '\\0' ' ' < "$d/cmdline" 2>/dev/null)
+    c=$(cat "$d/cmdline" 2>/dev/null | tr '\\0' ' ')
     case "$c" in *"$1"*) echo "\${d#/proc/}" ;; esac
   done | sort -n | head -n 1
 }
@@ -49,7 +49,7 @@ pgrep() {
 pcount() {
   n=0
   for d in /proc/[0-9]*; do
-    c=$(tr '\\0' ' ' < "$d/cmdline" 2>/dev/null)
+    c=$(cat "$d/cmdline" 2>/dev/null | tr '\\0' ' ')
     case "$c" in *"$1"*) n=$((n + 1)) ;; esac
   done
   echo $n
