@@ -2,7 +2,7 @@
 // takes back the units of a previous supervisor, reloads on SIGHUP and stops
 // everything in order on SIGTERM.
 
-import { appendFileSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startTime, uptimeSeconds } from "./proc.ts";
 import { readState, writeState } from "./state-file.ts";
@@ -134,13 +134,14 @@ export class Supervisor {
   private report(result: LoadResult): void {
     for (const note of result.notes) this.say(`note: ${note}`);
     for (const error of result.errors) {
-      this.say(`unit error: ${error}; fix the file, then run 'kill -HUP ${process.pid}' or reboot`);
+      this.say(`unit error: ${error}; fix the file, then run 'kill -HUP $(cat ${join(this.cfg.runDir, "supervisor.pid")})' or reboot`);
     }
   }
 
   start(): void {
     try {
       mkdirSync(this.cfg.runDir, { recursive: true });
+      writeFileSync(join(this.cfg.runDir, "supervisor.pid"), `${process.pid}\n`);
     } catch (e) {
       this.say(`warning: cannot create ${this.cfg.runDir}: ${errnoText(e)}`);
     }
