@@ -6,7 +6,8 @@ export default defineConfig({
   test: {
     pool: "threads",
     include: ["tests/**/*.test.ts"],
-    testTimeout: 30_000,
+    // Generous: tests that run inside a TCG guest are slow on a busy two-core machine.
+    testTimeout: 120_000,
     // Tests that boot QEMU share two cores: one file at a time keeps boots fast and timings honest.
     fileParallelism: false,
   },

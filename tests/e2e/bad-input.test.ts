@@ -36,7 +36,7 @@ describe("bad input in a running system", () => {
     const out = await sh(guest, "for i in $(seq 1 50); do test -e /run/paio/added.ok && break; sleep 0.2; done; cat /run/paio/added.ok; [ -n \"$(pgrep demo.heartbeat)\" ] && echo demo-ok");
     expect(out).toContain("ok");
     expect(out).toContain("demo-ok");
-  });
+  }, 120_000);
 
   test("a full data partition gives a clear warning and the supervisor still becomes ready", async () => {
     const readyBefore = guest.console.lines().filter((l) => l.includes("paio: supervisor ready")).length;
@@ -52,5 +52,5 @@ describe("bad input in a running system", () => {
     }
     expect(guest.console.lines().filter((l) => l.includes("paio: supervisor ready")).length).toBeGreaterThan(readyBefore);
     await sh(guest, "rm /var/lib/paio/fill");
-  });
+  }, 300_000);
 });

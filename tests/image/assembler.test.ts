@@ -48,7 +48,7 @@ describe("image assembler", () => {
     const rows = readFileSync(join(OUT, "manifest.tsv"), "utf8").trim().split("\n").slice(1).map((l) => l.split("\t"));
     const byPath = new Map(rows.map((r) => [r[0], r]));
     expect(rows.every((r) => r.length === 7 && r[6]!.length > 0)).toBe(true);
-    expect(byPath.get("/sbin/init")?.[6]).toBe("paio:init/pid1.c");
+    expect(byPath.get("/usr/sbin/init")?.[6]).toBe("paio:init/pid1.c");
     expect(byPath.get("/usr/bin/bun")?.[6]).toMatch(/^npm:@oven\/bun-linux-x64-baseline@\d/);
     expect(byPath.get("/usr/bin/bun")?.[4]).toBe(sha256(join(REPO, "node_modules/@oven/bun-linux-x64-baseline/bin/bun")));
     expect(byPath.get("/usr/lib/x86_64-linux-gnu/libc.so.6")?.[6]).toMatch(/^debian:libc6=/);
