@@ -1,17 +1,21 @@
 // Entry point of the supervisor: `bun /usr/lib/paio/supervisor.js`, started
 // and kept alive by PID 1. Settings come from the environment (for tests):
-// PAIO_UNIT_DIRS, PAIO_RUN_DIR, PAIO_STATE_DIR.
+// PAIO_UNIT_DIRS, PAIO_RUN_DIR, PAIO_STATE_DIR, PAIO_CONTROL_SOCKET.
 
+import { join } from "node:path";
+import { ControlServer } from "./control-server.ts";
 import { configFromEnv, Supervisor } from "./supervisor.ts";
 
 const cfg = configFromEnv(process.env);
 const supervisor = new Supervisor(cfg);
+const control = new ControlServer(supervisor, process.env.PAIO_CONTROL_SOCKET ?? join(cfg.runDir, "control.sock"));
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   cfg.say(`${signal}: stopping all units`);
+  control.stop();
   const n = await supervisor.stopAll();
   cfg.say(`supervisor stopped ${n} units`);
   process.exit(0);
@@ -19,8 +23,14 @@ async function shutdown(signal: string): Promise<void> {
 
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
 process.on("SIGINT", () => void shutdown("SIGINT"));
-process.on("SIGHUP", () => supervisor.reload());
+process.on("SIGHUP", () => void supervisor.reload());
 // A bug in one handler must not take the supervisor down with every unit's watch.
 process.on("uncaughtException", (e) => cfg.say(`internal error: ${e.stack ?? e}`));
+process.on("unhandledRejection", (e) => cfg.say(`internal error: ${(e as Error)?.stack ?? e}`));
 
+try {
+  control.start();
+} catch (e) {
+  cfg.say(`warning: cannot open the control socket ${control.path}: ${(e as Error).message}`);
+}
 supervisor.start();

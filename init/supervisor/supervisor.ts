@@ -1,14 +1,18 @@
-// The supervisor: loads unit files, starts every unit, keeps the state file,
-// takes back the units of a previous supervisor, reloads on SIGHUP and stops
-// everything in order on SIGTERM.
+// The supervisor: loads unit files, starts units in dependency order, keeps
+// the state file, takes back the units of a previous supervisor, applies
+// reloads, serves the control socket and stops everything in reverse order.
 
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import type { LimitsInput, ReloadResult, UnitStatus, UnitSummary } from "../control/protocol.ts";
+import { Cgroups } from "./cgroup.ts";
+import { checkDependencies, dependents } from "./dependencies.ts";
 import { startTime, uptimeSeconds } from "./proc.ts";
 import { readState, writeState } from "./state-file.ts";
-import { parseUnitFile, type Unit } from "./unit-file.ts";
+import { parseUnitFile, type Limits, type Unit } from "./unit-file.ts";
 import { rotateIfLarge } from "./unit-log.ts";
-import { UnitRunner } from "./unit-runner.ts";
+import { UnitRunner, type StateChange } from "./unit-runner.ts";
+import { CPU_PERIOD_US, parseCpuMax, parseSize } from "./units-of-measure.ts";
 
 export interface SupervisorConfig {
   unitDirs: string[];
@@ -28,6 +32,8 @@ export function configFromEnv(env: Record<string, string | undefined>): Supervis
 
 export interface LoadResult {
   units: Map<string, Unit>;
+  /** Units that may run, dependencies first. */
+  order: Unit[];
   errors: string[];
   notes: string[];
 }
@@ -63,7 +69,12 @@ export function loadUnits(dirs: string[]): LoadResult {
       units.set(result.unit.name, result.unit);
     }
   }
-  return { units, errors, notes };
+  const deps = checkDependencies(units);
+  for (const [name, why] of deps.refused) {
+    errors.push(why);
+    units.delete(name);
+  }
+  return { units, order: deps.order, errors, notes };
 }
 
 function errnoText(e: unknown): string {
@@ -78,9 +89,25 @@ function errnoText(e: unknown): string {
   return err.code ? `${text[err.code] ?? err.message} (${err.code})` : String(e);
 }
 
+/** Everything about a unit except its limits: a change here needs a restart. */
+function identity(u: Unit): string {
+  const { limits: _limits, path: _path, ...rest } = u;
+  return JSON.stringify(rest);
+}
+
+export class SupervisorError extends Error {
+  constructor(readonly code: "no-such-unit" | "bad-request" | "failed", message: string) {
+    super(message);
+  }
+}
+
 export class Supervisor {
-  private runners = new Map<string, UnitRunner>();
+  readonly runners = new Map<string, UnitRunner>();
+  readonly cgroups = new Cgroups();
   private baseEnv: Record<string, string>;
+  private listeners = new Set<(c: StateChange) => void>();
+  readonly logDir: string;
+  private watchdogFd: number | undefined;
 
   constructor(private cfg: SupervisorConfig) {
     this.baseEnv = {
@@ -88,10 +115,28 @@ export class Supervisor {
       HOME: process.env.HOME ?? "/root",
       TERM: process.env.TERM ?? "linux",
     };
+    this.logDir = join(cfg.stateDir, "logs");
   }
 
-  private say(line: string): void {
+  say(line: string): void {
     this.cfg.say(line);
+  }
+
+  onChange(fn: (c: StateChange) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private changed(c: StateChange): void {
+    this.saveState();
+    for (const fn of this.listeners) fn(c);
+    // A unit that fails or stops takes down the units that require it.
+    if (c.to === "failed" || (c.to === "inactive" && c.from === "stopping")) {
+      for (const name of dependents([...this.runners.values()].map((r) => r.unit), c.unit)) {
+        const r = this.runners.get(name);
+        if (r?.active) void r.stop(`stopped because it requires '${c.unit}', which is ${c.to}`);
+      }
+    }
   }
 
   private saveState(): void {
@@ -124,18 +169,17 @@ export class Supervisor {
 
   private runnerFor(unit: Unit): UnitRunner {
     return new UnitRunner(unit, {
-      say: (line) => this.say(line),
-      changed: () => this.saveState(),
-      runDir: this.cfg.runDir,
+      cgroups: this.cgroups,
+      logDir: this.logDir,
       baseEnv: this.baseEnv,
+      say: (line) => this.say(line),
+      changed: (c) => this.changed(c),
     });
   }
 
   private report(result: LoadResult): void {
     for (const note of result.notes) this.say(`note: ${note}`);
-    for (const error of result.errors) {
-      this.say(`unit error: ${error}; fix the file, then run 'kill -HUP $(cat ${join(this.cfg.runDir, "supervisor.pid")})' or reboot`);
-    }
+    for (const error of result.errors) this.say(`unit error: ${error}; fix the file, then run 'paio reload'`);
   }
 
   start(): void {
@@ -146,23 +190,28 @@ export class Supervisor {
       this.say(`warning: cannot create ${this.cfg.runDir}: ${errnoText(e)}`);
     }
     this.recordBoot();
+    if (!this.cgroups.available) this.say(`note: ${this.cgroups.why}; limits are not enforced, stops use process groups`);
     const result = loadUnits(this.cfg.unitDirs);
     this.report(result);
     const previous = readState(this.cfg.runDir);
-    for (const unit of result.units.values()) {
+    for (const unit of result.order) {
       const runner = this.runnerFor(unit);
       this.runners.set(unit.name, runner);
       const rec = previous?.units[unit.name];
-      if (rec && startTime(rec.pid) === rec.startTime && JSON.stringify(rec.exec) === JSON.stringify(unit.exec)) {
+      const inGroup = (pid: number) => !this.cgroups.available || this.cgroups.procs(unit.name).includes(pid);
+      if (rec && startTime(rec.pid) === rec.startTime && JSON.stringify(rec.exec) === JSON.stringify(unit.exec) && inGroup(rec.pid)) {
         runner.adopt(rec.pid, rec.startTime);
       } else {
-        runner.start();
+        // A unit whose main process died while no supervisor watched may have left children.
+        this.cgroups.kill(unit.name);
+        runner.start("started at boot");
       }
     }
     this.saveState();
     setInterval(() => {
-      for (const name of this.runners.keys()) rotateIfLarge(this.cfg.runDir, name);
+      for (const name of this.runners.keys()) rotateIfLarge(this.logDir, name);
     }, 10_000).unref();
+    this.startWatchdog();
     const refused = result.errors.length;
     this.say(
       `supervisor ready (uptime ${uptimeSeconds().toFixed(2)} s, ${this.runners.size} units started` +
@@ -170,39 +219,162 @@ export class Supervisor {
     );
   }
 
-  /** Starts units whose files were added; reports changed and removed ones (a full reload comes later). */
-  reload(): void {
+  /**
+   * The hardware watchdog resets the machine unless it hears from us. It is
+   * fed only while the supervisor's event loop runs on time, so a stuck
+   * supervisor leads to a reset.
+   */
+  private startWatchdog(): void {
+    // Only the system's supervisor (PID 1's child) owns the watchdog; PAIO_WATCHDOG names another device.
+    const dev = process.env.PAIO_WATCHDOG ?? (process.ppid === 1 ? "/dev/watchdog" : undefined);
+    if (!dev || dev === "none") return;
+    try {
+      if (!statSync(dev).isCharacterDevice()) return;
+      this.watchdogFd = openSync(dev, "r+"); // never create: it must be the driver's device
+    } catch {
+      return; // no watchdog on this machine
+    }
+    this.say(`watchdog: feeding ${dev} while the supervisor's loop is healthy`);
+    let last = performance.now();
+    setInterval(() => {
+      const now = performance.now();
+      const lag = now - last - 1000;
+      last = now;
+      if (lag < 5000 && this.watchdogFd !== undefined) writeSync(this.watchdogFd, "1");
+    }, 1000);
+  }
+
+  /** Stops feeding the watchdog and disarms it (the magic 'V'), for a clean shutdown. */
+  private closeWatchdog(): void {
+    if (this.watchdogFd === undefined) return;
+    try {
+      writeSync(this.watchdogFd, "V");
+      closeSync(this.watchdogFd);
+    } catch {
+      // nothing to do
+    }
+    this.watchdogFd = undefined;
+  }
+
+  runner(name: string): UnitRunner {
+    const r = this.runners.get(name);
+    if (!r) throw new SupervisorError("no-such-unit", `no unit named '${name}'; 'paio units' lists them`);
+    return r;
+  }
+
+  /** Applies added, removed and changed unit files; unchanged running units are not touched. */
+  async reload(): Promise<ReloadResult> {
     const result = loadUnits(this.cfg.unitDirs);
     this.report(result);
-    let added = 0;
-    for (const unit of result.units.values()) {
+    const out: ReloadResult = { added: [], removed: [], changed: [], unchanged: [], errors: result.errors };
+    for (const [name, runner] of [...this.runners]) {
+      if (!result.units.has(name)) {
+        await runner.stop("unit file removed");
+        this.cgroups.remove(name);
+        this.runners.delete(name);
+        out.removed.push(name);
+      }
+    }
+    for (const unit of result.order) {
       const existing = this.runners.get(unit.name);
       if (!existing) {
         const runner = this.runnerFor(unit);
         this.runners.set(unit.name, runner);
-        runner.start();
-        added++;
-      } else if (JSON.stringify(existing.unit) !== JSON.stringify(unit)) {
-        this.say(`${unit.name}: unit file changed; restart the supervisor or reboot to apply it`);
+        runner.start("unit file added");
+        out.added.push(unit.name);
+      } else if (identity(existing.unit) !== identity(unit)) {
+        const wasActive = existing.active;
+        await existing.stop("unit file changed");
+        existing.unit = unit;
+        if (wasActive || unit.restart === "always") existing.start("unit file changed", true);
+        out.changed.push(unit.name);
+      } else if (JSON.stringify(existing.unit.limits) !== JSON.stringify(unit.limits)) {
+        existing.setLimits(unit.limits);
+        existing.unit = unit;
+        out.changed.push(unit.name);
+      } else {
+        out.unchanged.push(unit.name);
       }
     }
-    for (const name of this.runners.keys()) {
-      if (!result.units.has(name)) this.say(`${name}: unit file removed; it keeps running until the next reboot`);
-    }
-    this.say(`reloaded: ${added} unit(s) added`);
-  }
-
-  async stopAll(): Promise<number> {
-    const running = [...this.runners.values()].reverse();
-    await Promise.all(running.map((r) => r.stop()));
     this.saveState();
-    return running.length;
-  }
-
-  status(): Record<string, { state: string; pid?: number }> {
-    const out: Record<string, { state: string; pid?: number }> = {};
-    for (const r of this.runners.values()) out[r.name] = { state: r.state, pid: r.pid };
+    this.say(`reloaded: ${out.added.length} added, ${out.removed.length} removed, ${out.changed.length} changed, ${out.unchanged.length} unchanged`);
     return out;
   }
-}
 
+  setLimits(name: string, input: LimitsInput): Limits {
+    const runner = this.runner(name);
+    const limits: Limits = { ...runner.unit.limits };
+    if (input.cpu_weight !== undefined) {
+      if (!Number.isInteger(input.cpu_weight) || input.cpu_weight < 1 || input.cpu_weight > 10000) throw new SupervisorError("bad-request", "cpu_weight must be a whole number from 1 to 10000");
+      limits.cpuWeight = input.cpu_weight;
+    }
+    if (input.cpu_max !== undefined) {
+      if (input.cpu_max === null) delete limits.cpuMaxUs;
+      else {
+        const q = parseCpuMax(input.cpu_max);
+        if (q === undefined) throw new SupervisorError("bad-request", `cpu_max must be a percentage of one CPU such as "50%", got ${JSON.stringify(input.cpu_max)}`);
+        limits.cpuMaxUs = q;
+      }
+    }
+    if (input.memory_max !== undefined) {
+      if (input.memory_max === null) delete limits.memoryMax;
+      else {
+        const b = parseSize(input.memory_max);
+        if (b === undefined || b < 1 << 20) throw new SupervisorError("bad-request", `memory_max must be a size of at least 1M such as "128M", got ${JSON.stringify(input.memory_max)}`);
+        limits.memoryMax = b;
+      }
+    }
+    if (input.pids_max !== undefined) {
+      if (input.pids_max === null) delete limits.pidsMax;
+      else if (!Number.isInteger(input.pids_max) || input.pids_max < 1) throw new SupervisorError("bad-request", "pids_max must be a positive whole number");
+      else limits.pidsMax = input.pids_max;
+    }
+    runner.unit = { ...runner.unit, limits: {} };
+    runner.setLimits(limits);
+    runner.unit = { ...runner.unit, limits };
+    this.say(`${name}: limits changed`);
+    return limits;
+  }
+
+  summary(r: UnitRunner): UnitSummary {
+    return { name: r.name, description: r.unit.description, state: r.state, reason: r.reason, pid: r.pid, since: r.since, restarts: r.restarts };
+  }
+
+  status(name: string): UnitStatus {
+    const r = this.runner(name);
+    const l = r.unit.limits;
+    const stats = this.cgroups.available ? this.cgroups.stats(name) : undefined;
+    return {
+      ...this.summary(r),
+      exec: r.unit.exec,
+      restart: r.unit.restart,
+      limits: {
+        cpu_weight: l.cpuWeight,
+        cpu_max: l.cpuMaxUs === undefined ? undefined : `${+((l.cpuMaxUs / CPU_PERIOD_US) * 100).toFixed(1)}%`,
+        memory_max: l.memoryMax,
+        pids_max: l.pidsMax,
+      },
+      cgroup: stats && { memory_current: stats.memoryCurrent, pids_current: stats.pidsCurrent, cpu_usage_us: stats.cpuUsageUs, oom_kills: stats.oomKills },
+      health: r.unit.health && {
+        type: r.unit.health.type,
+        last: r.lastCheck && { result: r.lastCheck.result, latency_ms: r.lastCheck.latencyMs, at: r.lastCheck.at },
+      },
+    };
+  }
+
+  /** Stops every unit, dependents before what they depend on. */
+  async stopAll(): Promise<number> {
+    const order = checkDependencies(new Map([...this.runners].map(([n, r]) => [n, r.unit]))).order.reverse();
+    const names = new Set(order.map((u) => u.name));
+    const rest = [...this.runners.keys()].filter((n) => !names.has(n));
+    let n = 0;
+    for (const name of [...order.map((u) => u.name), ...rest]) {
+      const r = this.runners.get(name)!;
+      if (r.active || r.state === "backoff") n++;
+      await r.stop("system shutdown");
+    }
+    this.saveState();
+    this.closeWatchdog();
+    return n;
+  }
+}

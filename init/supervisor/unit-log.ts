@@ -1,31 +1,32 @@
-// Where a unit's stdout and stderr go: straight into <run dir>/log/<unit>.log,
-// opened in append mode by the unit itself. No pipe runs through the
-// supervisor, so a unit never blocks or gets SIGPIPE when the supervisor dies
-// or restarts. The supervisor rotates the file (to <unit>.log.1) when it
-// grows past a limit; writers in append mode continue at the new end.
+// Where a unit's stdout and stderr go: straight into <log dir>/<unit>.log
+// (/var/lib/paio/logs), opened in append mode for the unit itself. No pipe
+// runs through the supervisor, so a unit never blocks or gets SIGPIPE when
+// the supervisor dies or restarts, and logging goes on meanwhile. The
+// supervisor rotates the file (to <unit>.log.1) when it grows past a limit;
+// writers in append mode continue at the new end.
 
-import { copyFileSync, mkdirSync, openSync, statSync, truncateSync } from "node:fs";
+import { closeSync, copyFileSync, mkdirSync, openSync, readSync, statSync, truncateSync, fstatSync } from "node:fs";
 import { join } from "node:path";
 
 export const LOG_LIMIT_BYTES = 1 << 20;
 
-export function logPath(runDir: string, unit: string): string {
-  return join(runDir, "log", `${unit}.log`);
+export function logPath(logDir: string, unit: string): string {
+  return join(logDir, `${unit}.log`);
 }
 
 /** Opens the unit's log for appending; returns a file descriptor, or "ignore" if that fails. */
-export function openUnitLog(runDir: string, unit: string): number | "ignore" {
+export function openUnitLog(logDir: string, unit: string): number | "ignore" {
   try {
-    mkdirSync(join(runDir, "log"), { recursive: true });
-    return openSync(logPath(runDir, unit), "a", 0o640);
+    mkdirSync(logDir, { recursive: true });
+    return openSync(logPath(logDir, unit), "a", 0o640);
   } catch {
     return "ignore";
   }
 }
 
 /** Copies an over-long log to .1 and empties it; returns true if it rotated. */
-export function rotateIfLarge(runDir: string, unit: string, limit = LOG_LIMIT_BYTES): boolean {
-  const path = logPath(runDir, unit);
+export function rotateIfLarge(logDir: string, unit: string, limit = LOG_LIMIT_BYTES): boolean {
+  const path = logPath(logDir, unit);
   try {
     if (statSync(path).size <= limit) return false;
     copyFileSync(path, `${path}.1`);
@@ -34,4 +35,55 @@ export function rotateIfLarge(runDir: string, unit: string, limit = LOG_LIMIT_BY
   } catch {
     return false;
   }
+}
+
+/** The last `n` lines of the unit's log (reading at most the last 256 KiB). */
+export function tailLines(logDir: string, unit: string, n: number): string[] {
+  let fd: number | undefined;
+  try {
+    fd = openSync(logPath(logDir, unit), "r");
+    const size = fstatSync(fd).size;
+    const len = Math.min(size, 256 * 1024);
+    const buf = Buffer.alloc(len);
+    readSync(fd, buf, 0, len, size - len);
+    const lines = buf.toString("utf8").split("\n");
+    if (lines.at(-1) === "") lines.pop();
+    return lines.slice(-n);
+  } catch {
+    return [];
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** Follows a log from its current end: calls onLines with new complete lines. Returns a stop function. */
+export function followLog(logDir: string, unit: string, onLines: (lines: string[]) => void, pollMs = 250): () => void {
+  const path = logPath(logDir, unit);
+  let offset = 0;
+  try {
+    offset = statSync(path).size;
+  } catch {
+    // not written yet
+  }
+  let partial = "";
+  const timer = setInterval(() => {
+    let fd: number | undefined;
+    try {
+      const size = statSync(path).size;
+      if (size < offset) offset = 0; // rotated
+      if (size === offset) return;
+      fd = openSync(path, "r");
+      const buf = Buffer.alloc(Math.min(size - offset, 1 << 20));
+      const got = readSync(fd, buf, 0, buf.length, offset);
+      offset += got;
+      const parts = (partial + buf.subarray(0, got).toString("utf8")).split("\n");
+      partial = parts.pop() ?? "";
+      if (parts.length) onLines(parts);
+    } catch {
+      // not there yet
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }, pollMs);
+  return () => clearInterval(timer);
 }

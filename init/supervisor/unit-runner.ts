@@ -1,170 +1,409 @@
-// Runs one unit: starts its process in a session of its own, watches it, and
-// restarts it by its restart policy with exponential backoff. A process taken
-// over from a previous supervisor (adopted) is not our child, so it is
-// watched by polling /proc instead of by its exit.
+// Runs one unit through its states:
+//
+//   inactive -> starting -> running <-> degraded
+//                  |           |           |
+//                  |           v           v
+//                  |       unhealthy -> stopping -> backoff -> starting ...
+//                  v
+//   (exit) -> backoff -> starting ...   or -> failed (start limit, or no restart)
+//   stop   -> stopping -> inactive
+//
+// Every change carries a reason (exit status, signal, OOM kill, health
+// failure, start limit, request). The process starts through a tiny shell
+// wrapper that waits until the supervisor has put it into the unit's cgroup,
+// so not even an early child escapes the group.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync } from "node:fs";
+import { closeSync, readFileSync } from "node:fs";
+import type { Cgroups } from "./cgroup.ts";
+import { judgeTimeout, runCheck, sampleProcs } from "./health.ts";
 import { startTime } from "./proc.ts";
-import type { Unit } from "./unit-file.ts";
+import type { Limits, Unit } from "./unit-file.ts";
 import { openUnitLog } from "./unit-log.ts";
+import { formatDuration } from "./units-of-measure.ts";
 
-export const RESTART_DELAY_FIRST_MS = 200;
-export const RESTART_DELAY_MAX_MS = 10_000;
-/** A unit that ran this long is considered to have started well: the backoff resets. */
-export const STABLE_RUN_MS = 10_000;
-const ADOPTED_POLL_MS = 500;
+export type UnitState = "inactive" | "starting" | "running" | "degraded" | "unhealthy" | "stopping" | "backoff" | "failed";
 
-export type UnitState = "inactive" | "running" | "backoff" | "stopping" | "exited";
-
-export interface RunnerHooks {
-  say(line: string): void;
-  /** Called whenever the running process changes, so the state file is rewritten. */
-  changed(): void;
-  runDir: string;
-  baseEnv: Record<string, string>;
+export interface StateChange {
+  unit: string;
+  from: UnitState;
+  to: UnitState;
+  reason: string;
+  pid?: number;
+  /** ms since the epoch */
+  time: number;
 }
 
-export function describeExit(code: number | null, signal: string | null): string {
-  if (signal) return `killed by ${signal}`;
-  if (code === null) return "ended (exit status unknown: it was adopted)";
-  return `exited with status ${code}`;
+export interface RunnerContext {
+  cgroups: Cgroups;
+  logDir: string;
+  baseEnv: Record<string, string>;
+  say(line: string): void;
+  changed(change: StateChange): void;
+}
+
+/** A unit that ran this long started well: its restart delay goes back to the first one. */
+export const STABLE_RUN_MS = 10_000;
+const ADOPTED_POLL_MS = 100;
+
+/**
+ * With cgroups, a unit starts as this shell wrapper, which waits (up to 5 s)
+ * until the supervisor has moved it into the unit's group and then execs the
+ * program: no child can be forked outside the group. It polls its own
+ * /proc/self/cgroup rather than waiting on a pipe, so a supervisor that dies
+ * at that moment leaves nothing half-started behind.
+ */
+const CGROUP_WRAPPER =
+  'i=0; while ! grep -qx "0::/paio/$0" /proc/self/cgroup; do i=$((i+1)); [ $i -gt 2500 ] && exit 111; usleep 2000 2>/dev/null || sleep 0.002; done; exec "$@"';
+
+function lookupUser(name: string): { uid: number; gid: number } | undefined {
+  try {
+    for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
+      const f = line.split(":");
+      if (f[0] === name) return { uid: Number(f[2]), gid: Number(f[3]) };
+    }
+  } catch {
+    // no passwd file
+  }
+  return undefined;
+}
+
+function signalName(signal: NodeJS.Signals | null): string {
+  return signal ?? "";
 }
 
 export class UnitRunner {
   state: UnitState = "inactive";
+  reason = "not started yet";
   pid: number | undefined;
   startTime: number | undefined;
+  restarts = 0;
+  since = Date.now();
+  lastCheck: { result: string; latencyMs: number; at: number } | undefined;
   private child: ChildProcess | undefined;
   private startedAt = 0;
-  private delay = RESTART_DELAY_FIRST_MS;
-  private timer: Timer | undefined;
-  private poller: Timer | undefined;
+  private delay: number;
+  private startHistory: number[] = [];
+  private timers = new Set<Timer>();
+  private failures = 0;
+  private checking = false;
+  private oomAtStart = 0;
   private stopWaiters: (() => void)[] = [];
+  /** Why the running process is being stopped: decides what happens after it exits. */
+  private stopIntent: "stop" | "restart" | undefined;
+  private stopReason = "";
+  private adoptedPoll: Timer | undefined;
 
   constructor(
     public unit: Unit,
-    private hooks: RunnerHooks,
-  ) {}
+    private ctx: RunnerContext,
+  ) {
+    this.delay = unit.restartDelayMs;
+  }
 
   get name(): string {
     return this.unit.name;
   }
 
-  start(): void {
-    if (this.state === "running" || this.state === "stopping") return;
-    clearTimeout(this.timer);
-    const { exec, env, name } = this.unit;
-    const log = openUnitLog(this.hooks.runDir, name);
+  get active(): boolean {
+    return this.state === "starting" || this.state === "running" || this.state === "degraded" || this.state === "unhealthy" || this.state === "stopping";
+  }
+
+  private setState(to: UnitState, reason: string): void {
+    const from = this.state;
+    this.state = to;
+    this.reason = reason;
+    this.since = Date.now();
+    this.ctx.changed({ unit: this.name, from, to, reason, pid: this.pid, time: this.since });
+  }
+
+  private later(ms: number, fn: () => void): Timer {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
+    return t;
+  }
+
+  private clearTimers(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    clearInterval(this.adoptedPoll);
+    this.adoptedPoll = undefined;
+  }
+
+  /** Starts the unit. A start by request (manual) also clears a 'failed' state and the start limit. */
+  start(reason = "start requested", manual = false): void {
+    if (this.active) return;
+    this.clearTimers();
+    if (manual) {
+      this.startHistory = [];
+      this.delay = this.unit.restartDelayMs;
+    }
+    const now = Date.now();
+    const { burst, intervalMs } = this.unit.startLimit;
+    this.startHistory = this.startHistory.filter((t) => now - t < intervalMs);
+    if (this.startHistory.length >= burst) {
+      this.setState("failed", `start limit reached: ${burst} starts within ${formatDuration(intervalMs)}; start it by hand when fixed`);
+      this.ctx.say(`${this.name}: failed: ${this.reason}`);
+      return;
+    }
+    this.startHistory.push(now);
+    this.spawnProcess(reason);
+  }
+
+  private spawnProcess(reason: string): void {
+    const { exec, env, name, user } = this.unit;
+    this.startedAt = Date.now();
+    let ids: { uid: number; gid: number } | undefined;
+    if (user) {
+      ids = lookupUser(user);
+      if (!ids) {
+        this.setState("failed", `user '${user}' does not exist in /etc/passwd`);
+        this.ctx.say(`${name}: failed: ${this.reason}`);
+        return;
+      }
+    }
+    const { cgroups } = this.ctx;
+    try {
+      cgroups.create(name);
+      cgroups.apply(name, this.unit.limits);
+    } catch (e) {
+      this.ctx.say(`${name}: warning: cannot set up its cgroup: ${(e as Error).message}`);
+    }
+    this.oomAtStart = cgroups.oomKills(name);
+    const log = openUnitLog(this.ctx.logDir, name);
     let child: ChildProcess;
     try {
-      child = spawn(exec[0]!, exec.slice(1), {
-        detached: true, // setsid(): its own session and process group, so a stop reaches all its children
+      const [cmd, ...args] = cgroups.available ? ["/bin/sh", "-c", CGROUP_WRAPPER, name, ...exec] : exec;
+      child = spawn(cmd!, args, {
+        detached: true, // setsid(): a session and process group of its own
         stdio: ["ignore", log, log],
-        env: { ...this.hooks.baseEnv, ...env, PAIO_UNIT: name },
+        env: { ...this.ctx.baseEnv, ...env, PAIO_UNIT: name },
+        uid: ids?.uid,
+        gid: ids?.gid,
       });
     } catch (e) {
       if (typeof log === "number") closeSync(log);
-      this.onExit(null, null, `cannot start ${exec[0]}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      this.afterExit(null, null, `cannot start ${exec[0]}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       return;
     }
-    if (typeof log === "number") closeSync(log); // the child holds its own copy
+    if (typeof log === "number") closeSync(log);
+    if (child.pid === undefined) {
+      child.once("error", (err: NodeJS.ErrnoException) => this.afterExit(null, null, `cannot start ${exec[0]}: ${err.code ?? err.message}`));
+      return;
+    }
+    child.on("error", () => {});
     this.child = child;
+    this.pid = child.pid;
+    try {
+      cgroups.join(name, child.pid);
+    } catch (e) {
+      this.ctx.say(`${name}: warning: cannot move pid ${child.pid} into its cgroup: ${(e as Error).message}`);
+    }
+    this.startTime = startTime(child.pid);
     this.startedAt = Date.now();
-    this.state = "running";
-    child.once("error", (err: NodeJS.ErrnoException) => {
-      // spawn failures (missing program, no permission) arrive here, before any exit
-      if (this.child === child && child.pid === undefined) {
-        this.child = undefined;
-        this.onExit(null, null, `cannot start ${exec[0]}: ${err.code ?? err.message}`);
-      }
-    });
+    this.failures = 0;
     child.once("exit", (code, signal) => {
       if (this.child !== child) return;
       this.child = undefined;
-      this.onExit(code, signal, undefined);
+      this.afterExit(code, signal, undefined);
     });
-    if (child.pid !== undefined) {
-      this.pid = child.pid;
-      this.startTime = startTime(child.pid);
-      this.hooks.changed(); // the state file first: whoever reads the line may look at it
-      this.hooks.say(`${name}: started (pid ${child.pid})`);
-    }
+    const health = this.unit.health;
+    this.setState(health ? "starting" : "running", health ? `${reason}; health checks begin after ${formatDuration(health.graceMs)}` : reason);
+    this.ctx.say(`${name}: started (pid ${child.pid})`);
+    if (health) this.later(health.graceMs, () => this.healthLoop());
   }
 
-  /** Takes over a process started by an earlier supervisor. */
+  /** Takes over a process started by an earlier supervisor (it is not our child: poll it). */
   adopt(pid: number, start: number): void {
     this.pid = pid;
     this.startTime = start;
-    this.state = "running";
     this.startedAt = Date.now();
-    this.hooks.say(`${this.name}: adopted running process (pid ${pid})`);
-    this.poller = setInterval(() => {
-      if (startTime(pid) !== start) {
-        clearInterval(this.poller);
-        this.poller = undefined;
-        this.onExit(null, null, undefined);
-      }
+    this.oomAtStart = this.ctx.cgroups.oomKills(this.name);
+    this.setState("running", `adopted running process ${pid} after a supervisor restart`);
+    this.ctx.say(`${this.name}: adopted running process (pid ${pid})`);
+    this.adoptedPoll = setInterval(() => {
+      if (startTime(pid) === start) return;
+      clearInterval(this.adoptedPoll);
+      this.adoptedPoll = undefined;
+      this.afterExit(null, null, undefined, true);
     }, ADOPTED_POLL_MS);
+    if (this.unit.health) this.later(this.unit.health.intervalMs, () => this.healthLoop());
   }
 
-  private onExit(code: number | null, signal: string | null, startError: string | undefined): void {
+  private exitReason(code: number | null, signal: NodeJS.Signals | null, adopted: boolean): { why: string; failed: boolean } {
+    const ooms = this.ctx.cgroups.oomKills(this.name);
+    if (ooms > this.oomAtStart) return { why: `OOM kill: the unit used more than memory.max`, failed: true };
+    if (signal) return { why: `killed by signal ${signalName(signal)}`, failed: true };
+    if (adopted) return { why: "exited (exit status unknown: adopted after a supervisor restart)", failed: true };
+    if (code === 111 && this.ctx.cgroups.available) return { why: "it was never moved into its cgroup (start wrapper gave up)", failed: true };
+    return { why: `exited with status ${code}`, failed: code !== 0 };
+  }
+
+  private afterExit(code: number | null, signal: NodeJS.Signals | null, startError: string | undefined, adopted = false): void {
+    this.clearTimers();
     const ranMs = Date.now() - this.startedAt;
+    const { why, failed } = startError ? { why: startError, failed: true } : this.exitReason(code, signal, adopted);
+    // Whatever the main process left behind in its group goes with it.
+    this.ctx.cgroups.kill(this.name);
+    this.killGroup("SIGKILL");
     this.pid = undefined;
     this.startTime = undefined;
-    this.hooks.changed();
-    if (this.state === "stopping") {
-      this.state = "inactive";
-      this.hooks.say(`${this.name}: stopped`);
-      for (const w of this.stopWaiters.splice(0)) w();
+    const intent = this.stopIntent;
+    this.stopIntent = undefined;
+    if (intent === "stop") {
+      this.setState("inactive", `${this.stopReason} (${why})`);
+      this.ctx.say(`${this.name}: stopped`);
+      this.resolveStop();
       return;
     }
-    const failed = startError !== undefined || signal !== null || code !== 0;
-    const what = startError ?? describeExit(code, signal);
+    if (intent === "restart") {
+      this.resolveStop();
+      this.restarts++;
+      this.setState("backoff", this.stopReason);
+      this.later(0, () => this.start(this.stopReason));
+      return;
+    }
     const policy = this.unit.restart;
     if (policy === "never" || (policy === "on-failure" && !failed)) {
-      this.state = "exited";
-      this.hooks.say(`${this.name}: ${what}; not restarting (restart = "${policy}")`);
+      this.setState(failed ? "failed" : "inactive", `${why}; not restarted (restart = "${policy}")`);
+      this.ctx.say(`${this.name}: ${why}; not restarting (restart = "${policy}")`);
       return;
     }
-    if (ranMs >= STABLE_RUN_MS) this.delay = RESTART_DELAY_FIRST_MS;
+    if (ranMs >= STABLE_RUN_MS) this.delay = this.unit.restartDelayMs;
     const delay = this.delay;
-    this.delay = Math.min(this.delay * 2, RESTART_DELAY_MAX_MS);
-    this.state = "backoff";
-    this.hooks.say(`${this.name}: ${what}; restarting in ${delay} ms`);
-    this.timer = setTimeout(() => this.start(), delay);
+    this.delay = Math.min(this.delay * 2, this.unit.restartDelayMaxMs);
+    this.restarts++;
+    this.setState("backoff", `${why}; restarting in ${formatDuration(delay)}`);
+    this.ctx.say(`${this.name}: ${why}; restarting in ${delay} ms`);
+    this.later(delay, () => this.start(`restart after: ${why}`));
   }
 
-  /** Sends SIGTERM to the unit's process group, then SIGKILL after timeoutMs. */
-  async stop(timeoutMs = 5000): Promise<void> {
-    clearTimeout(this.timer);
+  private resolveStop(): void {
+    for (const w of this.stopWaiters.splice(0)) w();
+  }
+
+  private killGroup(signal: NodeJS.Signals): void {
     const pid = this.pid;
-    if (this.state !== "running" || pid === undefined) {
-      this.state = "inactive";
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // gone
+      }
+    }
+  }
+
+  /** Stops the unit (stop.signal, then the whole cgroup after stop.timeout). */
+  async stop(reason = "stop requested"): Promise<void> {
+    await this.terminate("stop", reason);
+    if (this.state === "backoff" || this.state === "failed" || this.state === "starting") {
+      this.clearTimers();
+      this.setState("inactive", reason);
+    }
+  }
+
+  async restart(reason = "restart requested"): Promise<void> {
+    if (!this.active) {
+      this.start(reason, true);
       return;
     }
-    this.state = "stopping";
-    const done = new Promise<void>((resolve) => this.stopWaiters.push(resolve));
-    signalGroup(pid, "SIGTERM");
-    const killTimer = setTimeout(() => {
-      this.hooks.say(`${this.name}: did not stop within ${timeoutMs} ms; killing it`);
-      signalGroup(pid, "SIGKILL");
-    }, timeoutMs);
-    await done;
-    clearTimeout(killTimer);
-    // Whatever the unit left behind in its process group goes too.
-    signalGroup(pid, "SIGKILL");
+    await this.terminate("restart", reason);
   }
-}
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
+  private async terminate(intent: "stop" | "restart", reason: string): Promise<void> {
+    if (this.pid === undefined || !this.active) return;
+    this.clearTimers();
+    this.stopIntent = intent;
+    this.stopReason = reason;
+    const done = new Promise<void>((resolve) => this.stopWaiters.push(resolve));
+    this.setState("stopping", reason);
+    const pid = this.pid;
     try {
-      process.kill(pid, signal);
+      process.kill(pid, this.unit.stop.signal);
+      // A stopped (SIGSTOP) process would never see the signal: let it run to handle it.
+      process.kill(pid, "SIGCONT");
     } catch {
       // already gone
     }
+    const killTimer = setTimeout(() => {
+      this.ctx.say(`${this.name}: did not stop within ${formatDuration(this.unit.stop.timeoutMs)}; killing its cgroup`);
+      this.ctx.cgroups.kill(this.name);
+      this.killGroup("SIGKILL");
+    }, this.unit.stop.timeoutMs);
+    if (this.adoptedPoll === undefined && this.child === undefined) {
+      // adopted but polling stopped by clearTimers: watch again
+      this.adoptedPoll = setInterval(() => {
+        if (startTime(pid) !== this.startTime) {
+          clearInterval(this.adoptedPoll);
+          this.adoptedPoll = undefined;
+          this.afterExit(null, null, undefined, true);
+        }
+      }, ADOPTED_POLL_MS);
+    }
+    await done;
+    clearTimeout(killTimer);
+  }
+
+  setLimits(limits: Limits): void {
+    this.unit = { ...this.unit, limits: { ...this.unit.limits, ...limits } };
+    this.ctx.cgroups.apply(this.name, this.unit.limits);
+  }
+
+  private unitCpuUs(): { cpuUs: number; states: string[] } {
+    const pids = this.ctx.cgroups.available ? this.ctx.cgroups.procs(this.name) : this.pid ? [this.pid] : [];
+    const sample = sampleProcs(pids);
+    const fromCgroup = this.ctx.cgroups.cpuUsageUs(this.name);
+    return { cpuUs: fromCgroup ?? sample.cpuUs, states: sample.states };
+  }
+
+  private healthLoop(): void {
+    const spec = this.unit.health;
+    if (!spec || !this.active || this.state === "stopping" || this.checking) return;
+    this.checking = true;
+    const before = this.unitCpuUs();
+    const t0 = performance.now();
+    void runCheck(spec).then((result) => {
+      this.checking = false;
+      if (!this.active || this.state === "stopping") return;
+      const latencyMs = Math.round(performance.now() - t0);
+      const after = this.unitCpuUs();
+      let failure: string | undefined;
+      if (result.kind === "pass") {
+        this.failures = 0;
+        this.lastCheck = { result: "pass", latencyMs, at: Date.now() };
+        if (this.state !== "running") this.setState("running", `health check passed (${latencyMs} ms)`);
+      } else if (result.kind === "fail") {
+        failure = result.why;
+      } else {
+        const verdict = judgeTimeout(before.cpuUs, after.cpuUs, after.states);
+        if (verdict.kind === "slow") {
+          this.lastCheck = { result: "timeout-busy", latencyMs, at: Date.now() };
+          if (this.state !== "degraded") {
+            this.setState("degraded", `health check timed out after ${formatDuration(spec.timeoutMs)} while the unit was busy (using CPU): slow, not dead`);
+            this.ctx.say(`${this.name}: degraded: ${this.reason}`);
+          }
+        } else {
+          failure = verdict.why;
+        }
+      }
+      if (failure !== undefined) {
+        this.failures++;
+        this.lastCheck = { result: `fail: ${failure}`, latencyMs, at: Date.now() };
+        if (this.failures >= spec.retries) {
+          const why = `health check failed ${this.failures} times in a row: ${failure}`;
+          this.setState("unhealthy", why);
+          this.ctx.say(`${this.name}: unhealthy: ${why}; restarting`);
+          void this.terminate("restart", `restart after: ${why}`);
+          return;
+        }
+      }
+      this.later(spec.intervalMs, () => this.healthLoop());
+    });
   }
 }

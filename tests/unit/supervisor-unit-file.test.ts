@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { parseUnitFile, suggest, tomlErrorLine } from "../../init/supervisor/unit-file.ts";
+import { fieldLine, parseUnitFile, suggest, tomlErrorLine } from "../../init/supervisor/unit-file.ts";
+import { parseCpuMax, parseDuration, parseSize } from "../../init/supervisor/units-of-measure.ts";
 
 const P = "/etc/paio/units/cam.toml";
 
@@ -9,13 +10,53 @@ function error(text: string, path = P): string {
   return r.error;
 }
 
+const FULL = `description = "Camera capture"
+exec = ["/usr/bin/camera", "--fps", "30"]
+env = { LOG_LEVEL = "info" }
+user = "camera"
+after = ["network"]
+requires = ["mqtt-bridge"]
+restart = "on-failure"
+restart_delay = "200ms"
+restart_delay_max = "30s"
+start_limit = { burst = 5, interval = "60s" }
+[health]
+type = "http"
+target = "http://127.0.0.1:8080/healthz"
+interval = "5s"
+timeout = "2s"
+retries = 3
+grace = "10s"
+[limits]
+cpu_weight = 100
+cpu_max = "50%"
+memory_max = "128M"
+pids_max = 256
+[stop]
+signal = "SIGTERM"
+timeout = "10s"
+`;
+
 describe("unit files", () => {
-  test("a valid file gives a unit named after the file, with defaults", () => {
-    const r = parseUnitFile('exec = ["/usr/bin/cam", "--fps", "30"]\nenv = { LOG_LEVEL = "info" }\n', P);
+  test("the documented example parses into every field", () => {
+    const r = parseUnitFile(FULL, P);
     expect(r).toEqual({
       ok: true,
-      unit: { name: "cam", path: P, description: "", exec: ["/usr/bin/cam", "--fps", "30"], restart: "on-failure", env: { LOG_LEVEL: "info" } },
+      unit: {
+        name: "cam", path: P, description: "Camera capture", exec: ["/usr/bin/camera", "--fps", "30"], env: { LOG_LEVEL: "info" },
+        user: "camera", after: ["network"], requires: ["mqtt-bridge"], restart: "on-failure", restartDelayMs: 200, restartDelayMaxMs: 30_000,
+        startLimit: { burst: 5, intervalMs: 60_000 },
+        health: { type: "http", target: "http://127.0.0.1:8080/healthz", intervalMs: 5000, timeoutMs: 2000, retries: 3, graceMs: 10_000 },
+        limits: { cpuWeight: 100, cpuMaxUs: 50_000, memoryMax: 128 * 1024 * 1024, pidsMax: 256 },
+        stop: { signal: "SIGTERM", timeoutMs: 10_000 },
+      },
     });
+  });
+
+  test("a minimal file gets the defaults", () => {
+    const r = parseUnitFile('exec = ["/bin/true"]\n', P);
+    expect(r.ok && r.unit).toMatchObject({ restart: "on-failure", restartDelayMs: 200, restartDelayMaxMs: 30_000, startLimit: { burst: 5, intervalMs: 60_000 }, limits: {}, stop: { signal: "SIGTERM", timeoutMs: 10_000 } });
+    expect(r.ok && r.unit.health).toBeUndefined();
   });
 
   test("invalid TOML names the file and the line", () => {
@@ -34,20 +75,26 @@ describe("unit files", () => {
     expect(error('description = "ok"\nexec = ["/bin/true",\nrestart = "never"\n')).toMatch(/ line 2: /);
   });
 
-  test("an unknown field is refused with a suggestion and the known fields", () => {
+  test("an unknown field is refused with its line, a suggestion and the known fields", () => {
     const e = error('exec = ["/bin/true"]\nrestrat = "always"\n');
-    expect(e).toContain("field 'restrat': unknown field (did you mean 'restart'?)");
-    expect(e).toContain("known fields: description, exec, restart, env");
+    expect(e).toContain("line 2 field 'restrat': unknown field (did you mean 'restart'?)");
+    expect(e).toContain("known fields: description, exec");
+    expect(error('exec = ["/bin/true"]\n[health]\ntype = "tcp"\ntarget = 80\ntimout = "1s"\n')).toContain("line 5 field 'health.timout': unknown field (did you mean 'health.timeout'?)");
     expect(suggest("zzzzzz", ["exec", "restart"])).toBeUndefined();
   });
 
-  test("wrong types name the field and what is expected", () => {
-    expect(error('exec = "/bin/true"\n')).toContain("field 'exec': expected an array of strings");
-    expect(error('exec = ["/bin/true", 3]\n')).toContain("field 'exec': expected an array of strings");
-    expect(error('exec = ["/bin/true"]\nrestart = "sometimes"\n')).toContain(`field 'restart': expected one of "always", "on-failure", "never", got "sometimes"`);
+  test("wrong types and values name the field, its line and what is expected", () => {
+    expect(error('exec = "/bin/true"\n')).toContain("line 1 field 'exec': expected an array of strings");
+    expect(error('exec = ["/bin/true"]\nrestart = "sometimes"\n')).toContain(`line 2 field 'restart': expected one of "always", "on-failure", "never", got "sometimes"`);
     expect(error('exec = ["/bin/true"]\ndescription = 5\n')).toContain("field 'description': expected a string");
     expect(error('exec = ["/bin/true"]\nenv = { A = 1 }\n')).toContain("field 'env.A': expected a string");
-    expect(error('exec = ["/bin/true"]\nenv = "A=1"\n')).toContain("field 'env': expected a table of strings");
+    expect(error('exec = ["/bin/true"]\nrestart_delay = "soon"\n')).toContain(`field 'restart_delay': expected a duration such as "200ms", "10s", "5m", got "soon"`);
+    expect(error('exec = ["/bin/true"]\n[limits]\nmemory_max = "lots"\n')).toContain("line 3 field 'limits.memory_max': expected a size of at least 1M");
+    expect(error('exec = ["/bin/true"]\n[limits]\ncpu_max = 50\n')).toContain("field 'limits.cpu_max': expected a percentage of one CPU");
+    expect(error('exec = ["/bin/true"]\n[health]\ntype = "ping"\ntarget = "x"\n')).toContain(`field 'health.type': expected one of "exec", "tcp", "http", "file"`);
+    expect(error('exec = ["/bin/true"]\n[health]\ntype = "tcp"\ntarget = 80\ninterval = "1s"\ntimeout = "2s"\n')).toContain("field 'health.timeout': must be shorter than health.interval");
+    expect(error('exec = ["/bin/true"]\n[stop]\nsignal = "SIGFOO"\n')).toContain("field 'stop.signal'");
+    expect(error('exec = ["/bin/true"]\nafter = ["bad name"]\n')).toContain("field 'after': 'bad name' is not a unit name");
   });
 
   test("a missing or empty exec is refused", () => {
@@ -57,5 +104,27 @@ describe("unit files", () => {
 
   test("a bad unit name is refused", () => {
     expect(error('exec = ["/bin/true"]\n', "/etc/paio/units/-bad name.toml")).toContain("bad unit name '-bad name'");
+  });
+
+  test("fieldLine finds keys at the top, in sections and in inline tables", () => {
+    expect(fieldLine(FULL, "restart")).toBe(7);
+    expect(fieldLine(FULL, "health.timeout")).toBe(15);
+    expect(fieldLine(FULL, "start_limit.burst")).toBe(10);
+  });
+});
+
+describe("units of measure", () => {
+  test("durations, sizes and CPU percentages", () => {
+    expect(parseDuration("200ms")).toBe(200);
+    expect(parseDuration("1.5m")).toBe(90_000);
+    expect(parseDuration("5 s")).toBe(5000);
+    expect(parseDuration("5")).toBeUndefined();
+    expect(parseSize("128M")).toBe(134_217_728);
+    expect(parseSize("1G")).toBe(1 << 30);
+    expect(parseSize("4096")).toBe(4096);
+    expect(parseSize("12X")).toBeUndefined();
+    expect(parseCpuMax("50%")).toBe(50_000);
+    expect(parseCpuMax("200%")).toBe(200_000);
+    expect(parseCpuMax("0%")).toBeUndefined();
   });
 });

@@ -1,0 +1,112 @@
+// The supervisor's control protocol: JSON lines over the Unix socket
+// /run/paio/control.sock. One request line gets one response line with the
+// same id; `subscribe` turns the connection into a stream of events.
+// This module is the single definition the CLI, the agent and the console use.
+
+export const CONTROL_SOCKET = "/run/paio/control.sock";
+/** A request line longer than this is refused (and the connection closed). */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+export type UnitState = "inactive" | "starting" | "running" | "degraded" | "unhealthy" | "stopping" | "backoff" | "failed";
+
+export interface LimitsInput {
+  cpu_weight?: number;
+  /** e.g. "50%" of one CPU, or null to remove the limit */
+  cpu_max?: string | null;
+  /** e.g. "128M", or null to remove the limit */
+  memory_max?: string | null;
+  pids_max?: number | null;
+}
+
+export type Request =
+  | { id?: string | number; op: "list" }
+  | { id?: string | number; op: "status"; unit: string }
+  | { id?: string | number; op: "start" | "stop" | "restart"; unit: string }
+  | { id?: string | number; op: "reload" }
+  | { id?: string | number; op: "logs"; unit: string; lines?: number }
+  | { id?: string | number; op: "set-limits"; unit: string; limits: LimitsInput }
+  | { id?: string | number; op: "subscribe"; logs?: string };
+
+export type Op = Request["op"];
+/** Operations a member of group `paio` may use; everything else needs root. */
+export const READ_OPS: readonly Op[] = ["list", "status", "logs", "subscribe"];
+export const ALL_OPS: readonly Op[] = ["list", "status", "start", "stop", "restart", "reload", "logs", "set-limits", "subscribe"];
+
+export interface UnitSummary {
+  name: string;
+  description: string;
+  state: UnitState;
+  reason: string;
+  pid?: number;
+  since: number;
+  restarts: number;
+}
+
+export interface UnitStatus extends UnitSummary {
+  exec: string[];
+  restart: string;
+  limits: { cpu_weight?: number; cpu_max?: string; memory_max?: number; pids_max?: number };
+  cgroup?: { memory_current?: number; pids_current?: number; cpu_usage_us?: number; oom_kills: number };
+  health?: { type: string; last?: { result: string; latency_ms: number; at: number } };
+}
+
+export interface ReloadResult {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  unchanged: string[];
+  errors: string[];
+}
+
+export interface UnitEvent {
+  event: "unit";
+  unit: string;
+  from: UnitState;
+  to: UnitState;
+  reason: string;
+  pid?: number;
+  time: number;
+}
+
+export interface LogEvent {
+  event: "log";
+  unit: string;
+  lines: string[];
+}
+
+export type ErrorCode = "bad-request" | "too-large" | "not-permitted" | "no-such-unit" | "failed";
+
+export type Response =
+  | { id?: string | number; ok: true; result: unknown }
+  | { id?: string | number; ok: false; error: { code: ErrorCode; message: string } };
+
+/**
+ * Checks a parsed JSON value against the request shapes; returns the request
+ * or a message that says what is wrong.
+ */
+export function validateRequest(v: unknown): { ok: true; req: Request } | { ok: false; message: string } {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return { ok: false, message: "a request is a JSON object with an 'op' field" };
+  const r = v as Record<string, unknown>;
+  if (r.id !== undefined && typeof r.id !== "string" && typeof r.id !== "number") return { ok: false, message: "'id' must be a string or a number" };
+  if (typeof r.op !== "string" || !(ALL_OPS as readonly string[]).includes(r.op)) {
+    return { ok: false, message: `'op' must be one of ${ALL_OPS.join(", ")}` };
+  }
+  const needsUnit = ["status", "start", "stop", "restart", "logs", "set-limits"].includes(r.op);
+  if (needsUnit && (typeof r.unit !== "string" || r.unit.length === 0 || r.unit.length > 200)) return { ok: false, message: `'${r.op}' needs 'unit', a unit name` };
+  if (r.op === "logs" && r.lines !== undefined && (typeof r.lines !== "number" || !Number.isInteger(r.lines) || r.lines < 1 || r.lines > 10000)) {
+    return { ok: false, message: "'lines' must be a whole number from 1 to 10000" };
+  }
+  if (r.op === "subscribe" && r.logs !== undefined && typeof r.logs !== "string") return { ok: false, message: "'logs' must be a unit name" };
+  if (r.op === "set-limits") {
+    const l = r.limits;
+    if (typeof l !== "object" || l === null || Array.isArray(l)) return { ok: false, message: "'set-limits' needs 'limits', an object" };
+    const known = ["cpu_weight", "cpu_max", "memory_max", "pids_max"];
+    for (const [k, val] of Object.entries(l)) {
+      if (!known.includes(k)) return { ok: false, message: `unknown limit '${k}'; known: ${known.join(", ")}` };
+      const isNum = typeof val === "number" && Number.isFinite(val);
+      if ((k === "cpu_max" || k === "memory_max") && !(val === null || typeof val === "string")) return { ok: false, message: `'${k}' must be a string such as ${k === "cpu_max" ? '"50%"' : '"128M"'}, or null` };
+      if ((k === "cpu_weight" || k === "pids_max") && !(isNum || (val === null && k === "pids_max"))) return { ok: false, message: `'${k}' must be a number` };
+    }
+  }
+  return { ok: true, req: r as unknown as Request };
+}

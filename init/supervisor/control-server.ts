@@ -1,0 +1,146 @@
+// The control socket: JSON lines, one response per request, peers checked
+// with SO_PEERCRED (root: everything; group `paio`: read operations; others:
+// refused). Malformed or oversized input gets an error response and changes
+// nothing; one client's garbage never disturbs another client.
+
+import { chmodSync, mkdirSync, rmSync } from "node:fs";
+import { dirname } from "node:path";
+import type { Socket, UnixSocketListener } from "bun";
+import { MAX_REQUEST_BYTES, READ_OPS, validateRequest, type ErrorCode, type Request, type Response } from "../control/protocol.ts";
+import { accessOf, peerCredentials, type Access } from "../control/peer.ts";
+import { followLog, tailLines } from "./unit-log.ts";
+import { SupervisorError, type Supervisor } from "./supervisor.ts";
+
+interface Conn {
+  access: Access;
+  buf: string;
+  /** Set while subscribed: undoes the subscription. */
+  unsubscribe?: () => void;
+}
+
+export class ControlServer {
+  private listener: UnixSocketListener<Conn> | undefined;
+
+  constructor(
+    private sup: Supervisor,
+    readonly path: string,
+  ) {}
+
+  start(): void {
+    mkdirSync(dirname(this.path), { recursive: true });
+    rmSync(this.path, { force: true });
+    const server = this;
+    this.listener = Bun.listen<Conn>({
+      unix: this.path,
+      socket: {
+        open(s) {
+          const fd = (s as unknown as { fd: number }).fd;
+          s.data = { access: accessOf(peerCredentials(fd)), buf: "" };
+          if (s.data.access === "none") {
+            server.send(s, { ok: false, error: { code: "not-permitted", message: "permission denied: only root and members of group 'paio' may use the control socket" } });
+            s.end();
+          }
+        },
+        data(s, chunk) {
+          server.onData(s, chunk);
+        },
+        close(s) {
+          s.data?.unsubscribe?.();
+        },
+        error(s) {
+          s.data?.unsubscribe?.();
+        },
+      },
+    });
+    // Anyone may connect; the peer check decides what they may do.
+    chmodSync(this.path, 0o666);
+  }
+
+  stop(): void {
+    this.listener?.stop(true);
+  }
+
+  private send(s: Socket<Conn>, msg: Response | object): void {
+    s.write(JSON.stringify(msg) + "\n");
+  }
+
+  private onData(s: Socket<Conn>, chunk: Uint8Array): void {
+    const conn = s.data;
+    if (!conn || conn.access === "none") return;
+    conn.buf += Buffer.from(chunk).toString("utf8");
+    for (;;) {
+      const nl = conn.buf.indexOf("\n");
+      if (nl < 0) break;
+      const line = conn.buf.slice(0, nl);
+      conn.buf = conn.buf.slice(nl + 1);
+      if (line.trim()) void this.handleLine(s, line);
+    }
+    if (conn.buf.length > MAX_REQUEST_BYTES) {
+      conn.buf = "";
+      this.send(s, { ok: false, error: { code: "too-large", message: `request longer than ${MAX_REQUEST_BYTES} bytes; closing the connection` } });
+      s.end();
+    }
+  }
+
+  private async handleLine(s: Socket<Conn>, line: string): Promise<void> {
+    const fail = (code: ErrorCode, message: string, id?: string | number) => this.send(s, { id, ok: false, error: { code, message } });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      return fail("bad-request", "not valid JSON; send one JSON object per line");
+    }
+    const v = validateRequest(parsed);
+    if (!v.ok) return fail("bad-request", v.message, (parsed as { id?: string | number })?.id);
+    const req = v.req;
+    if (s.data.access !== "all" && !READ_OPS.includes(req.op)) return fail("not-permitted", `'${req.op}' needs root; members of group 'paio' may only read`, req.id);
+    try {
+      const result = await this.execute(s, req);
+      this.send(s, { id: req.id, ok: true, result });
+    } catch (e) {
+      if (e instanceof SupervisorError) return fail(e.code, e.message, req.id);
+      return fail("failed", (e as Error).message, req.id);
+    }
+  }
+
+  private async execute(s: Socket<Conn>, req: Request): Promise<unknown> {
+    const sup = this.sup;
+    switch (req.op) {
+      case "list":
+        return [...sup.runners.values()].map((r) => sup.summary(r));
+      case "status":
+        return sup.status(req.unit);
+      case "start":
+        sup.runner(req.unit).start("started by request", true);
+        return sup.summary(sup.runner(req.unit));
+      case "stop":
+        await sup.runner(req.unit).stop("stopped by request");
+        return sup.summary(sup.runner(req.unit));
+      case "restart":
+        await sup.runner(req.unit).restart("restarted by request");
+        return sup.summary(sup.runner(req.unit));
+      case "reload":
+        return await sup.reload();
+      case "logs":
+        sup.runner(req.unit);
+        return { unit: req.unit, lines: tailLines(sup.logDir, req.unit, req.lines ?? 50) };
+      case "set-limits":
+        sup.setLimits(req.unit, req.limits);
+        return sup.status(req.unit).limits;
+      case "subscribe": {
+        s.data.unsubscribe?.();
+        const offChange = sup.onChange((c) => this.send(s, { event: "unit", ...c }));
+        let stopLogs: (() => void) | undefined;
+        if (req.logs) {
+          sup.runner(req.logs);
+          stopLogs = followLog(sup.logDir, req.logs, (lines) => this.send(s, { event: "log", unit: req.logs, lines }));
+        }
+        s.data.unsubscribe = () => {
+          offChange();
+          stopLogs?.();
+        };
+        return { subscribed: true };
+      }
+    }
+  }
+}

@@ -1,0 +1,41 @@
+// Durations, sizes and CPU shares as they are written in unit files.
+
+/** "200ms", "5s", "1.5m", "2h" -> milliseconds; undefined if malformed. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/.exec(text);
+  if (!m) return undefined;
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+  return Math.round(Number(m[1]) * factor);
+}
+
+/** "128M", "1G", "512K", "4096" (bytes) -> bytes; undefined if malformed. */
+export function parseSize(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?\s*$/i.exec(text);
+  if (!m) return undefined;
+  const power = " KMGT".indexOf((m[2] || " ").toUpperCase());
+  return Math.round(Number(m[1]) * 1024 ** power);
+}
+
+export const CPU_PERIOD_US = 100_000;
+
+/** "50%" of one CPU, "150%" (one and a half) -> quota in µs per 100 ms period. */
+export function parseCpuMax(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(text);
+  if (!m) return undefined;
+  const pct = Number(m[1]);
+  if (pct <= 0) return undefined;
+  return Math.max(1000, Math.round((pct / 100) * CPU_PERIOD_US));
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  if (ms < 60_000) return `${+(ms / 1000).toFixed(2)}s`;
+  return `${+(ms / 60_000).toFixed(2)}m`;
+}
+
+export function formatSize(bytes: number): string {
+  for (const [unit, size] of [["G", 1024 ** 3], ["M", 1024 ** 2], ["K", 1024]] as const) {
+    if (bytes >= size) return `${+(bytes / size).toFixed(1)}${unit}`;
+  }
+  return `${bytes}`;
+}
