@@ -24,7 +24,7 @@ help:
 	@echo "  make run        build the image if needed and boot it in QEMU (UEFI, serial console here)"
 	@echo "  make test       install what is missing, build the image, run every test"
 	@echo "  make deps       install host tools (Debian packages) and npm packages, idempotently"
-	@echo "  make build      compile PID 1, the guest exec helper and the app bundle into $(BUILD)/"
+	@echo "  make build      compile PID 1, the guest exec helper and the app bundles into $(BUILD)/"
 	@echo "  make image      assemble $(OUT)/paio-x86_64.img, rootfs.squashfs, vmlinuz, initrd.img, manifest"
 	@echo "  make test-unit  host-only tests (no QEMU)"
 	@echo "  make test-e2e   tests that boot the image in QEMU"
@@ -45,12 +45,16 @@ $(BUILD)/qemu-exec: qemu/guest/qemu-exec.c
 	@mkdir -p $(BUILD)
 	$(CC_STATIC) -o $@ $<
 
-SUPERVISOR_SRC := $(shell find init/supervisor -name '*.ts' 2>/dev/null)
-$(BUILD)/supervisor.js: $(SUPERVISOR_SRC) package-lock.json
+INIT_TS := $(shell find init -name '*.ts' 2>/dev/null)
+$(BUILD)/supervisor.js: $(INIT_TS) package-lock.json
 	@mkdir -p $(BUILD)
 	$(BUN) build --target=bun --outfile=$@ init/supervisor/main.ts
 
-build: deps $(BUILD)/pid1 $(BUILD)/qemu-exec $(BUILD)/supervisor.js
+$(BUILD)/paio.js: $(INIT_TS) package-lock.json
+	@mkdir -p $(BUILD)
+	$(BUN) build --target=bun --outfile=$@ init/cli/paio.ts
+
+build: deps $(BUILD)/pid1 $(BUILD)/qemu-exec $(BUILD)/supervisor.js $(BUILD)/paio.js
 
 # --- image --------------------------------------------------------------------
 

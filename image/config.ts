@@ -63,6 +63,7 @@ export const OWN_PARTS = {
   pid1: join(BUILD, "pid1"),
   qemuExec: join(BUILD, "qemu-exec"),
   supervisor: join(BUILD, "supervisor.js"),
+  paioCli: join(BUILD, "paio.js"),
 };
 
 export const DEFAULT_BUN = join(REPO, "node_modules/@oven/bun-linux-x64-baseline/bin/bun");

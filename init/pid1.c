@@ -4,7 +4,8 @@
  * Small, static and policy-free: everything that learns or decides runs in
  * the supervisor, which this program starts and keeps alive.
  *
- *  - mounts /proc, /sys, /dev, /dev/pts, /run, /tmp and /sys/fs/cgroup (v2);
+ *  - mounts /proc, /sys, /dev, /dev/pts, /run, /tmp and /sys/fs/cgroup (v2),
+ *    sets the hostname and brings up the loopback interface;
  *  - mounts the data partition at /var/lib/paio: checks it with e2fsck, or
  *    creates an ext4 file system if the partition is blank; falls back to a
  *    tmpfs (and says so) rather than touch a partition it does not recognise;
@@ -27,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
@@ -142,6 +145,23 @@ static void mount_kernel_fs(void)
 	mount_one("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 	mount_one("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, "nsdelegate");
 	mkdir(RUN_DIR, 0755);
+}
+
+/* Services talk to each other and are health-checked over 127.0.0.1. */
+static void loopback_up(void)
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, "lo", 3);
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+			say("cannot bring up the loopback interface: %s", strerror(errno));
+	}
+	close(fd);
 }
 
 static void set_hostname(void)
@@ -473,6 +493,7 @@ int main(void)
 	mount_kernel_fs();
 	say("started at uptime %.2f s", uptime_s());
 	set_hostname();
+	loopback_up();
 	/* Ctrl-Alt-Del becomes SIGINT for us instead of an immediate reset. */
 	reboot(RB_DISABLE_CAD);
 

@@ -6,6 +6,7 @@
 //   host: POWEROFF\n | REBOOT\n        guest: OK\n, then signals PID 1
 
 import type { Socket } from "bun";
+import { SocketWriter } from "../init/control/socket-writer.ts";
 
 type Frame = { kind: "line"; line: string } | { kind: "out"; data: Uint8Array };
 
@@ -15,7 +16,11 @@ export class ExecClient {
   private wake: (() => void) | null = null;
   private closed = false;
 
-  private constructor(private sock: Socket<undefined>) {}
+  private out: SocketWriter;
+
+  private constructor(private sock: Socket<undefined>) {
+    this.out = new SocketWriter(sock);
+  }
 
   static async connect(path: string): Promise<ExecClient> {
     let client: ExecClient | undefined;
@@ -24,6 +29,9 @@ export class ExecClient {
       socket: {
         data(_s, data) {
           client?.onData(data);
+        },
+        drain() {
+          client?.out.drain();
         },
         close() {
           client?.onClose();
@@ -88,8 +96,7 @@ export class ExecClient {
   }
 
   private send(data: string | Uint8Array): void {
-    this.sock.write(data);
-    this.sock.flush();
+    this.out.write(data);
   }
 
   /** Says HELLO until the guest answers (its helper may not be running yet). */

@@ -8,11 +8,13 @@ import { dirname } from "node:path";
 import type { Socket, UnixSocketListener } from "bun";
 import { MAX_REQUEST_BYTES, READ_OPS, validateRequest, type ErrorCode, type Request, type Response } from "../control/protocol.ts";
 import { accessOf, peerCredentials, type Access } from "../control/peer.ts";
+import { SocketWriter } from "../control/socket-writer.ts";
 import { followLog, tailLines } from "./unit-log.ts";
 import { SupervisorError, type Supervisor } from "./supervisor.ts";
 
 interface Conn {
   access: Access;
+  out: SocketWriter;
   buf: string;
   /** Set while subscribed: undoes the subscription. */
   unsubscribe?: () => void;
@@ -35,7 +37,7 @@ export class ControlServer {
       socket: {
         open(s) {
           const fd = (s as unknown as { fd: number }).fd;
-          s.data = { access: accessOf(peerCredentials(fd)), buf: "" };
+          s.data = { access: accessOf(peerCredentials(fd)), buf: "", out: new SocketWriter(s) };
           if (s.data.access === "none") {
             server.send(s, { ok: false, error: { code: "not-permitted", message: "permission denied: only root and members of group 'paio' may use the control socket" } });
             s.end();
@@ -43,6 +45,9 @@ export class ControlServer {
         },
         data(s, chunk) {
           server.onData(s, chunk);
+        },
+        drain(s) {
+          s.data?.out.drain();
         },
         close(s) {
           s.data?.unsubscribe?.();
@@ -61,7 +66,7 @@ export class ControlServer {
   }
 
   private send(s: Socket<Conn>, msg: Response | object): void {
-    s.write(JSON.stringify(msg) + "\n");
+    s.data.out.write(JSON.stringify(msg) + "\n");
   }
 
   private onData(s: Socket<Conn>, chunk: Uint8Array): void {
@@ -73,7 +78,7 @@ export class ControlServer {
       if (nl < 0) break;
       const line = conn.buf.slice(0, nl);
       conn.buf = conn.buf.slice(nl + 1);
-      if (line.trim()) void this.handleLine(s, line);
+      if (line.length > 0) void this.handleLine(s, line); // an empty line is a no-op keep-alive
     }
     if (conn.buf.length > MAX_REQUEST_BYTES) {
       conn.buf = "";

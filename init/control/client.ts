@@ -1,0 +1,87 @@
+// A client of the control socket, for the `paio` command, the agent and the console.
+
+import type { Socket } from "bun";
+import { SocketWriter } from "./socket-writer.ts";
+import { CONTROL_SOCKET, type Request, type Response } from "./protocol.ts";
+
+export class ControlClient {
+  private buf = "";
+  private pending = new Map<string | number, (r: Response) => void>();
+  private nextId = 1;
+  private eventHandler: ((e: Record<string, unknown>) => void) | undefined;
+  private closedHandlers: (() => void)[] = [];
+
+  private out: SocketWriter;
+
+  private constructor(private sock: Socket<undefined>) {
+    this.out = new SocketWriter(sock);
+  }
+
+  static async connect(path = process.env.PAIO_CONTROL_SOCKET ?? CONTROL_SOCKET): Promise<ControlClient> {
+    let client: ControlClient | undefined;
+    const sock = await Bun.connect({
+      unix: path,
+      socket: {
+        data(_s, chunk) {
+          client?.onData(Buffer.from(chunk).toString("utf8"));
+        },
+        drain() {
+          client?.out.drain();
+        },
+        close() {
+          for (const h of client?.closedHandlers ?? []) h();
+        },
+      },
+    });
+    client = new ControlClient(sock);
+    return client;
+  }
+
+  private onData(text: string): void {
+    this.buf += text;
+    for (;;) {
+      const nl = this.buf.indexOf("\n");
+      if (nl < 0) return;
+      const line = this.buf.slice(0, nl);
+      this.buf = this.buf.slice(nl + 1);
+      let msg: Record<string, unknown>;
+      try {
+        msg = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      if (typeof msg.event === "string") {
+        this.eventHandler?.(msg);
+      } else if (msg.id !== undefined && this.pending.has(msg.id as string | number)) {
+        const resolve = this.pending.get(msg.id as string | number)!;
+        this.pending.delete(msg.id as string | number);
+        resolve(msg as unknown as Response);
+      } else if (msg.ok === false) {
+        // an answer without id: the server refused the connection itself
+        for (const resolve of this.pending.values()) resolve(msg as unknown as Response);
+        this.pending.clear();
+      }
+    }
+  }
+
+  request(req: Request): Promise<Response> {
+    const id = req.id ?? this.nextId++;
+    return new Promise((resolve) => {
+      this.pending.set(id, resolve);
+      this.onClosed(() => resolve({ id, ok: false, error: { code: "failed", message: "the supervisor closed the connection" } }));
+      this.out.write(JSON.stringify({ ...req, id }) + "\n");
+    });
+  }
+
+  onEvent(fn: (e: Record<string, unknown>) => void): void {
+    this.eventHandler = fn;
+  }
+
+  onClosed(fn: () => void): void {
+    this.closedHandlers.push(fn);
+  }
+
+  close(): void {
+    this.sock.end();
+  }
+}
