@@ -81,6 +81,7 @@ test: image typecheck
 
 bench: image
 	@$(BUN) tests/bench/boot-bench.ts
+	@$(BUN) tests/bench/supervisor-bench.ts
 
 clean:
 	rm -rf $(OUT)

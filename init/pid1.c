@@ -331,7 +331,7 @@ static void mount_data(void)
 
 /* ---- supervisor and rescue shell ---------------------------------------- */
 
-static pid_t spawn(const char *path, char *const argv[], int console_tty)
+static pid_t spawn(const char *path, char *const argv[], int console_tty, char *const env[])
 {
 	pid_t pid = fork();
 	if (pid != 0)
@@ -357,7 +357,7 @@ static pid_t spawn(const char *path, char *const argv[], int console_tty)
 			close(fd);
 		}
 	}
-	execve(path, argv, CHILD_ENV);
+	execve(path, argv, env);
 	say("cannot run %s: %s", path, strerror(errno));
 	_exit(127);
 }
@@ -371,34 +371,17 @@ static pid_t start_supervisor(void)
 	size_t len = strlen(script);
 	if (len > 3 && strcmp(script + len - 3, ".js") == 0) {
 		char *argv[] = {"bun", script, NULL};
-		return spawn(BUN, argv, 0);
+		return spawn(BUN, argv, 0, CHILD_ENV);
 	}
 	char *argv[] = {script, NULL};
-	return spawn(script, argv, 0);
+	return spawn(script, argv, 0, CHILD_ENV);
 }
 
 static pid_t start_rescue_shell(void)
 {
+	static char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=linux", "PS1=rescue# ", NULL};
 	char *argv[] = {"sh", NULL};
-	pid_t pid = fork();
-	if (pid == 0) {
-		setenv("PS1", "rescue# ", 1);
-		char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=linux", "PS1=rescue# ", NULL};
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		setsid();
-		int fd = open("/dev/console", O_RDWR);
-		if (fd >= 0) {
-			ioctl(fd, TIOCSCTTY, 1);
-			dup2(fd, 0);
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execve("/bin/sh", argv, env);
-		_exit(127);
-	}
-	return pid;
+	return spawn("/bin/sh", argv, 1, env);
 }
 
 static void describe_status(int status, char *out, size_t size)

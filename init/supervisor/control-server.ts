@@ -13,7 +13,7 @@ import { followLog, tailLines } from "./unit-log.ts";
 import { SupervisorError, type Supervisor } from "./supervisor.ts";
 
 interface Conn {
-  access: Access;
+  access: Access | "closed";
   out: SocketWriter;
   buf: string;
   /** Set while subscribed: undoes the subscription. */
@@ -38,10 +38,6 @@ export class ControlServer {
         open(s) {
           const fd = (s as unknown as { fd: number }).fd;
           s.data = { access: accessOf(peerCredentials(fd)), buf: "", out: new SocketWriter(s) };
-          if (s.data.access === "none") {
-            server.send(s, { ok: false, error: { code: "not-permitted", message: "permission denied: only root and members of group 'paio' may use the control socket" } });
-            s.end();
-          }
         },
         data(s, chunk) {
           server.onData(s, chunk);
@@ -71,7 +67,15 @@ export class ControlServer {
 
   private onData(s: Socket<Conn>, chunk: Uint8Array): void {
     const conn = s.data;
-    if (!conn || conn.access === "none") return;
+    if (!conn) return;
+    if (conn.access === "none") {
+      // Refused peers get one clear answer, then the connection closes.
+      this.send(s, { ok: false, error: { code: "not-permitted", message: "permission denied: only root and members of group 'paio' may use the control socket" } });
+      conn.access = "closed";
+      s.end();
+      return;
+    }
+    if (conn.access === "closed") return;
     conn.buf += Buffer.from(chunk).toString("utf8");
     for (;;) {
       const nl = conn.buf.indexOf("\n");

@@ -2,7 +2,7 @@
 // the state file, takes back the units of a previous supervisor, applies
 // reloads, serves the control socket and stops everything in reverse order.
 
-import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { LimitsInput, ReloadResult, UnitStatus, UnitSummary } from "../control/protocol.ts";
 import { Cgroups } from "./cgroup.ts";
@@ -158,10 +158,15 @@ export class Supervisor {
     try {
       mkdirSync(join(this.cfg.stateDir, "units"), { recursive: true });
       mkdirSync(dir, { recursive: true });
-      appendFileSync(file, `${new Date().toISOString()} pid=${process.pid} uptime=${uptimeSeconds().toFixed(2)}\n`);
+      const record = `${new Date().toISOString()} pid=${process.pid} uptime=${uptimeSeconds().toFixed(2)}\n`;
+      // A new file each start (written aside, then renamed) needs fresh blocks: a full disk shows here.
+      const last = join(dir, "last-start");
+      writeFileSync(`${last}.tmp`, record);
+      renameSync(`${last}.tmp`, last);
+      appendFileSync(file, record);
     } catch (e) {
       this.say(
-        `warning: cannot write ${file}: ${errnoText(e)}; persistent state is not being updated — ` +
+        `warning: cannot write ${(e as NodeJS.ErrnoException).path ?? file}: ${errnoText(e)}; persistent state is not being updated — ` +
           `free space on the data partition (${this.cfg.stateDir}) or check /run/paio/data-status`,
       );
     }

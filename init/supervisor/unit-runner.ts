@@ -22,7 +22,9 @@ import type { Limits, Unit } from "./unit-file.ts";
 import { openUnitLog } from "./unit-log.ts";
 import { formatDuration } from "./units-of-measure.ts";
 
-export type UnitState = "inactive" | "starting" | "running" | "degraded" | "unhealthy" | "stopping" | "backoff" | "failed";
+import type { UnitState } from "../control/protocol.ts";
+
+export type { UnitState };
 
 export interface StateChange {
   unit: string;

@@ -182,7 +182,7 @@ describe("supervisor", () => {
     unit(d, "svc", 'exec = ["/bin/sh", "-c", "sleep 100"]\n');
     const s = startSupervisor(d, { PAIO_STATE_DIR: join(blocker, "paio") });
     const warning = await s.waitFor(/warning: cannot write/);
-    expect(warning).toContain("boots.log");
+    expect(warning).toContain("not-a-dir/paio");
     expect(warning).toMatch(/ENOTDIR|ENOENT/);
     await s.waitFor(/supervisor ready \(uptime [\d.]+ s, 1 units started\)/);
   });
