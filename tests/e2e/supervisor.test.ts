@@ -52,6 +52,9 @@ restart = "never"
 [limits]
 memory_max = "24M"
 `,
+  asuser: `exec = ["/bin/sh", "-c", "id -u > /tmp/asuser.uid; exec sleep 1000"]
+user = "monitor"
+`,
 };
 
 describe("service manager", () => {
@@ -80,6 +83,13 @@ describe("service manager", () => {
     expect(out).toContain("20000 100000");
     expect(out).toContain("svc-in-cgroup");
     expect(out).toContain("25000 100000\n67108864");
+  });
+
+  test("a unit with 'user' runs as that user, still inside its cgroup", async () => {
+    const out = await run(`
+      i=0; while [ ! -s /tmp/asuser.uid ] && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
+      cat /tmp/asuser.uid; pid=$(ufield asuser pid); grep -c "^0::/paio/asuser$" /proc/$pid/cgroup`);
+    expect(out).toBe("100\n1\n");
   });
 
   test("kill -9 of a unit's process: back to running, with the time it took", async () => {
