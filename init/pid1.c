@@ -1,38 +1,47 @@
 /*
- * PAIO PID 1.
+ * PAIO PID 1 (/sbin/init, started by the initramfs with switch_root).
  *
  * Small, static and policy-free: everything that learns or decides runs in
- * the supervisor, which this program starts and keeps alive.
+ * the supervisor, which this program starts and keeps alive. It never exits.
  *
  *  - mounts /proc, /sys, /dev, /dev/pts, /run, /tmp and /sys/fs/cgroup (v2),
- *    sets the hostname and brings up the loopback interface;
- *  - mounts the data partition at /var/lib/paio: checks it with e2fsck, or
- *    creates an ext4 file system if the partition is blank; falls back to a
- *    tmpfs (and says so) rather than touch a partition it does not recognise;
- *  - starts the supervisor, reaps every zombie, restarts the supervisor with
- *    exponential backoff, and opens a rescue shell on the console after 5
+ *    sets the hostname from /etc/hostname and brings up the loopback interface;
+ *  - mounts the data partition (paio.data=/dev/X|PARTLABEL=name, default
+ *    PARTLABEL=paio-data) at /var/lib/paio: e2fsck -p if it holds ext2/3/4,
+ *    mke2fs if its first MiB is all zeros, and otherwise (or on any failure)
+ *    a tmpfs instead, so it never formats what it does not recognise. The
+ *    outcome goes to /run/paio/data-status; /run/paio/data-volatile marks
+ *    the tmpfs case;
+ *  - starts the supervisor (bun /usr/lib/paio/supervisor.js, or
+ *    paio.supervisor=PATH), reaps every zombie, restarts the supervisor with
+ *    exponential backoff and opens a rescue shell on the console after 5
  *    deaths within 60 s;
- *  - SIGTERM/SIGINT: reboot, SIGUSR2: poweroff, SIGUSR1: halt. It stops the
- *    supervisor (which stops the units), kills what is left, syncs, unmounts
- *    the data partition and calls reboot(2). It never exits.
+ *  - SIGTERM, SIGINT (Ctrl-Alt-Del): reboot; SIGUSR2: poweroff; SIGUSR1: halt.
+ *    It stops the supervisor (which stops the units), kills what is left,
+ *    unmounts the data partition cleanly and calls reboot(2).
  *
- * Signals are blocked and taken synchronously with sigtimedwait(), so no work
- * happens inside an asynchronous signal handler.
+ * Signals stay blocked and are taken synchronously with sigtimedwait(), so
+ * no work happens in an asynchronous signal handler. Messages go to the
+ * console, prefixed "paio-init: ".
+ *
+ * It refuses to run as any other PID unless PAIO_PID1_TEST=1 (say, in a
+ * mount namespace); then a shutdown stops the supervisor and exits instead
+ * of killing every process and rebooting.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <net/if.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -40,35 +49,30 @@
 
 #define DATA_DIR "/var/lib/paio"
 #define RUN_DIR "/run/paio"
-#define DEFAULT_DATA "PARTLABEL=paio-data"
-#define DEFAULT_SUPERVISOR "/usr/lib/paio/supervisor.js"
-#define BUN "/usr/bin/bun"
 #define MAX_DEATHS 5
 #define DEATH_WINDOW_MS 60000
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 30000
 #define STABLE_RUN_MS 60000
-#define SUPERVISOR_STOP_MS 20000
-#define ORPHAN_STOP_MS 3000
 
-static char *const CHILD_ENV[] = {
-	"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=linux", NULL};
+static char *const CHILD_ENV[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=linux", NULL};
+static char *const RESCUE_ENV[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=linux",
+				   "PS1=rescue# ", NULL};
 
-/* ---- small helpers ------------------------------------------------------ */
+/* ---- small helpers ---------------------------------------------------------- */
 
 static void say(const char *fmt, ...)
 {
-	char buf[1600];
+	char buf[1024] = "paio-init: ";
+	size_t n = strlen(buf);
 	va_list ap;
-	int n = snprintf(buf, sizeof(buf), "paio-init: ");
 	va_start(ap, fmt);
-	n += vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
+	vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof(buf) - 2)
-		n = sizeof(buf) - 2;
+	n = strlen(buf);
 	buf[n++] = '\n';
 	if (write(STDOUT_FILENO, buf, n) < 0) {
-		/* nowhere else to report it */
+		/* the console is all we have: nowhere to report this */
 	}
 }
 
@@ -79,25 +83,7 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static double uptime_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	ssize_t len = (ssize_t)strlen(text);
-	ssize_t w = write(fd, text, len);
-	close(fd);
-	return w == len ? 0 : -1;
-}
-
-/* Reads a whole small file into buf (NUL-terminated); returns bytes or -1. */
+/* Reads a small file into buf, NUL-terminated; returns its length or -1. */
 static ssize_t read_file(const char *path, char *buf, size_t size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -109,26 +95,72 @@ static ssize_t read_file(const char *path, char *buf, size_t size)
 	return n;
 }
 
+static void write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, text, strlen(text)) < 0)
+		say("cannot write %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 /* The value of "key=value" on the kernel command line, or NULL. */
 static const char *cmdline_arg(const char *key, char *out, size_t size)
 {
 	char line[4096];
+	size_t klen = strlen(key);
 	if (read_file("/proc/cmdline", line, sizeof(line)) < 0)
 		return NULL;
-	size_t klen = strlen(key);
-	for (char *tok = strtok(line, " \n"); tok; tok = strtok(NULL, " \n")) {
+	for (char *tok = strtok(line, " \n"); tok; tok = strtok(NULL, " \n"))
 		if (strncmp(tok, key, klen) == 0 && tok[klen] == '=') {
 			snprintf(out, size, "%s", tok + klen + 1);
 			return out;
 		}
-	}
 	return NULL;
 }
 
-/* ---- mounts --------------------------------------------------------------- */
+/* In a freshly forked child: nothing of PID 1's signal setup may leak into it. */
+static void reset_signals(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+}
 
-static void mount_one(const char *src, const char *dir, const char *type,
-		      unsigned long flags, const char *opts)
+/* Runs a program to completion, output on the console; returns its exit status. */
+static int run_wait(char *const argv[])
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		reset_signals();
+		execve(argv[0], argv, CHILD_ENV);
+		_exit(127);
+	}
+	int status = 0;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (pid < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* ---- mounts -------------------------------------------------------------------- */
+
+static int console_to_stdio(void)
+{
+	int fd = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	dup2(fd, STDOUT_FILENO); /* dup2 clears O_CLOEXEC: children inherit the console */
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+	return 0;
+}
+
+static void mount_one(const char *src, const char *dir, const char *type, unsigned long flags, const char *opts)
 {
 	mkdir(dir, 0755);
 	if (mount(src, dir, type, flags, opts) < 0 && errno != EBUSY)
@@ -147,15 +179,23 @@ static void mount_kernel_fs(void)
 	mkdir(RUN_DIR, 0755);
 }
 
+static void set_hostname(void)
+{
+	char name[65];
+	if (read_file("/etc/hostname", name, sizeof(name)) <= 0)
+		return;
+	name[strcspn(name, " \t\n")] = '\0';
+	if (name[0] && sethostname(name, strlen(name)) < 0)
+		say("cannot set hostname: %s", strerror(errno));
+}
+
 /* Services talk to each other and are health-checked over 127.0.0.1. */
 static void loopback_up(void)
 {
-	struct ifreq ifr;
+	struct ifreq ifr = {.ifr_name = "lo"};
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return;
-	memset(&ifr, 0, sizeof(ifr));
-	memcpy(ifr.ifr_name, "lo", 3);
 	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
 		ifr.ifr_flags |= IFF_UP;
 		if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
@@ -164,75 +204,78 @@ static void loopback_up(void)
 	close(fd);
 }
 
-static void set_hostname(void)
-{
-	char name[65];
-	if (read_file("/etc/hostname", name, sizeof(name)) <= 0)
-		return;
-	name[strcspn(name, " \n")] = '\0';
-	if (name[0] && sethostname(name, strlen(name)) < 0)
-		say("cannot set hostname: %s", strerror(errno));
-}
+/* ---- data partition -------------------------------------------------------------- */
 
-/* ---- data partition ----------------------------------------------------- */
-
-/* Finds /dev/NAME of the partition whose uevent has PARTNAME=label. */
+/* /dev/DEVNAME of the block device whose uevent says PARTNAME=label. */
 static int find_partlabel(const char *label, char *dev, size_t size)
 {
 	DIR *d = opendir("/sys/class/block");
-	if (!d)
-		return -1;
 	struct dirent *e;
 	int found = -1;
-	char path[300], text[1024], want[300];
-	snprintf(want, sizeof(want), "PARTNAME=%s\n", label);
-	while (found < 0 && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
+	while (d && found < 0 && (e = readdir(d))) {
+		char path[320], text[1024], *save, *devname = NULL;
+		int match = 0;
 		snprintf(path, sizeof(path), "/sys/class/block/%s/uevent", e->d_name);
-		if (read_file(path, text, sizeof(text)) > 0 && strstr(text, want)) {
-			snprintf(dev, size, "/dev/%s", e->d_name);
+		if (e->d_name[0] == '.' || read_file(path, text, sizeof(text)) <= 0)
+			continue;
+		for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+			if (strncmp(l, "DEVNAME=", 8) == 0)
+				devname = l + 8;
+			else if (strncmp(l, "PARTNAME=", 9) == 0 && strcmp(l + 9, label) == 0)
+				match = 1;
+		}
+		if (match && devname) {
+			snprintf(dev, size, "/dev/%s", devname);
 			found = 0;
 		}
 	}
-	closedir(d);
+	if (d)
+		closedir(d);
 	return found;
 }
 
-static int resolve_data_device(const char *spec, char *dev, size_t size)
+/* Disks may appear a little after their driver loaded: wait up to 5 s. */
+static int wait_for_device(const char *spec, char *dev, size_t size)
 {
-	for (int i = 0; i < 50; i++) { /* disks may appear late: wait up to 5 s */
-		if (strncmp(spec, "PARTLABEL=", 10) == 0) {
-			if (find_partlabel(spec + 10, dev, size) == 0 && access(dev, F_OK) == 0)
-				return 0;
-		} else if (access(spec, F_OK) == 0) {
+	for (int i = 0; i < 50; i++, usleep(100000)) {
+		if (strncmp(spec, "PARTLABEL=", 10) != 0)
 			snprintf(dev, size, "%s", spec);
+		else if (find_partlabel(spec + 10, dev, size) < 0)
+			continue;
+		if (access(dev, F_OK) == 0)
 			return 0;
-		}
-		usleep(100000);
 	}
 	return -1;
 }
 
 enum content { CONTENT_EXT, CONTENT_BLANK, CONTENT_OTHER, CONTENT_UNREADABLE };
 
-/* ext2/3/4 has magic 0xEF53 at byte 1080; a fresh image has only zeros. */
-static enum content probe_content(const char *dev)
+/* ext2/3/4 has the magic 0xEF53 (little-endian) at byte 1080; a fresh image has only zeros. */
+static enum content probe(const char *dev, char *why, size_t size)
 {
 	static unsigned char buf[1 << 20];
-	int fd = open(dev, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return CONTENT_UNREADABLE;
 	size_t got = 0;
-	while (got < sizeof(buf)) {
+	int fd = open(dev, O_RDONLY | O_CLOEXEC), err = fd < 0 ? errno : 0;
+	while (fd >= 0 && got < sizeof(buf)) {
 		ssize_t n = read(fd, buf + got, sizeof(buf) - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			err = errno;
 		if (n <= 0)
 			break;
 		got += (size_t)n;
 	}
-	close(fd);
-	if (got < 2048)
+	if (fd >= 0)
+		close(fd);
+	if (err) {
+		snprintf(why, size, "cannot read %s: %s", dev, strerror(err));
 		return CONTENT_UNREADABLE;
+	}
+	if (got < 2048) {
+		snprintf(why, size, "%s is too small (%zu bytes)", dev, got);
+		return CONTENT_UNREADABLE;
+	}
 	if (buf[1080] == 0x53 && buf[1081] == 0xEF)
 		return CONTENT_EXT;
 	for (size_t i = 0; i < got; i++)
@@ -241,121 +284,94 @@ static enum content probe_content(const char *dev)
 	return CONTENT_BLANK;
 }
 
-/* Runs a program to completion with the console as output; returns its exit status. */
-static int run_wait(char *const argv[])
-{
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		sigset_t all;
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		execve(argv[0], argv, CHILD_ENV);
-		_exit(127);
-	}
-	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
+/* Nothing usable: a tmpfs keeps the system running, and everyone is told it is volatile. */
 static void data_volatile(const char *dev, const char *reason)
 {
-	char line[1400];
-	say("data: %s; using a tmpfs at " DATA_DIR ": nothing written there will persist", reason);
+	char line[600];
+	say("data: %s; using a tmpfs at " DATA_DIR " instead: nothing written there will persist", reason);
 	mount_one("tmpfs", DATA_DIR, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
-	write_file(RUN_DIR "/data-volatile", reason);
+	write_file(RUN_DIR "/data-volatile", "");
 	snprintf(line, sizeof(line), "device=%s state=volatile reason=%s\n", dev, reason);
 	write_file(RUN_DIR "/data-status", line);
+	say("data: %.*s", (int)strlen(line) - 1, line);
 }
 
-static void mount_data(void)
+/* Returns 1 when a real (persistent) file system is mounted at DATA_DIR. */
+static int mount_data(void)
 {
-	char spec[256], dev[300] = "none", why[1024], line[1400];
+	char spec[256], dev[300], why[400], line[400], fsck_text[16] = "";
 	if (!cmdline_arg("paio.data", spec, sizeof(spec)))
-		snprintf(spec, sizeof(spec), "%s", DEFAULT_DATA);
-	mkdir("/var", 0755);
+		snprintf(spec, sizeof(spec), "PARTLABEL=paio-data");
 	mkdir("/var/lib", 0755);
 	mkdir(DATA_DIR, 0755);
-	if (resolve_data_device(spec, dev, sizeof(dev)) < 0) {
-		snprintf(why, sizeof(why), "no data partition %s (set paio.data= on the kernel command line)", spec);
+	if (wait_for_device(spec, dev, sizeof(dev)) < 0) {
+		snprintf(why, sizeof(why), "no device %s after 5 s (set paio.data= on the kernel command line)", spec);
 		data_volatile(spec, why);
-		return;
+		return 0;
 	}
 	const char *state = "mounted";
-	int fsck = -1;
-	switch (probe_content(dev)) {
+	switch (probe(dev, why, sizeof(why))) {
 	case CONTENT_EXT: {
-		char *argv[] = {"/sbin/e2fsck", "-p", dev, NULL};
-		fsck = run_wait(argv);
-		if (fsck >= 4)
-			say("data: e2fsck found errors on %s it could not fix (status %d); mounting anyway", dev, fsck);
+		int fsck = run_wait((char *[]){"/sbin/e2fsck", "-p", dev, NULL});
+		if (fsck >= 4) /* left for the mount to judge; the status file keeps the evidence */
+			say("data: e2fsck could not repair %s (status %d); mounting it anyway", dev, fsck);
+		snprintf(fsck_text, sizeof(fsck_text), " fsck=%d", fsck);
 		break;
 	}
 	case CONTENT_BLANK: {
 		say("data: %s is blank, creating ext4 file system", dev);
-		char *argv[] = {"/sbin/mke2fs", "-q", "-t", "ext4", "-L", "paio-data", "-F", dev, NULL};
-		int rc = run_wait(argv);
+		int rc = run_wait((char *[]){"/sbin/mke2fs", "-q", "-t", "ext4", "-L", "paio-data", "-F", dev, NULL});
 		if (rc != 0) {
 			snprintf(why, sizeof(why), "mke2fs on %s failed with status %d", dev, rc);
 			data_volatile(dev, why);
-			return;
+			return 0;
 		}
 		state = "formatted";
 		break;
 	}
 	case CONTENT_OTHER:
-		snprintf(why, sizeof(why),
-			 "%s holds something that is not an ext4 file system; not formatting it. "
-			 "To reset it, zero its first MiB (dd if=/dev/zero of=%s bs=1M count=1) and reboot",
-			 dev, dev);
-		data_volatile(dev, why);
-		return;
+		/* It could be someone's data: only an explicit wipe makes it ours. */
+		say("data: %s holds neither an ext2/3/4 file system nor zeros; not formatting it. "
+		    "To have it formatted at the next boot, zero its first MiB: "
+		    "dd if=/dev/zero of=%s bs=1M count=1", dev, dev);
+		data_volatile(dev, "unrecognised content, not formatted (zero its first MiB to reset it)");
+		return 0;
 	case CONTENT_UNREADABLE:
-		snprintf(why, sizeof(why), "cannot read %s: %s", dev, strerror(errno));
 		data_volatile(dev, why);
-		return;
+		return 0;
 	}
 	if (mount(dev, DATA_DIR, "ext4", MS_NOATIME | MS_NODEV | MS_NOSUID, NULL) < 0) {
-		snprintf(why, sizeof(why), "cannot mount %s on " DATA_DIR ": %s", dev, strerror(errno));
+		snprintf(why, sizeof(why), "cannot mount %s as ext4: %s", dev, strerror(errno));
 		data_volatile(dev, why);
-		return;
+		return 0;
 	}
-	snprintf(line, sizeof(line), "device=%s fsck=%d state=%s\n", dev, fsck, state);
+	snprintf(line, sizeof(line), "device=%s%s state=%s\n", dev, fsck_text, state);
 	write_file(RUN_DIR "/data-status", line);
-	say("data: %s", line);
-	if (mkdir(DATA_DIR "/units", 0755) < 0 && errno != EEXIST)
-		say("data: cannot create " DATA_DIR "/units: %s", strerror(errno));
+	say("data: %.*s", (int)strlen(line) - 1, line);
+	return 1;
 }
 
-/* ---- supervisor and rescue shell ---------------------------------------- */
+/* ---- supervisor and rescue shell ---------------------------------------------- */
 
-static pid_t spawn(const char *path, char *const argv[], int console_tty, char *const env[])
+static pid_t spawn(const char *path, char *const argv[], char *const env[], int own_console)
 {
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	reset_signals();
 	setsid();
-	if (console_tty) {
-		int fd = open("/dev/console", O_RDWR);
-		if (fd >= 0) {
-			ioctl(fd, TIOCSCTTY, 1);
-			dup2(fd, 0);
-			dup2(fd, 1);
-			dup2(fd, 2);
-			if (fd > 2)
-				close(fd);
-		}
-	} else {
-		int fd = open("/dev/null", O_RDONLY);
-		if (fd >= 0 && fd != 0) {
-			dup2(fd, 0);
-			close(fd);
-		}
+	/* The rescue shell needs the console as its controlling tty (job control, Ctrl-C);
+	 * the supervisor must not have one, so a key on the console cannot signal it. */
+	int in = own_console ? open("/dev/console", O_RDWR) : open("/dev/null", O_RDONLY);
+	if (own_console && in >= 0) {
+		ioctl(in, TIOCSCTTY, 1);
+		dup2(in, STDOUT_FILENO);
+		dup2(in, STDERR_FILENO);
+	}
+	if (in > 0) {
+		dup2(in, STDIN_FILENO);
+		if (in > STDERR_FILENO)
+			close(in);
 	}
 	execve(path, argv, env);
 	say("cannot run %s: %s", path, strerror(errno));
@@ -364,68 +380,59 @@ static pid_t spawn(const char *path, char *const argv[], int console_tty, char *
 
 static pid_t start_supervisor(void)
 {
-	static char script[256];
-	if (!cmdline_arg("paio.supervisor", script, sizeof(script)))
-		snprintf(script, sizeof(script), "%s", DEFAULT_SUPERVISOR);
-	/* A script ending in .js runs under Bun; anything else is executed as is. */
-	size_t len = strlen(script);
-	if (len > 3 && strcmp(script + len - 3, ".js") == 0) {
-		char *argv[] = {"bun", script, NULL};
-		return spawn(BUN, argv, 0, CHILD_ENV);
-	}
-	char *argv[] = {script, NULL};
-	return spawn(script, argv, 0, CHILD_ENV);
-}
-
-static pid_t start_rescue_shell(void)
-{
-	static char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=linux", "PS1=rescue# ", NULL};
-	char *argv[] = {"sh", NULL};
-	return spawn("/bin/sh", argv, 1, env);
+	static char path[256];
+	if (!cmdline_arg("paio.supervisor", path, sizeof(path)))
+		snprintf(path, sizeof(path), "/usr/lib/paio/supervisor.js");
+	/* A .js file runs under Bun; anything else is executed as it is. */
+	size_t len = strlen(path);
+	if (len > 3 && strcmp(path + len - 3, ".js") == 0)
+		return spawn("/usr/bin/bun", (char *[]){"bun", path, NULL}, CHILD_ENV, 0);
+	return spawn(path, (char *[]){path, NULL}, CHILD_ENV, 0);
 }
 
 static void describe_status(int status, char *out, size_t size)
 {
-	if (WIFEXITED(status))
-		snprintf(out, size, "exited with status %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
+	if (WIFSIGNALED(status))
 		snprintf(out, size, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
 	else
-		snprintf(out, size, "ended (status 0x%x)", status);
+		snprintf(out, size, "exited with status %d", WEXITSTATUS(status));
 }
 
-/* ---- shutdown --------------------------------------------------------------- */
+/* ---- shutdown ---------------------------------------------------------------------- */
 
-/* Reaps children until `pid` is gone (pid > 0) or none are left (pid == -1), or time runs out. */
-static int reap_until(pid_t pid, long long deadline_ms)
+/* Reaps children until `pid` is gone (or, for -1, no child is left); 0 if time ran out. */
+static int reap_until(pid_t pid, int timeout_ms)
 {
-	while (now_ms() < deadline_ms) {
-		int status;
+	long long deadline = now_ms() + timeout_ms;
+	do {
 		pid_t got;
-		while ((got = waitpid(-1, &status, WNOHANG)) > 0)
+		while ((got = waitpid(-1, NULL, WNOHANG)) > 0)
 			if (got == pid)
-				return 0;
+				return 1;
 		if (got < 0 && errno == ECHILD)
-			return 0;
-		if (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH)
-			return 0;
+			return 1;
 		usleep(20000);
-	}
-	return -1;
+	} while (now_ms() < deadline);
+	return 0;
 }
 
-static void unmount_data(void)
+static void unmount_data(int persistent)
 {
-	for (int i = 0; i < 10; i++) {
+	int err = 0;
+	if (!persistent) { /* a tmpfs: nothing to keep */
+		umount2(DATA_DIR, MNT_DETACH);
+		return;
+	}
+	for (int i = 0; i < 10; i++, usleep(200000)) {
 		if (umount2(DATA_DIR, 0) == 0) {
 			say("data file system unmounted cleanly");
 			return;
 		}
-		if (errno == EINVAL) /* not a mount point: nothing to do */
-			return;
-		usleep(200000);
+		if ((err = errno) != EBUSY)
+			break;
 	}
-	say("cannot unmount " DATA_DIR " (%s); remounting it read-only", strerror(errno));
+	/* Still busy: read-only first (that flushes the journal), then detach it. */
+	say("cannot unmount " DATA_DIR ": %s; remounting it read-only", strerror(err));
 	if (mount(NULL, DATA_DIR, NULL, MS_REMOUNT | MS_RDONLY, NULL) == 0)
 		say("data file system remounted read-only");
 	else
@@ -433,53 +440,45 @@ static void unmount_data(void)
 	umount2(DATA_DIR, MNT_DETACH);
 }
 
-static void shutdown_system(unsigned int how, pid_t supervisor)
+/* Never returns; the shutdown signals stay blocked, so a second one changes nothing. */
+static void shutdown_system(unsigned int how, pid_t supervisor, int data_persistent)
 {
-	const char *what = how == RB_POWER_OFF ? "poweroff" : how == RB_HALT_SYSTEM ? "halt" : "reboot";
-	say("shutting down (%s)", what);
+	say("shutting down (%s)", how == RB_POWER_OFF ? "poweroff" : how == RB_HALT_SYSTEM ? "halt" : "reboot");
 	if (supervisor > 0) {
 		kill(supervisor, SIGTERM);
-		if (reap_until(supervisor, now_ms() + SUPERVISOR_STOP_MS) < 0) {
-			say("supervisor did not stop within %d s; killing it", SUPERVISOR_STOP_MS / 1000);
-			kill(supervisor, SIGKILL);
-		}
+		if (!reap_until(supervisor, 20000))
+			say("the supervisor did not stop within 20 s; killing everything");
+	}
+	if (getpid() != 1) { /* PAIO_PID1_TEST: kill(-1) and reboot(2) would hit the whole host */
+		say("test mode: not killing everything, not rebooting");
+		exit(0);
 	}
 	kill(-1, SIGTERM);
-	reap_until(-1, now_ms() + ORPHAN_STOP_MS);
+	if (!reap_until(-1, 3000))
+		say("processes left after SIGTERM; sending SIGKILL");
 	kill(-1, SIGKILL);
-	reap_until(-1, now_ms() + 1000);
+	reap_until(-1, 1000);
 	sync();
-	unmount_data();
+	unmount_data(data_persistent);
 	umount2("/tmp", MNT_DETACH);
+	umount2("/run", MNT_DETACH);
 	sync();
 	reboot((int)how);
 	say("reboot(2) failed: %s", strerror(errno));
 	for (;;)
-		pause();
+		sleep(3600);
 }
 
-/* ---- main loop ----------------------------------------------------------- */
+/* ---- main loop ------------------------------------------------------------------- */
 
 int main(void)
 {
-	if (getpid() != 1 && !getenv("PAIO_PID1_TEST")) {
+	const char *test = getenv("PAIO_PID1_TEST");
+	if (getpid() != 1 && !(test && strcmp(test, "1") == 0)) {
 		fprintf(stderr, "paio-init: must run as PID 1 (it is /sbin/init)\n");
 		return 1;
 	}
-	int con = open("/dev/console", O_RDWR | O_NOCTTY);
-	if (con >= 0) {
-		dup2(con, 1);
-		dup2(con, 2);
-		if (con > 2)
-			close(con);
-	}
-	mount_kernel_fs();
-	say("started at uptime %.2f s", uptime_s());
-	set_hostname();
-	loopback_up();
-	/* Ctrl-Alt-Del becomes SIGINT for us instead of an immediate reset. */
-	reboot(RB_DISABLE_CAD);
-
+	/* All signals we act on are taken in the loop below, never by a handler. */
 	sigset_t set;
 	sigemptyset(&set);
 	int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP, SIGPIPE};
@@ -487,62 +486,91 @@ int main(void)
 		sigaddset(&set, sigs[i]);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
-	mount_data();
+	int have_console = console_to_stdio() == 0;
+	mount_kernel_fs();
+	if (!have_console) /* started without a /dev: the console exists now */
+		console_to_stdio();
+	char uptime[64] = "0";
+	read_file("/proc/uptime", uptime, sizeof(uptime));
+	say("started at uptime %.2f s", strtod(uptime, NULL));
+	reboot(RB_DISABLE_CAD); /* Ctrl-Alt-Del now sends us SIGINT instead of resetting */
+	set_hostname();
+	loopback_up();
+	int data_persistent = mount_data();
+	if (mkdir(DATA_DIR "/units", 0755) < 0 && errno != EEXIST)
+		say("data: cannot create " DATA_DIR "/units: %s", strerror(errno));
 
-	long long deaths[MAX_DEATHS] = {0};
-	int ndeaths = 0;
-	long long backoff = BACKOFF_FIRST_MS, restart_at = 0, started_at = now_ms();
-	pid_t supervisor = start_supervisor(), rescue = 0;
+	long long deaths[MAX_DEATHS] = {0}; /* times of the latest deaths, oldest first */
+	int ndeaths = 0, restart_pending = 1;
+	long long backoff = BACKOFF_FIRST_MS, restart_at = now_ms(), started_at = 0;
+	pid_t supervisor = 0, rescue = 0;
 
 	for (;;) {
-		struct timespec tick = {0, 100 * 1000000};
-		siginfo_t info;
-		int sig = sigtimedwait(&set, &info, &tick);
+		if (restart_pending && now_ms() >= restart_at) {
+			restart_pending = 0;
+			started_at = now_ms();
+			supervisor = start_supervisor();
+			if (supervisor < 0) {
+				say("cannot fork the supervisor: %s; retrying in %lld ms", strerror(errno), backoff);
+				supervisor = 0;
+				restart_pending = 1;
+				restart_at = now_ms() + backoff;
+				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+			}
+		}
+		/* Sleep until a signal arrives or a restart is due; no periodic wake-ups. */
+		int sig;
+		if (restart_pending) {
+			long long left = restart_at - now_ms();
+			struct timespec ts = {left > 0 ? left / 1000 : 0, left > 0 ? (left % 1000) * 1000000 : 0};
+			sig = sigtimedwait(&set, NULL, &ts);
+		} else {
+			sig = sigwaitinfo(&set, NULL);
+		}
 		if (sig == SIGTERM || sig == SIGINT)
-			shutdown_system(RB_AUTOBOOT, supervisor);
-		if (sig == SIGUSR2)
-			shutdown_system(RB_POWER_OFF, supervisor);
-		if (sig == SIGUSR1)
-			shutdown_system(RB_HALT_SYSTEM, supervisor);
+			shutdown_system(RB_AUTOBOOT, supervisor, data_persistent);
+		else if (sig == SIGUSR2)
+			shutdown_system(RB_POWER_OFF, supervisor, data_persistent);
+		else if (sig == SIGUSR1)
+			shutdown_system(RB_HALT_SYSTEM, supervisor, data_persistent);
 
 		int status;
 		pid_t pid;
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-			if (pid == supervisor) {
-				char how[128];
-				describe_status(status, how, sizeof(how));
-				long long now = now_ms();
-				if (now - started_at >= STABLE_RUN_MS)
-					backoff = BACKOFF_FIRST_MS;
-				/* keep the times of the last MAX_DEATHS deaths */
-				memmove(deaths, deaths + 1, sizeof(deaths) - sizeof(deaths[0]));
-				deaths[MAX_DEATHS - 1] = now;
-				if (ndeaths < MAX_DEATHS)
-					ndeaths++;
-				supervisor = 0;
-				if (ndeaths == MAX_DEATHS && now - deaths[0] <= DEATH_WINDOW_MS) {
-					say("supervisor (pid %d) %s", pid, how);
-					say("supervisor died %d times within %d s; starting a rescue shell on the console "
-					    "(exit it to try the supervisor again)", MAX_DEATHS, DEATH_WINDOW_MS / 1000);
-					rescue = start_rescue_shell();
-				} else {
-					say("supervisor (pid %d) %s; restarting in %lld ms", pid, how, backoff);
-					restart_at = now + backoff;
-					backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-				}
-			} else if (pid == rescue) {
-				say("rescue shell ended; starting the supervisor again");
+			char how[128];
+			describe_status(status, how, sizeof(how));
+			if (pid == rescue) {
+				say("rescue shell (pid %d) %s; starting the supervisor again", pid, how);
 				rescue = 0;
 				ndeaths = 0;
 				backoff = BACKOFF_FIRST_MS;
+				restart_pending = 1;
 				restart_at = now_ms();
 			}
-			/* any other pid: an orphan, now reaped */
-		}
-		if (!supervisor && !rescue && restart_at && now_ms() >= restart_at) {
-			restart_at = 0;
-			started_at = now_ms();
-			supervisor = start_supervisor();
+			if (pid != supervisor)
+				continue; /* an orphan, now reaped */
+			long long now = now_ms();
+			supervisor = 0;
+			if (now - started_at >= STABLE_RUN_MS)
+				backoff = BACKOFF_FIRST_MS;
+			memmove(deaths, deaths + 1, sizeof(deaths) - sizeof(deaths[0]));
+			deaths[MAX_DEATHS - 1] = now;
+			ndeaths = ndeaths < MAX_DEATHS ? ndeaths + 1 : MAX_DEATHS;
+			if (ndeaths == MAX_DEATHS && now - deaths[0] <= DEATH_WINDOW_MS) {
+				say("supervisor (pid %d) %s", pid, how);
+				say("supervisor died %d times within %d s; starting a rescue shell on the console "
+				    "(exit it to try the supervisor again)", MAX_DEATHS, DEATH_WINDOW_MS / 1000);
+				rescue = spawn("/bin/sh", (char *[]){"sh", NULL}, RESCUE_ENV, 1);
+				if (rescue > 0)
+					continue;
+				say("cannot fork the rescue shell: %s", strerror(errno));
+				rescue = 0;
+				ndeaths = 0;
+			}
+			say("supervisor (pid %d) %s; restarting in %lld ms", pid, how, backoff);
+			restart_pending = 1;
+			restart_at = now + backoff;
+			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 		}
 	}
 }
