@@ -103,7 +103,7 @@ function inputHash(inp: Inputs): string {
   addFile("vmlinuz", inp.kernel.vmlinuz);
   for (const m of inp.modules) addFile(m, join(inp.kernel.modulesDir!, m));
   for (const deb of inp.debs.values()) h.update(`${deb.origin}\n`);
-  h.update(`epoch=${SOURCE_DATE_EPOCH}\ncmdline=${KERNEL_CMDLINE.join(" ")}\n`);
+  h.update(`epoch=${SOURCE_DATE_EPOCH}\ncmdline=${KERNEL_CMDLINE.join(" ")}\nkernel=${inp.kernel.origin}\n`);
   return h.digest("hex");
 }
 

@@ -19,8 +19,12 @@ export const CACHE = process.env.PAIO_CACHE ?? join(homedir(), ".cache", "paio")
  */
 export const SOURCE_DATE_EPOCH = Number(process.env.SOURCE_DATE_EPOCH ?? 1767225600); // 2026-01-01
 
-/** Debian's kernel, used unless PAIO_KERNEL names a kernel directory. */
-export const DEBIAN_KERNEL_META = "linux-image-cloud-amd64";
+/**
+ * Debian's kernel, used unless PAIO_KERNEL names a kernel directory: the small
+ * cloud flavour by default; PAIO_DEBIAN_KERNEL=linux-image-amd64 picks the
+ * generic one (more drivers, e.g. the i6300esb watchdog QEMU emulates).
+ */
+export const DEBIAN_KERNEL_META = process.env.PAIO_DEBIAN_KERNEL ?? "linux-image-cloud-amd64";
 
 /** Debian packages whose files go into the image (libraries are picked by ELF needs). */
 export const DEBIAN_PACKAGES = [

@@ -35,6 +35,8 @@ export interface GuestOptions {
   append?: string[];
   /** Exit QEMU when the guest reboots. */
   noReboot?: boolean;
+  /** Add an i6300esb hardware watchdog. */
+  watchdog?: boolean;
   /** Hard limit for the whole QEMU run, seconds. */
   lifetimeS?: number;
   echo?: (line: string) => void;
@@ -103,6 +105,7 @@ export class Guest {
       execSocket,
       console: "pipe",
       noReboot: opts.noReboot ?? true,
+      watchdog: opts.watchdog,
     });
     const lifetime = String(opts.lifetimeS ?? 1800);
     const proc = Bun.spawn(["timeout", "-k", "5", lifetime, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
@@ -198,6 +201,20 @@ export class Guest {
    * Asks PID 1 to power off (or reboot: with noReboot QEMU then exits) and
    * waits for QEMU to exit. Resolves with QEMU's exit status.
    */
+  /** Resolves with QEMU's exit status when it exits by itself, or null after timeoutMs. */
+  async exitWithin(timeoutMs: number): Promise<number | null> {
+    let timer: Timer | undefined;
+    const code = await Promise.race([
+      this.proc.exited,
+      new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (code !== null) await this.console.ended();
+    return code;
+  }
+
   async shutdown(how: "POWEROFF" | "REBOOT" = "POWEROFF", timeoutMs = 90_000): Promise<number> {
     if (!this.exited) {
       const client = await this.execClient(30_000);

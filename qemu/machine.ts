@@ -32,6 +32,8 @@ export interface MachineOptions {
   console: "stdio" | "pipe";
   /** Exit QEMU instead of rebooting the guest. */
   noReboot: boolean;
+  /** Emulate an i6300esb hardware watchdog that resets the machine when it expires. */
+  watchdog?: boolean;
 }
 
 function diskFormat(path: string): "qcow2" | "raw" {
@@ -65,6 +67,7 @@ export function qemuArgs(o: MachineOptions): string[] {
   ];
   if (o.snapshot) args.push("-snapshot");
   if (o.noReboot) args.push("-no-reboot");
+  if (o.watchdog) args.push("-device", "i6300esb", "-action", "watchdog=reset");
   if (o.boot === "uefi") {
     if (!o.varsFile) throw new Error("UEFI boot needs a variable store file");
     args.push(

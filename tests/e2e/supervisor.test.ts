@@ -239,14 +239,4 @@ JS
     expect(out).toContain("monitor-stop=4");
     expect(out).toMatch(/svc: running/);
   }, 300_000);
-
-  test("the supervisor feeds the hardware watchdog when there is one", async (ctx) => {
-    const out = await run("test -c /dev/watchdog && echo present || echo absent");
-    if (out.includes("absent")) {
-      const why = "this kernel has no i6300esb watchdog driver, so the guest has no /dev/watchdog";
-      console.log(`skipped: ${why}`);
-      ctx.skip(why);
-    }
-    await consoleLine(guest, /watchdog: feeding \/dev\/watchdog/);
-  });
 });
