@@ -305,7 +305,7 @@ static int mount_data(void)
 	mkdir("/var/lib", 0755);
 	mkdir(DATA_DIR, 0755);
 	if (wait_for_device(spec, dev, sizeof(dev)) < 0) {
-		snprintf(why, sizeof(why), "no device %s after 5 s (set paio.data= on the kernel command line)", spec);
+		snprintf(why, sizeof(why), "no device %s after 5 s (paio.data= on the kernel command line names it)", spec);
 		data_volatile(spec, why);
 		return 0;
 	}
