@@ -197,10 +197,6 @@ export class Guest {
     return { code, output: Buffer.concat(chunks).toString("utf8") };
   }
 
-  /**
-   * Asks PID 1 to power off (or reboot: with noReboot QEMU then exits) and
-   * waits for QEMU to exit. Resolves with QEMU's exit status.
-   */
   /** Resolves with QEMU's exit status when it exits by itself, or null after timeoutMs. */
   async exitWithin(timeoutMs: number): Promise<number | null> {
     let timer: Timer | undefined;
@@ -215,20 +211,16 @@ export class Guest {
     return code;
   }
 
+  /**
+   * Asks PID 1 to power off (or reboot: with noReboot QEMU then exits) and
+   * waits for QEMU to exit. Resolves with QEMU's exit status.
+   */
   async shutdown(how: "POWEROFF" | "REBOOT" = "POWEROFF", timeoutMs = 90_000): Promise<number> {
     if (!this.exited) {
       const client = await this.execClient(30_000);
       await client.power(how);
     }
-    let timer: Timer | undefined;
-    const code = await Promise.race([
-      this.proc.exited,
-      new Promise<null>((resolve) => {
-        timer = setTimeout(() => resolve(null), timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
-    await this.console.ended();
+    const code = await this.exitWithin(timeoutMs);
     this.cleanup();
     if (code === null) {
       this.kill();

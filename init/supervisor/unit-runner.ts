@@ -22,19 +22,12 @@ import type { Limits, Unit } from "./unit-file.ts";
 import { openUnitLog } from "./unit-log.ts";
 import { formatDuration } from "./units-of-measure.ts";
 
-import type { UnitState } from "../control/protocol.ts";
+import type { UnitEvent, UnitState } from "../control/protocol.ts";
 
 export type { UnitState };
 
-export interface StateChange {
-  unit: string;
-  from: UnitState;
-  to: UnitState;
-  reason: string;
-  pid?: number;
-  /** ms since the epoch */
-  time: number;
-}
+/** A change of state, as the control socket's subscribers see it (less the "event" tag). */
+export type StateChange = Omit<UnitEvent, "event">;
 
 export interface RunnerContext {
   cgroups: Cgroups;
