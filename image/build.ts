@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { createHash } from "node:crypto";
 import { basename, join, relative } from "node:path";
 import {
-  BUILD, DEBIAN_PACKAGES, DEFAULT_BUN, E2FSPROGS_FILES, KERNEL_CMDLINE, ONNXRUNTIME_LIB_DIR, OUT, OUTPUTS, OWN_PARTS, REPO, SOURCE_DATE_EPOCH,
+  DEBIAN_PACKAGES, DEFAULT_BUN, E2FSPROGS_FILES, KERNEL_CMDLINE, ONNXRUNTIME_LIB_DIR, OUT, OUTPUTS, OWN_PARTS, REPO, SOURCE_DATE_EPOCH,
 } from "./config.ts";
 import { fetchDebs, type Deb } from "./debs.ts";
 import { interpreter, libraryClosure } from "./elf.ts";

@@ -3,7 +3,7 @@
 
 import { fileURLToPath } from "node:url";
 import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 
 export const REPO = fileURLToPath(new URL("../", import.meta.url));
 /** Outputs; PAIO_OUT lets a test build a second image beside the first. */

@@ -77,10 +77,6 @@ export class Stage {
     this.origins.set(rel, origin);
   }
 
-  has(path: string): boolean {
-    return this.origins.has(this.dest(path));
-  }
-
   /**
    * Copies a file from an unpacked package, keeping a symlink as a symlink and
    * bringing its target along (libstdc++.so.6 -> libstdc++.so.6.0.30).

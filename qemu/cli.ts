@@ -10,7 +10,7 @@
 
 import { fileURLToPath } from "node:url";
 import { existsSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { chooseAccel } from "./accel.ts";
 import { Guest, GuestError } from "./guest.ts";
 import { ensureVars, imageCmdline, qemuArgs } from "./machine.ts";

@@ -10,7 +10,7 @@ import type { Subprocess } from "bun";
 import { chooseAccel, type Accel } from "./accel.ts";
 import { ConsoleWatcher } from "./console.ts";
 import { ExecClient } from "./exec-client.ts";
-import { ensureVars, imageCmdline, OVMF_VARS, qemuArgs } from "./machine.ts";
+import { ensureVars, imageCmdline, qemuArgs } from "./machine.ts";
 
 export const READY_RE = /paio: supervisor ready/;
 const PANIC_RE = /Kernel panic|end Kernel panic|BUG: kernel NULL pointer/;
@@ -250,4 +250,3 @@ export class Guest {
   }
 }
 
-export { OVMF_VARS };

@@ -92,6 +92,7 @@ export class Cgroups {
     }
   }
 
+  /** Freezes or thaws every process of the unit (cgroup.freeze): the agent's "isolate" remedy. */
   freeze(unit: string, frozen: boolean): void {
     if (this.available) this.write(unit, "cgroup.freeze", frozen ? "1" : "0");
   }

@@ -32,10 +32,3 @@ export function formatDuration(ms: number): string {
   if (ms < 60_000) return `${+(ms / 1000).toFixed(2)}s`;
   return `${+(ms / 60_000).toFixed(2)}m`;
 }
-
-export function formatSize(bytes: number): string {
-  for (const [unit, size] of [["G", 1024 ** 3], ["M", 1024 ** 2], ["K", 1024]] as const) {
-    if (bytes >= size) return `${+(bytes / size).toFixed(1)}${unit}`;
-  }
-  return `${bytes}`;
-}

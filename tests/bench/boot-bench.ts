@@ -7,7 +7,7 @@
 import { fileURLToPath } from "node:url";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync, symlinkSync, readdirSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Guest } from "../../qemu/guest.ts";
 import { chooseAccel } from "../../qemu/accel.ts";
 import { PRELUDE } from "../helpers/guest.ts";

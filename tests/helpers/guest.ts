@@ -1,7 +1,7 @@
 // Shared helpers for tests that boot the image.
 import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Guest, type GuestOptions } from "../../qemu/guest.ts";
 
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
