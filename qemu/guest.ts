@@ -184,8 +184,11 @@ export class Guest {
     const bytes = typeof script === "string" ? new TextEncoder().encode(script) : script;
     const code = await client.run(bytes, onOutput, timeoutMs);
     if (code === undefined) {
+      // The connection may have closed because QEMU is on its way out: give it a moment to say so.
+      const qemuCode = this.exited ? this.exitCode : await this.exitWithin(1000);
+      if (qemuCode !== null) return this.fail(`QEMU exited (status ${qemuCode}) while the script ran`);
       client.kill();
-      return this.fail(this.exited ? "QEMU exited while the script ran" : `the script did not finish within ${Math.round(timeoutMs / 1000)} s`);
+      return this.fail(`the script did not finish within ${Math.round(timeoutMs / 1000)} s`);
     }
     return code;
   }
