@@ -294,8 +294,8 @@ export class Supervisor {
         if (wasActive || unit.restart === "always") existing.start("unit file changed", true);
         out.changed.push(unit.name);
       } else if (JSON.stringify(existing.unit.limits) !== JSON.stringify(unit.limits)) {
-        existing.setLimits(unit.limits);
         existing.unit = unit;
+        existing.setLimits(unit.limits); // a limit removed from the file is removed from the cgroup too
         out.changed.push(unit.name);
       } else {
         out.unchanged.push(unit.name);
@@ -334,9 +334,7 @@ export class Supervisor {
       else if (!Number.isInteger(input.pids_max) || input.pids_max < 1) throw new SupervisorError("bad-request", "pids_max must be a positive whole number");
       else limits.pidsMax = input.pids_max;
     }
-    runner.unit = { ...runner.unit, limits: {} };
     runner.setLimits(limits);
-    runner.unit = { ...runner.unit, limits };
     this.say(`${name}: limits changed`);
     return limits;
   }

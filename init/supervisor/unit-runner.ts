@@ -219,13 +219,18 @@ export class UnitRunner {
     this.oomAtStart = this.ctx.cgroups.oomKills(this.name);
     this.setState("running", `adopted running process ${pid} after a supervisor restart`);
     this.ctx.say(`${this.name}: adopted running process (pid ${pid})`);
+    this.watchAdopted(pid, start);
+    if (this.unit.health) this.later(this.unit.health.intervalMs, () => this.healthLoop());
+  }
+
+  /** An adopted process is not our child: notice its end by polling its start time. */
+  private watchAdopted(pid: number, start: number): void {
     this.adoptedPoll = setInterval(() => {
       if (startTime(pid) === start) return;
       clearInterval(this.adoptedPoll);
       this.adoptedPoll = undefined;
       this.afterExit(null, null, undefined, true);
     }, ADOPTED_POLL_MS);
-    if (this.unit.health) this.later(this.unit.health.intervalMs, () => this.healthLoop());
   }
 
   private exitReason(code: number | null, signal: NodeJS.Signals | null, adopted: boolean): { why: string; failed: boolean } {
@@ -331,23 +336,16 @@ export class UnitRunner {
       this.ctx.cgroups.kill(this.name);
       this.killGroup("SIGKILL");
     }, this.unit.stop.timeoutMs);
-    if (this.adoptedPoll === undefined && this.child === undefined) {
-      // adopted but polling stopped by clearTimers: watch again
-      this.adoptedPoll = setInterval(() => {
-        if (startTime(pid) !== this.startTime) {
-          clearInterval(this.adoptedPoll);
-          this.adoptedPoll = undefined;
-          this.afterExit(null, null, undefined, true);
-        }
-      }, ADOPTED_POLL_MS);
-    }
+    // An adopted process whose watch clearTimers() ended: watch it again until it is gone.
+    if (this.adoptedPoll === undefined && this.child === undefined && this.startTime !== undefined) this.watchAdopted(pid, this.startTime);
     await done;
     clearTimeout(killTimer);
   }
 
+  /** Replaces the unit's limits and applies them to its cgroup at once (an absent limit is removed). */
   setLimits(limits: Limits): void {
-    this.unit = { ...this.unit, limits: { ...this.unit.limits, ...limits } };
-    this.ctx.cgroups.apply(this.name, this.unit.limits);
+    this.unit = { ...this.unit, limits };
+    this.ctx.cgroups.apply(this.name, limits);
   }
 
   private unitCpuUs(): { cpuUs: number; states: string[] } {
