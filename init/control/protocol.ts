@@ -25,12 +25,18 @@ export type Request =
   | { id?: string | number; op: "reload" }
   | { id?: string | number; op: "logs"; unit: string; lines?: number }
   | { id?: string | number; op: "set-limits"; unit: string; limits: LimitsInput }
+  /** Freezes (or thaws) every process of a unit: the agent's "isolate" remedy. */
+  | { id?: string | number; op: "freeze"; unit: string; frozen: boolean }
+  /** Stops a unit and leaves it failed (with the reason) until started by hand. */
+  | { id?: string | number; op: "mark-failed"; unit: string; reason: string }
+  /** Moves a process that belongs to no unit into the quarantine group, frozen or limited. */
+  | { id?: string | number; op: "contain"; pid: number; how: "freeze" | "limit" }
   | { id?: string | number; op: "subscribe"; logs?: string };
 
 export type Op = Request["op"];
 /** Operations a member of group `paio` may use; everything else needs root. */
 export const READ_OPS: readonly Op[] = ["list", "status", "logs", "subscribe"];
-export const ALL_OPS: readonly Op[] = ["list", "status", "start", "stop", "restart", "reload", "logs", "set-limits", "subscribe"];
+export const ALL_OPS: readonly Op[] = ["list", "status", "start", "stop", "restart", "reload", "logs", "set-limits", "freeze", "mark-failed", "contain", "subscribe"];
 
 export interface UnitSummary {
   name: string;
@@ -43,9 +49,13 @@ export interface UnitSummary {
 }
 
 export interface UnitStatus extends UnitSummary {
+  /** True while the unit's cgroup is frozen (its health checks pause meanwhile). */
+  frozen: boolean;
   exec: string[];
   restart: string;
   limits: { cpu_weight?: number; cpu_max?: string; memory_max?: number; pids_max?: number };
+  /** Unit file settings the agent reads. */
+  latency_sensitive: boolean;
   cgroup?: { memory_current?: number; pids_current?: number; cpu_usage_us?: number; oom_kills: number };
   health?: { type: string; last?: { result: string; latency_ms: number; at: number } };
 }
@@ -91,10 +101,16 @@ export function validateRequest(v: unknown): { ok: true; req: Request } | { ok: 
   if (typeof r.op !== "string" || !(ALL_OPS as readonly string[]).includes(r.op)) {
     return { ok: false, message: `'op' must be one of ${ALL_OPS.join(", ")}` };
   }
-  const needsUnit = ["status", "start", "stop", "restart", "logs", "set-limits"].includes(r.op);
+  const needsUnit = ["status", "start", "stop", "restart", "logs", "set-limits", "freeze", "mark-failed"].includes(r.op);
   if (needsUnit && (typeof r.unit !== "string" || r.unit.length === 0 || r.unit.length > 200)) return { ok: false, message: `'${r.op}' needs 'unit', a unit name` };
   if (r.op === "logs" && r.lines !== undefined && (typeof r.lines !== "number" || !Number.isInteger(r.lines) || r.lines < 1 || r.lines > 10000)) {
     return { ok: false, message: "'lines' must be a whole number from 1 to 10000" };
+  }
+  if (r.op === "freeze" && typeof r.frozen !== "boolean") return { ok: false, message: "'freeze' needs 'frozen', true or false" };
+  if (r.op === "mark-failed" && (typeof r.reason !== "string" || r.reason.length === 0 || r.reason.length > 500)) return { ok: false, message: "'mark-failed' needs 'reason', a string of at most 500 characters" };
+  if (r.op === "contain") {
+    if (typeof r.pid !== "number" || !Number.isInteger(r.pid) || r.pid < 2) return { ok: false, message: "'contain' needs 'pid', a process id above 1" };
+    if (r.how !== "freeze" && r.how !== "limit") return { ok: false, message: "'how' must be 'freeze' or 'limit'" };
   }
   if (r.op === "subscribe" && r.logs !== undefined && typeof r.logs !== "string") return { ok: false, message: "'logs' must be a unit name" };
   if (r.op === "set-limits") {

@@ -97,6 +97,22 @@ export class Cgroups {
     if (this.available) this.write(unit, "cgroup.freeze", frozen ? "1" : "0");
   }
 
+  /**
+   * The quarantine group (a sibling of the units' parent, so unit limits never
+   * apply to it): moves the process there, then freezes it or limits it.
+   */
+  quarantine(pid: number, how: "freeze" | "limit"): string {
+    const group = join(this.root, "..", "paio-quarantine");
+    mkdirSync(group, { recursive: true });
+    writeFileSync(join(group, "cgroup.procs"), String(pid));
+    if (how === "freeze") writeFileSync(join(group, "cgroup.freeze"), "1");
+    else {
+      writeFileSync(join(group, "cpu.max"), `10000 ${CPU_PERIOD_US}`);
+      writeFileSync(join(group, "pids.max"), "64");
+    }
+    return "/sys/fs/cgroup/paio-quarantine";
+  }
+
   oomKills(unit: string): number {
     const m = /^oom_kill (\d+)$/m.exec(this.read(unit, "memory.events") ?? "");
     return m ? Number(m[1]) : 0;

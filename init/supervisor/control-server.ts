@@ -136,6 +136,20 @@ export class ControlServer {
       case "set-limits":
         sup.setLimits(req.unit, req.limits);
         return sup.status(req.unit).limits;
+      case "freeze":
+        try {
+          sup.runner(req.unit).setFrozen(req.frozen);
+        } catch (e) {
+          if (e instanceof SupervisorError) throw e;
+          throw new SupervisorError("bad-request", (e as Error).message);
+        }
+        sup.say(`${req.unit}: ${req.frozen ? "frozen" : "thawed"} by request`);
+        return sup.status(req.unit);
+      case "mark-failed":
+        await sup.runner(req.unit).markFailed(req.reason);
+        return sup.summary(sup.runner(req.unit));
+      case "contain":
+        return sup.contain(req.pid, req.how);
       case "subscribe": {
         s.data.unsubscribe?.();
         const offChange = sup.onChange((c) => this.send(s, { event: "unit", ...c }));

@@ -339,6 +339,29 @@ export class Supervisor {
     return limits;
   }
 
+  /**
+   * Moves a process that belongs to no unit (and, with it, nothing else) into
+   * the quarantine group next to the units' groups, then freezes it or limits
+   * it to a tenth of a CPU and 64 processes: how the agent contains a CPU hog
+   * or a fork bomb started outside any unit.
+   */
+  contain(pid: number, how: "freeze" | "limit"): { pid: number; group: string; how: string } {
+    if (!this.cgroups.available) throw new SupervisorError("failed", `cannot contain processes: ${this.cgroups.why}`);
+    let cg: string;
+    try {
+      cg = readFileSync(`/proc/${pid}/cgroup`, "utf8");
+    } catch {
+      throw new SupervisorError("bad-request", `no process ${pid}`);
+    }
+    const path = /^0::(.*)$/m.exec(cg)?.[1] ?? "";
+    const unit = /^\/paio\/([^/]+)/.exec(path)?.[1];
+    if (unit) throw new SupervisorError("bad-request", `process ${pid} belongs to unit '${unit}'; freeze or limit the unit instead`);
+    if (pid === process.pid || pid === 1) throw new SupervisorError("bad-request", `process ${pid} is ${pid === 1 ? "PID 1" : "the supervisor"}`);
+    const group = this.cgroups.quarantine(pid, how);
+    this.say(`process ${pid}: contained in ${group} (${how})`);
+    return { pid, group, how };
+  }
+
   summary(r: UnitRunner): UnitSummary {
     return { name: r.name, description: r.unit.description, state: r.state, reason: r.reason, pid: r.pid, since: r.since, restarts: r.restarts };
   }
@@ -349,6 +372,8 @@ export class Supervisor {
     const stats = this.cgroups.available ? this.cgroups.stats(name) : undefined;
     return {
       ...this.summary(r),
+      frozen: r.frozen,
+      latency_sensitive: r.unit.latencySensitive,
       exec: r.unit.exec,
       restart: r.unit.restart,
       limits: {

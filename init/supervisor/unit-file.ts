@@ -43,6 +43,8 @@ export interface Unit {
   health?: HealthSpec;
   limits: Limits;
   stop: { signal: NodeJS.Signals; timeoutMs: number };
+  /** Wake-up latency matters more than throughput: the agent gives it the kernel's latency hint. */
+  latencySensitive: boolean;
 }
 
 export type ParseResult = { ok: true; unit: Unit } | { ok: false; error: string };
@@ -50,7 +52,7 @@ export type ParseResult = { ok: true; unit: Unit } | { ok: false; error: string 
 export const UNIT_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.@-]*$/;
 const TOP_FIELDS = [
   "description", "exec", "env", "user", "after", "requires", "restart", "restart_delay", "restart_delay_max",
-  "start_limit", "health", "limits", "stop",
+  "start_limit", "health", "limits", "stop", "latency_sensitive",
 ] as const;
 const SECTION_FIELDS: Record<string, readonly string[]> = {
   start_limit: ["burst", "interval"],
@@ -152,6 +154,11 @@ function stringArray(v: unknown, field: string, example: string): string[] {
 
 function str(v: unknown, field: string): string {
   if (typeof v !== "string") throw new FieldError(field, `expected a string, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function bool(v: unknown, field: string): boolean {
+  if (typeof v !== "boolean") throw new FieldError(field, "must be true or false");
   return v;
 }
 
@@ -285,6 +292,7 @@ function parseDoc(doc: Doc, name: string, path: string): Unit {
       signal: stop.signal === undefined ? "SIGTERM" : (oneOf(stop.signal, "stop.signal", SIGNALS) as NodeJS.Signals),
       timeoutMs: stop.timeout === undefined ? 10_000 : duration(stop.timeout, "stop.timeout"),
     },
+    latencySensitive: doc.latency_sensitive === undefined ? false : bool(doc.latency_sensitive, "latency_sensitive"),
   };
 }
 

@@ -75,6 +75,8 @@ export class UnitRunner {
   restarts = 0;
   since = Date.now();
   lastCheck: { result: string; latencyMs: number; at: number } | undefined;
+  /** Frozen by request (cgroup.freeze): health checks pause, since a frozen unit cannot answer them. */
+  frozen = false;
   private child: ChildProcess | undefined;
   private startedAt = 0;
   private delay: number;
@@ -319,6 +321,11 @@ export class UnitRunner {
   private async terminate(intent: "stop" | "restart", reason: string): Promise<void> {
     if (this.pid === undefined || !this.active) return;
     this.clearTimers();
+    if (this.frozen) {
+      // A frozen process cannot handle its stop signal, and a restarted one would join a frozen group.
+      this.ctx.cgroups.freeze(this.name, false);
+      this.frozen = false;
+    }
     this.stopIntent = intent;
     this.stopReason = reason;
     const done = new Promise<void>((resolve) => this.stopWaiters.push(resolve));
@@ -342,6 +349,27 @@ export class UnitRunner {
     clearTimeout(killTimer);
   }
 
+  /** Freezes or thaws the unit's cgroup. Health checks pause while it is frozen. */
+  setFrozen(frozen: boolean): void {
+    if (!this.active) throw new Error(`${this.name} is ${this.state}; only a running unit can be ${frozen ? "frozen" : "thawed"}`);
+    this.ctx.cgroups.freeze(this.name, frozen);
+    const was = this.frozen;
+    this.frozen = frozen;
+    if (was && !frozen && this.unit.health) this.later(this.unit.health.intervalMs, () => this.healthLoop());
+  }
+
+  /** Stops the unit and leaves it failed until a person starts it (the last rung of the agent's ladder). */
+  async markFailed(reason: string): Promise<void> {
+    if (this.frozen) {
+      this.ctx.cgroups.freeze(this.name, false);
+      this.frozen = false;
+    }
+    await this.stop(reason);
+    this.clearTimers();
+    this.setState("failed", reason);
+    this.ctx.say(`${this.name}: failed: ${reason}`);
+  }
+
   /** Replaces the unit's limits and applies them to its cgroup at once (an absent limit is removed). */
   setLimits(limits: Limits): void {
     this.unit = { ...this.unit, limits };
@@ -357,13 +385,13 @@ export class UnitRunner {
 
   private healthLoop(): void {
     const spec = this.unit.health;
-    if (!spec || !this.active || this.state === "stopping" || this.checking) return;
+    if (!spec || !this.active || this.state === "stopping" || this.checking || this.frozen) return;
     this.checking = true;
     const before = this.unitCpuUs();
     const t0 = performance.now();
     void runCheck(spec).then((result) => {
       this.checking = false;
-      if (!this.active || this.state === "stopping") return;
+      if (!this.active || this.state === "stopping" || this.frozen) return;
       const latencyMs = Math.round(performance.now() - t0);
       const after = this.unitCpuUs();
       let failure: string | undefined;
