@@ -16,6 +16,8 @@ export interface LimitsInput {
   /** e.g. "128M", or null to remove the limit */
   memory_max?: string | null;
   pids_max?: number | null;
+  /** cpu.latency.nice, -20..19, on a kernel with PAIO's scheduling patches; null resets it to 0. */
+  latency_nice?: number | null;
 }
 
 export type Request =
@@ -53,7 +55,7 @@ export interface UnitStatus extends UnitSummary {
   frozen: boolean;
   exec: string[];
   restart: string;
-  limits: { cpu_weight?: number; cpu_max?: string; memory_max?: number; pids_max?: number };
+  limits: { cpu_weight?: number; cpu_max?: string; memory_max?: number; pids_max?: number; latency_nice?: number };
   /** Unit file settings the agent reads. */
   latency_sensitive: boolean;
   cgroup?: { memory_current?: number; pids_current?: number; cpu_usage_us?: number; oom_kills: number };
@@ -116,12 +118,13 @@ export function validateRequest(v: unknown): { ok: true; req: Request } | { ok: 
   if (r.op === "set-limits") {
     const l = r.limits;
     if (typeof l !== "object" || l === null || Array.isArray(l)) return { ok: false, message: "'set-limits' needs 'limits', an object" };
-    const known = ["cpu_weight", "cpu_max", "memory_max", "pids_max"];
+    const known = ["cpu_weight", "cpu_max", "memory_max", "pids_max", "latency_nice"];
     for (const [k, val] of Object.entries(l)) {
       if (!known.includes(k)) return { ok: false, message: `unknown limit '${k}'; known: ${known.join(", ")}` };
       const isNum = typeof val === "number" && Number.isFinite(val);
       if ((k === "cpu_max" || k === "memory_max") && !(val === null || typeof val === "string")) return { ok: false, message: `'${k}' must be a string such as ${k === "cpu_max" ? '"50%"' : '"128M"'}, or null` };
       if ((k === "cpu_weight" || k === "pids_max") && !(isNum || (val === null && k === "pids_max"))) return { ok: false, message: `'${k}' must be a number` };
+      if (k === "latency_nice" && !(val === null || (isNum && Number.isInteger(val) && (val as number) >= -20 && (val as number) <= 19))) return { ok: false, message: "'latency_nice' must be a whole number from -20 to 19, or null" };
     }
   }
   return { ok: true, req: r as unknown as Request };

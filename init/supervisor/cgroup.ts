@@ -14,9 +14,12 @@ export class Cgroups {
   readonly available: boolean;
   readonly why: string;
   readonly root: string;
+  /** The kernel has PAIO's scheduling patches (cpu.latency.nice on cgroup v2 groups). */
+  readonly latencyHooks: boolean;
 
   constructor(base = process.env.PAIO_CGROUP_ROOT ?? "/sys/fs/cgroup") {
     this.root = join(base, "paio");
+    this.latencyHooks = false;
     if (!existsSync(join(base, "cgroup.controllers"))) {
       this.available = false;
       this.why = `no cgroup v2 hierarchy at ${base}`;
@@ -27,6 +30,7 @@ export class Cgroups {
       // Controllers must be enabled at each level down to the units' groups.
       writeFileSync(join(base, "cgroup.subtree_control"), "+cpu +memory +pids");
       writeFileSync(join(this.root, "cgroup.subtree_control"), "+cpu +memory +pids");
+      this.latencyHooks = existsSync(join(this.root, "cpu.latency.nice"));
       this.available = true;
       this.why = `cgroup v2 at ${this.root}`;
     } catch (e) {
@@ -62,6 +66,7 @@ export class Cgroups {
     this.write(unit, "cpu.max", `${limits.cpuMaxUs ?? "max"} ${CPU_PERIOD_US}`);
     this.write(unit, "memory.max", limits.memoryMax === undefined ? "max" : String(limits.memoryMax));
     this.write(unit, "pids.max", limits.pidsMax === undefined ? "max" : String(limits.pidsMax));
+    if (this.latencyHooks) this.write(unit, "cpu.latency.nice", String(limits.latencyNice ?? 0));
     // An OOM kill takes the whole unit, not one arbitrary process of it.
     this.write(unit, "memory.oom.group", "1");
   }

@@ -334,6 +334,11 @@ export class Supervisor {
       else if (!Number.isInteger(input.pids_max) || input.pids_max < 1) throw new SupervisorError("bad-request", "pids_max must be a positive whole number");
       else limits.pidsMax = input.pids_max;
     }
+    if (input.latency_nice !== undefined) {
+      if (input.latency_nice === null || input.latency_nice === 0) delete limits.latencyNice;
+      else if (!this.cgroups.latencyHooks) throw new SupervisorError("bad-request", "latency_nice needs a kernel with PAIO's scheduling patches (no cpu.latency.nice here); use cpu_weight");
+      else limits.latencyNice = input.latency_nice;
+    }
     runner.setLimits(limits);
     this.say(`${name}: limits changed`);
     return limits;
@@ -381,6 +386,7 @@ export class Supervisor {
         cpu_max: l.cpuMaxUs === undefined ? undefined : `${+((l.cpuMaxUs / CPU_PERIOD_US) * 100).toFixed(1)}%`,
         memory_max: l.memoryMax,
         pids_max: l.pidsMax,
+        latency_nice: l.latencyNice,
       },
       cgroup: stats && { memory_current: stats.memoryCurrent, pids_current: stats.pidsCurrent, cpu_usage_us: stats.cpuUsageUs, oom_kills: stats.oomKills },
       health: r.unit.health && {

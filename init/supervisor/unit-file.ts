@@ -25,6 +25,8 @@ export interface Limits {
   cpuMaxUs?: number;
   memoryMax?: number;
   pidsMax?: number;
+  /** cpu.latency.nice (patched kernels only); set at run time by the agent, not in unit files. */
+  latencyNice?: number;
 }
 
 export interface Unit {

@@ -1,0 +1,393 @@
+// The agent: Monitor → Analyze → Plan → Execute over the Knowledge base, with
+// the guard between Plan and Execute and the audit log beside every decision.
+//
+// One tick (a second by default): sample (monitor), store a frame, look for
+// trouble (detector), decide what to do about each finding (ladder + guard),
+// act through the supervisor, and check whether earlier actions worked.
+// Supervisor events arrive between ticks and are analysed at once.
+
+import type { UnitEvent, UnitStatus } from "../../init/control/protocol.ts";
+import { Detector, signatureOf, type DetectorConfig, DEFAULT_DETECTOR, type Finding, type Scorer } from "../analyze/detect.ts";
+import { Executor, type Supervisor } from "../execute/executor.ts";
+import { decide, type Decision } from "../guard/guard.ts";
+import type { Policy } from "../guard/policy.ts";
+import { Knowledge, type Incident } from "../knowledge/store.ts";
+import { Monitor, frameOf, type UnitSource } from "../monitor/monitor.ts";
+import { hasLatencyHooks } from "../monitor/procfs.ts";
+import { rankRemedies, stepFor, type Remedy } from "../plan/ladder.ts";
+import type { AgentEvent, AgentStatus, CallResult, Mode } from "../protocol.ts";
+import { describeCall, validateCall, type Args, type Origin, type ToolCall } from "../tools/catalog.ts";
+import type { AgentConfig } from "./config.ts";
+import { explainUnit, incidentsText, systemStatusText } from "./explain.ts";
+import { join } from "node:path";
+
+interface Active {
+  incident: Incident;
+  signature: string;
+  finding: Finding;
+  order: { remedy: Remedy; score: number }[];
+  rung: number;
+  /** The remedy being judged: set while waiting for its outcome. */
+  pending?: { actionId: number; remedy: Remedy; at: number; auditSeq: number };
+  lastActionAt: number;
+}
+
+export interface ModelState {
+  name: string;
+  state: "loaded" | "refused" | "missing" | "rules";
+  reason?: string;
+}
+
+export interface AgentDeps {
+  supervisor: Supervisor & UnitSource;
+  knowledge: Knowledge;
+  policy: Policy;
+  config: AgentConfig;
+  detector?: Partial<DetectorConfig>;
+  models?: { forecast?: Scorer; anomaly?: Scorer; states: ModelState[] };
+  cgroupRoot?: string;
+  /** PIDs the agent must never contain or kill. */
+  untouchable?: () => number[];
+}
+
+export class Agent {
+  readonly monitor: Monitor;
+  readonly detector: Detector;
+  readonly executor: Executor;
+  private active = new Map<string, Active>();
+  private actionTimes = new Map<string, number[]>();
+  private listeners = new Set<(e: AgentEvent) => void>();
+  private lastCompact = 0;
+  private cpuWindow: { at: number; cpuMs: number }[] = [];
+  /** Model use is paused while the agent is over its CPU budget. */
+  modelsPaused = false;
+  private tuned = new Set<string>();
+  readonly k: Knowledge;
+
+  constructor(private deps: AgentDeps) {
+    this.k = deps.knowledge;
+    const cgroupRoot = deps.cgroupRoot ?? join(process.env.PAIO_CGROUP_ROOT ?? "/sys/fs/cgroup", "paio");
+    this.monitor = new Monitor(deps.supervisor, undefined, cgroupRoot);
+    const models = deps.models;
+    const gate = (s: Scorer | undefined): Scorer | undefined =>
+      s && { threshold: s.threshold, score: (rows) => (this.modelsPaused ? Promise.resolve(undefined) : s.score(rows)) };
+    this.detector = new Detector(
+      { ...DEFAULT_DETECTOR, allowedPorts: deps.policy.allowedPorts, ...deps.detector },
+      { forecast: gate(models?.forecast), anomaly: gate(models?.anomaly) },
+    );
+    this.executor = new Executor(deps.supervisor, {
+      systemStatus: (focus) => systemStatusText(this.monitor, focus),
+      incidents: () => incidentsText(this.k),
+      explain: (unit) => explainUnit(this.k, unit),
+      setMode: (m) => this.setMode(m, "person"),
+      scheduling: () => this.scheduling(),
+    }, deps.untouchable ?? (() => [1, process.pid, process.ppid]));
+    this.cgroupRoot = cgroupRoot;
+  }
+
+  private cgroupRoot: string;
+
+  get mode(): Mode {
+    return (this.k.get("mode") as Mode | undefined) ?? this.deps.policy.mode;
+  }
+
+  scheduling(): "latency-nice" | "cpu.weight" {
+    return hasLatencyHooks(this.cgroupRoot) ? "latency-nice" : "cpu.weight";
+  }
+
+  onEvent(fn: (e: AgentEvent) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private emit(e: AgentEvent): void {
+    for (const fn of this.listeners) fn(e);
+  }
+
+  setMode(mode: Mode, who: "person" | "policy"): string {
+    const was = this.mode;
+    this.k.set("mode", mode);
+    const rec = this.k.audit.append("mode", null, { from: was, to: mode, by: who, justification: `autonomy mode changed from ${was} to ${mode} by the ${who}` });
+    this.emit({ event: "mode", time: Date.now(), text: `agent mode: ${mode}`, audit_seq: rec.seq });
+    return `agent mode is now ${mode}${mode === "auto" ? ": I heal alone within the policy" : mode === "advise" ? ": I only propose" : ": I only watch"}`;
+  }
+
+  // --- the loop ---------------------------------------------------------------
+
+  async tick(now = Date.now()): Promise<void> {
+    const cpu0 = process.cpuUsage();
+    const t = await this.monitor.sample(now);
+    this.k.addFrame({ ts: now, values: frameOf(t) });
+    if (now - this.lastCompact > 60_000) {
+      this.lastCompact = now;
+      this.k.compact(now);
+    }
+    await this.tuneLatency();
+    for (const f of await this.detector.onTick(t, this.monitor)) await this.handle(f);
+    await this.judgeOutcomes(now);
+    const used = process.cpuUsage(cpu0);
+    this.account(now, (used.user + used.system) / 1000);
+  }
+
+  /** Keeps a 60 s window of the agent's own CPU time; over budget, models pause and rules answer. */
+  private account(now: number, cpuMs: number): void {
+    this.cpuWindow.push({ at: now, cpuMs });
+    this.cpuWindow = this.cpuWindow.filter((x) => now - x.at <= 60_000);
+    const span = Math.max(1000, now - this.cpuWindow[0]!.at + this.deps.config.tickMs);
+    const pct = (this.cpuWindow.reduce((a, x) => a + x.cpuMs, 0) / span) * 100;
+    const over = pct > this.deps.config.cpuBudgetPercent * 3;
+    const under = pct < this.deps.config.cpuBudgetPercent;
+    if (over && !this.modelsPaused) this.modelsPaused = true;
+    else if (under && this.modelsPaused) this.modelsPaused = false;
+    this.cpuPercent = pct;
+  }
+
+  cpuPercent = 0;
+
+  async onUnitEvent(e: UnitEvent): Promise<void> {
+    for (const f of this.detector.onUnitEvent(e)) await this.handle(f);
+    // A remedied unit that crashes again: its remedy failed.
+    for (const a of this.active.values()) {
+      if (a.finding.unit === e.unit && a.pending && e.time > a.pending.at + 500 && /OOM kill|exited with status|killed by signal|health check failed/.test(e.reason) && !/requested|by request/.test(e.reason)) {
+        await this.settle(a, false, `it failed again ${((e.time - a.pending.at) / 1000).toFixed(1)} s after the remedy: ${e.reason}`, e.time);
+      }
+    }
+  }
+
+  /** Latency-sensitive units get the kernel's latency hint (or a higher weight on a stock kernel), once. */
+  private async tuneLatency(): Promise<void> {
+    for (const [name, st] of this.monitor.statuses) {
+      if (!st.latency_sensitive || this.tuned.has(name)) continue;
+      this.tuned.add(name);
+      const r = await this.executor.run({ tool: "unit.prioritize", args: { unit: name, level: "high" }, origin: "agent" });
+      this.k.audit.append("decision", name, {
+        kind: "scheduling",
+        action: { tool: "unit.prioritize", args: { unit: name, level: "high" } },
+        interface: this.scheduling(),
+        result: r.reply,
+        justification: `${name} is marked latency_sensitive in its unit file, so I ${r.ok ? "gave" : "tried to give"} it high priority through ${this.scheduling() === "latency-nice" ? "the kernel's cpu.latency.nice" : "cpu.weight (this kernel has no latency hint)"}`,
+      });
+    }
+  }
+
+  // --- plan and act -----------------------------------------------------------
+
+  private async handle(f: Finding): Promise<void> {
+    const signature = signatureOf(f);
+    const existing = this.active.get(signature);
+    if (existing) {
+      // The same trouble again while a remedy is being judged: that remedy failed.
+      if (existing.pending && f.time > existing.pending.at + 500) await this.settle(existing, false, `the same trouble came back: ${f.summary}`, f.time);
+      return;
+    }
+    const isNew = this.k.seeSignature(signature, f.time);
+    const order = rankRemedies(f.class, this.k.remedyStats(signature));
+    const incident = this.k.openIncident({ time: f.time, unit: f.unit, signature, class: f.class, summary: f.summary });
+    const rec = this.k.audit.append("incident", f.unit, { incident: incident.id, signature, class: f.class, summary: f.summary, inputs: f.inputs, evidence: f.evidence, new_signature: isNew });
+    this.emit({ event: "incident", time: f.time, unit: f.unit ?? undefined, text: f.summary, audit_seq: rec.seq });
+    const a: Active = { incident, signature, finding: f, order, rung: 0, lastActionAt: 0 };
+    if (order.length === 1 && order[0]!.remedy === "observe") {
+      this.k.setIncidentState(incident.id, "resolved", f.time);
+      return;
+    }
+    this.active.set(signature, a);
+    await this.act(a, f.time);
+  }
+
+  private async act(a: Active, now: number): Promise<void> {
+    const f = a.finding;
+    const unit = f.unit;
+    let status: UnitStatus | undefined;
+    if (unit) status = await this.deps.supervisor.status(unit);
+    while (a.rung < a.order.length) {
+      const { remedy } = a.order[a.rung]!;
+      const step = stepFor(remedy, f, status);
+      if ("skip" in step) {
+        a.rung++;
+        continue;
+      }
+      if (unit && !this.withinRate(unit, now)) {
+        this.close(a, "failed", now, `more than ${this.deps.config.maxActionsPerHour} actions on ${unit} within an hour; stopped healing it`);
+        return;
+      }
+      const calls: ToolCall[] = [];
+      for (const c of step.calls) {
+        const v = validateCall(c.tool, c.args, "agent");
+        if (!v.ok) {
+          this.close(a, "failed", now, `internal: planned call ${describeCall(c)} is invalid: ${v.error}`);
+          return;
+        }
+        calls.push(v.call);
+      }
+      // The strictest verdict over the step's calls decides.
+      const decisions = calls.map((c) => decide(c, this.deps.policy, this.mode));
+      const rank = { allow: 0, propose: 1, confirm: 1, forbid: 2 } as const;
+      const decision = decisions.reduce((w, d) => (rank[d.verdict] > rank[w.verdict] ? d : w));
+      const alternatives = a.order.filter((_, i) => i !== a.rung).map((o) => ({ remedy: o.remedy, score: +o.score.toFixed(2) }));
+      const rungText = `remedy ${a.rung + 1} of ${a.order.length}`;
+      const stats = this.k.remedyStats(a.signature).find((s) => s.remedy === remedy);
+      const learned = stats ? ` It has worked ${stats.successes} of ${stats.attempts} times for this trouble before.` : "";
+      const verb = decision.verdict === "allow" ? "I will" : "I propose to";
+      const justification = `${f.summary}. ${verb} ${remedyWords(remedy, unit)} (${rungText}) because ${step.why}.${learned} Policy: ${decision.rule}.`;
+      const body = {
+        incident: a.incident.id,
+        signature: a.signature,
+        class: f.class,
+        inputs: f.inputs,
+        evidence: f.evidence,
+        remedy,
+        rung: a.rung + 1,
+        rungs: a.order.length,
+        action: calls.map((c) => ({ tool: c.tool, args: c.args })),
+        alternatives,
+        policy: decision,
+        mode: this.mode,
+        justification,
+      };
+      if (decision.verdict !== "allow") {
+        const rec = this.k.audit.append("decision", unit, { ...body, executed: false });
+        this.k.setIncidentState(a.incident.id, "proposed", now);
+        this.emit({ event: "proposal", time: now, unit: unit ?? undefined, text: `proposal: ${remedyWords(remedy, unit)} — ${decision.rule}`, audit_seq: rec.seq });
+        // A proposal is made once per incident; the incident stays open for a person.
+        this.active.delete(a.signature);
+        return;
+      }
+      const results: string[] = [];
+      let ok = true;
+      for (const c of calls) {
+        const r = await this.executor.run(c);
+        results.push(r.reply);
+        if (!r.ok) {
+          ok = false;
+          break;
+        }
+      }
+      const rec = this.k.audit.append("decision", unit, { ...body, executed: true, result: results.join("; "), ok });
+      const actionId = this.k.recordAction({ incident: a.incident.id, time: now, signature: a.signature, remedy, tool: calls.map((c) => c.tool).join("+"), args: calls.map((c) => c.args), auditSeq: rec.seq });
+      this.emit({ event: "action", time: now, unit: unit ?? undefined, text: `${results.join("; ")} (${rungText}: ${f.summary})`, audit_seq: rec.seq });
+      if (unit) (this.actionTimes.get(unit) ?? this.actionTimes.set(unit, []).get(unit)!).push(now);
+      a.lastActionAt = now;
+      this.k.setIncidentState(a.incident.id, "healing", now);
+      if (remedy === "mark-failed" || remedy.startsWith("contain") || !ok) {
+        this.k.recordOutcome(actionId, a.signature, remedy, ok, now);
+        this.close(a, ok && remedy.startsWith("contain") ? "resolved" : "failed", now, ok ? (remedy === "mark-failed" ? `every remedy failed; ${unit} is stopped and marked failed until a person starts it` : `contained: ${results.join("; ")}`) : `the remedy could not be carried out: ${results.join("; ")}`, rec.seq);
+        return;
+      }
+      a.pending = { actionId, remedy, at: now, auditSeq: rec.seq };
+      return;
+    }
+    this.close(a, "failed", now, "no remedy applies");
+  }
+
+  private withinRate(unit: string, now: number): boolean {
+    const list = (this.actionTimes.get(unit) ?? []).filter((t) => now - t < 3600_000);
+    this.actionTimes.set(unit, list);
+    return list.length < this.deps.config.maxActionsPerHour;
+  }
+
+  /** Judges pending remedies whose window has passed without the trouble coming back. */
+  private async judgeOutcomes(now: number): Promise<void> {
+    for (const a of [...this.active.values()]) {
+      if (!a.pending || now - a.pending.at < this.deps.config.outcomeWindowMs) continue;
+      const unit = a.finding.unit;
+      const st = unit ? this.monitor.units.find((u) => u.name === unit) : undefined;
+      const well = !unit || (st !== undefined && (st.state === "running" || st.state === "degraded" || st.state === "starting"));
+      await this.settle(a, well, well ? `${unit ?? "the system"} stayed well for ${Math.round(this.deps.config.outcomeWindowMs / 1000)} s` : `${unit} is ${st?.state ?? "gone"} at the end of the window`, now);
+    }
+  }
+
+  private async settle(a: Active, success: boolean, observed: string, now: number): Promise<void> {
+    const p = a.pending;
+    if (!p) return;
+    a.pending = undefined;
+    this.k.recordOutcome(p.actionId, a.signature, p.remedy, success, now);
+    const rec = this.k.audit.append("outcome", a.finding.unit, {
+      incident: a.incident.id,
+      decision_seq: p.auditSeq,
+      remedy: p.remedy,
+      success,
+      observed,
+      justification: `${remedyWords(p.remedy, a.finding.unit)} ${success ? "worked" : "did not work"}: ${observed}`,
+    });
+    this.emit({ event: "outcome", time: now, unit: a.finding.unit ?? undefined, text: `${p.remedy} ${success ? "worked" : "failed"}: ${observed}`, audit_seq: rec.seq });
+    if (success) {
+      this.close(a, "resolved", now, observed, rec.seq);
+      return;
+    }
+    a.rung++;
+    // Let the cooldown pass before the next rung.
+    const wait = Math.max(0, a.lastActionAt + this.deps.config.cooldownMs - now);
+    if (wait > 0) await Bun.sleep(wait);
+    await this.act(a, Date.now());
+  }
+
+  private close(a: Active, state: "resolved" | "failed", now: number, why: string, _seq?: number): void {
+    this.active.delete(a.signature);
+    this.k.setIncidentState(a.incident.id, state, now);
+    this.emit({ event: "outcome", time: now, unit: a.finding.unit ?? undefined, text: `incident ${a.incident.id} ${state}: ${why}` });
+  }
+
+  // --- a person's calls -------------------------------------------------------
+
+  async call(tool: string, args: Args, origin: Exclude<Origin, "agent">, confirmed: boolean, utterance?: string): Promise<CallResult> {
+    const units = this.monitor.units.length ? this.monitor.units.map((u) => u.name) : (await this.deps.supervisor.list()).map((u) => u.name);
+    const v = validateCall(tool, args, origin, units);
+    if (!v.ok) return { status: "refused", reply: v.error };
+    const call = v.call;
+    const decision: Decision = decide(call, this.deps.policy, this.mode, confirmed);
+    const spec = describeCall(call);
+    if (decision.verdict === "forbid") {
+      const rec = this.k.audit.append("call", typeof call.args.unit === "string" ? call.args.unit : null, { call: { tool: call.tool, args: call.args }, origin, utterance, policy: decision, executed: false, justification: `refused: ${decision.rule}` });
+      return { status: "refused", reply: `Not allowed: ${decision.rule}.`, audit_seq: rec.seq };
+    }
+    if (decision.verdict === "confirm") return { status: "needs-confirmation", reply: `${spec} needs your confirmation: ${decision.rule}.` };
+    const r = await this.executor.run(call);
+    let seq: number | undefined;
+    if (call.tool !== "none" && (origin === "llm" || decision.verdict === "allow")) {
+      // Reads are not audited one by one (they change nothing); changes always are.
+      if (r.ok !== undefined && isChange(call.tool)) {
+        seq = this.k.audit.append("call", typeof call.args.unit === "string" ? call.args.unit : null, {
+          call: { tool: call.tool, args: call.args }, origin, utterance, policy: decision, executed: true, ok: r.ok, result: r.reply,
+          justification: `a person asked${utterance ? ` ("${utterance.slice(0, 200)}")` : ""}; ${decision.rule}`,
+        }).seq;
+        this.emit({ event: "action", time: Date.now(), unit: typeof call.args.unit === "string" ? call.args.unit : undefined, text: `${r.reply} (asked by a person)`, audit_seq: seq });
+      }
+    }
+    return { status: r.ok ? "done" : "failed", reply: r.reply, output: r.output, audit_seq: seq };
+  }
+
+  status(): AgentStatus {
+    const t = this.monitor.ticks.latest();
+    const failed = this.monitor.units.filter((u) => u.state === "failed").map((u) => u.name);
+    const sick = this.monitor.units.filter((u) => u.state === "unhealthy" || u.state === "backoff" || u.state === "degraded");
+    return {
+      mode: this.mode,
+      health: failed.length ? "failing" : sick.length ? "degraded" : "ok",
+      cpu_percent: Math.round(t?.system["sys.cpu_pct"] ?? 0),
+      memory_percent: Math.round(t?.system["sys.mem_pct"] ?? 0),
+      temperature_c: t?.system["sys.temp_c"],
+      failed_units: failed,
+      scheduling: this.scheduling(),
+      models: (this.deps.models?.states ?? []).map((m) => (this.modelsPaused && m.state === "loaded" ? { ...m, state: "rules" as const, reason: "paused: the agent is over its CPU budget" } : m)),
+    };
+  }
+}
+
+function isChange(tool: string): boolean {
+  return !["system.status", "unit.list", "unit.status", "unit.logs", "process.top", "incident.list", "incident.explain", "help", "none"].includes(tool);
+}
+
+export function remedyWords(r: Remedy, unit: string | null): string {
+  const u = unit ?? "the process";
+  return {
+    restart: `restart ${u}`,
+    "restart-with-limits": `raise ${u}'s memory limit and restart it`,
+    deprioritize: `lower ${u}'s CPU priority`,
+    "limit-cpu": `limit ${u}'s CPU`,
+    freeze: `freeze ${u}`,
+    "mark-failed": `stop ${u} and mark it failed`,
+    "contain-limit": `contain ${u} with CPU and process limits`,
+    "contain-freeze": `contain and freeze ${u}`,
+    observe: "record it",
+  }[r];
+}

@@ -1,0 +1,59 @@
+// Answers from the knowledge base, for people: the system's state, the
+// incident list, and "why?" — told from the audit log, newest first, with the
+// audit record numbers so an answer can be checked against the chain.
+
+import type { AuditRecord } from "../knowledge/audit.ts";
+import type { Knowledge } from "../knowledge/store.ts";
+import type { Monitor } from "../monitor/monitor.ts";
+
+function clock(ms: number): string {
+  return new Date(ms).toISOString().slice(11, 19);
+}
+
+export function systemStatusText(mon: Monitor, focus?: string): { reply: string; output: unknown } {
+  const t = mon.ticks.latest();
+  const s = t?.system ?? {};
+  const parts: Record<string, string> = {
+    cpu: `CPU ${Math.round(s["sys.cpu_pct"] ?? 0)}% (load ${(s["sys.load1"] ?? 0).toFixed(2)}, pressure ${(s["psi.cpu"] ?? 0).toFixed(0)}%)`,
+    memory: `memory ${Math.round(s["sys.mem_pct"] ?? 0)}% used, ${Math.round(s["sys.mem_avail_mb"] ?? 0)} MiB available`,
+    disk: s["disk.use_pct"] !== undefined ? `disk ${Math.round(s["disk.use_pct"])}% used` : "disk usage not measured yet",
+    network: `network ${(s["net.rx_kbps"] ?? 0).toFixed(1)} KiB/s in, ${(s["net.tx_kbps"] ?? 0).toFixed(1)} KiB/s out`,
+    temperature: s["sys.temp_c"] !== undefined ? `temperature ${s["sys.temp_c"].toFixed(0)} °C` : "no temperature sensor",
+  };
+  const failed = mon.units.filter((u) => u.state === "failed").map((u) => u.name);
+  const reply = focus && parts[focus] ? parts[focus] : [parts.cpu, parts.memory, parts.disk, parts.temperature, failed.length ? `failed units: ${failed.join(", ")}` : `${mon.units.length} units, none failed`].join("; ");
+  return { reply, output: { ...s, failed_units: failed } };
+}
+
+export function incidentsText(k: Knowledge, limit = 10): { reply: string; output: unknown } {
+  const list = k.incidents(limit);
+  if (list.length === 0) return { reply: "no incidents so far", output: [] };
+  return { reply: list.map((i) => `#${i.id} ${clock(i.time)} ${i.unit ?? "system"}: ${i.summary} [${i.state}]`).join("\n"), output: list };
+}
+
+/** One line per audit record, for `paio why` and incident.explain. */
+export function describeRecord(r: AuditRecord): string {
+  const b = r.body as Record<string, unknown>;
+  const j = typeof b.justification === "string" ? b.justification : "";
+  switch (r.kind) {
+    case "incident":
+      return `${clock(r.time)} [audit #${r.seq}] noticed: ${b.summary}`;
+    case "decision":
+      return `${clock(r.time)} [audit #${r.seq}] ${b.executed === false ? "proposed" : "acted"}: ${j}${b.result ? ` Result: ${b.result}.` : ""}`;
+    case "outcome":
+      return `${clock(r.time)} [audit #${r.seq}] outcome: ${j}`;
+    case "call":
+      return `${clock(r.time)} [audit #${r.seq}] ${b.executed ? "did what a person asked" : "refused a request"}: ${j}${b.result ? ` Result: ${b.result}.` : ""}`;
+    default:
+      return `${clock(r.time)} [audit #${r.seq}] ${r.kind}: ${j}`;
+  }
+}
+
+export function explainUnit(k: Knowledge, unit?: string, limit = 8): { reply: string; output: unknown } {
+  const records = k.audit.recent(limit, unit, ["incident", "decision", "outcome", "call"]);
+  if (records.length === 0) {
+    return { reply: unit ? `I have taken no decision about ${unit}, and no one asked me to change it.` : "I have taken no decisions yet.", output: [] };
+  }
+  const lines = records.reverse().map(describeRecord);
+  return { reply: `${unit ? `What happened to ${unit}` : "My latest decisions"}, oldest first:\n${lines.join("\n")}`, output: records };
+}

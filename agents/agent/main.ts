@@ -1,0 +1,58 @@
+// The agent unit's entry point: /usr/lib/paio/agent.js, run by the supervisor
+// as the unit `agent`. Everything it needs is opened here: the knowledge
+// base, the policy, the models, the supervisor link and the agent's socket.
+// If it crashes, the supervisor restarts it; the knowledge base is SQLite in
+// WAL mode, so nothing committed is lost.
+
+import { join } from "node:path";
+import { AGENT_SOCKET } from "../protocol.ts";
+import { CONTROL_SOCKET } from "../../init/control/protocol.ts";
+import { Knowledge, knowledgePath } from "../knowledge/store.ts";
+import { loadPolicy, policyPaths } from "../guard/policy.ts";
+import { Agent } from "./agent.ts";
+import { loadAgentConfig } from "./config.ts";
+import { AgentServer } from "./server.ts";
+import { SupervisorLink } from "./supervisor-link.ts";
+import { loadAgentModels } from "./models.ts";
+
+function say(line: string): void {
+  console.log(`paio-agent: ${line}`);
+}
+
+async function main(): Promise<void> {
+  const etc = process.env.PAIO_ETC_DIR ?? "/etc/paio";
+  const config = loadAgentConfig(join(etc, "agent.toml"));
+  const policy = loadPolicy(policyPaths(etc));
+  const knowledge = new Knowledge(knowledgePath(), { maxBytes: config.maxDbBytes });
+  say(`knowledge base ${knowledge.path} (integrity ${knowledge.integrityCheck()}); policy from ${policy.source}`);
+  const models = await loadAgentModels(say);
+  let agent: Agent | undefined;
+  const link = new SupervisorLink(process.env.PAIO_CONTROL_SOCKET ?? CONTROL_SOCKET, (e) => void agent?.onUnitEvent(e), say);
+  agent = new Agent({ supervisor: link, knowledge, policy, config, models });
+  say(`mode ${agent.mode}; scheduling through ${agent.scheduling() === "latency-nice" ? "cpu.latency.nice (patched kernel)" : "cpu.weight and PSI (stock kernel: no cpu.latency.nice)"}`);
+  const server = new AgentServer(agent, process.env.PAIO_AGENT_SOCKET ?? AGENT_SOCKET);
+  server.start();
+  void link.subscribe();
+  const stop = () => {
+    server.stop();
+    knowledge.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  say("ready");
+  for (;;) {
+    const t0 = Date.now();
+    try {
+      await agent.tick(t0);
+    } catch (e) {
+      say(`tick failed: ${(e as Error).stack ?? e}`);
+    }
+    await Bun.sleep(Math.max(50, config.tickMs - (Date.now() - t0)));
+  }
+}
+
+main().catch((e) => {
+  console.error(`paio-agent: ${(e as Error).message}`);
+  process.exit(1);
+});

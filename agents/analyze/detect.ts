@@ -1,0 +1,394 @@
+// Analyze: turns supervisor events and monitor ticks into findings — a unit
+// and a class of trouble, with the inputs and the rule or model score that
+// raised it. Findings are facts for the planner; deciding what to do is not
+// done here. Every detector has hysteresis (a condition must hold for several
+// ticks, or repeat within a window) so that one slow tick never raises one.
+
+import { readFileSync } from "node:fs";
+import type { UnitEvent } from "../../init/control/protocol.ts";
+import type { Monitor, Tick } from "../monitor/monitor.ts";
+import { listeningPorts, processes, socketOwner, type ProcInfo } from "../monitor/procfs.ts";
+import { DIM, RunningStats, anomalyFeatures, ruleAnomalous } from "./anomaly.ts";
+import { WINDOW, forecastInput, modelForecast, ruleForecast, type Forecast } from "./forecast.ts";
+
+export type FindingClass =
+  | "crash" | "oom" | "hung" | "unhealthy" | "leak" | "cpu-hog" | "fork-bomb" | "dependency-down"
+  | "outside-hog" | "outside-fork-bomb" | "new-port" | "anomaly";
+
+export interface Finding {
+  class: FindingClass;
+  unit: string | null;
+  /** What distinguishes this trouble within its class: "exit=3", "signal=SIGSEGV", "port=4444". */
+  detail: string;
+  /** One sentence a person reads. */
+  summary: string;
+  /** What the detector saw: a small summary of the metrics window. */
+  inputs: Record<string, unknown>;
+  /** The model score or the rule that fired. */
+  evidence: { by: "model" | "rule"; name: string; score?: number; threshold?: number; rule?: string };
+  pid?: number;
+  time: number;
+}
+
+export function signatureOf(f: Pick<Finding, "class" | "unit" | "detail">): string {
+  return `${f.class}:${f.unit ?? "-"}${f.detail ? `:${f.detail}` : ""}`;
+}
+
+export interface DetectorConfig {
+  crashLoopCount: number;
+  crashLoopWindowMs: number;
+  hogPercent: number;
+  hogTicks: number;
+  leakTicks: number;
+  /** Act on a predicted OOM when it is this close, seconds. */
+  leakEtaS: number;
+  forkPidsPerTick: number;
+  outsideScanMs: number;
+  portBaselineMs: number;
+  allowedPorts: number[];
+}
+
+export const DEFAULT_DETECTOR: DetectorConfig = {
+  crashLoopCount: 3,
+  crashLoopWindowMs: 60_000,
+  hogPercent: 70,
+  hogTicks: 8,
+  leakTicks: 3,
+  leakEtaS: 40,
+  forkPidsPerTick: 15,
+  outsideScanMs: 5000,
+  portBaselineMs: 30_000,
+  allowedPorts: [],
+};
+
+/** A model the detector may use; absent or failing, the rule answers. */
+export interface Scorer {
+  /** Returns one output value per input row, or undefined when the model cannot answer now. */
+  score(rows: Float32Array[]): Promise<Float32Array | undefined>;
+  threshold?: number;
+}
+
+interface UnitTrack {
+  crashes: number[];
+  unhealthy: number[];
+  lastCrash?: string;
+  hogTicks: number;
+  leakTicks: number;
+  pidsHistory: number[];
+}
+
+export class Detector {
+  private tracks = new Map<string, UnitTrack>();
+  private stats = new Map<string, RunningStats>();
+  private lastOutsideScan = 0;
+  private prevTicks = new Map<number, number>();
+  private outsideHot = new Map<number, number>();
+  private knownPorts: Set<number> | undefined;
+  private startedAt = Date.now();
+  private lastAnomaly = 0;
+  /** The latest forecast per unit, for explanations. */
+  forecasts = new Map<string, Forecast>();
+  /** Which path answered last: "model" or "rule" per analysis. */
+  used = { forecast: "rule" as "model" | "rule", anomaly: "rule" as "model" | "rule" };
+
+  constructor(
+    private cfg: DetectorConfig = DEFAULT_DETECTOR,
+    private models: { forecast?: Scorer; anomaly?: Scorer } = {},
+    private selfPids: number[] = [process.pid, process.ppid],
+  ) {}
+
+  private track(unit: string): UnitTrack {
+    let t = this.tracks.get(unit);
+    if (!t) this.tracks.set(unit, (t = { crashes: [], unhealthy: [], hogTicks: 0, leakTicks: 0, pidsHistory: [] }));
+    return t;
+  }
+
+  /** Supervisor events: crash loops and repeated health failures. */
+  onUnitEvent(e: UnitEvent): Finding[] {
+    const t = this.track(e.unit);
+    const out: Finding[] = [];
+    const crash = /OOM kill|exited with status (\d+)|killed by signal (\w+)/.exec(e.reason);
+    if ((e.to === "backoff" || e.to === "failed") && crash && !/requested|by request/.test(e.reason)) {
+      const oom = crash[0].startsWith("OOM");
+      const detail = oom ? "oom" : crash[1] !== undefined ? `exit=${crash[1]}` : `signal=${crash[2]}`;
+      t.lastCrash = detail;
+      t.crashes = [...t.crashes.filter((x) => e.time - x < this.cfg.crashLoopWindowMs), e.time];
+      if (t.crashes.length >= this.cfg.crashLoopCount || e.to === "failed") {
+        out.push({
+          class: oom ? "oom" : "crash",
+          unit: e.unit,
+          detail: oom ? "" : detail,
+          summary: oom
+            ? `${e.unit} was OOM-killed ${t.crashes.length} times in ${Math.round(this.cfg.crashLoopWindowMs / 1000)} s`
+            : `${e.unit} crashed ${t.crashes.length} times in ${Math.round(this.cfg.crashLoopWindowMs / 1000)} s (${detail.replace("=", " ")})`,
+          inputs: { crashes: t.crashes.length, window_s: this.cfg.crashLoopWindowMs / 1000, last_reason: e.reason },
+          evidence: { by: "rule", name: "crash-loop", rule: `${this.cfg.crashLoopCount} crashes within ${this.cfg.crashLoopWindowMs / 1000} s` },
+          time: e.time,
+        });
+      }
+    }
+    if (e.to === "unhealthy") {
+      t.unhealthy = [...t.unhealthy.filter((x) => e.time - x < 300_000), e.time];
+      if (t.unhealthy.length >= 2) {
+        const hung = /no CPU|stopped|not running/.test(e.reason);
+        out.push({
+          class: hung ? "hung" : "unhealthy",
+          unit: e.unit,
+          detail: "",
+          summary: `${e.unit} failed its health checks ${t.unhealthy.length} times in 5 min${hung ? " and used no CPU meanwhile (hung)" : ""}`,
+          inputs: { unhealthy_events: t.unhealthy.length, reason: e.reason },
+          evidence: { by: "rule", name: "repeated-unhealthy", rule: "2 unhealthy verdicts within 5 min" },
+          time: e.time,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Crashes seen for a unit since `since` (the planner's outcome check). */
+  crashesSince(unit: string, since: number): number {
+    const t = this.tracks.get(unit);
+    return t ? t.crashes.filter((x) => x > since).length + t.unhealthy.filter((x) => x > since).length : 0;
+  }
+
+  async onTick(tick: Tick, mon: Monitor): Promise<Finding[]> {
+    const out: Finding[] = [];
+    out.push(...(await this.leaks(tick, mon)));
+    out.push(...this.hogs(tick, mon));
+    out.push(...this.forkBombs(tick, mon));
+    out.push(...(await this.anomalies(tick, mon)));
+    if (tick.ts - this.lastOutsideScan >= this.cfg.outsideScanMs) {
+      this.lastOutsideScan = tick.ts;
+      out.push(...this.outside(tick));
+      out.push(...this.ports(tick));
+    }
+    return out;
+  }
+
+  private async leaks(tick: Tick, mon: Monitor): Promise<Finding[]> {
+    const out: Finding[] = [];
+    const windows: { unit: string; w: number[] }[] = [];
+    for (const [unit, s] of tick.units) {
+      if (!s.memoryMax || !Number.isFinite(s.memoryMax) || s.state === "inactive" || s.state === "failed") continue;
+      const mem = mon.series(`unit.${unit}.memoryCurrent`, WINDOW);
+      if (mem.length < 10) continue;
+      windows.push({ unit, w: mem.map((m) => m / s.memoryMax!) });
+    }
+    if (windows.length === 0) return out;
+    let predicted: Float32Array | undefined;
+    if (this.models.forecast) predicted = await this.models.forecast.score(windows.map((x) => forecastInput(x.w)));
+    this.used.forecast = predicted ? "model" : "rule";
+    windows.forEach(({ unit, w }, i) => {
+      const rule = ruleForecast(w);
+      const f = predicted ? modelForecast(w, predicted[i]!) : rule;
+      this.forecasts.set(unit, f);
+      const last = w[w.length - 1]!;
+      // Both must agree that it grows: the model that the limit is near, the line that the growth is steady.
+      const growing = rule.slope > 0 && rule.r2 > 0.7;
+      const soon = f.predicted >= 0.98 || f.etaS <= this.cfg.leakEtaS;
+      const t = this.track(unit);
+      t.leakTicks = growing && soon && last > 0.25 ? t.leakTicks + 1 : 0;
+      if (t.leakTicks === this.cfg.leakTicks) {
+        out.push({
+          class: "leak",
+          unit,
+          detail: "",
+          summary: `${unit}'s memory grows steadily (${(rule.slope * 100).toFixed(1)}% of its limit per second, now ${(last * 100).toFixed(0)}%): it will be OOM-killed in about ${Math.round(f.etaS)} s`,
+          inputs: { memory_fraction: +last.toFixed(3), slope_per_s: +rule.slope.toFixed(5), r2: +rule.r2.toFixed(3), window_s: w.length, eta_s: Math.round(f.etaS), memory_max: tick.units.get(unit)!.memoryMax },
+          evidence: f.by === "model"
+            ? { by: "model", name: "memory-forecast", score: +f.predicted.toFixed(3), threshold: 0.98, rule: `predicted fraction of memory.max in 30 s, or ETA under ${this.cfg.leakEtaS} s` }
+            : { by: "rule", name: "linear-trend", score: +f.predicted.toFixed(3), threshold: 0.98, rule: `straight-line fit (R² ${rule.r2.toFixed(2)}); ETA under ${this.cfg.leakEtaS} s` },
+          time: tick.ts,
+        });
+      }
+    });
+    return out;
+  }
+
+  /** A unit using most of a core for a while, while some other unit's latency suffers. */
+  private hogs(tick: Tick, mon: Monitor): Finding[] {
+    const out: Finding[] = [];
+    const victims: { unit: string; latency: number; baseline: number }[] = [];
+    for (const [unit, s] of tick.units) {
+      const st = mon.statuses.get(unit);
+      if (!st?.health && !st?.latency_sensitive) continue;
+      const lat = mon.series(`unit.${unit}.healthLatencyMs`, 120);
+      if (lat.length < 2) continue;
+      const baseline = Math.min(...lat);
+      const now = s.healthLatencyMs ?? 0;
+      const waiting = (s.waitUsPerS ?? 0) > 200_000;
+      if (now > Math.max(3 * baseline, 150) || waiting) victims.push({ unit, latency: now, baseline });
+    }
+    const psi = tick.system["psi.cpu"] ?? 0;
+    for (const [unit, s] of tick.units) {
+      const t = this.track(unit);
+      const hot = (s.cpuPercent ?? 0) >= this.cfg.hogPercent;
+      const others = victims.filter((v) => v.unit !== unit);
+      t.hogTicks = hot && (others.length > 0 || psi > 40) ? t.hogTicks + 1 : 0;
+      if (t.hogTicks === this.cfg.hogTicks) {
+        const v = others[0];
+        out.push({
+          class: "cpu-hog",
+          unit,
+          detail: "",
+          summary: `${unit} uses ${Math.round(s.cpuPercent ?? 0)}% of a CPU${v ? ` while ${v.unit}'s health check takes ${v.latency} ms (normally ${v.baseline} ms)` : ` while CPU pressure is ${psi.toFixed(0)}%`}`,
+          inputs: { cpu_percent: Math.round(s.cpuPercent ?? 0), ticks: t.hogTicks, victims: others.map((o) => ({ unit: o.unit, latency_ms: o.latency, baseline_ms: o.baseline })), psi_cpu_some: psi },
+          evidence: { by: "rule", name: "cpu-hog", rule: `≥ ${this.cfg.hogPercent}% CPU for ${this.cfg.hogTicks} s while another unit's health latency is over 3× its best (or CPU pressure over 40%)` },
+          time: tick.ts,
+        });
+      }
+    }
+    return out;
+  }
+
+  private forkBombs(tick: Tick, mon: Monitor): Finding[] {
+    const out: Finding[] = [];
+    for (const [unit, s] of tick.units) {
+      if (s.pidsCurrent === undefined) continue;
+      const t = this.track(unit);
+      t.pidsHistory = [...t.pidsHistory.slice(-4), s.pidsCurrent];
+      const growth = s.pidsCurrent - t.pidsHistory[0]!;
+      const max = mon.statuses.get(unit)?.limits.pids_max;
+      const nearMax = max !== undefined && s.pidsCurrent >= 0.9 * max;
+      if (growth >= this.cfg.forkPidsPerTick * Math.max(1, t.pidsHistory.length - 1) || (nearMax && growth > 0)) {
+        t.pidsHistory = [];
+        out.push({
+          class: "fork-bomb",
+          unit,
+          detail: "",
+          summary: `${unit}'s process count grows fast: ${s.pidsCurrent} processes, +${growth} in ${t.pidsHistory.length || 5} s${nearMax ? ` (pids.max ${max})` : ""}`,
+          inputs: { pids: s.pidsCurrent, growth, pids_max: max },
+          evidence: { by: "rule", name: "pids-growth", rule: `+${this.cfg.forkPidsPerTick} processes a second, or 90% of pids.max` },
+          time: tick.ts,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Processes outside every unit: a CPU hog or a fork bomb started by hand or by an intruder. */
+  private outside(tick: Tick): Finding[] {
+    const out: Finding[] = [];
+    const procs = processes();
+    const outsiders = procs.filter((p) => !p.cgroup.startsWith("/paio/") && !p.cgroup.startsWith("/paio-quarantine") && p.pid !== 1 && !this.selfPids.includes(p.pid));
+    const hz = 100;
+    const dtS = this.cfg.outsideScanMs / 1000;
+    const next = new Map<number, number>();
+    for (const p of procs) next.set(p.pid, p.ticks);
+    for (const p of outsiders) {
+      const prev = this.prevTicks.get(p.pid);
+      if (prev === undefined) continue;
+      const pct = ((p.ticks - prev) / hz / dtS) * 100;
+      const hot = pct >= this.cfg.hogPercent ? (this.outsideHot.get(p.pid) ?? 0) + 1 : 0;
+      this.outsideHot.set(p.pid, hot);
+      if (hot === 2) {
+        out.push({
+          class: "outside-hog",
+          unit: null,
+          detail: `comm=${safeComm(p.comm)}`,
+          summary: `process ${p.pid} (${safeComm(p.comm)}) belongs to no unit and uses ${Math.round(pct)}% of a CPU`,
+          inputs: { pid: p.pid, comm: safeComm(p.comm), cpu_percent: Math.round(pct), cgroup: p.cgroup },
+          evidence: { by: "rule", name: "outside-hog", rule: `≥ ${this.cfg.hogPercent}% CPU over two ${dtS} s scans, outside every unit` },
+          pid: p.pid,
+          time: tick.ts,
+        });
+      }
+    }
+    this.prevTicks = next;
+    // A fork bomb outside units: many processes with the same name under one parent line.
+    const byComm = new Map<string, ProcInfo[]>();
+    for (const p of outsiders) (byComm.get(p.comm) ?? byComm.set(p.comm, []).get(p.comm)!).push(p);
+    for (const [comm, list] of byComm) {
+      if (list.length < 40) continue;
+      const pids = new Set(list.map((p) => p.pid));
+      const root = list.find((p) => !pids.has(p.ppid)) ?? list[0]!;
+      out.push({
+        class: "outside-fork-bomb",
+        unit: null,
+        detail: `comm=${safeComm(comm)}`,
+        summary: `${list.length} processes named ${safeComm(comm)} outside every unit, growing from process ${root.pid}`,
+        inputs: { processes: list.length, root_pid: root.pid, comm: safeComm(comm) },
+        evidence: { by: "rule", name: "outside-fork-bomb", rule: "40 or more processes of one name outside every unit" },
+        pid: root.pid,
+        time: tick.ts,
+      });
+    }
+    return out;
+  }
+
+  private ports(tick: Tick): Finding[] {
+    const out: Finding[] = [];
+    const ports = listeningPorts();
+    if (!this.knownPorts || tick.ts - this.startedAt < this.cfg.portBaselineMs) {
+      this.knownPorts = new Set([...(this.knownPorts ?? []), ...ports.keys(), ...this.cfg.allowedPorts]);
+      return out;
+    }
+    for (const [port, inodes] of ports) {
+      if (this.knownPorts.has(port)) continue;
+      this.knownPorts.add(port);
+      const pid = socketOwner(inodes);
+      const cg = pid ? (/^0::(.*)$/m.exec(readCgroup(pid))?.[1] ?? "") : "";
+      const unit = /^\/paio\/([^/]+)/.exec(cg)?.[1] ?? null;
+      out.push({
+        class: "new-port",
+        unit,
+        detail: `port=${port}`,
+        summary: `a new listening TCP port ${port} appeared${pid ? `, opened by process ${pid}` : ""}${unit ? ` of unit ${unit}` : " outside every unit"}`,
+        inputs: { port, pid, cgroup: cg },
+        evidence: { by: "rule", name: "new-port", rule: "a listening port not open at start and not in the policy's ports.allowed" },
+        pid,
+        time: tick.ts,
+      });
+    }
+    return out;
+  }
+
+  /** Several metrics anomalous at once: an incident to explain, not to heal. */
+  private async anomalies(tick: Tick, mon: Monitor): Promise<Finding[]> {
+    const names = Object.keys(tick.system).filter((n) => !n.startsWith("sys.mem_avail"));
+    const rows: Float32Array[] = [];
+    const rowNames: string[] = [];
+    for (const n of names) {
+      const values = mon.series(n, DIM + 1);
+      let st = this.stats.get(n);
+      if (!st) this.stats.set(n, (st = new RunningStats()));
+      if (values.length >= 2) st.add(values[values.length - 1]! - values[values.length - 2]!);
+      if (st.n < 30) continue;
+      const x = anomalyFeatures(values, st);
+      if (x) {
+        rows.push(x);
+        rowNames.push(n);
+      }
+    }
+    if (rows.length === 0) return [];
+    const scores = this.models.anomaly ? await this.models.anomaly.score(rows) : undefined;
+    this.used.anomaly = scores ? "model" : "rule";
+    const flagged = rowNames.filter((_, i) => (scores ? scores[i]! > (this.models.anomaly!.threshold ?? Infinity) : ruleAnomalous(rows[i]!)));
+    if (flagged.length < 3 || tick.ts - this.lastAnomaly < 60_000) return [];
+    this.lastAnomaly = tick.ts;
+    return [{
+      class: "anomaly",
+      unit: null,
+      detail: "",
+      summary: `${flagged.length} metrics changed unusually at once: ${flagged.slice(0, 5).join(", ")}`,
+      inputs: { metrics: flagged, checked: rowNames.length },
+      evidence: scores
+        ? { by: "model", name: "anomaly", threshold: this.models.anomaly!.threshold, rule: "3 or more metrics beyond the model's distance threshold" }
+        : { by: "rule", name: "z-score", rule: "3 or more metrics whose latest change is over 6 standard deviations" },
+      time: tick.ts,
+    }];
+  }
+}
+
+function readCgroup(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cgroup`, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/** A process name is data, not text to trust: printable ASCII only, at most 32 characters. */
+export function safeComm(comm: string): string {
+  return comm.replace(/[^\x20-\x7e]/g, "?").slice(0, 32);
+}

@@ -1,0 +1,149 @@
+// Execute: runs a validated, guard-approved tool call. Changes go through the
+// supervisor's control socket and nowhere else (power and process signals
+// excepted: those go to PID 1 and the process itself, as the kernel offers no
+// other way). Read tools answer from the monitor, the supervisor and the
+// knowledge base.
+
+import type { Request, Response, UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
+import { TOOLS, describeCall, type ToolCall } from "../tools/catalog.ts";
+import { processes, safeCommOf } from "./processes.ts";
+
+export interface Supervisor {
+  request(req: Request): Promise<Response>;
+}
+
+export interface ExecResult {
+  ok: boolean;
+  reply: string;
+  output?: unknown;
+}
+
+export interface ReadSources {
+  systemStatus(focus?: string): { reply: string; output: unknown };
+  incidents(): { reply: string; output: unknown };
+  explain(unit?: string): { reply: string; output: unknown };
+  setMode(mode: "auto" | "advise" | "off"): string;
+  /** "latency-nice" when the kernel has PAIO's hooks, "cpu.weight" otherwise. */
+  scheduling(): "latency-nice" | "cpu.weight";
+}
+
+const WEIGHT = { high: 400, normal: 100, low: 20 } as const;
+const LATENCY = { high: -10, normal: 0, low: 10 } as const;
+
+export class Executor {
+  constructor(
+    private sup: Supervisor,
+    private read: ReadSources,
+    /** Processes that must never be killed or contained: PID 1, the supervisor, the agent. */
+    private untouchable: () => number[],
+  ) {}
+
+  private async ask(req: Request): Promise<{ ok: true; result: unknown } | { ok: false; reply: string }> {
+    const r = await this.sup.request(req);
+    return r.ok ? { ok: true, result: r.result } : { ok: false, reply: r.error.message };
+  }
+
+  async run(call: ToolCall): Promise<ExecResult> {
+    const a = call.args;
+    const unit = typeof a.unit === "string" ? a.unit : "";
+    const change = async (req: Request, done: string): Promise<ExecResult> => {
+      const r = await this.ask(req);
+      return r.ok ? { ok: true, reply: done, output: r.result } : { ok: false, reply: `${describeCall(call)} failed: ${r.reply}` };
+    };
+    switch (call.tool) {
+      case "system.status": {
+        const s = this.read.systemStatus(typeof a.focus === "string" ? a.focus : undefined);
+        return { ok: true, ...s };
+      }
+      case "unit.list": {
+        const r = await this.ask({ op: "list" });
+        if (!r.ok) return { ok: false, reply: r.reply };
+        const units = r.result as UnitSummary[];
+        return { ok: true, reply: units.map((u) => `${u.name}: ${u.state}`).join(", ") || "no units", output: units };
+      }
+      case "unit.status": {
+        const r = await this.ask({ op: "status", unit });
+        if (!r.ok) return { ok: false, reply: r.reply };
+        const s = r.result as UnitStatus;
+        const mem = s.cgroup?.memory_current !== undefined ? `, memory ${Math.round(s.cgroup.memory_current / 2 ** 20)} MiB` : "";
+        return { ok: true, reply: `${s.name} is ${s.state} (${s.reason}); ${s.restarts} restarts${mem}`, output: s };
+      }
+      case "unit.logs": {
+        const r = await this.ask({ op: "logs", unit, lines: typeof a.lines === "number" ? a.lines : 20 });
+        if (!r.ok) return { ok: false, reply: r.reply };
+        const lines = (r.result as { lines: string[] }).lines;
+        // Log lines are data: returned as output to be shown, never read as instructions.
+        return { ok: true, reply: `last ${lines.length} lines of ${unit}'s log`, output: { unit, lines } };
+      }
+      case "unit.start":
+        return change({ op: "start", unit }, `started ${unit}`);
+      case "unit.stop":
+        return change({ op: "stop", unit }, `stopped ${unit}`);
+      case "unit.restart":
+        return change({ op: "restart", unit }, `restarted ${unit}`);
+      case "unit.limit": {
+        const limits: Record<string, string> = {};
+        if (typeof a.cpu_percent === "number") limits.cpu_max = `${a.cpu_percent}%`;
+        if (typeof a.memory_mb === "number") limits.memory_max = `${a.memory_mb}M`;
+        const parts = [a.cpu_percent !== undefined ? `CPU ${a.cpu_percent}% of one core` : "", a.memory_mb !== undefined ? `memory ${a.memory_mb} MiB` : ""].filter(Boolean);
+        return change({ op: "set-limits", unit, limits }, `limited ${unit} to ${parts.join(" and ")}`);
+      }
+      case "unit.prioritize": {
+        const level = a.level as keyof typeof WEIGHT;
+        if (this.read.scheduling() === "latency-nice") {
+          return change({ op: "set-limits", unit, limits: { cpu_weight: WEIGHT[level], latency_nice: LATENCY[level] } }, `gave ${unit} ${level} priority (cpu.weight ${WEIGHT[level]}, cpu.latency.nice ${LATENCY[level]})`);
+        }
+        return change({ op: "set-limits", unit, limits: { cpu_weight: WEIGHT[level] } }, `gave ${unit} ${level} priority (cpu.weight ${WEIGHT[level]}; this kernel has no latency hint)`);
+      }
+      case "unit.freeze":
+        return change({ op: "freeze", unit, frozen: true }, `froze ${unit}`);
+      case "unit.thaw":
+        return change({ op: "freeze", unit, frozen: false }, `thawed ${unit}`);
+      case "unit.mark-failed":
+        return change({ op: "mark-failed", unit, reason: `marked failed by the agent: ${a.reason === "policy" ? "policy" : "every remedy failed; start it by hand once fixed"}` }, `stopped ${unit} and marked it failed`);
+      case "process.contain": {
+        const pid = Number(a.pid);
+        if (this.untouchable().includes(pid)) return { ok: false, reply: `process ${pid} is part of PAIO itself; not contained` };
+        return change({ op: "contain", pid, how: a.how as "freeze" | "limit" }, `contained process ${pid} (${a.how})`);
+      }
+      case "process.top": {
+        const by = a.by === "memory" ? "memory" : "cpu";
+        const top = processes(by, typeof a.count === "number" ? a.count : 5);
+        return { ok: true, reply: top.map((p) => `${p.pid} ${safeCommOf(p)} ${by === "cpu" ? `${p.cpuPercent.toFixed(0)}% CPU` : `${p.rssMb.toFixed(0)} MiB`}`).join("; "), output: top };
+      }
+      case "process.kill": {
+        const pid = Number(a.pid);
+        if (this.untouchable().includes(pid)) return { ok: false, reply: `process ${pid} is part of PAIO itself; not killed` };
+        try {
+          process.kill(pid, "SIGKILL");
+          return { ok: true, reply: `killed process ${pid}` };
+        } catch (e) {
+          return { ok: false, reply: `cannot kill process ${pid}: ${(e as NodeJS.ErrnoException).code === "ESRCH" ? "no such process" : (e as Error).message}` };
+        }
+      }
+      case "incident.list":
+        return { ok: true, ...this.read.incidents() };
+      case "incident.explain":
+        return { ok: true, ...this.read.explain(unit || undefined) };
+      case "agent.mode":
+        return { ok: true, reply: this.read.setMode(a.mode as "auto" | "advise" | "off") };
+      case "power.reboot":
+      case "power.poweroff":
+        // PID 1 shuts down in order: SIGTERM reboots, SIGUSR2 powers off.
+        try {
+          process.kill(1, call.tool === "power.reboot" ? "SIGTERM" : "SIGUSR2");
+          return { ok: true, reply: call.tool === "power.reboot" ? "rebooting" : "powering off" };
+        } catch (e) {
+          return { ok: false, reply: `cannot signal PID 1: ${(e as Error).message}` };
+        }
+      case "help":
+        return { ok: true, reply: helpText() };
+      case "none":
+        return { ok: true, reply: "I did not understand that, so I did nothing. Say 'help' to see what I can do." };
+    }
+  }
+}
+
+export function helpText(): string {
+  return "I can: " + TOOLS.filter((t) => !("agentOnly" in t) && t.name !== "none").map((t) => t.description.toLowerCase()).join("; ") + ".";
+}

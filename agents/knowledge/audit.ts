@@ -1,0 +1,144 @@
+// The audit log: every decision the agent takes (and every tool a person
+// runs) is appended as a record that carries the previous record's hash, so
+// changing, removing or reordering any record breaks the chain from there on.
+//
+//   hash(n) = sha256(canonical JSON of { seq, time, kind, unit, body, prev: hash(n-1) })
+//
+// The chain lives in the knowledge database (table `audit`). The newest
+// (seq, hash) is also written to a small head file beside the database, so
+// that cutting records off the end is caught too.
+
+import type { Database } from "bun:sqlite";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { canonicalJson } from "./canonical.ts";
+
+export const GENESIS = "0".repeat(64);
+
+export type AuditKind = "decision" | "outcome" | "call" | "incident" | "mode" | "model";
+
+export interface AuditRecord {
+  seq: number;
+  time: number;
+  kind: AuditKind;
+  unit: string | null;
+  body: Record<string, unknown>;
+  prev: string;
+  hash: string;
+}
+
+export function recordHash(r: Omit<AuditRecord, "hash">): string {
+  const text = canonicalJson({ seq: r.seq, time: r.time, kind: r.kind, unit: r.unit, body: r.body, prev: r.prev });
+  return createHash("sha256").update(text).digest("hex");
+}
+
+export type VerifyResult =
+  | { ok: true; records: number; head: string }
+  | { ok: false; records: number; badSeq: number; problem: string };
+
+export class AuditLog {
+  constructor(
+    private db: Database,
+    /** The head file; absent in tests that do not need it. */
+    private headPath?: string,
+  ) {
+    db.run(`CREATE TABLE IF NOT EXISTS audit (
+      seq INTEGER PRIMARY KEY,
+      time INTEGER NOT NULL,
+      kind TEXT NOT NULL,
+      unit TEXT,
+      body TEXT NOT NULL,
+      prev TEXT NOT NULL,
+      hash TEXT NOT NULL
+    )`);
+    db.run("CREATE INDEX IF NOT EXISTS audit_unit ON audit(unit, seq)");
+  }
+
+  /** Appends one record atomically (the chain's tail is read inside the same write transaction). */
+  append(kind: AuditKind, unit: string | null, body: Record<string, unknown>, time = Date.now()): AuditRecord {
+    const rec = this.db.transaction(() => {
+      const last = this.db.query<{ seq: number; hash: string }, []>("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").get();
+      const r: Omit<AuditRecord, "hash"> = { seq: (last?.seq ?? 0) + 1, time, kind, unit, body: JSON.parse(canonicalJson(body)), prev: last?.hash ?? GENESIS };
+      const full: AuditRecord = { ...r, hash: recordHash(r) };
+      this.db.run("INSERT INTO audit (seq, time, kind, unit, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)", [full.seq, full.time, full.kind, full.unit, canonicalJson(full.body), full.prev, full.hash]);
+      return full;
+    }).immediate();
+    if (this.headPath) {
+      writeFileSync(this.headPath + ".tmp", `${rec.seq} ${rec.hash}\n`);
+      renameSync(this.headPath + ".tmp", this.headPath);
+    }
+    return rec;
+  }
+
+  get(seq: number): AuditRecord | undefined {
+    const row = this.db.query<RawRow, [number]>("SELECT * FROM audit WHERE seq = ?").get(seq);
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** The newest records, newest first; only those about `unit` when given. */
+  recent(limit: number, unit?: string, kinds?: AuditKind[]): AuditRecord[] {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (unit !== undefined) {
+      where.push("unit = ?");
+      params.push(unit);
+    }
+    if (kinds?.length) {
+      where.push(`kind IN (${kinds.map(() => "?").join(",")})`);
+      params.push(...kinds);
+    }
+    params.push(limit);
+    const sql = `SELECT * FROM audit ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY seq DESC LIMIT ?`;
+    return this.db.query<RawRow, (string | number)[]>(sql).all(...params).map(fromRow);
+  }
+
+  /**
+   * Walks the whole chain. The first record whose hash does not match its
+   * contents, whose `prev` is not its predecessor's hash, or whose sequence
+   * number skips, is reported; so is a chain shorter than the head file says.
+   */
+  verify(): VerifyResult {
+    let prevHash = GENESIS;
+    let expectSeq = 1;
+    let n = 0;
+    for (const row of this.db.query<RawRow, []>("SELECT * FROM audit ORDER BY rowid").iterate()) {
+      let rec: AuditRecord;
+      try {
+        rec = fromRow(row);
+      } catch {
+        return { ok: false, records: n, badSeq: row.seq, problem: `record ${row.seq}: its body is not valid JSON (the record was changed)` };
+      }
+      if (rec.seq !== expectSeq) {
+        const problem = rec.seq > expectSeq ? `record ${expectSeq}${rec.seq - expectSeq > 1 ? `..${rec.seq - 1}` : ""} missing (removed) before record ${rec.seq}` : `record ${rec.seq} is out of order (expected ${expectSeq})`;
+        return { ok: false, records: n, badSeq: rec.seq > expectSeq ? expectSeq : rec.seq, problem };
+      }
+      if (recordHash(rec) !== rec.hash) return { ok: false, records: n, badSeq: rec.seq, problem: `record ${rec.seq} was changed: its contents do not match its hash` };
+      if (rec.prev !== prevHash) return { ok: false, records: n, badSeq: rec.seq, problem: `record ${rec.seq} does not follow record ${rec.seq - 1}: its 'prev' hash differs (records were reordered or replaced)` };
+      prevHash = rec.hash;
+      expectSeq++;
+      n++;
+    }
+    if (this.headPath && existsSync(this.headPath)) {
+      const [seqText, hash] = readFileSync(this.headPath, "utf8").trim().split(" ");
+      const headSeq = Number(seqText);
+      if (headSeq > n) return { ok: false, records: n, badSeq: n + 1, problem: `records ${n + 1}..${headSeq} missing: the head file says the log reached record ${headSeq}` };
+      const at = this.get(headSeq);
+      if (headSeq > 0 && at?.hash !== hash) return { ok: false, records: n, badSeq: headSeq, problem: `record ${headSeq} differs from the one the head file recorded` };
+    }
+    return { ok: true, records: n, head: prevHash };
+  }
+}
+
+interface RawRow {
+  seq: number;
+  time: number;
+  kind: string;
+  unit: string | null;
+  body: string;
+  prev: string;
+  hash: string;
+}
+
+function fromRow(r: RawRow): AuditRecord {
+  return { seq: r.seq, time: r.time, kind: r.kind as AuditKind, unit: r.unit, body: JSON.parse(r.body), prev: r.prev, hash: r.hash };
+}

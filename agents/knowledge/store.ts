@@ -1,0 +1,257 @@
+// The knowledge base: one SQLite database (WAL) under /var/lib/paio/agent/.
+// It holds the metric history (downsampled, with a hard size cap), incidents,
+// the agent's actions and their outcomes, what it learned about remedies, the
+// signatures it has seen, and the audit chain (audit.ts).
+
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { AuditLog } from "./audit.ts";
+
+export interface Frame {
+  ts: number;
+  values: Record<string, number>;
+}
+
+export interface Incident {
+  id: number;
+  time: number;
+  unit: string | null;
+  signature: string;
+  class: string;
+  summary: string;
+  state: "open" | "healing" | "resolved" | "failed" | "proposed";
+  closed: number | null;
+}
+
+export interface RemedyStat {
+  remedy: string;
+  attempts: number;
+  successes: number;
+}
+
+export interface StoreOptions {
+  /** Keep 1-second frames this long. */
+  fineRetentionMs?: number;
+  /** Keep 1-minute frames this long. */
+  coarseRetentionMs?: number;
+  /** Hard cap on the database's size; the oldest metric history goes first. */
+  maxBytes?: number;
+}
+
+export class Knowledge {
+  readonly db: Database;
+  readonly audit: AuditLog;
+  private keysets = new Map<string, number>();
+  private keysById = new Map<number, string[]>();
+  readonly opts: Required<StoreOptions>;
+
+  constructor(readonly path: string, opts: StoreOptions = {}) {
+    this.opts = { fineRetentionMs: 3600_000, coarseRetentionMs: 7 * 86400_000, maxBytes: 48 << 20, ...opts };
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path, { create: true });
+    this.db.run("PRAGMA journal_mode = WAL");
+    // FULL: a committed audit record survives a power cut, so the head file never runs ahead of the database.
+    this.db.run("PRAGMA synchronous = FULL");
+    this.db.run("PRAGMA busy_timeout = 5000");
+    this.migrate();
+    this.audit = new AuditLog(this.db, path === ":memory:" ? undefined : join(dirname(path), "audit.head"));
+  }
+
+  private migrate(): void {
+    this.db.run(`CREATE TABLE IF NOT EXISTS keysets (id INTEGER PRIMARY KEY, names TEXT NOT NULL UNIQUE)`);
+    this.db.run(`CREATE TABLE IF NOT EXISTS frames_1s (ts INTEGER PRIMARY KEY, keyset INTEGER NOT NULL, vals BLOB NOT NULL)`);
+    this.db.run(`CREATE TABLE IF NOT EXISTS frames_1m (ts INTEGER PRIMARY KEY, keyset INTEGER NOT NULL, vals BLOB NOT NULL)`);
+    this.db.run(`CREATE TABLE IF NOT EXISTS incidents (
+      id INTEGER PRIMARY KEY, time INTEGER NOT NULL, unit TEXT, signature TEXT NOT NULL, class TEXT NOT NULL,
+      summary TEXT NOT NULL, state TEXT NOT NULL, closed INTEGER)`);
+    this.db.run(`CREATE TABLE IF NOT EXISTS actions (
+      id INTEGER PRIMARY KEY, incident INTEGER, time INTEGER NOT NULL, signature TEXT NOT NULL, remedy TEXT NOT NULL,
+      tool TEXT NOT NULL, args TEXT NOT NULL, audit_seq INTEGER, outcome TEXT, outcome_time INTEGER)`);
+    this.db.run(`CREATE TABLE IF NOT EXISTS remedy_stats (
+      signature TEXT NOT NULL, remedy TEXT NOT NULL, attempts INTEGER NOT NULL, successes INTEGER NOT NULL,
+      PRIMARY KEY (signature, remedy))`);
+    this.db.run(`CREATE TABLE IF NOT EXISTS signatures (signature TEXT PRIMARY KEY, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, count INTEGER NOT NULL)`);
+    this.db.run(`CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+    this.db.run(`CREATE TABLE IF NOT EXISTS conversation (id INTEGER PRIMARY KEY, time INTEGER NOT NULL, who TEXT NOT NULL, text TEXT NOT NULL)`);
+  }
+
+  // --- metric history -------------------------------------------------------
+
+  private keyset(names: string[]): number {
+    const key = names.join("\n");
+    let id = this.keysets.get(key);
+    if (id !== undefined) return id;
+    this.db.run("INSERT OR IGNORE INTO keysets (names) VALUES (?)", [key]);
+    id = this.db.query<{ id: number }, [string]>("SELECT id FROM keysets WHERE names = ?").get(key)!.id;
+    this.keysets.set(key, id);
+    this.keysById.set(id, names);
+    return id;
+  }
+
+  private names(id: number): string[] {
+    let names = this.keysById.get(id);
+    if (!names) {
+      const row = this.db.query<{ names: string }, [number]>("SELECT names FROM keysets WHERE id = ?").get(id);
+      names = row ? row.names.split("\n") : [];
+      this.keysById.set(id, names);
+    }
+    return names;
+  }
+
+  /** Stores one sample of every metric (values as float32, names once per key set). */
+  addFrame(frame: Frame): void {
+    const names = Object.keys(frame.values).sort();
+    const vals = new Float32Array(names.map((n) => frame.values[n]!));
+    this.db.run("INSERT OR REPLACE INTO frames_1s (ts, keyset, vals) VALUES (?, ?, ?)", [Math.round(frame.ts), this.keyset(names), new Uint8Array(vals.buffer)]);
+  }
+
+  frames(fromTs: number, toTs = Date.now(), table: "frames_1s" | "frames_1m" = "frames_1s"): Frame[] {
+    return this.db
+      .query<{ ts: number; keyset: number; vals: Uint8Array }, [number, number]>(`SELECT ts, keyset, vals FROM ${table} WHERE ts >= ? AND ts <= ? ORDER BY ts`)
+      .all(fromTs, toTs)
+      .map((r) => {
+        const names = this.names(r.keyset);
+        const f = new Float32Array(r.vals.buffer.slice(r.vals.byteOffset, r.vals.byteOffset + r.vals.byteLength));
+        const values: Record<string, number> = {};
+        names.forEach((n, i) => (values[n] = f[i]!));
+        return { ts: r.ts, values };
+      });
+  }
+
+  /**
+   * Folds 1-second frames older than the fine retention into 1-minute means,
+   * drops 1-minute frames older than the coarse retention, and then, if the
+   * database is still over its cap, drops the oldest history until it fits.
+   */
+  compact(now = Date.now()): { folded: number; dropped: number; bytes: number } {
+    const cutoff = now - this.opts.fineRetentionMs;
+    const old = this.frames(0, cutoff);
+    const byMinute = new Map<number, Frame[]>();
+    for (const f of old) {
+      const m = Math.floor(f.ts / 60_000) * 60_000;
+      (byMinute.get(m) ?? byMinute.set(m, []).get(m)!).push(f);
+    }
+    let dropped = 0;
+    this.db.transaction(() => {
+      for (const [m, frames] of byMinute) {
+        const sums: Record<string, { s: number; n: number }> = {};
+        for (const f of frames) for (const [k, v] of Object.entries(f.values)) (sums[k] ??= { s: 0, n: 0 }), (sums[k].s += v), sums[k].n++;
+        const values = Object.fromEntries(Object.entries(sums).map(([k, { s, n }]) => [k, s / n]));
+        const names = Object.keys(values).sort();
+        this.db.run("INSERT OR REPLACE INTO frames_1m (ts, keyset, vals) VALUES (?, ?, ?)", [m, this.keyset(names), new Uint8Array(new Float32Array(names.map((n) => values[n]!)).buffer)]);
+      }
+      this.db.run("DELETE FROM frames_1s WHERE ts <= ?", [cutoff]);
+      dropped += this.db.query<{ n: number }, [number]>("SELECT changes() AS n").get(0)?.n ?? 0;
+      this.db.run("DELETE FROM frames_1m WHERE ts < ?", [now - this.opts.coarseRetentionMs]);
+    })();
+    let bytes = this.sizeBytes();
+    // Over the cap: drop the oldest tenth of the history at a time, then give the space back.
+    for (let round = 0; bytes > this.opts.maxBytes && round < 20; round++) {
+      for (const table of ["frames_1m", "frames_1s"]) {
+        const n = this.db.query<{ n: number }, []>(`SELECT COUNT(*) AS n FROM ${table}`).get()!.n;
+        if (n === 0) continue;
+        this.db.run(`DELETE FROM ${table} WHERE ts IN (SELECT ts FROM ${table} ORDER BY ts LIMIT ?)`, [Math.max(1, Math.ceil(n / 10))]);
+        dropped += Math.ceil(n / 10);
+        break;
+      }
+      this.db.run("PRAGMA wal_checkpoint(TRUNCATE)");
+      this.db.run("VACUUM");
+      bytes = this.sizeBytes();
+    }
+    return { folded: old.length, dropped, bytes };
+  }
+
+  sizeBytes(): number {
+    const pages = this.db.query<{ page_count: number }, []>("PRAGMA page_count").get()!.page_count;
+    const size = this.db.query<{ page_size: number }, []>("PRAGMA page_size").get()!.page_size;
+    const free = this.db.query<{ freelist_count: number }, []>("PRAGMA freelist_count").get()!.freelist_count;
+    return (pages - free) * size;
+  }
+
+  // --- incidents, actions, learning ----------------------------------------
+
+  /** Notes a signature; returns true when it was never seen before. */
+  seeSignature(signature: string, now = Date.now()): boolean {
+    const row = this.db.query<{ count: number }, [string]>("SELECT count FROM signatures WHERE signature = ?").get(signature);
+    if (row) this.db.run("UPDATE signatures SET last_seen = ?, count = count + 1 WHERE signature = ?", [now, signature]);
+    else this.db.run("INSERT INTO signatures (signature, first_seen, last_seen, count) VALUES (?, ?, ?, 1)", [signature, now, now]);
+    return !row;
+  }
+
+  /** New signatures per hour over the last `hours` hours, oldest first: is the device meeting new trouble? */
+  newSignatureRate(hours = 24, now = Date.now()): { hour: number; count: number }[] {
+    const from = now - hours * 3600_000;
+    const rows = this.db.query<{ first_seen: number }, [number]>("SELECT first_seen FROM signatures WHERE first_seen >= ?").all(from);
+    const out = Array.from({ length: hours }, (_, i) => ({ hour: Math.floor(from / 3600_000) + i + 1, count: 0 }));
+    for (const r of rows) {
+      const i = Math.min(hours - 1, Math.floor((r.first_seen - from) / 3600_000));
+      out[i]!.count++;
+    }
+    return out;
+  }
+
+  openIncident(i: Omit<Incident, "id" | "closed" | "state"> & { state?: Incident["state"] }): Incident {
+    this.db.run("INSERT INTO incidents (time, unit, signature, class, summary, state) VALUES (?, ?, ?, ?, ?, ?)", [i.time, i.unit, i.signature, i.class, i.summary, i.state ?? "open"]);
+    const id = this.db.query<{ id: number }, []>("SELECT last_insert_rowid() AS id").get()!.id;
+    return { ...i, id, state: i.state ?? "open", closed: null };
+  }
+
+  setIncidentState(id: number, state: Incident["state"], now = Date.now()): void {
+    const closed = state === "resolved" || state === "failed" ? now : null;
+    this.db.run("UPDATE incidents SET state = ?, closed = ? WHERE id = ?", [state, closed, id]);
+  }
+
+  incidents(limit = 20, unit?: string): Incident[] {
+    if (unit) return this.db.query<Incident, [string, number]>("SELECT * FROM incidents WHERE unit = ? ORDER BY id DESC LIMIT ?").all(unit, limit);
+    return this.db.query<Incident, [number]>("SELECT * FROM incidents ORDER BY id DESC LIMIT ?").all(limit);
+  }
+
+  recordAction(a: { incident: number | null; time: number; signature: string; remedy: string; tool: string; args: object; auditSeq?: number }): number {
+    this.db.run("INSERT INTO actions (incident, time, signature, remedy, tool, args, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?)", [
+      a.incident, a.time, a.signature, a.remedy, a.tool, JSON.stringify(a.args), a.auditSeq ?? null,
+    ]);
+    return this.db.query<{ id: number }, []>("SELECT last_insert_rowid() AS id").get()!.id;
+  }
+
+  /** Stores whether a remedy worked, and counts it for its signature. */
+  recordOutcome(actionId: number, signature: string, remedy: string, success: boolean, now = Date.now()): void {
+    this.db.transaction(() => {
+      this.db.run("UPDATE actions SET outcome = ?, outcome_time = ? WHERE id = ?", [success ? "success" : "failure", now, actionId]);
+      this.db.run(
+        `INSERT INTO remedy_stats (signature, remedy, attempts, successes) VALUES (?, ?, 1, ?)
+         ON CONFLICT (signature, remedy) DO UPDATE SET attempts = attempts + 1, successes = successes + excluded.successes`,
+        [signature, remedy, success ? 1 : 0],
+      );
+    })();
+  }
+
+  remedyStats(signature: string): RemedyStat[] {
+    return this.db.query<RemedyStat, [string]>("SELECT remedy, attempts, successes FROM remedy_stats WHERE signature = ?").all(signature);
+  }
+
+  get(key: string): string | undefined {
+    return this.db.query<{ value: string }, [string]>("SELECT value FROM kv WHERE key = ?").get(key)?.value;
+  }
+
+  set(key: string, value: string): void {
+    this.db.run("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", [key, value]);
+  }
+
+  remember(who: "person" | "paio", text: string, now = Date.now()): void {
+    this.db.run("INSERT INTO conversation (time, who, text) VALUES (?, ?, ?)", [now, who, text.slice(0, 2000)]);
+    this.db.run("DELETE FROM conversation WHERE id <= (SELECT MAX(id) FROM conversation) - 500");
+  }
+
+  integrityCheck(): string {
+    return this.db.query<{ integrity_check: string }, []>("PRAGMA integrity_check").all().map((r) => r.integrity_check).join("; ");
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+export function knowledgePath(stateDir = process.env.PAIO_STATE_DIR ?? "/var/lib/paio"): string {
+  return join(stateDir, "agent", "knowledge.db");
+}

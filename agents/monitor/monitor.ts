@@ -1,0 +1,185 @@
+// Monitor: once a tick (1 s by default) the agent samples the system and every
+// unit into ring buffers, and keeps a frame of all values for the knowledge
+// base. System-wide figures come from systeminformation; each of its
+// collectors is run only as often as its measured CPU cost allows within the
+// monitor's share of the agent's budget (a collector that costs 2 ms runs
+// every few seconds, one that costs 0.1 ms every tick). Per-unit figures come
+// straight from the units' cgroup files, which is cheap.
+
+import si from "systeminformation";
+import { join } from "node:path";
+import type { UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
+import { Ring } from "./ring.ts";
+import { cgroupSample, loadavg, pressure, type CgroupSample } from "./procfs.ts";
+
+export interface UnitSample extends CgroupSample {
+  state: string;
+  restarts: number;
+  /** CPU use over the last tick, percent of one core. */
+  cpuPercent?: number;
+  healthLatencyMs?: number;
+  /** Run-queue wait per second of the last tick, µs (patched kernel only). */
+  waitUsPerS?: number;
+}
+
+export interface Tick {
+  ts: number;
+  system: Record<string, number>;
+  units: Map<string, UnitSample>;
+}
+
+export interface Collector {
+  name: string;
+  /** Runs the collector; returns metric values to merge into the system sample. */
+  run(): Promise<Record<string, number>>;
+  /** Never more often than this, ms. */
+  minPeriodMs: number;
+  /** Measured CPU cost per run, ms (an average). */
+  costMs: number;
+  lastRun: number;
+  last: Record<string, number>;
+}
+
+function collector(name: string, minPeriodMs: number, run: () => Promise<Record<string, number>>): Collector {
+  return { name, run, minPeriodMs, costMs: 0, lastRun: 0, last: {} };
+}
+
+export function systemCollectors(): Collector[] {
+  return [
+    collector("memory", 1000, async () => {
+      const m = await si.mem();
+      return { "sys.mem_pct": m.total ? (100 * (m.total - m.available)) / m.total : 0, "sys.mem_avail_mb": m.available / 2 ** 20 };
+    }),
+    collector("cpu", 1000, async () => {
+      const l = await si.currentLoad();
+      return { "sys.cpu_pct": l.currentLoad };
+    }),
+    collector("pressure", 1000, async () => {
+      const la = loadavg();
+      return { ...pressure(), ...(la ? { "sys.load1": la.load1, "sys.procs": la.procs } : {}) };
+    }),
+    collector("temperature", 10_000, async (): Promise<Record<string, number>> => {
+      const t = await si.cpuTemperature();
+      return typeof t.main === "number" ? { "sys.temp_c": t.main } : {};
+    }),
+    collector("network", 5000, async () => {
+      const stats = await si.networkStats();
+      let rx = 0;
+      let tx = 0;
+      for (const s of stats) {
+        rx += s.rx_sec ?? 0;
+        tx += s.tx_sec ?? 0;
+      }
+      return { "net.rx_kbps": rx / 1024, "net.tx_kbps": tx / 1024 };
+    }),
+    collector("disk", 30_000, async (): Promise<Record<string, number>> => {
+      const fs = await si.fsSize();
+      const data = fs.find((f) => f.mount === "/var/lib/paio") ?? fs.find((f) => f.mount === "/");
+      return data ? { "disk.use_pct": data.use } : {};
+    }),
+  ];
+}
+
+export interface UnitSource {
+  list(): Promise<UnitSummary[]>;
+  status(unit: string): Promise<UnitStatus | undefined>;
+}
+
+export class Monitor {
+  readonly ticks: Ring<Tick>;
+  private prevCpu = new Map<string, { us: number; wait?: number; at: number }>();
+  private healthLatency = new Map<string, number>();
+  private lastStatusPoll = 0;
+  units: UnitSummary[] = [];
+  statuses = new Map<string, UnitStatus>();
+
+  constructor(
+    private source: UnitSource,
+    readonly collectors: Collector[] = systemCollectors(),
+    private cgroupRoot = join(process.env.PAIO_CGROUP_ROOT ?? "/sys/fs/cgroup", "paio"),
+    /** CPU the monitor may spend, ms per second. */
+    private budgetMsPerS = 4,
+    capacity = 600,
+  ) {
+    this.ticks = new Ring(capacity);
+  }
+
+  /** How often each collector may run given its measured cost: its share of the budget. */
+  periodOf(c: Collector): number {
+    const share = this.budgetMsPerS / this.collectors.length;
+    return Math.max(c.minPeriodMs, share > 0 ? (c.costMs / share) * 1000 : c.minPeriodMs);
+  }
+
+  async sample(now = Date.now()): Promise<Tick> {
+    const system: Record<string, number> = {};
+    for (const c of this.collectors) {
+      if (now - c.lastRun >= this.periodOf(c)) {
+        const before = process.cpuUsage();
+        try {
+          c.last = await c.run();
+        } catch {
+          c.last = {};
+        }
+        const used = process.cpuUsage(before);
+        const ms = (used.user + used.system) / 1000;
+        c.costMs = c.costMs === 0 ? ms : 0.8 * c.costMs + 0.2 * ms;
+        c.lastRun = now;
+      }
+      Object.assign(system, c.last);
+    }
+    this.units = await this.source.list();
+    // Health latency and limits change slowly: ask the supervisor every 5 s.
+    if (now - this.lastStatusPoll >= 5000) {
+      this.lastStatusPoll = now;
+      for (const u of this.units) {
+        const st = await this.source.status(u.name);
+        if (!st) continue;
+        this.statuses.set(u.name, st);
+        if (st.health?.last) this.healthLatency.set(u.name, st.health.last.latency_ms);
+      }
+    }
+    const units = new Map<string, UnitSample>();
+    for (const u of this.units) {
+      const cg = cgroupSample(join(this.cgroupRoot, u.name));
+      const prev = this.prevCpu.get(u.name);
+      const s: UnitSample = { ...cg, state: u.state, restarts: u.restarts, healthLatencyMs: this.healthLatency.get(u.name) };
+      if (prev && cg.cpuUsageUs !== undefined && now > prev.at && cg.cpuUsageUs >= prev.us) {
+        s.cpuPercent = ((cg.cpuUsageUs - prev.us) / ((now - prev.at) * 1000)) * 100;
+        if (cg.waitUs !== undefined && prev.wait !== undefined) s.waitUsPerS = ((cg.waitUs - prev.wait) * 1000) / (now - prev.at);
+      }
+      if (cg.cpuUsageUs !== undefined) this.prevCpu.set(u.name, { us: cg.cpuUsageUs, wait: cg.waitUs, at: now });
+      units.set(u.name, s);
+    }
+    const tick: Tick = { ts: now, system, units };
+    this.ticks.push(tick);
+    return tick;
+  }
+
+  /** The values of one series over the last n ticks ("sys.cpu_pct", or "unit.NAME.memoryCurrent"). */
+  series(name: string, n: number): number[] {
+    const out: number[] = [];
+    const m = /^unit\.([^.]+(?:\.[^.]+)*)\.(\w+)$/.exec(name);
+    for (const t of this.ticks.last(n)) {
+      const v = m ? (t.units.get(m[1]!) as unknown as Record<string, number> | undefined)?.[m[2]!] : t.system[name];
+      if (typeof v === "number" && Number.isFinite(v)) out.push(v);
+    }
+    return out;
+  }
+}
+
+/** One flat frame of a tick for the knowledge base. */
+export function frameOf(t: Tick): Record<string, number> {
+  const values: Record<string, number> = { ...t.system };
+  for (const [name, u] of t.units) {
+    const put = (k: string, v: number | undefined) => {
+      if (v !== undefined && Number.isFinite(v)) values[`unit.${name}.${k}`] = v;
+    };
+    put("cpu_pct", u.cpuPercent);
+    put("mem_mb", u.memoryCurrent === undefined ? undefined : u.memoryCurrent / 2 ** 20);
+    put("pids", u.pidsCurrent);
+    put("restarts", u.restarts);
+    put("health_ms", u.healthLatencyMs);
+    put("wait_us_s", u.waitUsPerS);
+  }
+  return values;
+}

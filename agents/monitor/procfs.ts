@@ -1,0 +1,153 @@
+// Cheap readers of /proc and cgroup files: pressure (PSI), load, processes,
+// listening sockets, and a unit's cgroup counters. Every reader returns
+// undefined (or an empty result) when a file is missing, so the agent runs on
+// kernels and machines without them.
+
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+
+export function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/** /proc/pressure/{cpu,memory,io}: the "some" avg10 of each, in percent. */
+export function pressure(root = "/proc/pressure"): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const res of ["cpu", "memory", "io"]) {
+    const m = /^some avg10=([\d.]+)/m.exec(readText(join(root, res)) ?? "");
+    if (m) out[`psi.${res}`] = Number(m[1]);
+  }
+  return out;
+}
+
+/** /proc/loadavg: 1-minute load and the number of processes (threads) that exist. */
+export function loadavg(): { load1: number; procs: number } | undefined {
+  const f = (readText("/proc/loadavg") ?? "").split(" ");
+  if (f.length < 4) return undefined;
+  return { load1: Number(f[0]), procs: Number(f[3]!.split("/")[1]) };
+}
+
+export interface CgroupSample {
+  cpuUsageUs?: number;
+  memoryCurrent?: number;
+  memoryMax?: number;
+  oomKills: number;
+  pidsCurrent?: number;
+  /** From the patched kernel's cpu.wait.stat, when present. */
+  waitUs?: number;
+  waitCount?: number;
+}
+
+function num(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const t = text.trim();
+  if (t === "max") return Infinity;
+  const n = Number(t);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+export function cgroupSample(dir: string): CgroupSample {
+  const cpu = /^usage_usec (\d+)$/m.exec(readText(join(dir, "cpu.stat")) ?? "");
+  const oom = /^oom_kill (\d+)$/m.exec(readText(join(dir, "memory.events")) ?? "");
+  const wait = parseKeyValues(readText(join(dir, "cpu.wait.stat")));
+  return {
+    cpuUsageUs: cpu ? Number(cpu[1]) : undefined,
+    memoryCurrent: num(readText(join(dir, "memory.current"))),
+    memoryMax: num(readText(join(dir, "memory.max"))),
+    oomKills: oom ? Number(oom[1]) : 0,
+    pidsCurrent: num(readText(join(dir, "pids.current"))),
+    waitUs: wait.wait_usec ?? wait.total_usec,
+    waitCount: wait.count ?? wait.wait_count,
+  };
+}
+
+/** "key value" lines (the format of cpu.stat, memory.events, cpu.wait.stat). */
+export function parseKeyValues(text: string | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of (text ?? "").split("\n")) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && v !== undefined && Number.isFinite(Number(v))) out[k] = Number(v);
+  }
+  return out;
+}
+
+export interface ProcInfo {
+  pid: number;
+  ppid: number;
+  comm: string;
+  /** utime + stime, clock ticks. */
+  ticks: number;
+  rssPages: number;
+  /** The cgroup v2 path ("/paio/demo"), "" when unknown. */
+  cgroup: string;
+}
+
+/** Every process (not thread) with its CPU ticks, memory and cgroup. Kernel threads are left out. */
+export function processes(): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const stat = readText(`/proc/${e}/stat`);
+    if (!stat) continue;
+    // The command name is in parentheses and may itself contain spaces or parentheses.
+    const close = stat.lastIndexOf(")");
+    const comm = stat.slice(stat.indexOf("(") + 1, close);
+    const f = stat.slice(close + 2).split(" ");
+    const flags = Number(f[6]);
+    if (flags & 0x00200000) continue; // PF_KTHREAD
+    const cg = /^0::(.*)$/m.exec(readText(`/proc/${e}/cgroup`) ?? "")?.[1] ?? "";
+    out.push({ pid: Number(e), ppid: Number(f[1]), comm, ticks: Number(f[11]) + Number(f[12]), rssPages: Number(f[21]), cgroup: cg });
+  }
+  return out;
+}
+
+/** TCP ports in LISTEN state (IPv4 and IPv6), with the socket inodes that hold them. */
+export function listeningPorts(): Map<number, string[]> {
+  const ports = new Map<number, string[]>();
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    const lines = (readText(file) ?? "").split("\n").slice(1);
+    for (const l of lines) {
+      const f = l.trim().split(/\s+/);
+      if (f.length < 10 || f[3] !== "0A") continue;
+      const port = parseInt(f[1]!.split(":")[1]!, 16);
+      (ports.get(port) ?? ports.set(port, []).get(port)!).push(f[9]!);
+    }
+  }
+  return ports;
+}
+
+/** The process that holds a socket inode, by scanning /proc/PID/fd (only when a new port shows up). */
+export function socketOwner(inodes: string[]): number | undefined {
+  const wanted = new Set(inodes.map((i) => `socket:[${i}]`));
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${e}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (wanted.has(readlinkSync(`/proc/${e}/fd/${fd}`))) return Number(e);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return undefined;
+}
+
+export function hasLatencyHooks(cgroupDir: string): boolean {
+  return existsSync(join(cgroupDir, "cpu.latency.nice"));
+}

@@ -1,0 +1,98 @@
+// Plan: for each class of trouble, a ladder of remedies from mild to drastic.
+// A new incident starts at the remedy that has worked best for its signature
+// so far (measured success, with a prior so that one lucky try does not
+// dominate), and climbs one rung each time a remedy fails; the last rung is
+// always "mark failed and tell the person". Rungs that cannot apply (raising a
+// limit the unit does not have) are skipped with a note.
+
+import type { UnitStatus } from "../../init/control/protocol.ts";
+import type { RemedyStat } from "../knowledge/store.ts";
+import type { Args, ToolName } from "../tools/catalog.ts";
+import type { Finding, FindingClass } from "../analyze/detect.ts";
+
+export type Remedy =
+  | "restart" | "restart-with-limits" | "deprioritize" | "limit-cpu" | "freeze" | "mark-failed"
+  | "contain-limit" | "contain-freeze" | "observe";
+
+export const LADDERS: Record<FindingClass, readonly Remedy[]> = {
+  crash: ["restart", "restart-with-limits", "mark-failed"],
+  oom: ["restart-with-limits", "restart", "mark-failed"],
+  hung: ["restart", "restart-with-limits", "mark-failed"],
+  unhealthy: ["restart", "restart-with-limits", "mark-failed"],
+  leak: ["restart", "restart-with-limits", "mark-failed"],
+  "cpu-hog": ["deprioritize", "limit-cpu", "freeze", "mark-failed"],
+  "fork-bomb": ["freeze", "mark-failed"],
+  "dependency-down": ["restart", "mark-failed"],
+  "outside-hog": ["contain-limit", "contain-freeze"],
+  "outside-fork-bomb": ["contain-freeze"],
+  "new-port": ["contain-freeze"],
+  anomaly: ["observe"],
+};
+
+export interface PlannedCall {
+  tool: ToolName;
+  args: Args;
+}
+
+export interface Step {
+  remedy: Remedy;
+  calls: PlannedCall[];
+  /** Why this remedy, in words (for the audit log). */
+  why: string;
+}
+
+/** Laplace-smoothed success rate: (successes + 1) / (attempts + 2). An untried remedy scores 0.5. */
+export function score(stat: RemedyStat | undefined): number {
+  return stat ? (stat.successes + 1) / (stat.attempts + 2) : 0.5;
+}
+
+/**
+ * The order to try remedies in for a signature: by measured success, best
+ * first, the ladder's own order breaking ties; the final rung stays last.
+ */
+export function rankRemedies(cls: FindingClass, stats: RemedyStat[]): { remedy: Remedy; score: number }[] {
+  const ladder = LADDERS[cls];
+  const last = ladder[ladder.length - 1]!;
+  const body = ladder.length > 1 && (last === "mark-failed" || last === "observe") ? ladder.slice(0, -1) : ladder.slice();
+  const scored = body.map((remedy, i) => ({ remedy, score: score(stats.find((s) => s.remedy === remedy)), i }));
+  // An untried remedy scores 0.5; a tried one that failed ranks below it, one that worked above it.
+  scored.sort((a, b) => b.score - a.score || a.i - b.i);
+  const out = scored.map(({ remedy, score }) => ({ remedy, score }));
+  if (body.length < ladder.length) out.push({ remedy: last, score: score(stats.find((s) => s.remedy === last)) });
+  return out;
+}
+
+const MB = 2 ** 20;
+
+/** The tool calls of one remedy for one finding, or a reason it cannot apply. */
+export function stepFor(remedy: Remedy, f: Finding, status: UnitStatus | undefined): Step | { skip: string } {
+  const unit = f.unit ?? "";
+  switch (remedy) {
+    case "restart":
+      return { remedy, calls: [{ tool: "unit.restart", args: { unit } }], why: "a clean restart clears transient faults and leaked memory" };
+    case "restart-with-limits": {
+      const mem = status?.limits.memory_max;
+      if (!mem) return { skip: `${unit} has no memory limit to raise` };
+      const raised = Math.ceil(((mem * (f.class === "oom" || f.class === "leak" ? 1.5 : 2)) / MB));
+      return {
+        remedy,
+        calls: [{ tool: "unit.limit", args: { unit, memory_mb: raised } }, { tool: "unit.restart", args: { unit } }],
+        why: `raising memory.max from ${Math.round(mem / MB)} MiB to ${raised} MiB gives it room if its limit is too tight`,
+      };
+    }
+    case "deprioritize":
+      return { remedy, calls: [{ tool: "unit.prioritize", args: { unit, level: "low" } }], why: "a lower CPU weight lets other units run first without stopping this one" };
+    case "limit-cpu":
+      return { remedy, calls: [{ tool: "unit.limit", args: { unit, cpu_percent: 30 } }], why: "a hard CPU limit (30% of one core) caps what it can take" };
+    case "freeze":
+      return { remedy, calls: [{ tool: "unit.freeze", args: { unit } }], why: "freezing stops it from doing more harm while a person looks" };
+    case "mark-failed":
+      return { remedy, calls: [{ tool: "unit.mark-failed", args: { unit, reason: "ladder-exhausted" } }], why: "every remedy failed; a person must look" };
+    case "contain-limit":
+      return { remedy, calls: [{ tool: "process.contain", args: { pid: f.pid ?? 0, how: "limit" } }], why: "a process outside every unit is limited to a tenth of a CPU" };
+    case "contain-freeze":
+      return { remedy, calls: [{ tool: "process.contain", args: { pid: f.pid ?? 0, how: "freeze" } }], why: "a process outside every unit is frozen until a person decides" };
+    case "observe":
+      return { skip: "anomalies are recorded and explained, not healed" };
+  }
+}
