@@ -199,10 +199,12 @@ export class Agent {
     const unit = f.unit;
     let status: UnitStatus | undefined;
     if (unit) status = await this.deps.supervisor.status(unit);
+    const skipped: string[] = [];
     while (a.rung < a.order.length) {
       const { remedy } = a.order[a.rung]!;
       const step = stepFor(remedy, f, status);
       if ("skip" in step) {
+        skipped.push(`${remedyWords(remedy, unit, f.pid)} does not apply (${step.skip})`);
         a.rung++;
         continue;
       }
@@ -228,7 +230,8 @@ export class Agent {
       const stats = this.k.remedyStats(a.signature).find((s) => s.remedy === remedy);
       const learned = stats ? ` It has worked ${stats.successes} of ${stats.attempts} times for this trouble before.` : "";
       const verb = decision.verdict === "allow" ? "I will" : "I propose to";
-      const justification = `${f.summary}. ${verb} ${remedyWords(remedy, unit)} (${rungText}) because ${step.why}.${learned} Policy: ${decision.rule}.`;
+      const skipText = skipped.length ? ` Skipped: ${skipped.join("; ")}.` : "";
+      const justification = `${f.summary}. ${verb} ${remedyWords(remedy, unit, f.pid)} (${rungText}) because ${step.why}.${learned}${skipText} Policy: ${decision.rule}.`;
       const body = {
         incident: a.incident.id,
         signature: a.signature,
@@ -247,7 +250,7 @@ export class Agent {
       if (decision.verdict !== "allow") {
         const rec = this.k.audit.append("decision", unit, { ...body, executed: false });
         this.k.setIncidentState(a.incident.id, "proposed", now);
-        this.emit({ event: "proposal", time: now, unit: unit ?? undefined, text: `proposal: ${remedyWords(remedy, unit)} — ${decision.rule}`, audit_seq: rec.seq });
+        this.emit({ event: "proposal", time: now, unit: unit ?? undefined, text: `proposal: ${remedyWords(remedy, unit, f.pid)} — ${decision.rule}`, audit_seq: rec.seq });
         // A proposal is made once per incident; the incident stays open for a person.
         this.active.delete(a.signature);
         return;
@@ -307,7 +310,7 @@ export class Agent {
       remedy: p.remedy,
       success,
       observed,
-      justification: `${remedyWords(p.remedy, a.finding.unit)} ${success ? "worked" : "did not work"}: ${observed}`,
+      justification: `${remedyWords(p.remedy, a.finding.unit, a.finding.pid)} ${success ? "worked" : "did not work"}: ${observed}`,
     });
     this.emit({ event: "outcome", time: now, unit: a.finding.unit ?? undefined, text: `${p.remedy} ${success ? "worked" : "failed"}: ${observed}`, audit_seq: rec.seq });
     if (success) {
@@ -377,8 +380,8 @@ function isChange(tool: string): boolean {
   return !["system.status", "unit.list", "unit.status", "unit.logs", "process.top", "incident.list", "incident.explain", "help", "none"].includes(tool);
 }
 
-export function remedyWords(r: Remedy, unit: string | null): string {
-  const u = unit ?? "the process";
+export function remedyWords(r: Remedy, unit: string | null, pid?: number): string {
+  const u = unit ?? (pid ? `process ${pid}` : "the process");
   return {
     restart: `restart ${u}`,
     "restart-with-limits": `raise ${u}'s memory limit and restart it`,
@@ -386,8 +389,8 @@ export function remedyWords(r: Remedy, unit: string | null): string {
     "limit-cpu": `limit ${u}'s CPU`,
     freeze: `freeze ${u}`,
     "mark-failed": `stop ${u} and mark it failed`,
-    "contain-limit": `contain ${u} with CPU and process limits`,
-    "contain-freeze": `contain and freeze ${u}`,
+    "contain-limit": `limit ${u} to a tenth of a CPU and 64 processes`,
+    "contain-freeze": `freeze ${u}`,
     observe: "record it",
   }[r];
 }

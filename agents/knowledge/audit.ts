@@ -41,7 +41,9 @@ export class AuditLog {
     private db: Database,
     /** The head file; absent in tests that do not need it. */
     private headPath?: string,
+    opts: { readonly?: boolean } = {},
   ) {
+    if (opts.readonly) return;
     db.run(`CREATE TABLE IF NOT EXISTS audit (
       seq INTEGER PRIMARY KEY,
       time INTEGER NOT NULL,

@@ -5,6 +5,7 @@
 
 import { ControlClient } from "../control/client.ts";
 import type { ReloadResult, Response, UnitStatus, UnitSummary } from "../control/protocol.ts";
+import { KNOWLEDGE_USAGE, knowledgeCommand } from "../../agents/cli/knowledge.ts";
 
 const USAGE = `usage: paio [--json] <command>
   status                 overview of the system and its units
@@ -13,7 +14,8 @@ const USAGE = `usage: paio [--json] <command>
   start|stop|restart UNIT
   logs UNIT [-n N] [-f]  the unit's last N lines (default 50); -f follows
   reload                 apply added, removed and changed unit files
-  limit UNIT [--cpu 50%] [--memory 128M] [--pids N] [--weight N]   change limits now ('none' removes one)`;
+  limit UNIT [--cpu 50%] [--memory 128M] [--pids N] [--weight N]   change limits now ('none' removes one)
+${KNOWLEDGE_USAGE}`;
 
 const EXIT = { ok: 0, failed: 1, usage: 2, noUnit: 3, notPermitted: 4, unreachable: 5 };
 
@@ -56,6 +58,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return cmd ? EXIT.ok : EXIT.usage;
   }
+  const answered = knowledgeCommand(cmd, rest, json);
+  if (answered !== undefined) return answered;
   let client: ControlClient;
   try {
     client = await ControlClient.connect();

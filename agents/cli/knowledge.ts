@@ -1,0 +1,57 @@
+// `paio audit verify`, `paio incidents`, `paio why UNIT`: answers from the
+// agent's knowledge base, read-only, so they work while the agent is down.
+
+import { Database } from "bun:sqlite";
+import { existsSync } from "node:fs";
+import { AuditLog } from "../knowledge/audit.ts";
+import { knowledgePath, type Incident } from "../knowledge/store.ts";
+import { describeRecord } from "../agent/explain.ts";
+import { dirname, join } from "node:path";
+
+export const KNOWLEDGE_USAGE = `  incidents              recent incidents and what the agent did about them
+  why UNIT               why the agent (or a person) changed UNIT, from the audit log
+  audit verify           check the audit log's hash chain; names the first bad record`;
+
+/** Runs a knowledge command; undefined when `cmd` is not one. Exit codes as for every paio command. */
+export function knowledgeCommand(cmd: string, rest: string[], json: boolean): number | undefined {
+  if (cmd !== "incidents" && cmd !== "why" && cmd !== "audit") return undefined;
+  const path = knowledgePath();
+  if (!existsSync(path)) {
+    console.error(`paio: no knowledge base at ${path}: the agent has not run on this device yet`);
+    return 1;
+  }
+  const db = new Database(path, { readonly: true });
+  try {
+    db.run("PRAGMA busy_timeout = 5000");
+    if (cmd === "audit") {
+      if (rest[0] !== "verify") {
+        console.error("paio: usage: paio audit verify");
+        return 2;
+      }
+      const v = new AuditLog(db, join(dirname(path), "audit.head"), { readonly: true }).verify();
+      if (json) console.log(JSON.stringify(v));
+      else if (v.ok) console.log(`audit log ok: ${v.records} records, chain head ${v.head.slice(0, 16)}…`);
+      else console.error(`paio: audit log damaged at record ${v.badSeq}: ${v.problem} (${v.records} records before it verified)`);
+      return v.ok ? 0 : 1;
+    }
+    if (cmd === "incidents") {
+      const list = db.query<Incident, []>("SELECT * FROM incidents ORDER BY id DESC LIMIT 50").all();
+      if (json) console.log(JSON.stringify(list));
+      else if (list.length === 0) console.log("no incidents");
+      else for (const i of list) console.log(`#${i.id} ${new Date(i.time).toISOString().slice(0, 19)} ${i.unit ?? "system"} [${i.state}] ${i.summary}`);
+      return 0;
+    }
+    const unit = rest[0];
+    if (!unit) {
+      console.error("paio: usage: paio why UNIT");
+      return 2;
+    }
+    const records = new AuditLog(db, undefined, { readonly: true }).recent(20, unit).reverse();
+    if (json) console.log(JSON.stringify(records));
+    else if (records.length === 0) console.log(`Nothing in the audit log about ${unit}: the agent has not acted on it and no one changed it through the agent.`);
+    else console.log(records.map(describeRecord).join("\n"));
+    return 0;
+  } finally {
+    db.close();
+  }
+}
