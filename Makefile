@@ -50,11 +50,16 @@ $(BUILD)/supervisor.js: $(INIT_TS) package-lock.json
 	@mkdir -p $(BUILD)
 	$(BUN) build --target=bun --outfile=$@ init/supervisor/main.ts
 
-$(BUILD)/paio.js: $(INIT_TS) package-lock.json
+$(BUILD)/paio.js: $(INIT_TS) $(shell find agents -name '*.ts' 2>/dev/null) package-lock.json
 	@mkdir -p $(BUILD)
 	$(BUN) build --target=bun --outfile=$@ init/cli/paio.ts
 
-build: deps $(BUILD)/pid1 $(BUILD)/qemu-exec $(BUILD)/supervisor.js $(BUILD)/paio.js
+AGENTS_TS := $(shell find agents -name '*.ts' -o -name '*.tsx' 2>/dev/null)
+$(BUILD)/agent.js: $(AGENTS_TS) $(INIT_TS) package-lock.json
+	@mkdir -p $(BUILD)
+	$(BUN) build --target=bun --outfile=$@ agents/agent/main.ts
+
+build: deps $(BUILD)/pid1 $(BUILD)/qemu-exec $(BUILD)/supervisor.js $(BUILD)/paio.js $(BUILD)/agent.js
 
 # --- image --------------------------------------------------------------------
 

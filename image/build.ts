@@ -140,6 +140,7 @@ function stageRoot(inp: Inputs, dir: string): Stage {
   s.file("usr/libexec/paio/qemu-exec", OWN_PARTS.qemuExec, "paio:qemu/guest/qemu-exec.c", 0o755);
   s.file("usr/lib/paio/supervisor.js", OWN_PARTS.supervisor, "paio:init/supervisor", 0o644);
   s.file("usr/lib/paio/paio.js", OWN_PARTS.paioCli, "paio:init/cli", 0o644);
+  s.file("usr/lib/paio/agent.js", OWN_PARTS.agent, "paio:agents/agent", 0o644);
   s.file("usr/bin/bun", inp.bun.path, inp.bun.origin, 0o755);
   s.file("usr/lib/x86_64-linux-gnu/libonnxruntime.so.1", inp.onnxLib.path, inp.onnxLib.origin, 0o644);
 

@@ -68,6 +68,7 @@ export const OWN_PARTS = {
   qemuExec: join(BUILD, "qemu-exec"),
   supervisor: join(BUILD, "supervisor.js"),
   paioCli: join(BUILD, "paio.js"),
+  agent: join(BUILD, "agent.js"),
 };
 
 export const DEFAULT_BUN = join(REPO, "node_modules/@oven/bun-linux-x64-baseline/bin/bun");

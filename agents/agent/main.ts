@@ -4,6 +4,7 @@
 // If it crashes, the supervisor restarts it; the knowledge base is SQLite in
 // WAL mode, so nothing committed is lost.
 
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { AGENT_SOCKET } from "../protocol.ts";
 import { CONTROL_SOCKET } from "../../init/control/protocol.ts";
@@ -21,7 +22,9 @@ function say(line: string): void {
 
 async function main(): Promise<void> {
   const etc = process.env.PAIO_ETC_DIR ?? "/etc/paio";
-  const config = loadAgentConfig(join(etc, "agent.toml"));
+  // A device-specific agent.toml in the state directory replaces the image's.
+  const state = process.env.PAIO_STATE_DIR ?? "/var/lib/paio";
+  const config = loadAgentConfig(existsSync(join(state, "agent.toml")) ? join(state, "agent.toml") : join(etc, "agent.toml"));
   const policy = loadPolicy(policyPaths(etc));
   const knowledge = new Knowledge(knowledgePath(), { maxBytes: config.maxDbBytes });
   say(`knowledge base ${knowledge.path} (integrity ${knowledge.integrityCheck()}); policy from ${policy.source}`);

@@ -9,7 +9,7 @@ import { describeRecord } from "../agent/explain.ts";
 import { dirname, join } from "node:path";
 
 export const KNOWLEDGE_USAGE = `  incidents              recent incidents and what the agent did about them
-  why UNIT               why the agent (or a person) changed UNIT, from the audit log
+  why [UNIT]             why the agent (or a person) changed UNIT (or anything, latest first), from the audit log
   audit verify           check the audit log's hash chain; names the first bad record`;
 
 /** Runs a knowledge command; undefined when `cmd` is not one. Exit codes as for every paio command. */
@@ -28,11 +28,15 @@ export function knowledgeCommand(cmd: string, rest: string[], json: boolean): nu
         console.error("paio: usage: paio audit verify");
         return 2;
       }
+      const integrity = db.query<{ integrity_check: string }, []>("PRAGMA integrity_check").all().map((r) => r.integrity_check).join("; ");
       const v = new AuditLog(db, join(dirname(path), "audit.head"), { readonly: true }).verify();
-      if (json) console.log(JSON.stringify(v));
-      else if (v.ok) console.log(`audit log ok: ${v.records} records, chain head ${v.head.slice(0, 16)}…`);
-      else console.error(`paio: audit log damaged at record ${v.badSeq}: ${v.problem} (${v.records} records before it verified)`);
-      return v.ok ? 0 : 1;
+      if (json) console.log(JSON.stringify({ ...v, integrity }));
+      else {
+        console.log(`database integrity: ${integrity}`);
+        if (v.ok) console.log(`audit log ok: ${v.records} records, chain head ${v.head.slice(0, 16)}…`);
+        else console.error(`paio: audit log damaged at record ${v.badSeq}: ${v.problem} (${v.records} records before it verified)`);
+      }
+      return v.ok && integrity === "ok" ? 0 : 1;
     }
     if (cmd === "incidents") {
       const list = db.query<Incident, []>("SELECT * FROM incidents ORDER BY id DESC LIMIT 50").all();
@@ -42,13 +46,9 @@ export function knowledgeCommand(cmd: string, rest: string[], json: boolean): nu
       return 0;
     }
     const unit = rest[0];
-    if (!unit) {
-      console.error("paio: usage: paio why UNIT");
-      return 2;
-    }
     const records = new AuditLog(db, undefined, { readonly: true }).recent(20, unit).reverse();
     if (json) console.log(JSON.stringify(records));
-    else if (records.length === 0) console.log(`Nothing in the audit log about ${unit}: the agent has not acted on it and no one changed it through the agent.`);
+    else if (records.length === 0) console.log(unit ? `Nothing in the audit log about ${unit}: the agent has not acted on it and no one changed it through the agent.` : "The audit log is empty.");
     else console.log(records.map(describeRecord).join("\n"));
     return 0;
   } finally {
