@@ -88,7 +88,9 @@ export class Agent {
   private cgroupRoot: string;
 
   get mode(): Mode {
-    return (this.k.get("mode") as Mode | undefined) ?? this.deps.policy.mode;
+    const chosen = (this.k.get("mode") as Mode | undefined) ?? this.deps.policy.mode;
+    // With a broken policy file the agent never acts alone, whatever mode was chosen before.
+    return this.deps.policy.broken && chosen === "auto" ? "advise" : chosen;
   }
 
   scheduling(): "latency-nice" | "cpu.weight" {

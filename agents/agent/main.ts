@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { AGENT_SOCKET } from "../protocol.ts";
 import { CONTROL_SOCKET } from "../../init/control/protocol.ts";
 import { Knowledge, knowledgePath } from "../knowledge/store.ts";
-import { loadPolicy, policyPaths } from "../guard/policy.ts";
+import { DEFAULT_POLICY, loadPolicy, policyPaths } from "../guard/policy.ts";
 import { Agent } from "./agent.ts";
 import { loadAgentConfig } from "./config.ts";
 import { AgentServer } from "./server.ts";
@@ -25,7 +25,15 @@ async function main(): Promise<void> {
   // A device-specific agent.toml in the state directory replaces the image's.
   const state = process.env.PAIO_STATE_DIR ?? "/var/lib/paio";
   const config = loadAgentConfig(existsSync(join(state, "agent.toml")) ? join(state, "agent.toml") : join(etc, "agent.toml"));
-  const policy = loadPolicy(policyPaths(etc));
+  let policy;
+  try {
+    policy = loadPolicy(policyPaths(etc));
+  } catch (e) {
+    // A broken policy must not leave the device unwatched, nor let the agent act on a guess.
+    say(`policy error: ${(e as Error).message}`);
+    say("using the built-in policy in advise mode (proposals only) until the file is fixed; then: paio restart agent");
+    policy = { ...DEFAULT_POLICY, mode: "advise" as const, source: "built-in defaults", broken: (e as Error).message };
+  }
   const knowledge = new Knowledge(knowledgePath(), { maxBytes: config.maxDbBytes });
   say(`knowledge base ${knowledge.path} (integrity ${knowledge.integrityCheck()}); policy from ${policy.source}`);
   const models = await loadAgentModels(say);

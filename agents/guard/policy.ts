@@ -25,6 +25,8 @@ export interface Policy {
   alwaysConfirm: string[];
   /** Listening ports that are expected (besides those open when the agent starts). */
   allowedPorts: number[];
+  /** Set when the policy file could not be used: the agent then only proposes. */
+  broken?: string;
 }
 
 export const DEFAULT_POLICY: Policy = {
