@@ -5,7 +5,7 @@
 // (Host kernels here have cgroup v1, so cgroup-based parts run in QEMU: tests/e2e/agent.test.ts.)
 import { describe, expect, test } from "vitest";
 import { Database } from "bun:sqlite";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { alive, startSupervisor, tempDir, unit, type Sup } from "../helpers/host-supervisor.ts";
 
@@ -122,5 +122,18 @@ describe("agent on the host", () => {
     expect(actions).toBe(0);
     // The supervisor's own rules still run: crashy keeps being restarted by them, not by the agent.
     expect((await unitState(d, "crashy")).state).not.toBe("failed");
+  }, 90_000);
+
+  test("a broken policy file is reported with file, line and field, and the agent only proposes", async () => {
+    const { d, s } = setUp('mode = "yolo"\n');
+    await s.waitFor(/paio: supervisor ready/);
+    const why = await until("a proposal", async () => {
+      const r = await paio(d, "why", "crashy");
+      return /proposed:/.test(r.out) ? r.out : undefined;
+    });
+    expect(why).toMatch(/autonomy mode is advise/);
+    const log = readFileSync(join(d, "state", "logs", "agent.log"), "utf8");
+    expect(log).toContain(`policy error: ${join(d, "etc", "policy.toml")} line 1 field 'mode': must be one of auto, advise, off`);
+    expect(log).toMatch(/built-in policy in advise mode/);
   }, 90_000);
 });
