@@ -87,6 +87,7 @@ test: image typecheck
 bench: image
 	@$(BUN) tests/bench/boot-bench.ts
 	@$(BUN) tests/bench/supervisor-bench.ts
+	@$(BUN) tests/bench/agent-bench.ts
 
 clean:
 	rm -rf $(OUT)

@@ -45,7 +45,12 @@ export interface AgentStatus {
   failed_units: string[];
   /** "latency-nice" on the patched kernel, "cpu.weight" otherwise. */
   scheduling: string;
-  models: { name: string; state: "loaded" | "refused" | "missing" | "rules"; reason?: string }[];
+  models: { name: string; state: "loaded" | "refused" | "missing" | "rules"; reason?: string; p50_ms?: number; p99_ms?: number; calls?: number; backend?: string }[];
+  /** The agent's own CPU use over the last minute, percent of one core, and its budget. */
+  agent_cpu_percent: number;
+  cpu_budget_percent: number;
+  /** The current tick: longer than configured while the agent is over its budget. */
+  tick_ms: number;
 }
 
 export interface AgentEvent {

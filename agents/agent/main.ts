@@ -46,6 +46,7 @@ async function main(): Promise<void> {
   void link.subscribe();
   const stop = () => {
     server.stop();
+    agent?.flushFrames();
     knowledge.close();
     process.exit(0);
   };
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
     } catch (e) {
       say(`tick failed: ${(e as Error).stack ?? e}`);
     }
-    await Bun.sleep(Math.max(50, config.tickMs - (Date.now() - t0)));
+    await Bun.sleep(Math.max(50, agent.tickDelayMs() - (Date.now() - t0)));
   }
 }
 

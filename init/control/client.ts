@@ -1,12 +1,14 @@
-// A client of the control socket, for the `paio` command, the agent and the console.
+// A client of a JSON-lines socket: the supervisor's control socket (the
+// default types) for the `paio` command, the agent and the console; and,
+// with the agent's request types, the agent's socket.
 
 import type { Socket } from "bun";
 import { SocketWriter } from "./socket-writer.ts";
 import { CONTROL_SOCKET, type Request, type Response } from "./protocol.ts";
 
-export class ControlClient {
+export class ControlClient<Req extends { id?: string | number } = Request, Res = Response> {
   private buf = "";
-  private pending = new Map<string | number, (r: Response) => void>();
+  private pending = new Map<string | number, (r: Res) => void>();
   private nextId = 1;
   private eventHandler: ((e: Record<string, unknown>) => void) | undefined;
   private closedHandlers: (() => void)[] = [];
@@ -17,8 +19,8 @@ export class ControlClient {
     this.out = new SocketWriter(sock);
   }
 
-  static async connect(path = process.env.PAIO_CONTROL_SOCKET ?? CONTROL_SOCKET): Promise<ControlClient> {
-    let client: ControlClient | undefined;
+  static async connect<Q extends { id?: string | number } = Request, S = Response>(path = process.env.PAIO_CONTROL_SOCKET ?? CONTROL_SOCKET): Promise<ControlClient<Q, S>> {
+    let client: ControlClient<Q, S> | undefined;
     const sock = await Bun.connect({
       unix: path,
       socket: {
@@ -33,7 +35,7 @@ export class ControlClient {
         },
       },
     });
-    client = new ControlClient(sock);
+    client = new ControlClient<Q, S>(sock);
     return client;
   }
 
@@ -55,20 +57,20 @@ export class ControlClient {
       } else if (msg.id !== undefined && this.pending.has(msg.id as string | number)) {
         const resolve = this.pending.get(msg.id as string | number)!;
         this.pending.delete(msg.id as string | number);
-        resolve(msg as unknown as Response);
+        resolve(msg as unknown as Res);
       } else if (msg.ok === false) {
         // an answer without id: the server refused the connection itself
-        for (const resolve of this.pending.values()) resolve(msg as unknown as Response);
+        for (const resolve of this.pending.values()) resolve(msg as unknown as Res);
         this.pending.clear();
       }
     }
   }
 
-  request(req: Request): Promise<Response> {
+  request(req: Req): Promise<Res> {
     const id = req.id ?? this.nextId++;
     return new Promise((resolve) => {
       this.pending.set(id, resolve);
-      this.onClosed(() => resolve({ id, ok: false, error: { code: "failed", message: "the supervisor closed the connection" } }));
+      this.onClosed(() => resolve({ id, ok: false, error: { code: "failed", message: "the other side closed the connection" } } as Res));
       this.out.write(JSON.stringify({ ...req, id }) + "\n");
     });
   }

@@ -60,7 +60,8 @@ beforeAll(async () => {
   g = await bootGuest({ cpus: 2 });
   const files = Object.entries(UNITS).map(([n, t]) => `cat > /var/lib/paio/units/${n}.toml <<'UNIT'\n${t}UNIT`).join("\n");
   await sh(g, `mkdir -p /var/lib/paio/units
-printf '[agent]\\noutcome_window = "8s"\\ncooldown = "1s"\\n' > /var/lib/paio/agent.toml
+# Under TCG everything costs ten times more: a bigger CPU budget keeps the agent ticking every second.
+printf '[agent]\\noutcome_window = "8s"\\ncooldown = "1s"\\ncpu_budget_percent = 50\\n' > /var/lib/paio/agent.toml
 ${files}
 paio restart agent >/dev/null
 paio reload`);
