@@ -1,0 +1,91 @@
+// The detectors, fed with the same data shapes the supervisor and the monitor
+// produce: crash loops, OOM kills, leaks (with the rule forecast), fork bombs,
+// and the hysteresis that keeps a single bad tick from raising anything.
+import { describe, expect, test } from "vitest";
+import { Detector, DEFAULT_DETECTOR, signatureOf } from "../../agents/analyze/detect.ts";
+import { Monitor, type Collector, type UnitSource } from "../../agents/monitor/monitor.ts";
+import type { UnitEvent, UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
+
+const ev = (unit: string, to: UnitEvent["to"], reason: string, time: number): UnitEvent => ({ event: "unit", unit, from: "running", to, reason, time });
+
+describe("crash loops", () => {
+  test("three crashes within the window raise one finding; the agent's own restarts do not count", () => {
+    const d = new Detector();
+    expect(d.onUnitEvent(ev("cam", "backoff", "exited with status 3; restarting in 200 ms", 1000))).toEqual([]);
+    expect(d.onUnitEvent(ev("cam", "backoff", "restarted by request", 1500))).toEqual([]);
+    expect(d.onUnitEvent(ev("cam", "backoff", "exited with status 3; restarting in 400 ms", 2000))).toEqual([]);
+    const f = d.onUnitEvent(ev("cam", "backoff", "exited with status 3; restarting in 800 ms", 3000));
+    expect(f).toHaveLength(1);
+    expect(signatureOf(f[0]!)).toBe("crash:cam:exit=3");
+    expect(f[0]!.summary).toBe("cam crashed 3 times in 60 s (exit 3)");
+  });
+
+  test("crashes spread wider than the window do not; OOM kills are their own class; signals are details", () => {
+    const d = new Detector();
+    for (const t of [0, 40_000, 80_000]) expect(d.onUnitEvent(ev("a", "backoff", "exited with status 1", t))).toEqual([]);
+    const oom = [0, 1, 2].flatMap((i) => d.onUnitEvent(ev("b", "backoff", "OOM kill: the unit used more than memory.max; restarting", i * 1000)));
+    expect(oom.map(signatureOf)).toEqual(["oom:b"]);
+    const sig = [0, 1, 2].flatMap((i) => d.onUnitEvent(ev("c", "backoff", "killed by signal SIGSEGV; restarting", i * 1000)));
+    expect(sig.map(signatureOf)).toEqual(["crash:c:signal=SIGSEGV"]);
+  });
+});
+
+/** A monitor over a scripted unit source: real Monitor code, cgroup files from a temporary directory. */
+function scriptedMonitor(units: () => UnitSummary[], statuses: Record<string, Partial<UnitStatus>>, cgroupRoot: string): Monitor {
+  const src: UnitSource = {
+    list: async () => units(),
+    status: async (u) => ({ limits: {}, ...statuses[u] }) as UnitStatus,
+  };
+  const none: Collector[] = [];
+  return new Monitor(src, none, cgroupRoot);
+}
+
+describe("leaks and fork bombs, from cgroup files", () => {
+  test("a steady leak towards memory.max is predicted after 3 ticks in a row; a flat unit is left alone", async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const root = mkdtempSync(join(tmpdir(), "paio-cg-"));
+    for (const u of ["leaky", "flat"]) mkdirSync(join(root, u));
+    const write = (u: string, f: string, v: string) => writeFileSync(join(root, u, f), v);
+    const units = (): UnitSummary[] => ["leaky", "flat"].map((name) => ({ name, description: "", state: "running", reason: "", since: 0, restarts: 0 }));
+    const mon = scriptedMonitor(units, {}, root);
+    const d = new Detector({ ...DEFAULT_DETECTOR, outsideScanMs: 1e12 });
+    const MB = 2 ** 20;
+    let found: string[] = [];
+    let at = -1;
+    for (let t = 0; t < 40; t++) {
+      write("leaky", "memory.max", String(64 * MB));
+      write("leaky", "memory.current", String((8 + t) * MB));
+      write("flat", "memory.max", String(64 * MB));
+      write("flat", "memory.current", String((30 + (t % 3)) * MB));
+      for (const u of ["leaky", "flat"]) write(u, "pids.current", "3");
+      const tick = await mon.sample(1_000_000 + t * 1000);
+      const f = await d.onTick(tick, mon);
+      if (f.length && at < 0) at = t;
+      found = found.concat(f.map(signatureOf));
+    }
+    expect(found).toEqual(["leak:leaky"]);
+    // 1 MiB/s towards 64 MiB: acted on while there was still time.
+    const eta = d.forecasts.get("leaky")!;
+    expect(at).toBeGreaterThanOrEqual(11);
+    expect(at).toBeLessThan(30);
+    expect(eta.by).toBe("rule");
+  });
+
+  test("a fork bomb in a unit is found from pids.current growth", async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const root = mkdtempSync(join(tmpdir(), "paio-cg-"));
+    mkdirSync(join(root, "bomb"));
+    const mon = scriptedMonitor(() => [{ name: "bomb", description: "", state: "running", reason: "", since: 0, restarts: 0 }], {}, root);
+    const d = new Detector({ ...DEFAULT_DETECTOR, outsideScanMs: 1e12 });
+    const out: string[] = [];
+    for (let t = 0; t < 6; t++) {
+      writeFileSync(join(root, "bomb", "pids.current"), String(t < 3 ? 2 : 2 + (t - 2) * 40));
+      out.push(...(await d.onTick(await mon.sample(t * 1000), mon)).map(signatureOf));
+    }
+    expect(out).toEqual(["fork-bomb:bomb"]);
+  });
+});
