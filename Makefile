@@ -17,7 +17,7 @@ CC_STATIC  := gcc -static -Os -Wall -Wextra -Werror -std=gnu11
 export PAIO_KERNEL
 export PAIO_BUN
 
-.PHONY: help deps build image run test test-unit test-e2e bench typecheck clean
+.PHONY: help deps build models image run test test-unit test-e2e bench typecheck clean
 
 help:
 	@echo "PAIO make targets:"
@@ -25,6 +25,7 @@ help:
 	@echo "  make test       install what is missing, build the image, run every test"
 	@echo "  make deps       install host tools (Debian packages) and npm packages, idempotently"
 	@echo "  make build      compile PID 1, the guest exec helper and the app bundles into $(BUILD)/"
+	@echo "  make models     train the agent's ONNX models into $(OUT)/models/ and sign their manifest"
 	@echo "  make image      assemble $(OUT)/paio-x86_64.img, rootfs.squashfs, vmlinuz, initrd.img, manifest"
 	@echo "  make test-unit  host-only tests (no QEMU)"
 	@echo "  make test-e2e   tests that boot the image in QEMU"
@@ -57,14 +58,18 @@ $(BUILD)/paio.js: $(INIT_TS) $(shell find agents -name '*.ts' 2>/dev/null) packa
 AGENTS_TS := $(shell find agents -name '*.ts' -o -name '*.tsx' 2>/dev/null)
 $(BUILD)/agent.js: $(AGENTS_TS) $(INIT_TS) package-lock.json
 	@mkdir -p $(BUILD)
-	$(BUN) build --target=bun --outfile=$@ agents/agent/main.ts
+	$(BUN) build --target=bun --external onnxruntime-node --outfile=$@ agents/agent/main.ts
 
 build: deps $(BUILD)/pid1 $(BUILD)/qemu-exec $(BUILD)/supervisor.js $(BUILD)/paio.js $(BUILD)/agent.js
 
 # --- image --------------------------------------------------------------------
 
+# Models are trained from the project's own generators; cached by a hash of their code.
+models: deps
+	@$(BUN) agents/models/build.ts
+
 # The assembler decides by itself whether anything changed (a hash of all inputs).
-image: build
+image: build models
 	@$(BUN) image/build.ts
 
 run: image

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { createHash } from "node:crypto";
 import { basename, join, relative } from "node:path";
 import {
-  DEBIAN_PACKAGES, DEFAULT_BUN, E2FSPROGS_FILES, KERNEL_CMDLINE, ONNXRUNTIME_LIB_DIR, OUT, OUTPUTS, OWN_PARTS, REPO, SOURCE_DATE_EPOCH,
+  DEBIAN_PACKAGES, DEFAULT_BUN, E2FSPROGS_FILES, KERNEL_CMDLINE, MODELS_DIR, ONNXRUNTIME_JS, ONNXRUNTIME_LIB_DIR, OUT, OUTPUTS, OWN_PARTS, REPO, SOURCE_DATE_EPOCH,
 } from "./config.ts";
 import { fetchDebs, type Deb } from "./debs.ts";
 import { interpreter, libraryClosure } from "./elf.ts";
@@ -57,6 +57,20 @@ function checkOwnParts(): void {
   for (const [what, path] of Object.entries(OWN_PARTS)) {
     if (!existsSync(path)) throw new BuildError(`${relative(REPO, path)} (${what}) is missing; run 'make build' (or 'make image', which builds it)`);
   }
+  for (const f of ["manifest.json", "model-signing.pub"]) {
+    if (!existsSync(join(MODELS_DIR, f))) throw new BuildError(`${relative(REPO, join(MODELS_DIR, f))} is missing; run 'make models' (or 'make image', which trains them)`);
+  }
+}
+
+/** Every file under a directory, as paths relative to it, sorted. */
+function listFiles(dir: string, prefix = ""): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(join(dir, prefix)).sort()) {
+    const rel = prefix ? `${prefix}/${name}` : name;
+    if (statSync(join(dir, rel)).isDirectory()) out.push(...listFiles(dir, rel));
+    else out.push(rel);
+  }
+  return out;
 }
 
 function resolveInputs(): Inputs {
@@ -98,6 +112,8 @@ function inputHash(inp: Inputs): string {
   };
   walk(join(REPO, "image"));
   for (const [what, path] of Object.entries(OWN_PARTS)) addFile(what, path);
+  for (const f of readdirSync(MODELS_DIR).sort()) if (!f.startsWith(".")) addFile(`models/${f}`, join(MODELS_DIR, f));
+  for (const pkg of Object.keys(ONNXRUNTIME_JS)) h.update(`${pkg}@${npmVersion(join(REPO, "node_modules", pkg))}\n`);
   addFile("bun", inp.bun.path);
   addFile("onnxruntime", inp.onnxLib.path);
   addFile("vmlinuz", inp.kernel.vmlinuz);
@@ -141,6 +157,17 @@ function stageRoot(inp: Inputs, dir: string): Stage {
   s.file("usr/lib/paio/supervisor.js", OWN_PARTS.supervisor, "paio:init/supervisor", 0o644);
   s.file("usr/lib/paio/paio.js", OWN_PARTS.paioCli, "paio:init/cli", 0o644);
   s.file("usr/lib/paio/agent.js", OWN_PARTS.agent, "paio:agents/agent", 0o644);
+  // The models and the key that signed their manifest.
+  for (const f of readdirSync(MODELS_DIR).filter((f) => f === "manifest.json" || f.endsWith(".onnx")).sort()) {
+    s.file(`usr/lib/paio/models/${f}`, join(MODELS_DIR, f), "paio:agents/models (make models)", 0o644);
+  }
+  s.file("etc/paio/model-keys/paio.pub", join(MODELS_DIR, "model-signing.pub"), "paio:agents/models (make models)", 0o644);
+  // onnxruntime-node's JavaScript and native binding; its library is on the library path below.
+  for (const [pkg, { keep }] of Object.entries(ONNXRUNTIME_JS)) {
+    const root = join(REPO, "node_modules", pkg);
+    const origin = `npm:${pkg}@${npmVersion(root)}`;
+    for (const rel of listFiles(root).filter((f) => keep.test(f))) s.file(`usr/lib/paio/node_modules/${pkg}/${rel}`, join(root, rel), origin, 0o644);
+  }
   s.file("usr/bin/bun", inp.bun.path, inp.bun.origin, 0o755);
   s.file("usr/lib/x86_64-linux-gnu/libonnxruntime.so.1", inp.onnxLib.path, inp.onnxLib.origin, 0o644);
 

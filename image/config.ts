@@ -71,5 +71,18 @@ export const OWN_PARTS = {
   agent: join(BUILD, "agent.js"),
 };
 
+/** Where `make models` leaves the signed models (see agents/models/build.ts). */
+export const MODELS_DIR = join(REPO, "out", "models");
+
+/**
+ * onnxruntime-node is loaded at run time from /usr/lib/paio/node_modules (the
+ * agent's bundle leaves it external: its native binding cannot be bundled).
+ * These are the files it needs, relative to node_modules.
+ */
+export const ONNXRUNTIME_JS = {
+  "onnxruntime-node": { keep: /^(package\.json|dist\/[^/]+\.js|bin\/napi-v6\/linux\/x64\/onnxruntime_binding\.node)$/ },
+  "onnxruntime-common": { keep: /^(package\.json|dist\/cjs\/.+\.js)$/ },
+} as const;
+
 export const DEFAULT_BUN = join(REPO, "node_modules/@oven/bun-linux-x64-baseline/bin/bun");
 export const ONNXRUNTIME_LIB_DIR = join(REPO, "node_modules/onnxruntime-node/bin/napi-v6/linux/x64");

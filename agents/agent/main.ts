@@ -37,6 +37,9 @@ async function main(): Promise<void> {
   const knowledge = new Knowledge(knowledgePath(), { maxBytes: config.maxDbBytes });
   say(`knowledge base ${knowledge.path} (integrity ${knowledge.integrityCheck()}); policy from ${policy.source}`);
   const models = await loadAgentModels(say);
+  for (const m of models.states) {
+    if (m.state !== "loaded") knowledge.audit.append("model", null, { model: m.name, state: m.state, reason: m.reason, justification: `model ${m.name} is not used (${m.reason}); its rule answers instead` });
+  }
   let agent: Agent | undefined;
   const link = new SupervisorLink(process.env.PAIO_CONTROL_SOCKET ?? CONTROL_SOCKET, (e) => void agent?.onUnitEvent(e), say);
   agent = new Agent({ supervisor: link, knowledge, policy, config, models });

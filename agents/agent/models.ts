@@ -1,14 +1,56 @@
-// The agent's models. Until the model runtime is wired in, every analysis runs
-// on its rule fallback, and says so.
+// The agent's models: the memory forecast and the anomaly detector, loaded
+// from the image's model directory after their signed manifest and hashes
+// check out. Each is wrapped as a Scorer for the detector; a model that is
+// missing, refused, failing or slow makes its Scorer answer "undefined", and
+// the detector's rule answers instead. Every state and reason is logged.
 
+import { WINDOW } from "../analyze/forecast.ts";
+import { DIM } from "../analyze/anomaly.ts";
 import type { Scorer } from "../analyze/detect.ts";
-import type { ModelState } from "./agent.ts";
+import { trustedKeys } from "../models/manifest.ts";
+import { loadModels, type Model, type ModelStatus } from "../models/runtime.ts";
 
-export async function loadAgentModels(say: (line: string) => void): Promise<{ forecast?: Scorer; anomaly?: Scorer; states: ModelState[] }> {
-  const states: ModelState[] = [
-    { name: "memory-forecast", state: "rules", reason: "no model runtime" },
-    { name: "anomaly", state: "rules", reason: "no model runtime" },
-  ];
-  for (const s of states) say(`model ${s.name}: ${s.state} (${s.reason})`);
-  return { states };
+export interface AgentModels {
+  forecast?: Scorer;
+  anomaly?: Scorer;
+  /** Live states (with inference timings). */
+  readonly states: ModelStatus[];
+}
+
+export const MODELS_DIR = process.env.PAIO_MODELS_DIR ?? "/usr/lib/paio/models";
+export const MODEL_KEYS_DIR = process.env.PAIO_MODEL_KEYS_DIR ?? "/etc/paio/model-keys";
+
+function forecastScorer(m: Model): Scorer {
+  return {
+    async score(rows) {
+      // The model sees each window relative to its newest value and predicts the change.
+      const centred = rows.map((r) => r.map((v) => v - r[WINDOW - 1]!));
+      const delta = await m.run(centred, WINDOW);
+      return delta && Float32Array.from(delta, (d, i) => rows[i]![WINDOW - 1]! + d);
+    },
+  };
+}
+
+export async function loadAgentModels(say: (line: string) => void, dir = MODELS_DIR, keysDir = MODEL_KEYS_DIR): Promise<AgentModels> {
+  let loaded;
+  try {
+    loaded = await loadModels(dir, trustedKeys([keysDir]), { "memory-forecast": WINDOW, anomaly: DIM });
+  } catch (e) {
+    // onnxruntime itself cannot start (a missing library): every analysis runs on its rule.
+    const reason = `onnxruntime unavailable: ${(e as Error).message}`;
+    say(`models: ${reason}; using rules`);
+    return { states: [{ name: "memory-forecast", state: "rules", reason }, { name: "anomaly", state: "rules", reason }] };
+  }
+  const { models, statuses } = loaded;
+  for (const s of statuses) say(`model ${s.name}: ${s.state === "loaded" ? "loaded" : `${s.state}; using its rule instead`} (${s.reason})`);
+  const forecast = models.get("memory-forecast");
+  const anomaly = models.get("anomaly");
+  const threshold = anomaly?.entry.params?.threshold;
+  return {
+    forecast: forecast && forecastScorer(forecast),
+    anomaly: anomaly && threshold !== undefined ? { threshold, score: (rows) => anomaly.run(rows, DIM) } : undefined,
+    get states() {
+      return statuses.map((s) => models.get(s.name)?.status() ?? s);
+    },
+  };
 }

@@ -40,6 +40,8 @@ echo "agentstatus $(paio --json agent)"
 
 # Lead time: advise mode, a leak of 1 MiB per half second towards 64 MiB.
 printf 'mode = "advise"\\n' > /var/lib/paio/policy.toml
+# Under TCG the agent's default 1% budget slows its tick to 10 s; give it the budget to tick every second here.
+printf '[agent]\\ncpu_budget_percent = 50\\n' > /var/lib/paio/agent.toml
 for i in $(seq 1 20); do rm -f /var/lib/paio/units/idle$i.toml; done
 printf 'exec = ["/bin/sh", "-c", "rm -f /run/leak; while true; do dd if=/dev/zero bs=1M count=1 2>/dev/null >> /run/leak; sleep 0.5; done"]\\nrestart = "never"\\n[limits]\\nmemory_max = "64M"\\n' > /var/lib/paio/units/leaky.toml
 paio restart agent > /dev/null
@@ -73,8 +75,8 @@ try {
     }
   }
   const whyJson = output.slice(output.lastIndexOf("\n[") + 1);
-  const rows = JSON.parse(whyJson.slice(0, whyJson.lastIndexOf("]") + 1)) as { time: number; kind: string; body: { inputs?: { eta_s?: number } } }[];
-  const proposal = rows.find((r) => r.kind === "decision");
+  const rows = JSON.parse(whyJson.slice(0, whyJson.lastIndexOf("]") + 1)) as { time: number; kind: string; body: { class?: string; inputs?: { eta_s?: number } } }[];
+  const proposal = rows.find((r) => r.kind === "decision" && (r.body as { class?: string }).class === "leak");
   const oomLine = /oom_at_ms \S+ (\{.*\})$/m.exec(output);
   const st = oomLine ? (JSON.parse(oomLine[1]!) as { since: number; state: string; reason: string }) : undefined;
   if (proposal && st && /OOM/.test(st.reason)) {

@@ -1,0 +1,79 @@
+#!/usr/bin/env bun
+// `make models`: trains PAIO's models from the project's own workload
+// generators, writes them as ONNX files with a signed manifest into
+// out/models/, and does nothing when the training code has not changed.
+//
+// The signing key lives outside the clone (~/.cache/paio/keys/, created on
+// first use); its public half goes next to the models as model-signing.pub
+// and into the image under /etc/paio/model-keys/.
+
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { publicPem, sha256, signManifest, signingKey, type ModelEntry } from "./manifest.ts";
+import { trainForecast, type TrainedModel } from "./forecast-model.ts";
+import { trainAnomaly } from "./anomaly-model.ts";
+
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
+const OUT = process.env.PAIO_MODELS_OUT ?? join(REPO, "out", "models");
+const KEY = process.env.PAIO_MODEL_KEY ?? join(process.env.PAIO_CACHE ?? join(homedir(), ".cache", "paio"), "keys", "model-signing.pem");
+/** Fixed, so two builds of the same code give the same manifest. */
+const CREATED = new Date(Number(process.env.SOURCE_DATE_EPOCH ?? 1767225600) * 1000).toISOString();
+
+export interface Trainer {
+  name: string;
+  file: string;
+  train(log: (line: string) => void): TrainedModel & { params?: Record<string, number> };
+}
+
+/** Every model PAIO ships. Adding one is one line here (and its training module). */
+export const TRAINERS: Trainer[] = [
+  { name: "memory-forecast", file: "memory-forecast.onnx", train: (log) => trainForecast(log) },
+  {
+    name: "anomaly",
+    file: "anomaly.onnx",
+    train: (log) => {
+      const m = trainAnomaly(log);
+      return { ...m, params: { threshold: m.threshold } };
+    },
+  },
+];
+
+function inputsHash(): string {
+  const h = createHash("sha256");
+  const dirs = [join(REPO, "agents/models"), join(REPO, "agents/analyze")];
+  for (const d of dirs) for (const f of readdirSync(d).filter((f) => f.endsWith(".ts")).sort()) h.update(f).update(readFileSync(join(d, f)));
+  h.update(publicPem(signingKey(KEY)));
+  return h.digest("hex");
+}
+
+function main(): void {
+  const log = (line: string) => console.log(`models: ${line}`);
+  const stamp = join(OUT, ".inputs");
+  const hash = inputsHash();
+  if (existsSync(stamp) && readFileSync(stamp, "utf8") === hash && existsSync(join(OUT, "manifest.json"))) {
+    log(`up to date (${OUT.replace(REPO, "")})`);
+    return;
+  }
+  rmSync(OUT, { recursive: true, force: true });
+  mkdirSync(OUT, { recursive: true });
+  const entries: ModelEntry[] = [];
+  TRAINERS.forEach((t, i) => {
+    const t0 = performance.now();
+    log(`[${i + 1}/${TRAINERS.length}] training ${t.name}`);
+    const m = t.train(log);
+    writeFileSync(join(OUT, t.file), m.bytes);
+    entries.push({ name: t.name, file: t.file, sha256: sha256(m.bytes), size: m.bytes.length, inputs: m.inputs, outputs: m.outputs, metrics: m.metrics, training: m.training, params: m.params });
+    log(`[${i + 1}/${TRAINERS.length}] ${t.name}: ${m.bytes.length} bytes in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  });
+  const priv = signingKey(KEY);
+  const manifest = signManifest({ version: 1, created: CREATED, models: entries }, priv);
+  writeFileSync(join(OUT, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+  writeFileSync(join(OUT, "model-signing.pub"), publicPem(priv));
+  writeFileSync(stamp, hash);
+  log(`signed manifest with key ${manifest.key_id}; ${entries.length} models in ${OUT.replace(REPO, "")}`);
+}
+
+main();

@@ -1,0 +1,109 @@
+// The model manifest: which model files exist, their sha256 and size, what
+// they take and give, how they were trained and how well they did, all signed
+// with ed25519 (node:crypto). The agent loads a model only when the manifest's
+// signature verifies against a trusted public key AND the file's hash matches;
+// otherwise it refuses the model, says exactly why, and uses the rule.
+
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { canonicalJson } from "../knowledge/canonical.ts";
+
+export interface ModelEntry {
+  name: string;
+  file: string;
+  sha256: string;
+  size: number;
+  inputs: string;
+  outputs: string;
+  metrics: Record<string, number>;
+  training: string;
+  /** Settings the runtime needs besides the graph (e.g. the anomaly threshold). */
+  params?: Record<string, number>;
+}
+
+export interface ManifestBody {
+  version: 1;
+  created: string;
+  models: ModelEntry[];
+}
+
+export interface Manifest {
+  body: ManifestBody;
+  /** base64 ed25519 signature over canonical JSON of `body`. */
+  signature: string;
+  /** sha256 of the signing public key (DER), first 16 hex digits: which key signed. */
+  key_id: string;
+}
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+export function keyId(pub: KeyObject): string {
+  return sha256(pub.export({ type: "spki", format: "der" })).slice(0, 16);
+}
+
+/** The signing key at `path`, created (mode 0600) when missing. */
+export function signingKey(path: string): KeyObject {
+  if (!existsSync(path)) {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const { privateKey } = generateKeyPairSync("ed25519");
+    writeFileSync(path, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
+    chmodSync(path, 0o600);
+  }
+  return createPrivateKey(readFileSync(path));
+}
+
+export function publicPem(priv: KeyObject): string {
+  return createPublicKey(priv).export({ type: "spki", format: "pem" }).toString();
+}
+
+export function signManifest(body: ManifestBody, priv: KeyObject): Manifest {
+  const pub = createPublicKey(priv);
+  return { body, signature: sign(null, Buffer.from(canonicalJson(body)), priv).toString("base64"), key_id: keyId(pub) };
+}
+
+/** Trusted public keys: every *.pub (PEM) file in the given directories. */
+export function trustedKeys(dirs: string[]): KeyObject[] {
+  const keys: KeyObject[] = [];
+  for (const d of dirs) {
+    if (!existsSync(d)) continue;
+    for (const f of readdirSync(d).filter((f) => f.endsWith(".pub")).sort()) keys.push(createPublicKey(readFileSync(join(d, f))));
+  }
+  return keys;
+}
+
+export type Verified = { ok: true; manifest: Manifest } | { ok: false; reason: string };
+
+/** Parses and checks a manifest file's signature. */
+export function verifyManifest(path: string, keys: KeyObject[]): Verified {
+  let m: Manifest;
+  try {
+    m = JSON.parse(readFileSync(path, "utf8")) as Manifest;
+  } catch (e) {
+    return { ok: false, reason: `${path}: cannot read the manifest (${(e as Error).message})` };
+  }
+  if (!m || typeof m.signature !== "string" || !m.body || !Array.isArray(m.body.models)) return { ok: false, reason: `${path}: not a model manifest (needs body, signature, key_id)` };
+  const key = keys.find((k) => keyId(k) === m.key_id);
+  if (!key) return { ok: false, reason: `${path}: signed by key ${m.key_id}, which is not a trusted key` };
+  let good = false;
+  try {
+    good = verify(null, Buffer.from(canonicalJson(m.body)), key, Buffer.from(m.signature, "base64"));
+  } catch {
+    good = false;
+  }
+  if (!good) return { ok: false, reason: `${path}: the signature does not match the manifest (the manifest was changed after signing)` };
+  return { ok: true, manifest: m };
+}
+
+/** Reads one model's bytes and checks them against its manifest entry. */
+export function checkModelFile(dir: string, entry: ModelEntry): { ok: true; bytes: Uint8Array } | { ok: false; reason: string } {
+  const path = join(dir, entry.file);
+  if (entry.file.includes("/") || entry.file.startsWith(".")) return { ok: false, reason: `manifest entry ${entry.name}: file name '${entry.file}' is not a plain file name` };
+  if (!existsSync(path)) return { ok: false, reason: `${path} is missing` };
+  const bytes = new Uint8Array(readFileSync(path));
+  const hash = sha256(bytes);
+  if (hash !== entry.sha256) return { ok: false, reason: `${path}: sha256 ${hash.slice(0, 16)}… does not match the manifest's ${entry.sha256.slice(0, 16)}… (the file was altered)` };
+  return { ok: true, bytes };
+}
