@@ -175,4 +175,21 @@ describe("agent in QEMU", () => {
     expect((await json<unknown[]>("paio --json incidents")).length).toBe(incidents.length);
     expect(await sh(g, "paio audit verify")).toMatch(/database integrity: ok\naudit log ok/);
   }, 180_000);
+
+  test("the models load verified; an altered model file is refused, its rule is used, and the reason is logged", async () => {
+    expect(await sh(g, "paio agent")).toMatch(/model memory-forecast: loaded \(backend cpu/);
+    await sh(g, `mkdir -p /run/m && cp /usr/lib/paio/models/* /run/m/
+printf 'X' | dd of=/run/m/anomaly.onnx bs=1 seek=100 conv=notrunc 2>/dev/null
+mount --bind /run/m /usr/lib/paio/models
+paio restart agent >/dev/null`);
+    const log = await until("the agent back", async () => {
+      const l = await sh(g, "paio logs agent -n 30");
+      return /refused; using its rule instead/.test(l) ? l : undefined;
+    }, 120_000);
+    expect(log).toMatch(/model anomaly: refused; using its rule instead \(\/usr\/lib\/paio\/models\/anomaly\.onnx: sha256 [0-9a-f]+… does not match the manifest's [0-9a-f]+… \(the file was altered\)\)/);
+    expect(log).toMatch(/model memory-forecast: loaded/);
+    expect(await sh(g, "paio agent")).toMatch(/model anomaly: refused \(.*the file was altered/);
+    expect(await sh(g, "paio why")).toMatch(/model anomaly is not used .* its rule answers instead/);
+    await sh(g, "umount /usr/lib/paio/models; paio restart agent >/dev/null");
+  }, 180_000);
 });
