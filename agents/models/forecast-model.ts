@@ -18,7 +18,8 @@ export function workloadSeries(kind: Workload, r: () => number): number[] {
   const noise = r() * 0.01;
   const base = 0.05 + r() * 0.6;
   const out: number[] = [];
-  const slope = 0.001 + r() * 0.025;
+  // Leaks from 0.1% to 6% of the limit per second: a minute to fill up at the fastest.
+  const slope = 0.001 + r() * r() * 0.06;
   const period = 5 + Math.floor(r() * 20);
   const stepAt = Math.floor(r() * n);
   const stepBy = (r() - 0.3) * 0.3;

@@ -177,7 +177,11 @@ describe("agent in QEMU", () => {
   }, 180_000);
 
   test("the models load verified; an altered model file is refused, its rule is used, and the reason is logged", async () => {
-    expect(await sh(g, "paio agent")).toMatch(/model memory-forecast: loaded \(backend cpu/);
+    const status = await until("the agent's socket", async () => {
+      const r = await g.sh("paio agent");
+      return r.code === 0 ? r.output : undefined;
+    }, 120_000);
+    expect(status).toMatch(/model memory-forecast: loaded \(backend cpu/);
     await sh(g, `mkdir -p /run/m && cp /usr/lib/paio/models/* /run/m/
 printf 'X' | dd of=/run/m/anomaly.onnx bs=1 seek=100 conv=notrunc 2>/dev/null
 mount --bind /run/m /usr/lib/paio/models

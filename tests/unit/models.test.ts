@@ -96,7 +96,9 @@ describe("signed manifest", () => {
     const models = await loadAgentModels(() => {}, dir, keys);
     const leak = Float32Array.from({ length: 30 }, (_, i) => 0.3 + 0.01 * i);
     const flat = new Float32Array(30).fill(0.4);
-    const p = (await models.forecast!.score([leak, flat]))!;
+    const fast = Float32Array.from({ length: 30 }, (_, i) => 0.05 + 0.03 * i);
+    const p = (await models.forecast!.score([leak, flat, fast]))!;
+    expect(p[2]).toBeGreaterThan(1.5); // 0.92 now, +0.9 in 30 s: far past the limit
     expect(p[0]).toBeGreaterThan(0.7); // 0.59 now, +0.3 in 30 s
     expect(p[0]).toBeLessThan(1.1);
     expect(Math.abs(p[1]! - 0.4)).toBeLessThan(0.05);
