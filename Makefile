@@ -16,6 +16,8 @@ CC_STATIC  := gcc -static -Os -Wall -Wextra -Werror -std=gnu11
 #   PAIO_BUN=FILE    the Bun binary to put in the image
 export PAIO_KERNEL
 export PAIO_BUN
+# onnxruntime (training, tests, paio ask) must not try to upload telemetry.
+export ORT_DISABLE_TELEMETRY := 1
 
 .PHONY: help deps build models image run test test-unit test-e2e bench typecheck clean
 

@@ -10,5 +10,7 @@ export default defineConfig({
     testTimeout: 120_000,
     // Tests that boot QEMU share two cores: one file at a time keeps boots fast and timings honest.
     fileParallelism: false,
+    // onnxruntime would otherwise write a telemetry database under ~/.cache.
+    env: { ORT_DISABLE_TELEMETRY: "1" },
   },
 });
