@@ -14,12 +14,13 @@ CC_STATIC  := gcc -static -Os -Wall -Wextra -Werror -std=gnu11
 # Inputs the image assembler can be pointed elsewhere:
 #   PAIO_KERNEL=DIR  a kernel directory (vmlinuz, config, optional lib/modules) instead of Debian's
 #   PAIO_BUN=FILE    the Bun binary to put in the image
+#   PAIO_STOCK_KERNEL=1  Debian's kernel instead of the patched one (make kernel)
 export PAIO_KERNEL
 export PAIO_BUN
 # onnxruntime (training, tests, paio ask) must not try to upload telemetry.
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: help deps build models image run test test-unit test-e2e bench typecheck clean
+.PHONY: help deps build models kernel image run test test-unit test-e2e bench typecheck clean
 
 help:
 	@echo "PAIO make targets:"
@@ -28,6 +29,7 @@ help:
 	@echo "  make deps       install host tools (Debian packages) and npm packages, idempotently"
 	@echo "  make build      compile PID 1, the guest exec helper and the app bundles into $(BUILD)/"
 	@echo "  make models     train the agent's ONNX models into $(OUT)/models/ and sign their manifest"
+	@echo "  make kernel     build Debian's linux-source-6.1 with kernel-patches/ (cached in ~/.cache/paio/kernel)"
 	@echo "  make image      assemble $(OUT)/paio-x86_64.img, rootfs.squashfs, vmlinuz, initrd.img, manifest"
 	@echo "  make test-unit  host-only tests (no QEMU)"
 	@echo "  make test-e2e   tests that boot the image in QEMU"
@@ -70,9 +72,21 @@ build: deps $(BUILD)/pid1 $(BUILD)/qemu-exec $(BUILD)/supervisor.js $(BUILD)/pai
 models: deps
 	@$(BUN) agents/models/build.ts
 
+# The patched kernel (kernel-patches/): built once, cached in ~/.cache/paio/kernel
+# by a hash of its inputs; out/kernel points at it.
+kernel: deps
+	@$(BUN) kernel-patches/build.ts
+
+# The image uses the patched kernel unless PAIO_KERNEL names another kernel
+# directory or PAIO_STOCK_KERNEL=1 asks for Debian's.
+ifeq ($(PAIO_STOCK_KERNEL)$(PAIO_KERNEL),)
+image: kernel
+IMAGE_KERNEL := PAIO_KERNEL=$(CURDIR)/$(OUT)/kernel
+endif
+
 # The assembler decides by itself whether anything changed (a hash of all inputs).
 image: build models
-	@$(BUN) image/build.ts
+	@$(IMAGE_KERNEL) $(BUN) image/build.ts
 
 run: image
 	@bin/paio qemu run
@@ -95,6 +109,7 @@ bench: image
 	@$(BUN) tests/bench/boot-bench.ts
 	@$(BUN) tests/bench/supervisor-bench.ts
 	@$(BUN) tests/bench/agent-bench.ts
+	@$(BUN) tests/bench/kernel-bench.ts
 
 clean:
 	rm -rf $(OUT)

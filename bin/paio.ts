@@ -1,17 +1,23 @@
 // `paio` on the host: commands that work from the repository.
 import { qemuMain } from "../qemu/cli.ts";
+import { ASK_USAGE, askCommand } from "../agents/cli/ask.ts";
 
 const USAGE = `usage: paio <command>
   qemu run   [--snapshot] [--direct] [--image FILE]   boot the image with the console here
   qemu exec  [--snapshot] [--uefi] [--image FILE] SCRIPT
                                                    boot headless, run SCRIPT in the guest, power off
-  qemu probe                                       say which accelerator QEMU will use`;
+  qemu probe                                       say which accelerator QEMU will use
+${ASK_USAGE}
+      on the host: --dry-run --units camera,nginx "restart camra" shows what the request means (--json for scripts)`;
 
 const [cmd, ...rest] = process.argv.slice(2);
 let code: number;
 switch (cmd) {
   case "qemu":
     code = await qemuMain(rest);
+    break;
+  case "ask":
+    code = await askCommand(rest, false);
     break;
   case undefined:
   case "help":

@@ -39,7 +39,12 @@ export const DEBIAN_PACKAGES = [
   "libuuid1",
   "libss2",
   "systemd-boot-efi",
+  "rt-tests",
+  "libnuma1",
 ] as const;
+
+/** Scheduling-latency tools (Debian's rt-tests) for measuring the kernel's hooks on a device. */
+export const RT_TESTS_FILES = ["usr/bin/cyclictest", "usr/bin/hackbench"];
 
 /** Programs from e2fsprogs that PID 1 needs for the data partition. */
 export const E2FSPROGS_FILES = ["sbin/mke2fs", "sbin/e2fsck", "etc/mke2fs.conf"];

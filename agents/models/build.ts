@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { publicPem, sha256, signManifest, signingKey, type ModelEntry } from "./manifest.ts";
 import { trainForecast, type TrainedModel } from "./forecast-model.ts";
 import { trainAnomaly } from "./anomaly-model.ts";
+import { trainIntent } from "../nlu/intent-model.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const OUT = process.env.PAIO_MODELS_OUT ?? join(REPO, "out", "models");
@@ -39,11 +40,12 @@ export const TRAINERS: Trainer[] = [
       return { ...m, params: { threshold: m.threshold } };
     },
   },
+  { name: "intent", file: "intent.onnx", train: (log) => trainIntent(log) },
 ];
 
 function inputsHash(): string {
   const h = createHash("sha256");
-  const dirs = [join(REPO, "agents/models"), join(REPO, "agents/analyze")];
+  const dirs = [join(REPO, "agents/models"), join(REPO, "agents/analyze"), join(REPO, "agents/nlu")];
   for (const d of dirs) for (const f of readdirSync(d).filter((f) => f.endsWith(".ts")).sort()) h.update(f).update(readFileSync(join(d, f)));
   h.update(publicPem(signingKey(KEY)));
   return h.digest("hex");

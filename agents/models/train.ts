@@ -49,20 +49,34 @@ export function forward(layers: Layer[], x: Float32Array): Float32Array[] {
   const acts = [x];
   let cur = x;
   for (const l of layers) {
-    const out = new Float32Array(l.outDim);
-    for (let j = 0; j < l.outDim; j++) {
-      let s = l.b[j]!;
-      for (let i = 0; i < l.inDim; i++) s += cur[i]! * l.w[i * l.outDim + j]!;
-      out[j] = l.act === "relu" ? Math.max(0, s) : s;
+    const out = Float32Array.from(l.b);
+    // Row by row, skipping zero inputs: sparse inputs (hashed text features) cost only their non-zeros.
+    for (let i = 0; i < l.inDim; i++) {
+      const xi = cur[i]!;
+      if (xi === 0) continue;
+      const row = i * l.outDim;
+      for (let j = 0; j < l.outDim; j++) out[j]! += xi * l.w[row + j]!;
     }
+    if (l.act === "relu") for (let j = 0; j < l.outDim; j++) if (out[j]! < 0) out[j] = 0;
     acts.push(out);
     cur = out;
   }
   return acts;
 }
 
-/** Trains on (x, y) pairs by mini-batch Adam on mean squared error; returns the final training loss. */
-export function trainMlp(layers: Layer[], xs: Float32Array[], ys: Float32Array[], opts: { epochs: number; batch: number; lr: number; r: () => number }): number {
+export function softmax(z: Float32Array): Float32Array {
+  const m = Math.max(...z);
+  const e = z.map((v) => Math.exp(v - m));
+  const sum = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / sum);
+}
+
+/**
+ * Trains on (x, y) pairs by mini-batch Adam; returns the final training loss.
+ * "mse": mean squared error on the raw outputs (regression). "softmax": the
+ * outputs are logits, y is one-hot, the loss is cross-entropy (classification).
+ */
+export function trainMlp(layers: Layer[], xs: Float32Array[], ys: Float32Array[], opts: { epochs: number; batch: number; lr: number; r: () => number; loss?: "mse" | "softmax" }): number {
   const m = layers.map((l) => ({ w: new Float32Array(l.w.length), b: new Float32Array(l.b.length) }));
   const v = layers.map((l) => ({ w: new Float32Array(l.w.length), b: new Float32Array(l.b.length) }));
   const order = xs.map((_, i) => i);
@@ -81,10 +95,18 @@ export function trainMlp(layers: Layer[], xs: Float32Array[], ys: Float32Array[]
         const acts = forward(layers, xs[k]!);
         const out = acts[acts.length - 1]!;
         let delta = new Float32Array(out.length);
-        for (let j = 0; j < out.length; j++) {
-          const e = out[j]! - ys[k]![j]!;
-          loss += e * e;
-          delta[j] = (2 * e) / idx.length;
+        if (opts.loss === "softmax") {
+          const p = softmax(out);
+          for (let j = 0; j < out.length; j++) {
+            if (ys[k]![j]! > 0) loss -= Math.log(p[j]! + 1e-12);
+            delta[j] = (p[j]! - ys[k]![j]!) / idx.length;
+          }
+        } else {
+          for (let j = 0; j < out.length; j++) {
+            const e = out[j]! - ys[k]![j]!;
+            loss += e * e;
+            delta[j] = (2 * e) / idx.length;
+          }
         }
         for (let li = layers.length - 1; li >= 0; li--) {
           const l = layers[li]!;
@@ -94,12 +116,15 @@ export function trainMlp(layers: Layer[], xs: Float32Array[], ys: Float32Array[]
           const g = grads[li]!;
           const prev = new Float32Array(l.inDim);
           for (let i = 0; i < l.inDim; i++) {
-            let s = 0;
-            for (let j = 0; j < l.outDim; j++) {
-              g.w[i * l.outDim + j]! += input[i]! * delta[j]!;
-              s += l.w[i * l.outDim + j]! * delta[j]!;
+            const xi = input[i]!;
+            const row = i * l.outDim;
+            if (xi !== 0) for (let j = 0; j < l.outDim; j++) g.w[row + j]! += xi * delta[j]!;
+            // The first layer's input needs no gradient.
+            if (li > 0) {
+              let s = 0;
+              for (let j = 0; j < l.outDim; j++) s += l.w[row + j]! * delta[j]!;
+              prev[i] = s;
             }
-            prev[i] = s;
           }
           for (let j = 0; j < l.outDim; j++) g.b[j]! += delta[j]!;
           delta = prev;

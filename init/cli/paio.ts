@@ -7,6 +7,7 @@ import { ControlClient } from "../control/client.ts";
 import type { ReloadResult, Response, UnitStatus, UnitSummary } from "../control/protocol.ts";
 import { KNOWLEDGE_USAGE, knowledgeCommand } from "../../agents/cli/knowledge.ts";
 import { AGENT_USAGE, agentCommand } from "../../agents/cli/agent.ts";
+import { ASK_USAGE, askCommand } from "../../agents/cli/ask.ts";
 
 const USAGE = `usage: paio [--json] <command>
   status                 overview of the system and its units
@@ -17,7 +18,8 @@ const USAGE = `usage: paio [--json] <command>
   reload                 apply added, removed and changed unit files
   limit UNIT [--cpu 50%] [--memory 128M] [--pids N] [--weight N]   change limits now ('none' removes one)
 ${KNOWLEDGE_USAGE}
-${AGENT_USAGE}`;
+${AGENT_USAGE}
+${ASK_USAGE}`;
 
 const EXIT = { ok: 0, failed: 1, usage: 2, noUnit: 3, notPermitted: 4, unreachable: 5 };
 
@@ -63,6 +65,7 @@ async function main(argv: string[]): Promise<number> {
   const answered = knowledgeCommand(cmd, rest, json);
   if (answered !== undefined) return answered;
   if (cmd === "agent") return agentCommand(rest, json);
+  if (cmd === "ask") return askCommand(rest, json);
   let client: ControlClient;
   try {
     client = await ControlClient.connect();

@@ -2,7 +2,8 @@
 // and a stopped supervisor leads to a reset. Debian's cloud kernel has no
 // driver for QEMU's i6300esb, so this test assembles a second image with
 // Debian's generic kernel (the kernel is an input of the image) and boots it
-// with the emulated watchdog.
+// with the emulated watchdog. The same stock-kernel image shows the agent's
+// fallback when the kernel lacks PAIO's scheduling hooks.
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -41,6 +42,26 @@ test("the supervisor feeds /dev/watchdog; when it stops, the machine is reset", 
     const code = await guest.exitWithin(150_000);
     expect(code).not.toBeNull();
     expect(guest.console.lines().some((l) => l.includes("paio-init: shutting down"))).toBe(false);
+  } finally {
+    guest.kill();
+  }
+}, 400_000);
+
+test("on a stock kernel the agent falls back to cpu.weight for latency-sensitive units, and says so", async () => {
+  const guest = await Guest.start({ outDir: out, disk: join(out, "paio-x86_64.img"), boot: "direct", snapshot: true });
+  try {
+    await guest.waitReady(BOOT_TIMEOUT_MS);
+    const out1 = await sh(guest, `printf 'exec = ["/bin/sleep", "100000"]\\nrestart = "always"\\nlatency_sensitive = true\\n' > /var/lib/paio/units/quick.toml
+paio reload >/dev/null
+for i in $(seq 1 90); do [ "$(cat /sys/fs/cgroup/paio/quick/cpu.weight 2>/dev/null)" = 400 ] && break; sleep 1; done
+cat /sys/fs/cgroup/paio/quick/cpu.weight
+ls /sys/fs/cgroup/paio/quick/ | grep -c latency || true
+paio logs agent -n 50 | grep scheduling
+paio agent | grep scheduling
+paio why quick`);
+    expect(out1).toMatch(/^400\n0\n/);
+    expect(out1).toMatch(/scheduling through cpu\.weight and PSI \(stock kernel: no cpu\.latency\.nice\)/);
+    expect(out1).toMatch(/gave quick high priority \(cpu\.weight 400; this kernel has no latency hint\)/);
   } finally {
     guest.kill();
   }

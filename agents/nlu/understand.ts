@@ -1,0 +1,179 @@
+// Language understanding: one utterance a person typed → the tool call it
+// asks for, with its slots resolved against the live unit list, the model's
+// confidence, whether the guard will want a confirmation, and one sentence
+// to say back. Only the person's utterance is ever understood: text that
+// comes from data (logs, unit descriptions, process names, model answers) is
+// shown, never fed here.
+
+import { DEFAULT_POLICY, type Policy } from "../guard/policy.ts";
+import { decide } from "../guard/guard.ts";
+import { loadModels, type Model } from "../models/runtime.ts";
+import { trustedKeys } from "../models/manifest.ts";
+import { describeCall, toolSpec, validateCall, type Args } from "../tools/catalog.ts";
+import { FEATURES, featurize, placeholderTokens } from "./features.ts";
+import { INTENTS } from "./generator.ts";
+import { findUnit, measures, tokens } from "./text.ts";
+
+export interface PlanStep {
+  tool: string;
+  args: Args;
+  effect: string;
+  risk: string;
+}
+
+export interface Understanding {
+  intent: string;
+  slots: Args;
+  confidence: number;
+  needs_confirmation: boolean;
+  plan: PlanStep[];
+  reply: string;
+  /** Set when nothing should run: the reply asks the person to clarify. */
+  clarify?: boolean;
+}
+
+/** Below this the understander asks instead of acting. */
+export const MIN_CONFIDENCE = 0.6;
+
+const UNIT_TOOLS = new Set(["unit.status", "unit.logs", "unit.start", "unit.stop", "unit.restart", "unit.limit", "unit.prioritize"]);
+
+function has(t: string[], ...words: string[]): boolean {
+  return words.some((w) => (w.includes(" ") ? ` ${t.join(" ")} `.includes(` ${w} `) : t.includes(w)));
+}
+
+/** The slots of an intent, from the tokens; or the question to ask when one is missing. */
+function slotsFor(intent: string, t: string[], units: readonly string[]): { slots: Args } | { ask: string } {
+  const m = measures(t);
+  const u = findUnit(t, units);
+  const slots: Args = {};
+  if (UNIT_TOOLS.has(intent) || intent === "incident.explain") {
+    if (u && u.rivals.length) return { ask: `Did you mean ${[u.unit, ...u.rivals].join(" or ")}?` };
+    if (u) slots.unit = u.unit;
+    else if (intent !== "incident.explain") return { ask: `Which unit? ${units.length ? `The units are: ${units.join(", ")}.` : "I know of no units."}` };
+  }
+  switch (intent) {
+    case "system.status": {
+      const focus = has(t, "cpu", "processor", "load") ? "cpu" : has(t, "memory", "ram", "mem") ? "memory" : has(t, "disk", "storage", "space") ? "disk" : has(t, "network", "net", "wifi", "traffic") ? "network" : has(t, "temperature", "temp", "hot", "warm", "heat") ? "temperature" : undefined;
+      if (focus) slots.focus = focus;
+      break;
+    }
+    case "unit.logs":
+      if (m.plain[0] !== undefined) slots.lines = m.plain[0];
+      break;
+    case "unit.limit": {
+      let cpu = m.cpuPercent;
+      let mem = m.memoryMb;
+      // A bare number after "cpu ... at 50" or "memory ... 256".
+      if (cpu === undefined && mem === undefined && m.plain[0] !== undefined) {
+        if (has(t, "memory", "ram", "mem")) mem = m.plain[0];
+        else if (has(t, "cpu", "processor")) cpu = m.plain[0];
+      }
+      if (cpu !== undefined) slots.cpu_percent = Math.round(cpu);
+      if (mem !== undefined) slots.memory_mb = Math.round(mem);
+      if (cpu === undefined && mem === undefined) return { ask: `How much may ${slots.unit} use? For example "half a CPU" or "256 MB".` };
+      break;
+    }
+    case "unit.prioritize": {
+      const low = has(t, "low", "lower", "less", "deprioritize", "deprioritise", "demote", "can wait", "not important", "unimportant", "background");
+      const normal = has(t, "normal", "reset", "restore", "default", "usual");
+      slots.level = normal ? "normal" : low ? "low" : "high";
+      break;
+    }
+    case "process.top":
+      slots.by = has(t, "memory", "ram", "mem") ? "memory" : "cpu";
+      if (m.plain[0] !== undefined) slots.count = m.plain[0];
+      break;
+    case "process.kill":
+      if (m.plain[0] === undefined) return { ask: "Which process? Give its number (pid); 'top processes' lists them." };
+      // The last number: "kill -9 3141" names process 3141, not 9.
+      slots.pid = m.plain[m.plain.length - 1]!;
+      break;
+    case "agent.mode": {
+      const off = has(t, "off", "disable", "pause", "switch off", "turn off") && !has(t, "healing", "heal", "acting");
+      const advise = has(t, "advise", "advisory", "suggest", "propose", "only", "hands off", "let me decide", "dont", "do not", "stop healing", "stop acting");
+      const auto = has(t, "auto", "automatic", "automatically", "autopilot", "on your own", "alone", "resume", "enable", "turn on", "take over", "heal");
+      const mode = off ? "off" : advise ? "advise" : auto ? "auto" : undefined;
+      if (!mode) return { ask: "Which mode: auto (heal alone), advise (only propose) or off?" };
+      slots.mode = mode;
+      break;
+    }
+  }
+  return { slots };
+}
+
+function replyFor(intent: string, slots: Args, needsConfirmation: boolean): string {
+  const u = slots.unit;
+  const base: Record<string, string> = {
+    "system.status": slots.focus ? `Here is the ${slots.focus} status.` : "Here is how the device is doing.",
+    "unit.list": "Here are the units.",
+    "unit.status": `Here is the status of ${u}.`,
+    "unit.logs": `Here are the last ${slots.lines ?? 20} lines of ${u}'s log.`,
+    "unit.start": `Starting ${u}.`,
+    "unit.stop": `Stopping ${u}.`,
+    "unit.restart": `Restarting ${u}.`,
+    "unit.limit": `Limiting ${u} to ${[slots.cpu_percent !== undefined ? `${slots.cpu_percent}% of a CPU` : "", slots.memory_mb !== undefined ? `${slots.memory_mb} MB of memory` : ""].filter(Boolean).join(" and ")}.`,
+    "unit.prioritize": `Giving ${u} ${slots.level} priority.`,
+    "process.top": `Here are the processes using the most ${slots.by === "memory" ? "memory" : "CPU"}.`,
+    "process.kill": `Killing process ${slots.pid}.`,
+    "incident.list": "Here are the recent incidents.",
+    "incident.explain": u ? `Here is what happened to ${u}, from the audit log.` : "Here are my latest decisions, from the audit log.",
+    "agent.mode": `Setting the agent to ${slots.mode} mode.`,
+    "power.reboot": "Rebooting the device.",
+    "power.poweroff": "Powering the device off.",
+    help: "Here is what I can do.",
+  };
+  const text = base[intent] ?? "";
+  return needsConfirmation ? `${text.replace(/\.$/, "")}? This needs your confirmation (yes/no).` : text;
+}
+
+export class Understander {
+  private constructor(private model: Model, readonly policy: Policy) {}
+
+  /** Loads the intent model, verified against the signed manifest. */
+  static async load(modelsDir: string, keysDir: string, policy: Policy = DEFAULT_POLICY): Promise<Understander> {
+    const { models, statuses } = await loadModels(modelsDir, trustedKeys([keysDir]), { intent: FEATURES }, 1);
+    const m = models.get("intent");
+    if (!m) throw new Error(`the language model cannot be used: ${statuses[0]?.reason ?? "unknown reason"}${statuses[0]?.state === "missing" ? " (run 'make models')" : ""}`);
+    return new Understander(m, policy);
+  }
+
+  get timing(): { p50?: number; p99?: number } {
+    return { p50: this.model.percentile(0.5), p99: this.model.percentile(0.99) };
+  }
+
+  async understand(utterance: string, units: readonly string[]): Promise<Understanding> {
+    const text = utterance.slice(0, 500);
+    const t = tokens(text);
+    if (t.length === 0) return { intent: "none", slots: {}, confidence: 1, needs_confirmation: false, plan: [], reply: "Say 'help' to see what I can do.", clarify: true };
+    const u = findUnit(t, units);
+    const probs = await this.model.run([featurize(placeholderTokens(t, u))], FEATURES);
+    if (!probs) throw new Error(`the language model failed: ${this.model.reason}`);
+    let best = 0;
+    for (let i = 1; i < INTENTS.length; i++) if (probs[i]! > probs[best]!) best = i;
+    const intent = INTENTS[best]!;
+    let confidence = +probs[best]!.toFixed(3);
+    // A fuzzy unit name lowers confidence a little: "camra" is probably, not certainly, camera.
+    if (u && u.distance > 0) confidence = +(confidence * (1 - 0.02 * u.distance)).toFixed(3);
+    if (intent === "none") return { intent, slots: {}, confidence, needs_confirmation: false, plan: [], reply: "That is outside what I can do, so I did nothing. I can show the device's status, units, logs and incidents, start, stop, restart, limit or prioritise units, and more: say 'help'." };
+    if (confidence < MIN_CONFIDENCE) {
+      const order = [...INTENTS.keys()].sort((a, b) => probs[b]! - probs[a]!).slice(0, 2).map((i) => toolSpec(INTENTS[i]!)?.description.toLowerCase() ?? INTENTS[i]);
+      return { intent, slots: {}, confidence, needs_confirmation: false, plan: [], reply: `I am not sure what you mean. Did you want to ${order.join(", or to ")}? Please say it another way.`, clarify: true };
+    }
+    const s = slotsFor(intent, t, units);
+    if ("ask" in s) return { intent, slots: {}, confidence, needs_confirmation: false, plan: [], reply: s.ask, clarify: true };
+    const v = validateCall(intent, s.slots, "person", units);
+    if (!v.ok) return { intent, slots: s.slots, confidence, needs_confirmation: false, plan: [], reply: `I cannot do that: ${v.error}.`, clarify: true };
+    const spec = toolSpec(intent)!;
+    const needs = decide(v.call, this.policy, this.policy.mode).verdict === "confirm";
+    return {
+      intent,
+      slots: v.call.args,
+      confidence,
+      needs_confirmation: needs,
+      plan: [{ tool: intent, args: v.call.args, effect: spec.effect, risk: spec.risk }],
+      reply: replyFor(intent, v.call.args, needs),
+    };
+  }
+}
+
+export { describeCall };

@@ -1,0 +1,101 @@
+// PAIO's scheduling hooks on the patched kernel (make kernel), in QEMU:
+// cpu.latency.nice reads back, refuses out-of-range values, is inherited;
+// cpu.wait.stat agrees with the tasks' own /proc/PID/schedstat; the wait
+// threshold's events fire (and notify pollers) under load and stay silent at
+// idle; and the agent uses the hint for latency-sensitive units.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { Guest } from "../../qemu/guest.ts";
+import { bootGuest, sh } from "../helpers/guest.ts";
+
+let g: Guest;
+const CG = "/sys/fs/cgroup/paio";
+
+beforeAll(async () => {
+  g = await bootGuest({ cpus: 2 });
+  const cfg = await sh(g, "uname -r; ls /sys/fs/cgroup/paio/demo/ | grep -E '^cpu\\.(latency|wait)' | sort");
+  if (!cfg.includes("cpu.latency.nice")) throw new Error(`the image's kernel has no PAIO hooks (built with PAIO_STOCK_KERNEL?):\n${cfg}`);
+}, 600_000);
+
+afterAll(async () => {
+  await g?.shutdown().catch(() => g.kill());
+});
+
+describe("cpu.latency.nice", () => {
+  test("default 0, values read back, out of range and garbage refused with EINVAL, inherited by new child groups", async () => {
+    const out = await sh(g, `
+mkdir -p ${CG}/lat && echo +cpu > ${CG}/lat/cgroup.subtree_control
+cat ${CG}/lat/cpu.latency.nice
+echo -7 > ${CG}/lat/cpu.latency.nice && cat ${CG}/lat/cpu.latency.nice
+for v in -21 20 abc; do echo $v > ${CG}/lat/cpu.latency.nice 2>/dev/null && echo "accepted $v" || echo "refused $v"; done
+cat ${CG}/lat/cpu.latency.nice
+mkdir ${CG}/lat/child && cat ${CG}/lat/child/cpu.latency.nice
+echo 19 > ${CG}/lat/cpu.latency.nice && cat ${CG}/lat/cpu.latency.nice
+rmdir ${CG}/lat/child ${CG}/lat`);
+    expect(out.trim().split("\n")).toEqual(["0", "-7", "refused -21", "refused 20", "refused abc", "-7", "-7", "19"]);
+    const err = await g.sh(`echo -21 > ${CG}/demo/cpu.latency.nice`);
+    expect(err.output).toMatch(/Invalid argument/);
+  });
+});
+
+describe("cpu.wait.stat and its threshold", () => {
+  test("an idle group never exceeds its threshold", async () => {
+    const out = await sh(g, `
+mkdir -p ${CG}/idle && echo 1000 > ${CG}/idle/cpu.wait.threshold_us
+sh -c 'echo $$ > ${CG}/idle/cgroup.procs; exec sleep 1000' & p=$!
+sleep 5
+cat ${CG}/idle/cpu.wait.events ${CG}/idle/cpu.wait.threshold_us
+kill $p; sleep 0.5; rmdir ${CG}/idle`);
+    expect(out).toMatch(/^exceeded 0\n1000\n/);
+  });
+
+  test("under load: the totals agree with /proc/PID/schedstat, the histogram adds up, and the events fire and notify", async () => {
+    const out = await sh(g, `
+mkdir -p ${CG}/busy && echo 1000 > ${CG}/busy/cpu.wait.threshold_us
+cat > /run/watch.js <<'JS'
+const fs = require("node:fs");
+let n = 0;
+fs.watch(process.argv[2], () => n++);
+setTimeout(() => { console.log("notifications " + n); process.exit(0); }, 6000);
+JS
+bun /run/watch.js ${CG}/busy/cpu.wait.events > /run/watch.out &
+w=$!
+sleep 1
+for i in 1 2 3; do sh -c 'echo $$ > ${CG}/busy/cgroup.procs; exec sh -c "while true; do :; done"' & done
+sleep 4
+pids=$(cat ${CG}/busy/cgroup.procs)
+echo 1 > ${CG}/busy/cgroup.freeze
+sleep 0.5
+sum=0; for p in $pids; do d=$(cut -d' ' -f2 /proc/$p/schedstat); sum=$((sum + d)); done
+echo "schedstat_ns $sum"
+cat ${CG}/busy/cpu.wait.stat ${CG}/busy/cpu.wait.events
+wait $w; cat /run/watch.out
+kill -9 $pids; echo 0 > ${CG}/busy/cgroup.freeze; sleep 0.5; rmdir ${CG}/busy`);
+    const schedstatUs = Number(/schedstat_ns (\d+)/.exec(out)![1]) / 1000;
+    const waitUs = Number(/^wait_usec (\d+)$/m.exec(out)![1]);
+    const count = Number(/^count (\d+)$/m.exec(out)![1]);
+    const hist = [...out.matchAll(/^hist_(\d+)us (\d+)$/gm)].map((m) => Number(m[2]));
+    const exceeded = Number(/^exceeded (\d+)$/m.exec(out)![1]);
+    const notified = Number(/notifications (\d+)/.exec(out)![1]);
+    console.log(`cpu.wait.stat ${waitUs} us over ${count} waits; /proc/PID/schedstat sum ${Math.round(schedstatUs)} us; ${exceeded} waits over 1 ms; ${notified} notifications`);
+    expect(waitUs).toBeGreaterThan(100_000);
+    expect(Math.abs(waitUs - schedstatUs) / schedstatUs).toBeLessThan(0.05);
+    expect(hist).toHaveLength(12);
+    expect(hist.reduce((a, b) => a + b, 0)).toBe(count);
+    expect(exceeded).toBeGreaterThan(0);
+    expect(notified).toBeGreaterThan(0);
+  }, 120_000);
+});
+
+describe("the agent", () => {
+  test("says it uses the kernel's latency hint, and gives a latency-sensitive unit cpu.latency.nice -10", async () => {
+    const out = await sh(g, `printf 'exec = ["/bin/sleep", "100000"]\\nrestart = "always"\\nlatency_sensitive = true\\n' > /var/lib/paio/units/quick.toml
+paio reload >/dev/null
+for i in $(seq 1 90); do [ "$(cat ${CG}/quick/cpu.latency.nice 2>/dev/null)" = -10 ] && break; sleep 1; done
+cat ${CG}/quick/cpu.latency.nice ${CG}/quick/cpu.weight
+paio logs agent -n 50 | grep scheduling
+cat ${CG}/quick/cpu.wait.stat | head -2`);
+    expect(out).toMatch(/^-10\n400\n/);
+    expect(out).toMatch(/scheduling through cpu\.latency\.nice \(patched kernel\)/);
+    expect(out).toMatch(/^wait_usec \d+$/m);
+  }, 180_000);
+});
