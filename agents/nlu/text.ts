@@ -134,3 +134,13 @@ export function findUnit(t: string[], units: readonly string[]): UnitMatch | und
   }
   return best;
 }
+
+/** Units within two edits of some word: suggestions when no unit matched closely enough. */
+export function nearUnits(t: string[], units: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const w of t) {
+    if (NOT_UNITS.has(w) || w.length < 3 || /^\d/.test(w)) continue;
+    for (const u of units) if (editDistance(w, u.toLowerCase()) <= 2 || u.toLowerCase().startsWith(w)) out.add(u);
+  }
+  return [...out];
+}

@@ -12,7 +12,7 @@ import { trustedKeys } from "../models/manifest.ts";
 import { describeCall, toolSpec, validateCall, type Args } from "../tools/catalog.ts";
 import { FEATURES, featurize, placeholderTokens } from "./features.ts";
 import { INTENTS } from "./generator.ts";
-import { findUnit, measures, tokens } from "./text.ts";
+import { findUnit, measures, nearUnits, tokens } from "./text.ts";
 
 export interface PlanStep {
   tool: string;
@@ -49,7 +49,11 @@ function slotsFor(intent: string, t: string[], units: readonly string[]): { slot
   if (UNIT_TOOLS.has(intent) || intent === "incident.explain") {
     if (u && u.rivals.length) return { ask: `Did you mean ${[u.unit, ...u.rivals].join(" or ")}?` };
     if (u) slots.unit = u.unit;
-    else if (intent !== "incident.explain") return { ask: `Which unit? ${units.length ? `The units are: ${units.join(", ")}.` : "I know of no units."}` };
+    else if (intent !== "incident.explain") {
+      const near = nearUnits(t, units);
+      if (near.length) return { ask: `Which unit: ${near.join(" or ")}?` };
+      return { ask: `Which unit? ${units.length ? `The units are: ${units.join(", ")}.` : "I know of no units."}` };
+    }
   }
   switch (intent) {
     case "system.status": {
@@ -158,6 +162,11 @@ export class Understander {
     if (confidence < MIN_CONFIDENCE) {
       const order = [...INTENTS.keys()].sort((a, b) => probs[b]! - probs[a]!).slice(0, 2).map((i) => toolSpec(INTENTS[i]!)?.description.toLowerCase() ?? INTENTS[i]);
       return { intent, slots: {}, confidence, needs_confirmation: false, plan: [], reply: `I am not sure what you mean. Did you want to ${order.join(", or to ")}? Please say it another way.`, clarify: true };
+    }
+    if ((intent === "power.reboot" || intent === "power.poweroff") && !u) {
+      // "restart cam" where cam is almost a unit's name: a unit was meant more likely than the device.
+      const near = nearUnits(t, units);
+      if (near.length) return { intent, slots: {}, confidence, needs_confirmation: false, plan: [], reply: `Did you mean ${near.join(" or ")} (a unit), or the whole device? Please say which.`, clarify: true };
     }
     const s = slotsFor(intent, t, units);
     if ("ask" in s) return { intent, slots: {}, confidence, needs_confirmation: false, plan: [], reply: s.ask, clarify: true };
