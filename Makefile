@@ -57,14 +57,19 @@ $(BUILD)/supervisor.js: $(INIT_TS) package-lock.json
 
 $(BUILD)/paio.js: $(INIT_TS) $(shell find agents -name '*.ts' 2>/dev/null) package-lock.json
 	@mkdir -p $(BUILD)
-	$(BUN) build --target=bun --outfile=$@ init/cli/paio.ts
+	$(BUN) build --target=bun --external onnxruntime-node --outfile=$@ init/cli/paio.ts
 
 AGENTS_TS := $(shell find agents -name '*.ts' -o -name '*.tsx' 2>/dev/null)
 $(BUILD)/agent.js: $(AGENTS_TS) $(INIT_TS) package-lock.json
 	@mkdir -p $(BUILD)
 	$(BUN) build --target=bun --external onnxruntime-node --outfile=$@ agents/agent/main.ts
 
-build: deps $(BUILD)/pid1 $(BUILD)/qemu-exec $(BUILD)/supervisor.js $(BUILD)/paio.js $(BUILD)/agent.js
+# The console UI (ink): react-devtools-core is only an optional import of ink's.
+$(BUILD)/console.js: $(AGENTS_TS) $(INIT_TS) package-lock.json
+	@mkdir -p $(BUILD)
+	$(BUN) build --target=bun --external onnxruntime-node --external react-devtools-core --outfile=$@ agents/console/main.tsx
+
+build: deps $(BUILD)/pid1 $(BUILD)/qemu-exec $(BUILD)/supervisor.js $(BUILD)/paio.js $(BUILD)/agent.js $(BUILD)/console.js
 
 # --- image --------------------------------------------------------------------
 

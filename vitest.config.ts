@@ -5,7 +5,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     pool: "threads",
-    include: ["tests/**/*.test.ts"],
+    include: ["tests/**/*.test.ts", "tests/**/*.test.tsx"],
     // Generous: tests that run inside a TCG guest are slow on a busy two-core machine.
     testTimeout: 120_000,
     // Tests that boot QEMU share two cores: one file at a time keeps boots fast and timings honest.

@@ -157,6 +157,7 @@ function stageRoot(inp: Inputs, dir: string): Stage {
   s.file("usr/lib/paio/supervisor.js", OWN_PARTS.supervisor, "paio:init/supervisor", 0o644);
   s.file("usr/lib/paio/paio.js", OWN_PARTS.paioCli, "paio:init/cli", 0o644);
   s.file("usr/lib/paio/agent.js", OWN_PARTS.agent, "paio:agents/agent", 0o644);
+  s.file("usr/lib/paio/console.js", OWN_PARTS.console, "paio:agents/console", 0o644);
   // The models and the key that signed their manifest.
   for (const f of readdirSync(MODELS_DIR).filter((f) => f === "manifest.json" || f.endsWith(".onnx")).sort()) {
     s.file(`usr/lib/paio/models/${f}`, join(MODELS_DIR, f), "paio:agents/models (make models)", 0o644);

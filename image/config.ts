@@ -74,6 +74,7 @@ export const OWN_PARTS = {
   supervisor: join(BUILD, "supervisor.js"),
   paioCli: join(BUILD, "paio.js"),
   agent: join(BUILD, "agent.js"),
+  console: join(BUILD, "console.js"),
 };
 
 /** Where `make models` leaves the signed models (see agents/models/build.ts). */

@@ -65,7 +65,7 @@ export class Guest {
   private client: ExecClient | undefined;
 
   private constructor(
-    private proc: Subprocess<"ignore", "pipe", "pipe">,
+    private proc: Subprocess<"pipe", "pipe", "pipe">,
     private tmp: string,
     private execSocket: string,
     readonly accel: Accel,
@@ -108,11 +108,18 @@ export class Guest {
       watchdog: opts.watchdog,
     });
     const lifetime = String(opts.lifetimeS ?? 1800);
-    const proc = Bun.spawn(["timeout", "-k", "5", lifetime, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    // stdin reaches the guest's serial console: what a person types there (type()).
+    const proc = Bun.spawn(["timeout", "-k", "5", lifetime, ...args], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
     const guest = new Guest(proc, tmp, execSocket, accel, opts);
     live.add(guest);
     void guest.collectStderr(proc.stderr);
     return guest;
+  }
+
+  /** Types on the guest's serial console, as a person at the device would (send "\r" for Enter). */
+  type(text: string): void {
+    this.proc.stdin.write(text);
+    this.proc.stdin.flush();
   }
 
   private stderrLines: string[] = [];

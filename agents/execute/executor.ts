@@ -4,6 +4,7 @@
 // other way). Read tools answer from the monitor, the supervisor and the
 // knowledge base.
 
+import { readFileSync } from "node:fs";
 import type { Request, Response, UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
 import { TOOLS, describeCall, type ToolCall } from "../tools/catalog.ts";
 import { processes, safeCommOf } from "./processes.ts";
@@ -129,7 +130,9 @@ export class Executor {
         return { ok: true, reply: this.read.setMode(a.mode as "auto" | "advise" | "off") };
       case "power.reboot":
       case "power.poweroff":
-        // PID 1 shuts down in order: SIGTERM reboots, SIGUSR2 powers off.
+        // PID 1 shuts down in order: SIGTERM reboots, SIGUSR2 powers off. Only on a PAIO
+        // device, where the supervisor is PID 1's child; never signal some other system's init.
+        if (!supervisedByPid1()) return { ok: false, reply: "not on a PAIO device (the supervisor is not a child of PID 1); not signalling PID 1" };
         try {
           process.kill(1, call.tool === "power.reboot" ? "SIGTERM" : "SIGUSR2");
           return { ok: true, reply: call.tool === "power.reboot" ? "rebooting" : "powering off" };
@@ -141,6 +144,15 @@ export class Executor {
       case "none":
         return { ok: true, reply: "I did not understand that, so I did nothing. Say 'help' to see what I can do." };
     }
+  }
+}
+
+function supervisedByPid1(): boolean {
+  try {
+    const stat = readFileSync(`/proc/${process.ppid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === 1;
+  } catch {
+    return false;
   }
 }
 

@@ -1,0 +1,188 @@
+// The console UI, for an 80x24 serial line or a screen: a status strip, the
+// feed of what the agent notices and does, the conversation, and a chat line
+// with history (Up/Down). ASCII only unless the terminal says UTF-8; no
+// colour when NO_COLOR is set or the terminal is a vt100. `shell` (or
+// Ctrl-\) opens a root shell and comes back here when it exits.
+
+import { Box, Text, useApp, useInput } from "ink";
+import { useEffect, useRef, useState } from "react";
+import type { AgentEvent } from "../protocol.ts";
+import type { Engine, StatusLine } from "./engine.ts";
+
+export interface Look {
+  columns: number;
+  rows: number;
+  unicode: boolean;
+  colour: boolean;
+}
+
+export function lookFromEnv(env: Record<string, string | undefined>, columns = 80, rows = 24): Look {
+  const lang = `${env.LC_ALL ?? ""}${env.LC_CTYPE ?? ""}${env.LANG ?? ""}`;
+  return {
+    columns: columns || 80,
+    rows: rows || 24,
+    unicode: /utf-?8/i.test(lang) && env.TERM !== "vt100",
+    colour: !env.NO_COLOR && env.TERM !== "vt100" && env.TERM !== "dumb",
+  };
+}
+
+const FEED_LINES = 5;
+
+function clip(s: string, width: number): string {
+  // Control characters from data never reach the terminal.
+  const clean = s.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "?");
+  return clean.length > width ? clean.slice(0, width - 1) + (width > 1 ? "~" : "") : clean;
+}
+
+export function statusText(s: StatusLine | undefined): string {
+  if (!s) return "PAIO | starting...";
+  const temp = s.temperature !== undefined ? ` | ${Math.round(s.temperature)}C` : "";
+  const failed = s.failed.length ? ` | FAILED: ${s.failed.join(",")}` : " | no failed units";
+  return `PAIO ${s.health.toUpperCase()} | CPU ${s.cpu}% | MEM ${s.memory}%${temp}${failed} | mode ${s.mode}`;
+}
+
+export function App(props: { engine: Engine; look: Look; onShell: () => Promise<void>; pollMs?: number }) {
+  const { engine, look } = props;
+  const { exit, suspendTerminal } = useApp();
+  // The shell gets the terminal to itself; ink restores its state and redraws afterwards.
+  const openShell = async () => {
+    if (typeof suspendTerminal === "function") await suspendTerminal(props.onShell);
+    else await props.onShell();
+  };
+  const [status, setStatus] = useState<StatusLine>();
+  const [feed, setFeed] = useState<string[]>([]);
+  const [transcript, setTranscript] = useState<string[]>(["Type a request in plain words ('help' lists what I can do; 'shell' opens a shell)."]);
+  const [line, setLine] = useState("");
+  const [confirm, setConfirm] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const history = useRef<string[]>([]);
+  const histPos = useRef(-1);
+
+  useEffect(() => {
+    let alive = true;
+    const tick = async () => {
+      try {
+        const s = await engine.status();
+        if (alive) setStatus(s);
+      } catch {
+        // keep the last status
+      }
+    };
+    void tick();
+    const t = setInterval(tick, props.pollMs ?? 3000);
+    const off = engine.onEvent((e: AgentEvent) => {
+      const time = new Date(e.time).toISOString().slice(11, 19);
+      setFeed((f) => [...f, `${time} ${e.event}: ${e.text}`].slice(-FEED_LINES));
+    });
+    return () => {
+      alive = false;
+      clearInterval(t);
+      off();
+    };
+  }, [engine]);
+
+  const say = (lines: string[]) => setTranscript((t) => [...t, ...lines].slice(-200));
+
+  const submit = async (text: string) => {
+    const trimmed = text.trim();
+    if (!trimmed) return;
+    history.current = [...history.current.filter((h) => h !== trimmed), trimmed].slice(-50);
+    histPos.current = -1;
+    say([`> ${trimmed}`]);
+    if (confirm) {
+      const yes = /^(y|yes)$/i.test(trimmed);
+      setConfirm(undefined);
+      setBusy(true);
+      const r = await engine.answer(yes);
+      setBusy(false);
+      say(r.lines);
+      if (r.confirm) setConfirm(r.confirm);
+      return;
+    }
+    if (/^(shell|!)$/i.test(trimmed)) {
+      await openShell();
+      say(["Back from the shell."]);
+      return;
+    }
+    if (/^(quit|exit)$/i.test(trimmed)) {
+      exit();
+      return;
+    }
+    setBusy(true);
+    try {
+      const r = await engine.submit(trimmed);
+      say(r.lines);
+      if (r.confirm) setConfirm(r.confirm);
+    } catch (e) {
+      say([`! ${(e as Error).message}`]);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  useInput((input, key) => {
+    if (key.ctrl && input === "\\") {
+      void openShell().then(() => say(["Back from the shell."]));
+      return;
+    }
+    if (key.upArrow || key.downArrow) {
+      const h = history.current;
+      if (h.length === 0) return;
+      let pos = histPos.current === -1 ? h.length : histPos.current;
+      pos = key.upArrow ? Math.max(0, pos - 1) : Math.min(h.length, pos + 1);
+      histPos.current = pos === h.length ? -1 : pos;
+      setLine(pos === h.length ? "" : h[pos]!);
+      return;
+    }
+    if (key.return) {
+      const text = line;
+      setLine("");
+      void submit(text);
+      return;
+    }
+    if (key.backspace || key.delete) {
+      setLine((l) => l.slice(0, -1));
+      return;
+    }
+    if (key.ctrl || key.meta || key.escape || key.tab) return;
+    // A paste or a fast serial line can bring several characters, Enter included, in one chunk.
+    const parts = input.split(/\r\n|\r|\n/);
+    if (parts.length > 1) {
+      const first = line + parts[0];
+      setLine(parts[parts.length - 1]!);
+      void (async () => {
+        await submit(first);
+        for (const p of parts.slice(1, -1)) await submit(p);
+      })();
+      return;
+    }
+    setLine((l) => (l + input).replace(/[\x00-\x1f\x7f]/g, ""));
+  });
+
+  const width = look.columns;
+  const rule = (look.unicode ? "\u2500" : "-").repeat(width);
+  const chatRows = Math.max(3, look.rows - FEED_LINES - 6);
+  const shown = transcript.flatMap((t) => {
+    const out: string[] = [];
+    for (let i = 0; i < t.length || i === 0; i += width) out.push(t.slice(i, i + width));
+    return out;
+  }).slice(-chatRows);
+  const prompt = confirm ? `${confirm} ` : busy ? "... " : "> ";
+  const health = status?.health ?? "";
+  const stripColour = !look.colour ? undefined : health === "ok" ? "green" : health === "failing" ? "red" : "yellow";
+  return (
+    <Box flexDirection="column" width={width}>
+      <Text color={stripColour} inverse={look.colour} wrap="truncate">{clip(statusText(status), width)}</Text>
+      <Text wrap="truncate">{rule}</Text>
+      {Array.from({ length: FEED_LINES }, (_, i) => (
+        <Text key={`f${i}`} dimColor={look.colour} wrap="truncate">{clip(feed[i] ?? (i === 0 && feed.length === 0 ? "(no agent events yet)" : " "), width)}</Text>
+      ))}
+      <Text wrap="truncate">{rule}</Text>
+      {Array.from({ length: chatRows }, (_, i) => (
+        <Text key={`c${i}`} wrap="truncate">{clip(shown[i] ?? " ", width)}</Text>
+      ))}
+      <Text wrap="truncate">{rule}</Text>
+      <Text wrap="truncate">{clip(prompt + line, width)}</Text>
+    </Box>
+  );
+}

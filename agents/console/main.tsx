@@ -1,0 +1,48 @@
+// The console unit's program: /usr/lib/paio/console.js, started by the
+// supervisor on the console tty (see /usr/libexec/paio/console-ui). If it
+// crashes, the supervisor restarts it.
+
+import { render } from "ink";
+import { ControlClient } from "../../init/control/client.ts";
+import type { UnitSummary } from "../../init/control/protocol.ts";
+import { loadPolicy, policyPaths } from "../guard/policy.ts";
+import { Understander } from "../nlu/understand.ts";
+import { connectAgent } from "../cli/agent.ts";
+import { App, lookFromEnv } from "./App.tsx";
+import { AgentEngine } from "./engine.ts";
+
+async function units(): Promise<UnitSummary[]> {
+  const c = await ControlClient.connect();
+  try {
+    const r = await c.request({ op: "list" });
+    return r.ok ? (r.result as UnitSummary[]) : [];
+  } finally {
+    c.close();
+  }
+}
+
+async function main(): Promise<void> {
+  let policy;
+  try {
+    policy = loadPolicy(policyPaths());
+  } catch {
+    policy = undefined; // the agent reports a broken policy; the console only needs it for hints
+  }
+  const models = process.env.PAIO_MODELS_DIR ?? "/usr/lib/paio/models";
+  const understander = await Understander.load(models, process.env.PAIO_MODEL_KEYS_DIR ?? "/etc/paio/model-keys", policy);
+  const engine = new AgentEngine({ understander, agent: connectAgent, units });
+  const look = lookFromEnv(process.env, process.stdout.columns, process.stdout.rows);
+  const onShell = async () => {
+    process.stdout.write("\nRoot shell; type 'exit' to return to the PAIO console.\n");
+    const sh = Bun.spawn(["/bin/sh", "-l"], { stdin: "inherit", stdout: "inherit", stderr: "inherit" });
+    await sh.exited;
+  };
+  const app = render(<App engine={engine} look={look} onShell={onShell} />, { exitOnCtrlC: false, patchConsole: true });
+  await app.waitUntilExit();
+  process.exit(0);
+}
+
+main().catch((e) => {
+  console.error(`paio-console: ${(e as Error).message}`);
+  process.exit(1);
+});
