@@ -64,10 +64,11 @@ $(BUILD)/agent.js: $(AGENTS_TS) $(INIT_TS) package-lock.json
 	@mkdir -p $(BUILD)
 	$(BUN) build --target=bun --external onnxruntime-node --outfile=$@ agents/agent/main.ts
 
-# The console UI (ink): react-devtools-core is only an optional import of ink's.
+# The console UI (ink). react-devtools-core, an optional import of ink's, is bundled too:
+# left out, Bun fails at start with "Cannot find package".
 $(BUILD)/console.js: $(AGENTS_TS) $(INIT_TS) package-lock.json
 	@mkdir -p $(BUILD)
-	$(BUN) build --target=bun --external onnxruntime-node --external react-devtools-core --outfile=$@ agents/console/main.tsx
+	$(BUN) build --target=bun --external onnxruntime-node --outfile=$@ agents/console/main.tsx
 
 build: deps $(BUILD)/pid1 $(BUILD)/qemu-exec $(BUILD)/supervisor.js $(BUILD)/paio.js $(BUILD)/agent.js $(BUILD)/console.js
 
