@@ -18,7 +18,7 @@ export type AgentRequest =
    * confirmation comes back as "needs-confirmation" until the same call is
    * sent again with confirmed: true.
    */
-  | { id?: string | number; op: "call"; tool: ToolName; args: Args; confirmed?: boolean; utterance?: string }
+  | { id?: string | number; op: "call"; tool: ToolName; args: Args; confirmed?: boolean; utterance?: string; origin?: "person" | "llm" }
   /** Mode, health summary, which scheduling interface is in use. */
   | { id?: string | number; op: "status" }
   /** A stream of AgentEvent lines. */
@@ -75,6 +75,7 @@ export function validateAgentRequest(v: unknown): { ok: true; req: AgentRequest 
   if (typeof r.tool !== "string") return { ok: false, message: "'call' needs 'tool', a tool name" };
   if (r.args !== undefined && (typeof r.args !== "object" || r.args === null || Array.isArray(r.args))) return { ok: false, message: "'args' must be an object" };
   if (r.confirmed !== undefined && typeof r.confirmed !== "boolean") return { ok: false, message: "'confirmed' must be true or false" };
+  if (r.origin !== undefined && r.origin !== "person" && r.origin !== "llm") return { ok: false, message: "'origin' must be 'person' or 'llm'" };
   if (r.utterance !== undefined && (typeof r.utterance !== "string" || r.utterance.length > 2000)) return { ok: false, message: "'utterance' must be a string of at most 2000 characters" };
   return { ok: true, req: { ...(r as unknown as AgentRequest), args: (r.args ?? {}) as Args } as AgentRequest };
 }

@@ -114,7 +114,7 @@ export class AgentServer {
         if (spec && spec.effect !== "read" && s.data.access !== "all") {
           return { status: "refused", reply: `'${req.tool}' changes the system and needs root; members of group 'paio' may only read` };
         }
-        return this.agent.call(req.tool, req.args, "person", req.confirmed === true, req.utterance);
+        return this.agent.call(req.tool, req.args, req.origin ?? "person", req.confirmed === true, req.utterance);
       }
     }
   }

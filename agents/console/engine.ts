@@ -9,6 +9,7 @@ import type { ControlClient } from "../../init/control/client.ts";
 import type { UnitSummary } from "../../init/control/protocol.ts";
 import type { Understander } from "../nlu/understand.ts";
 import { describeCall, type Args } from "../tools/catalog.ts";
+import type { LlmBackend } from "../nlu/llm.ts";
 
 export interface StatusLine {
   health: string;
@@ -40,6 +41,8 @@ export interface EngineDeps {
   /** Opens a connection to the agent (it may be down; then reads go to the supervisor). */
   agent: () => Promise<AgentClient>;
   units: () => Promise<UnitSummary[]>;
+  /** The optional language-model backend, for requests the embedded model cannot place. */
+  llm?: LlmBackend;
 }
 
 /** Output of a tool as transcript lines: data is indented and never interpreted. */
@@ -52,7 +55,7 @@ function outputLines(tool: string, output: unknown): string[] {
 
 export class AgentEngine implements Engine {
   private client: AgentClient | undefined;
-  private pending: { tool: string; args: Args; utterance: string } | undefined;
+  private pending: { tool: string; args: Args; utterance: string; origin: "person" | "llm" } | undefined;
   private listeners = new Set<(e: AgentEvent) => void>();
   private subscribed = false;
 
@@ -104,17 +107,17 @@ export class AgentEngine implements Engine {
     return { health: failed.length ? "failing" : "unknown", cpu: 0, memory: 0, failed, mode: "agent down" };
   }
 
-  private async call(tool: string, args: Args, utterance: string, confirmed: boolean): Promise<Reply> {
+  private async call(tool: string, args: Args, utterance: string, confirmed: boolean, origin: "person" | "llm" = "person"): Promise<Reply> {
     let res: CallResult;
     try {
-      const r = await (await this.agent()).request({ op: "call", tool: tool as never, args, confirmed, utterance });
+      const r = await (await this.agent()).request({ op: "call", tool: tool as never, args, confirmed, utterance, origin });
       if (!r.ok) return { lines: [`! ${r.error.message}`] };
       res = r.result as CallResult;
     } catch (e) {
       return { lines: [`! The agent cannot be reached (${(e as Error).message}); changes need the agent. 'shell' opens a shell.`] };
     }
     if (res.status === "needs-confirmation") {
-      this.pending = { tool, args, utterance };
+      this.pending = { tool, args, utterance, origin };
       return { lines: [res.reply], confirm: `Confirm ${describeCall({ tool, args })}? [y/N]` };
     }
     const prefix = res.status === "done" ? "" : "! ";
@@ -124,6 +127,13 @@ export class AgentEngine implements Engine {
   async submit(text: string): Promise<Reply> {
     const units = (await this.deps.units().catch(() => [])).map((u) => u.name);
     const u = await this.deps.understander.understand(text, units);
+    if ((u.intent === "none" || u.clarify) && this.deps.llm) {
+      // An open question: the backend may place it. Its text is data; its tool call goes through the guard as "llm".
+      const a = await this.deps.llm.ask(text, units);
+      if (a.kind === "call") return this.call(a.tool, a.args, text, false, "llm");
+      if (a.kind === "text") return { lines: a.text.split("\n").map((l) => `  (language model) ${l}`) };
+      return { lines: [u.reply, `  (the language model backend: ${a.why})`] };
+    }
     if (u.clarify || u.intent === "none" || u.plan.length === 0) return { lines: [u.reply] };
     const step = u.plan[0]!;
     return this.call(step.tool, step.args, text, false);
@@ -134,6 +144,6 @@ export class AgentEngine implements Engine {
     this.pending = undefined;
     if (!p) return { lines: [] };
     if (!yes) return { lines: ["Cancelled: nothing was done."] };
-    return this.call(p.tool, p.args, p.utterance, true);
+    return this.call(p.tool, p.args, p.utterance, true, p.origin);
   }
 }

@@ -10,6 +10,9 @@ import { Understander } from "../nlu/understand.ts";
 import { connectAgent } from "../cli/agent.ts";
 import { App, lookFromEnv } from "./App.tsx";
 import { AgentEngine } from "./engine.ts";
+import { LlmBackend, loadLlmConfig } from "../nlu/llm.ts";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 
 async function units(): Promise<UnitSummary[]> {
   const c = await ControlClient.connect();
@@ -30,7 +33,17 @@ async function main(): Promise<void> {
   }
   const models = process.env.PAIO_MODELS_DIR ?? "/usr/lib/paio/models";
   const understander = await Understander.load(models, process.env.PAIO_MODEL_KEYS_DIR ?? "/etc/paio/model-keys", policy);
-  const engine = new AgentEngine({ understander, agent: connectAgent, units });
+  // The optional language-model backend ([llm] in agent.toml; the state directory's copy wins).
+  const state = process.env.PAIO_STATE_DIR ?? "/var/lib/paio";
+  const etc = process.env.PAIO_ETC_DIR ?? "/etc/paio";
+  let llm: LlmBackend | undefined;
+  try {
+    const cfg = loadLlmConfig(existsSync(join(state, "agent.toml")) ? join(state, "agent.toml") : join(etc, "agent.toml"));
+    if (cfg) llm = new LlmBackend(cfg);
+  } catch (e) {
+    console.error(`paio-console: ${(e as Error).message}; the language-model backend is off`);
+  }
+  const engine = new AgentEngine({ understander, agent: connectAgent, units, llm });
   const look = lookFromEnv(process.env, process.stdout.columns, process.stdout.rows);
   const onShell = async () => {
     process.stdout.write("\nRoot shell; type 'exit' to return to the PAIO console.\n");

@@ -1,0 +1,126 @@
+// The optional language-model backend: when /etc/paio/agent.toml names an
+// OpenAI-compatible endpoint (a llama.cpp server, Ollama), requests the
+// embedded model cannot place go to it, with the tool catalog as function
+// definitions. Its tool calls are validated against the catalog like any
+// other and reach the guard as origin "llm" (so every change it suggests
+// needs a person's yes). Its text is shown as data, never acted on. On an
+// error or a time-out the embedded model's answer stands.
+//
+//   [llm]
+//   endpoint = "http://127.0.0.1:8080/v1"   # required: the API's base URL
+//   model = "qwen2.5-1.5b-instruct"          # optional: sent as "model"
+//   timeout_ms = 8000                         # optional
+//   api_key_file = "/etc/paio/llm.key"        # optional: a bearer token
+
+import { existsSync, readFileSync } from "node:fs";
+import { tomlErrorLine } from "../../init/supervisor/unit-file.ts";
+import { PERSON_TOOLS, validateCall, type Args, type SlotSpec, type ToolName } from "../tools/catalog.ts";
+
+export interface LlmConfig {
+  endpoint: string;
+  model: string;
+  timeoutMs: number;
+  apiKey?: string;
+}
+
+function lineOf(text: string, key: string): number {
+  return text.split("\n").findIndex((l) => new RegExp(`^\\s*${key}\\s*=`).test(l)) + 1;
+}
+
+/** The [llm] table of agent.toml, or undefined when there is none. Errors name file, line and field. */
+export function loadLlmConfig(path: string): LlmConfig | undefined {
+  if (!existsSync(path)) return undefined;
+  const text = readFileSync(path, "utf8");
+  let doc: Record<string, unknown>;
+  try {
+    doc = Bun.TOML.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${path} line ${tomlErrorLine(text)}: not valid TOML (${(e as Error).message})`);
+  }
+  const t = doc.llm as Record<string, unknown> | undefined;
+  if (t === undefined) return undefined;
+  const fail = (field: string, msg: string): never => {
+    throw new Error(`${path} line ${lineOf(text, field)} field 'llm.${field}': ${msg}`);
+  };
+  for (const k of Object.keys(t)) if (!["endpoint", "model", "timeout_ms", "api_key_file"].includes(k)) fail(k, "unknown field; known fields in [llm]: endpoint, model, timeout_ms, api_key_file");
+  if (typeof t.endpoint !== "string" || !/^https?:\/\/[^\s]+$/.test(t.endpoint)) fail("endpoint", 'must be an http(s) URL such as "http://127.0.0.1:8080/v1"');
+  if (t.model !== undefined && typeof t.model !== "string") fail("model", "must be a string");
+  if (t.timeout_ms !== undefined && (typeof t.timeout_ms !== "number" || t.timeout_ms < 100 || t.timeout_ms > 120_000)) fail("timeout_ms", "must be a number of milliseconds from 100 to 120000");
+  let apiKey: string | undefined;
+  if (t.api_key_file !== undefined) {
+    if (typeof t.api_key_file !== "string" || !existsSync(t.api_key_file)) fail("api_key_file", "must name a readable file");
+    apiKey = readFileSync(t.api_key_file as string, "utf8").trim();
+  }
+  return { endpoint: (t.endpoint as string).replace(/\/$/, ""), model: (t.model as string | undefined) ?? "default", timeoutMs: (t.timeout_ms as number | undefined) ?? 8000, apiKey };
+}
+
+/** OpenAI function names may not contain dots: unit.restart ↔ unit__restart. */
+const fnName = (tool: string) => tool.replace(/\./g, "__");
+const toolName = (fn: string) => fn.replace(/__/g, ".");
+
+function schema(slots: readonly SlotSpec[]): object {
+  const properties: Record<string, object> = {};
+  for (const s of slots) {
+    const t = s.type;
+    properties[s.name] = t.kind === "number" ? { type: t.integer ? "integer" : "number", minimum: t.min, maximum: t.max, description: s.description }
+      : t.kind === "enum" ? { type: "string", enum: t.values, description: s.description }
+      : { type: "string", description: s.description };
+  }
+  return { type: "object", properties, required: slots.filter((s) => !s.optional).map((s) => s.name) };
+}
+
+export function toolDefinitions(): object[] {
+  return PERSON_TOOLS.filter((t) => t.name !== "none").map((t) => ({ type: "function", function: { name: fnName(t.name), description: t.description, parameters: schema(t.slots) } }));
+}
+
+export type LlmAnswer =
+  | { kind: "call"; tool: ToolName; args: Args }
+  | { kind: "text"; text: string }
+  | { kind: "refused"; why: string }
+  | { kind: "error"; why: string };
+
+export class LlmBackend {
+  constructor(readonly cfg: LlmConfig) {}
+
+  async ask(utterance: string, units: readonly string[]): Promise<LlmAnswer> {
+    const body = {
+      model: this.cfg.model,
+      messages: [
+        { role: "system", content: `You operate a PAIO edge device through the given functions only. Units on this device: ${units.join(", ") || "none"}. If no function fits, answer briefly in plain text.` },
+        { role: "user", content: utterance.slice(0, 2000) },
+      ],
+      tools: toolDefinitions(),
+      tool_choice: "auto",
+      temperature: 0,
+    };
+    let json: { choices?: { message?: { content?: string | null; tool_calls?: { function?: { name?: string; arguments?: string } }[] } }[] };
+    try {
+      const res = await fetch(`${this.cfg.endpoint}/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(this.cfg.apiKey ? { authorization: `Bearer ${this.cfg.apiKey}` } : {}) },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(this.cfg.timeoutMs),
+      });
+      if (!res.ok) return { kind: "error", why: `${this.cfg.endpoint} answered HTTP ${res.status}` };
+      json = (await res.json()) as typeof json;
+    } catch (e) {
+      const err = e as Error;
+      return { kind: "error", why: err.name === "TimeoutError" ? `${this.cfg.endpoint} did not answer within ${this.cfg.timeoutMs} ms` : `${this.cfg.endpoint}: ${err.message}` };
+    }
+    const msg = json.choices?.[0]?.message;
+    const call = msg?.tool_calls?.[0]?.function;
+    if (call?.name) {
+      let args: Record<string, unknown>;
+      try {
+        args = call.arguments ? (JSON.parse(call.arguments) as Record<string, unknown>) : {};
+      } catch {
+        return { kind: "refused", why: "the model's tool call had arguments that are not JSON" };
+      }
+      const v = validateCall(toolName(call.name), args ?? {}, "llm", units);
+      if (!v.ok) return { kind: "refused", why: `the model suggested something invalid: ${v.error}` };
+      return { kind: "call", tool: v.call.tool, args: v.call.args };
+    }
+    if (typeof msg?.content === "string" && msg.content.trim()) return { kind: "text", text: msg.content.trim().slice(0, 2000) };
+    return { kind: "error", why: "the model's answer had neither a tool call nor text" };
+  }
+}
