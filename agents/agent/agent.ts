@@ -20,6 +20,9 @@ import { describeCall, validateCall, type Args, type Origin, type ToolCall } fro
 import type { AgentConfig } from "./config.ts";
 import { explainUnit, incidentsText, systemStatusText } from "./explain.ts";
 import { join } from "node:path";
+import type { AgentModels } from "./models.ts";
+import { deviceModelPaths, loadDeviceAnomaly } from "./models.ts";
+import { retrainAnomaly } from "../models/retrain.ts";
 
 interface Active {
   incident: Incident;
@@ -48,7 +51,7 @@ export interface AgentDeps {
   policy: Policy;
   config: AgentConfig;
   detector?: Partial<DetectorConfig>;
-  models?: { forecast?: Scorer; anomaly?: Scorer; states: ModelState[] };
+  models?: AgentModels;
   cgroupRoot?: string;
   /** PIDs the agent must never contain or kill. */
   untouchable?: () => number[];
@@ -73,12 +76,22 @@ export class Agent {
     const cgroupRoot = deps.cgroupRoot ?? join(process.env.PAIO_CGROUP_ROOT ?? "/sys/fs/cgroup", "paio");
     this.monitor = new Monitor(deps.supervisor, undefined, cgroupRoot);
     const models = deps.models;
-    const gate = (s: Scorer | undefined): Scorer | undefined =>
-      s && { threshold: s.threshold, score: (rows) => (this.modelsPaused ? Promise.resolve(undefined) : s.score(rows)) };
+    // The detector asks through these, so a retrained model or a paused one takes effect at once.
+    const gate = (get: () => Scorer | undefined): Scorer | undefined =>
+      get() && {
+        get threshold() {
+          return get()?.threshold;
+        },
+        score: (rows) => {
+          const s = get();
+          return this.modelsPaused || !s ? Promise.resolve(undefined) : s.score(rows);
+        },
+      };
     this.detector = new Detector(
       { ...DEFAULT_DETECTOR, allowedPorts: deps.policy.allowedPorts, ...deps.detector },
-      { forecast: gate(models?.forecast), anomaly: gate(models?.anomaly) },
+      { forecast: gate(() => models?.forecast), anomaly: gate(() => models?.anomaly) },
     );
+    this.lastRetrain = Date.now();
     this.executor = new Executor(deps.supervisor, {
       systemStatus: (focus) => systemStatusText(this.monitor, focus),
       incidents: () => incidentsText(this.k),
@@ -135,6 +148,7 @@ export class Agent {
     await this.tuneLatency();
     for (const f of await this.detector.onTick(t, this.monitor)) await this.handle(f);
     await this.judgeOutcomes(now);
+    await this.maybeRetrain(now);
     const used = process.cpuUsage(this.cpuMark);
     this.cpuMark = process.cpuUsage();
     this.account(now, (used.user + used.system) / 1000);
@@ -178,6 +192,28 @@ export class Agent {
   }
 
   cpuPercent = 0;
+  private lastRetrain: number;
+
+  /**
+   * On schedule (retrain_every), and only while the agent is inside its CPU
+   * budget, refits the anomaly model on this device's own recent history,
+   * signs it with the device key, verifies it like any model, and uses it.
+   */
+  private async maybeRetrain(now: number): Promise<void> {
+    const every = this.deps.config.retrainEveryMs;
+    if (every <= 0 || now - this.lastRetrain < every || this.modelsPaused || !this.deps.models?.replaceAnomaly) return;
+    this.lastRetrain = now;
+    this.flushFrames();
+    const p = deviceModelPaths();
+    const r = retrainAnomaly(this.k, p.dir, p.key, now);
+    if (!r) return;
+    const loaded = await loadDeviceAnomaly(() => {});
+    if (loaded) this.deps.models.replaceAnomaly(loaded.model);
+    this.k.audit.append("model", null, {
+      model: "anomaly", retrained: true, windows: r.windows, series: r.series, threshold: +r.threshold.toFixed(4), cpu_ms: Math.round(r.cpuMs), used: !!loaded,
+      justification: `retrained the anomaly model on ${r.windows} windows of ${r.series} of this device's metrics in ${Math.round(r.cpuMs)} ms of CPU${loaded ? "; it verified and is now in use" : "; it did not verify, so the previous model stays"}`,
+    });
+  }
 
   async onUnitEvent(e: UnitEvent): Promise<void> {
     for (const f of this.detector.onUnitEvent(e)) await this.handle(f);
