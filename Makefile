@@ -112,6 +112,7 @@ test: image typecheck
 	$(BUN) --bun node_modules/.bin/vitest run
 
 bench: image
+	@$(BUN) tests/bench/ask-bench.ts
 	@$(BUN) tests/bench/boot-bench.ts
 	@$(BUN) tests/bench/supervisor-bench.ts
 	@$(BUN) tests/bench/agent-bench.ts

@@ -107,7 +107,7 @@ export interface LoadResult {
  * `dims` gives each wanted model's input width; a wanted model the manifest
  * lacks is "missing", one that fails a check is "refused" with the reason.
  */
-export async function loadModels(dir: string, keys: KeyObject[], dims: Record<string, number>, batch = 8): Promise<LoadResult> {
+export async function loadModels(dir: string, keys: KeyObject[], dims: Record<string, number>, batch = 8, slowMs = 50): Promise<LoadResult> {
   const models = new Map<string, Model>();
   const statuses: ModelStatus[] = [];
   const manifestPath = join(dir, "manifest.json");
@@ -148,7 +148,7 @@ export async function loadModels(dir: string, keys: KeyObject[], dims: Record<st
       const note = timed.length === 1 && skipped.length === 0 && candidateBackends().length === 1
         ? `backend cpu (${best.ms.toFixed(3)} ms per batch of ${batch}); no accelerator on this machine`
         : `backend ${best.backend}, fastest measured: ${timed.map((t) => `${t.backend} ${t.ms.toFixed(3)} ms`).join(", ")}${skipped.length ? `; unusable: ${skipped.join("; ")}` : ""}`;
-      const m = new Model(entry, best.session, best.backend, note);
+      const m = new Model(entry, best.session, best.backend, note, slowMs);
       models.set(name, m);
       statuses.push(m.status());
     } catch (e) {

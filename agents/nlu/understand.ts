@@ -135,7 +135,8 @@ export class Understander {
 
   /** Loads the intent model, verified against the signed manifest. */
   static async load(modelsDir: string, keysDir: string, policy: Policy = DEFAULT_POLICY): Promise<Understander> {
-    const { models, statuses } = await loadModels(modelsDir, trustedKeys([keysDir]), { intent: FEATURES }, 1);
+    // No rule can stand in for language: a slow call is waited for, never dropped.
+    const { models, statuses } = await loadModels(modelsDir, trustedKeys([keysDir]), { intent: FEATURES }, 1, Infinity);
     const m = models.get("intent");
     if (!m) throw new Error(`the language model cannot be used: ${statuses[0]?.reason ?? "unknown reason"}${statuses[0]?.state === "missing" ? " (run 'make models')" : ""}`);
     return new Understander(m, policy);

@@ -37,6 +37,7 @@ paio reload > /dev/null
 sleep 10
 measure twenty
 echo "agentstatus $(paio --json agent)"
+echo "console_rss_kb $(rss $(pgrep /usr/lib/paio/console.js))"
 
 # Lead time: advise mode, a leak of 1 MiB per half second towards 64 MiB.
 printf 'mode = "advise"\\n' > /var/lib/paio/policy.toml
@@ -74,6 +75,8 @@ try {
       console.log(`  model ${m.name}: ${cost}`);
     }
   }
+  const consoleRss = /^console_rss_kb (\d+)$/m.exec(output);
+  if (consoleRss) console.log(`  console UI (ink, on the serial line): RSS ${(Number(consoleRss[1]) / 1024).toFixed(1)} MiB`);
   const whyJson = output.slice(output.lastIndexOf("\n[") + 1);
   const rows = JSON.parse(whyJson.slice(0, whyJson.lastIndexOf("]") + 1)) as { time: number; kind: string; body: { class?: string; inputs?: { eta_s?: number } } }[];
   const proposal = rows.find((r) => r.kind === "decision" && (r.body as { class?: string }).class === "leak");
