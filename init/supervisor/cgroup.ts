@@ -5,10 +5,34 @@
 // Without cgroup v2 (a host used for tests), `available` is false and the
 // supervisor falls back to process groups.
 
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CPU_PERIOD_US } from "./units-of-measure.ts";
 import type { Limits } from "./unit-file.ts";
+
+/** Every process descended from pid, from /proc's parent links. */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      (children.get(ppid) ?? children.set(ppid, []).get(ppid)!).push(Number(e));
+    } catch {
+      // gone
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
 
 export class Cgroups {
   readonly available: boolean;
@@ -110,10 +134,21 @@ export class Cgroups {
     const group = join(this.root, "..", "paio-quarantine");
     mkdirSync(group, { recursive: true });
     writeFileSync(join(group, "cgroup.procs"), String(pid));
+    // Freeze or limit first, so what joins next is held at once.
     if (how === "freeze") writeFileSync(join(group, "cgroup.freeze"), "1");
     else {
       writeFileSync(join(group, "cpu.max"), `10000 ${CPU_PERIOD_US}`);
       writeFileSync(join(group, "pids.max"), "64");
+    }
+    // Its descendants too (a fork bomb keeps forking: a few passes catch the stragglers).
+    for (let pass = 0; pass < 3; pass++) {
+      for (const child of descendants(pid)) {
+        try {
+          writeFileSync(join(group, "cgroup.procs"), String(child));
+        } catch {
+          // gone meanwhile
+        }
+      }
     }
     return "/sys/fs/cgroup/paio-quarantine";
   }
