@@ -20,6 +20,7 @@ restart = "on-failure"
 restart_delay = "200ms"
 restart_delay_max = "30s"
 start_limit = { burst = 5, interval = "60s" }
+latency_sensitive = true
 [health]
 type = "http"
 target = "http://127.0.0.1:8080/healthz"
@@ -49,6 +50,7 @@ describe("unit files", () => {
         health: { type: "http", target: "http://127.0.0.1:8080/healthz", intervalMs: 5000, timeoutMs: 2000, retries: 3, graceMs: 10_000 },
         limits: { cpuWeight: 100, cpuMaxUs: 50_000, memoryMax: 128 * 1024 * 1024, pidsMax: 256 },
         stop: { signal: "SIGTERM", timeoutMs: 10_000 },
+        latencySensitive: true,
       },
     });
   });
