@@ -110,7 +110,7 @@ describe("unit files", () => {
 
   test("fieldLine finds keys at the top, in sections and in inline tables", () => {
     expect(fieldLine(FULL, "restart")).toBe(7);
-    expect(fieldLine(FULL, "health.timeout")).toBe(15);
+    expect(fieldLine(FULL, "health.timeout")).toBe(16);
     expect(fieldLine(FULL, "start_limit.burst")).toBe(10);
   });
 });
