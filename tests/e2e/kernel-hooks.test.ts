@@ -40,8 +40,11 @@ rmdir ${CG}/lat/child ${CG}/lat`);
 describe("cpu.wait.stat and its threshold", () => {
   test("an idle group never exceeds its threshold", async () => {
     const out = await sh(g, `
-mkdir -p ${CG}/idle && echo 1000 > ${CG}/idle/cpu.wait.threshold_us
+mkdir -p ${CG}/idle
 sh -c 'echo $$ > ${CG}/idle/cgroup.procs; exec sleep 1000' & p=$!
+sleep 1
+# Armed once the sleeper has settled: from now on nothing in the group runs, so nothing waits.
+echo 1000 > ${CG}/idle/cpu.wait.threshold_us
 sleep 5
 cat ${CG}/idle/cpu.wait.events ${CG}/idle/cpu.wait.threshold_us
 kill $p; sleep 0.5; rmdir ${CG}/idle`);

@@ -10,8 +10,18 @@ import { IMAGE, OUT, REPO, requireBuiltImage } from "../helpers/guest.ts";
 
 const BUN = join(REPO, "node_modules/.bin/bun");
 
+/**
+ * The kernel `make image` used for out/ (the patched one, unless it was built
+ * with PAIO_STOCK_KERNEL=1), so that a second build here has the same inputs.
+ */
+function madeWith(): Record<string, string> {
+  const manifest = join(REPO, "out", "manifest.tsv");
+  if (existsSync(manifest) && readFileSync(manifest, "utf8").includes("paio:kernel(")) return { PAIO_KERNEL: join(REPO, "out", "kernel") };
+  return {};
+}
+
 function assemble(env: Record<string, string>): { code: number; out: string } {
-  const r = Bun.spawnSync([BUN, join(REPO, "image/build.ts")], { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
+  const r = Bun.spawnSync([BUN, join(REPO, "image/build.ts")], { env: { ...process.env, ...madeWith(), ...env }, stdout: "pipe", stderr: "pipe" });
   return { code: r.exitCode ?? -1, out: r.stdout.toString() + r.stderr.toString() };
 }
 
