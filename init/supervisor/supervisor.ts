@@ -159,9 +159,10 @@ export class Supervisor {
       mkdirSync(join(this.cfg.stateDir, "units"), { recursive: true });
       mkdirSync(dir, { recursive: true });
       const record = `${new Date().toISOString()} pid=${process.pid} uptime=${uptimeSeconds().toFixed(2)}\n`;
-      // A new file each start (written aside, then renamed) needs fresh blocks: a full disk shows here.
+      // A new file each start (written aside, then renamed) needs a fresh block: a full disk shows here.
+      // One full block, padded: a few bytes would fit inside the inode (ext4 inline data) and hide it.
       const last = join(dir, "last-start");
-      writeFileSync(`${last}.tmp`, record);
+      writeFileSync(`${last}.tmp`, record.padEnd(4096, "\n"));
       renameSync(`${last}.tmp`, last);
       appendFileSync(file, record);
     } catch (e) {

@@ -15,8 +15,9 @@ const BUN = join(REPO, "node_modules/.bin/bun");
  * with PAIO_STOCK_KERNEL=1), so that a second build here has the same inputs.
  */
 function madeWith(): Record<string, string> {
-  const manifest = join(REPO, "out", "manifest.tsv");
-  if (existsSync(manifest) && readFileSync(manifest, "utf8").includes("paio:kernel(")) return { PAIO_KERNEL: join(REPO, "out", "kernel") };
+  const patched = join(REPO, "out", "kernel", "vmlinuz");
+  const used = join(REPO, "out", "vmlinuz");
+  if (existsSync(patched) && existsSync(used) && readFileSync(patched).equals(readFileSync(used))) return { PAIO_KERNEL: join(REPO, "out", "kernel") };
   return {};
 }
 
