@@ -1,7 +1,10 @@
 // Which accelerator QEMU may use. KVM is used only after a probe shows that a
 // guest really runs under it: on some hosts /dev/kvm exists but a guest hangs.
 // The probe boots a 512-byte boot sector that writes to QEMU's debug-exit port;
-// a working accelerator makes QEMU exit with code 99 well within a second.
+// a working accelerator makes QEMU exit with code 99 well within a second. It
+// uses the machine, CPU model and CPU count of a real PAIO guest: on some
+// hosts a bare "-M pc" guest runs under KVM while q35 with "-cpu host" aborts
+// at start ("failed to set MSR ...").
 // The answer is cached per host boot (it cannot change before a reboot).
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -36,8 +39,8 @@ async function probeKvmNow(): Promise<{ ok: boolean; why: string }> {
   writeFileSync(img, probeSector());
   const proc = Bun.spawn(
     [
-      "timeout", "-k", "1", String(PROBE_TIMEOUT_S), "qemu-system-x86_64", "-accel", "kvm", "-M", "pc", "-nodefaults",
-      "-display", "none", "-m", "16", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+      "timeout", "-k", "1", String(PROBE_TIMEOUT_S), "qemu-system-x86_64", "-accel", "kvm", "-M", "q35", "-cpu", "host", "-smp", "2", "-nodefaults",
+      "-display", "none", "-m", "64", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
       "-drive", `file=${img},format=raw,if=ide`,
     ],
     { stdout: "ignore", stderr: "pipe" },
@@ -55,7 +58,8 @@ export async function chooseAccel(log: (msg: string) => void = () => {}): Promis
   const forced = process.env.PAIO_ACCEL;
   if (forced === "kvm" || forced === "tcg") return forced;
   const cacheDir = join(process.env.PAIO_CACHE ?? join(homedir(), ".cache", "paio"));
-  const cacheFile = join(cacheDir, "kvm-probe");
+  // Versioned: an answer from an older, weaker probe is not reused.
+  const cacheFile = join(cacheDir, "kvm-probe-q35");
   const id = bootId();
   try {
     const [cachedId, verdict] = readFileSync(cacheFile, "utf8").trim().split(" ");
