@@ -10,15 +10,16 @@
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
-import { basename, join, relative } from "node:path";
+import { join, relative } from "node:path";
 import {
-  DEBIAN_PACKAGES, DEFAULT_BUN, E2FSPROGS_FILES, KERNEL_CMDLINE, RT_TESTS_FILES, MODELS_DIR, ONNXRUNTIME_JS, ONNXRUNTIME_LIB_DIR, OUT, OUTPUTS, OWN_PARTS, REPO, SOURCE_DATE_EPOCH,
+  DEBIAN_PACKAGES, E2FSPROGS_FILES, KERNEL_CMDLINE, RT_TESTS_FILES, MODELS_DIR, ONNXRUNTIME_JS, OUT, OUTPUTS, OWN_PARTS, REPO, SOURCE_DATE_EPOCH,
 } from "./config.ts";
 import { fetchDebs, type Deb } from "./debs.ts";
 import { interpreter, libraryClosure } from "./elf.ts";
 import { BuildError, requireTools, run } from "./errors.ts";
 import { moduleLoadOrder, resolveKernel, type Kernel } from "./kernel.ts";
 import { Stage } from "./stage.ts";
+import { appFiles, bunBinary, onnxLibrary } from "./app.ts";
 import { cpioArchive, type CpioEntry } from "./cpio.ts";
 
 const STEPS = ["inputs", "Debian packages", "root tree", "initramfs", "EFI partition", "squashfs", "disk image"];
@@ -62,32 +63,11 @@ function checkOwnParts(): void {
   }
 }
 
-/** Every file under a directory, as paths relative to it, sorted. */
-function listFiles(dir: string, prefix = ""): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(join(dir, prefix)).sort()) {
-    const rel = prefix ? `${prefix}/${name}` : name;
-    if (statSync(join(dir, rel)).isDirectory()) out.push(...listFiles(dir, rel));
-    else out.push(rel);
-  }
-  return out;
-}
-
 function resolveInputs(): Inputs {
   requireTools(["mksquashfs", "genimage", "mkdosfs", "mcopy", "readelf", "apt-get", "dpkg-deb"]);
   checkOwnParts();
-  const bunPath = process.env.PAIO_BUN || DEFAULT_BUN;
-  if (!existsSync(bunPath)) {
-    throw new BuildError(
-      process.env.PAIO_BUN
-        ? `PAIO_BUN=${bunPath}: no such file; point it at a Bun binary for x86_64 Linux, or unset it to use the one from npm`
-        : `the Bun binary ${relative(REPO, bunPath)} is missing; run 'make deps' (npm ci installs @oven/bun-linux-x64-baseline)`,
-    );
-  }
-  const bunOrigin = process.env.PAIO_BUN ? `file:${basename(bunPath)}` : `npm:@oven/bun-linux-x64-baseline@${npmVersion(join(DEFAULT_BUN, "../.."))}`;
-  const onnxPath = join(ONNXRUNTIME_LIB_DIR, "libonnxruntime.so.1");
-  if (!existsSync(onnxPath)) throw new BuildError(`${relative(REPO, onnxPath)} is missing; run 'make deps'`);
-  const onnxOrigin = `npm:onnxruntime-node@${npmVersion(join(REPO, "node_modules/onnxruntime-node"))}`;
+  const bun = bunBinary();
+  const onnxLib = onnxLibrary();
 
   step("Debian packages");
   const kernel = resolveKernel(log);
@@ -96,7 +76,7 @@ function resolveInputs(): Inputs {
   const wanted = readFileSync(join(REPO, "image/modules.list"), "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
   const modules = moduleLoadOrder(kernel, wanted, log);
   log(`${debs.size} packages, ${modules.length} kernel modules`);
-  return { bun: { path: bunPath, origin: bunOrigin }, onnxLib: { path: onnxPath, origin: onnxOrigin }, kernel, modules, debs };
+  return { bun, onnxLib, kernel, modules, debs };
 }
 
 /** A hash over every input: if it matches the last build's, there is nothing to do. */
@@ -154,23 +134,8 @@ function stageRoot(inp: Inputs, dir: string): Stage {
   // Our own parts.
   s.file("sbin/init", OWN_PARTS.pid1, "paio:init/pid1.c", 0o755);
   s.file("usr/libexec/paio/qemu-exec", OWN_PARTS.qemuExec, "paio:qemu/guest/qemu-exec.c", 0o755);
-  s.file("usr/lib/paio/supervisor.js", OWN_PARTS.supervisor, "paio:init/supervisor", 0o644);
-  s.file("usr/lib/paio/paio.js", OWN_PARTS.paioCli, "paio:init/cli", 0o644);
-  s.file("usr/lib/paio/agent.js", OWN_PARTS.agent, "paio:agents/agent", 0o644);
-  s.file("usr/lib/paio/console.js", OWN_PARTS.console, "paio:agents/console", 0o644);
-  // The models and the key that signed their manifest.
-  for (const f of readdirSync(MODELS_DIR).filter((f) => f === "manifest.json" || f.endsWith(".onnx")).sort()) {
-    s.file(`usr/lib/paio/models/${f}`, join(MODELS_DIR, f), "paio:agents/models (make models)", 0o644);
-  }
-  s.file("etc/paio/model-keys/paio.pub", join(MODELS_DIR, "model-signing.pub"), "paio:agents/models (make models)", 0o644);
-  // onnxruntime-node's JavaScript and native binding; its library is on the library path below.
-  for (const [pkg, { keep }] of Object.entries(ONNXRUNTIME_JS)) {
-    const root = join(REPO, "node_modules", pkg);
-    const origin = `npm:${pkg}@${npmVersion(root)}`;
-    for (const rel of listFiles(root).filter((f) => keep.test(f))) s.file(`usr/lib/paio/node_modules/${pkg}/${rel}`, join(root, rel), origin, 0o644);
-  }
-  s.file("usr/bin/bun", inp.bun.path, inp.bun.origin, 0o755);
-  s.file("usr/lib/x86_64-linux-gnu/libonnxruntime.so.1", inp.onnxLib.path, inp.onnxLib.origin, 0o644);
+  // The app (bundles, models, Bun, onnxruntime): the list the Buildroot package uses too.
+  for (const f of appFiles()) s.file(f.dest, f.src, f.origin, f.mode);
 
   // e2fsprogs, for the data partition (PID 1 formats and checks it).
   const e2 = deb(inp, "e2fsprogs");
@@ -289,11 +254,12 @@ function main(): void {
 
   step("disk image");
   mkdirSync(join(tmp, "empty-root"));
+  // Run in image/ so that the configuration's include("genimage-disk.cfg") resolves.
   run([
-    "genimage", "--config", join(REPO, "image/genimage-x86_64.cfg"),
+    "genimage", "--config", "genimage-x86_64.cfg",
     "--inputpath", gi, "--outputpath", join(tmp, "genimage-out"),
     "--tmppath", join(tmp, "genimage-tmp"), "--rootpath", join(tmp, "empty-root"),
-  ]);
+  ], { cwd: join(REPO, "image") });
 
   // Move the finished outputs into place only now, so a failed build never
   // leaves a half-written image behind the stamp of a good one.
