@@ -20,7 +20,7 @@ export PAIO_BUN
 # onnxruntime (training, tests, paio ask) must not try to upload telemetry.
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: help deps build models kernel image run test test-unit test-e2e bench typecheck clean
+.PHONY: help deps build models kernel image buildroot test-buildroot run test test-unit test-e2e bench typecheck clean
 
 help:
 	@echo "PAIO make targets:"
@@ -30,9 +30,11 @@ help:
 	@echo "  make build      compile PID 1, the guest exec helper and the app bundles into $(BUILD)/"
 	@echo "  make models     train the agent's ONNX models into $(OUT)/models/ and sign their manifest"
 	@echo "  make kernel     build Debian's linux-source-6.1 with kernel-patches/ (cached in ~/.cache/paio/kernel)"
+	@echo "  make buildroot  build distro/ (Buildroot tree) offline from Debian's packages; needs BUILDROOT_DIR"
 	@echo "  make image      assemble $(OUT)/paio-x86_64.img, rootfs.squashfs, vmlinuz, initrd.img, manifest"
 	@echo "  make test-unit  host-only tests (no QEMU)"
 	@echo "  make test-e2e   tests that boot the image in QEMU"
+	@echo "  make test-buildroot  build distro/ offline and boot it in QEMU (long; needs BUILDROOT_DIR)"
 	@echo "  make bench      boot-time, size and memory figures, with a busybox-only baseline"
 	@echo "  make typecheck  strict TypeScript check"
 	@echo "  make clean      remove $(OUT)/ (downloaded Debian packages stay cached in ~/.cache/paio)"
@@ -94,6 +96,12 @@ endif
 image: build models
 	@$(IMAGE_KERNEL) $(BUN) image/build.ts
 
+# The Buildroot external tree (distro/), built offline with the Buildroot tree
+# at BUILDROOT_DIR from Debian's toolchain and sources; out/buildroot/ gets the
+# disk image. The app and models come from this tree, as for the assembler.
+buildroot: build models
+	@$(BUN) distro/offline/build.ts
+
 run: image
 	@bin/paio qemu run
 
@@ -110,6 +118,10 @@ test-e2e: image
 
 test: image typecheck
 	$(BUN) --bun node_modules/.bin/vitest run
+
+# The full offline Buildroot build and a boot of its image (too long for CI).
+test-buildroot: buildroot image
+	$(BUN) --bun node_modules/.bin/vitest run --config tests/buildroot/vitest.config.ts
 
 bench: image
 	@$(BUN) tests/bench/ask-bench.ts

@@ -1,12 +1,13 @@
 // `paio qemu ...`: boot the built image on this machine.
 //   paio qemu run  [--snapshot] [--direct] [--image FILE] [--memory MB] [--cpus N]
-//   paio qemu exec [--snapshot] [--uefi] [--image FILE] [--timeout S] [--boot-timeout S]
+//   paio qemu exec [--snapshot] [--uefi|--direct] [--image FILE] [--timeout S] [--boot-timeout S]
 //                  [--reboot] [--console] [--console-log FILE] [--append ARG] SCRIPT|-
 // exec boots headless, waits for the supervisor's readiness, runs SCRIPT (a
 // /bin/sh script; '-' reads it from stdin) in the guest as root, prints its
 // output, powers the guest off and exits with the script's exit status.
 // Its own failures (no image, boot time-out, panic) exit 125 with the last
-// console lines.
+// console lines. --image FILE boots another disk image (e.g. the Buildroot
+// tree's) through UEFI firmware unless --direct asks for out/'s kernel.
 
 import { fileURLToPath } from "node:url";
 import { existsSync, readFileSync } from "node:fs";
@@ -23,6 +24,8 @@ export const HARNESS_FAILURE = 125;
 interface Flags {
   snapshot: boolean;
   boot: "uefi" | "direct";
+  /** --uefi or --direct was given. */
+  bootChosen: boolean;
   image?: string;
   timeoutS: number;
   bootTimeoutS: number;
@@ -39,7 +42,7 @@ class UsageError extends Error {}
 
 function parseFlags(args: string[], defaultBoot: "uefi" | "direct"): Flags {
   const f: Flags = {
-    snapshot: false, boot: defaultBoot, timeoutS: 600, bootTimeoutS: Number(process.env.PAIO_BOOT_TIMEOUT ?? 300),
+    snapshot: false, boot: defaultBoot, bootChosen: false, timeoutS: 600, bootTimeoutS: Number(process.env.PAIO_BOOT_TIMEOUT ?? 300),
     reboot: false, console: false, append: [], memoryMb: 1024, cpus: 2, rest: [],
   };
   for (let i = 0; i < args.length; i++) {
@@ -57,8 +60,8 @@ function parseFlags(args: string[], defaultBoot: "uefi" | "direct"): Flags {
     };
     switch (a) {
       case "--snapshot": f.snapshot = true; break;
-      case "--uefi": f.boot = "uefi"; break;
-      case "--direct": f.boot = "direct"; break;
+      case "--uefi": f.boot = "uefi"; f.bootChosen = true; break;
+      case "--direct": f.boot = "direct"; f.bootChosen = true; break;
       case "--image": f.image = value(); break;
       case "--timeout": f.timeoutS = num(); break;
       case "--boot-timeout": f.bootTimeoutS = num(); break;
@@ -73,12 +76,17 @@ function parseFlags(args: string[], defaultBoot: "uefi" | "direct"): Flags {
         f.rest.push(a);
     }
   }
+  // Another image (e.g. Buildroot's) brings its own boot path: firmware,
+  // then whatever its EFI partition holds. Direct boot would use out/'s kernel.
+  if (f.image && !f.bootChosen) f.boot = "uefi";
   return f;
 }
 
-function requireImage(): void {
-  for (const f of ["paio-x86_64.img", "vmlinuz", "initrd.img", "cmdline.txt"]) {
-    if (!existsSync(join(OUT, f))) throw new UsageError(`${join(OUT, f)} is missing; build the image first with 'make image'`);
+function requireImage(f: Flags): void {
+  // A given image booted through its firmware needs nothing from out/.
+  if (f.image && f.boot === "uefi") return;
+  for (const file of ["paio-x86_64.img", "vmlinuz", "initrd.img", "cmdline.txt"]) {
+    if (!existsSync(join(OUT, file))) throw new UsageError(`${join(OUT, file)} is missing; build the image first with 'make image'`);
   }
 }
 
@@ -102,7 +110,7 @@ async function execCommand(args: string[]): Promise<number> {
   if (scriptPath === "-") script = new Uint8Array(await new Response(Bun.stdin.stream()).arrayBuffer());
   else if (!existsSync(scriptPath)) throw new UsageError(`script ${scriptPath}: no such file`);
   else script = readFileSync(scriptPath);
-  requireImage();
+  requireImage(f);
   const { disk, varsFile } = chooseDisk(f);
 
   const guest = await Guest.start({
@@ -127,7 +135,7 @@ async function execCommand(args: string[]): Promise<number> {
 async function runCommand(args: string[]): Promise<number> {
   const f = parseFlags(args, "uefi");
   if (f.rest.length) throw new UsageError(`unexpected argument ${f.rest[0]}`);
-  requireImage();
+  requireImage(f);
   const { disk, varsFile: persistentVars } = chooseDisk(f);
   const accel = await chooseAccel((m) => console.error(`paio: ${m}`));
   const varsFile = persistentVars ?? join(OUT, "OVMF_VARS.snapshot.fd");

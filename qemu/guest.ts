@@ -90,7 +90,8 @@ export class Guest {
     } else if (varsFile) {
       ensureVars(varsFile);
     }
-    const cmdline = [imageCmdline(opts.outDir), "panic=-1", ...(opts.append ?? [])].join(" ");
+    // Only direct boot takes a command line from here; under UEFI the image's own loader has it.
+    const cmdline = opts.boot === "direct" ? [imageCmdline(opts.outDir), "panic=-1", ...(opts.append ?? [])].join(" ") : undefined;
     const args = qemuArgs({
       accel,
       disk: opts.disk,
