@@ -13,10 +13,9 @@
 //                 system, and its differences from the assembler's manifest
 //
 // Steps 1-2 are cached in ~/.cache/paio/buildroot, keyed by the inputs
-// (package versions, this file); Buildroot's own output directory lives there
+// (Debian package versions); Buildroot's own output directory lives there
 // too, so a second run rebuilds only what changed.
 
-import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, join } from "node:path";
@@ -40,6 +39,9 @@ export const TOOLCHAIN_DEBS = [
   "libgcc-s1", "libstdc++6", "libcrypt1", "libcrypt-dev", "libgomp1", "libatomic1", "libitm1", "libquadmath0",
   "libasan8", "liblsan0", "libtsan2", "libubsan1", "libcc1-0",
 ];
+
+/** Bumped when prepareToolchain() lays the directory out differently. */
+const TOOLCHAIN_LAYOUT = 2;
 
 /** Host programs Buildroot itself needs (it checks for them before building). */
 const HOST_PACKAGES = ["genimage", "dosfstools", "mtools", "build-essential", "rsync", "bc", "cpio", "unzip", "file", "wget", "perl", "fakeroot", "dpkg-dev", "util-linux"];
@@ -106,12 +108,6 @@ function aptOptions(): string[] {
   ];
 }
 
-function hashOf(...parts: string[]): string {
-  const h = createHash("sha256");
-  for (const p of parts) h.update(p).update("\0");
-  return h.digest("hex").slice(0, 12);
-}
-
 function installedVersion(pkg: string): string {
   const r = Bun.spawnSync(["dpkg-query", "-W", "-f=${Version}", pkg], { stdout: "pipe", stderr: "pipe" });
   return r.exitCode === 0 ? r.stdout.toString() : "";
@@ -119,10 +115,12 @@ function installedVersion(pkg: string): string {
 
 /** Step 1: Debian's compiler and C library, relocated into one directory. */
 function prepareToolchain(): string {
-  const key = hashOf(...TOOLCHAIN_DEBS.map((p) => `${p}=${installedVersion(p)}`), readFileSync(fileURLToPath(import.meta.url), "utf8"));
-  const dest = join(CACHE, `toolchain-${key}`);
-  if (existsSync(join(dest, ".done"))) {
-    say(`[1/5] toolchain: cached (${basename(dest)})`);
+  // The path stays the same across versions (Buildroot's wrappers have it
+  // built in); its .done file says which packages it holds.
+  const dest = join(CACHE, "toolchain");
+  const want = TOOLCHAIN_DEBS.map((p) => `${p}=${installedVersion(p)}`).join("\n") + `\nlayout=${TOOLCHAIN_LAYOUT}\n`;
+  if (existsSync(join(dest, ".done")) && readFileSync(join(dest, ".done"), "utf8") === want) {
+    say("[1/5] toolchain: cached");
     return dest;
   }
   say(`[1/5] toolchain: fetching ${TOOLCHAIN_DEBS.length} Debian packages (gcc 12, glibc 2.36)`);
@@ -139,7 +137,7 @@ function prepareToolchain(): string {
   }
   const bin = join(tmp, "usr/bin");
   // The names Buildroot asks for, pointing at the versioned programs.
-  for (const tool of ["gcc", "g++", "cpp"]) {
+  for (const tool of ["gcc", "g++", "cpp", "gcc-ar", "gcc-nm", "gcc-ranlib"]) {
     rmSync(join(bin, `x86_64-linux-gnu-${tool}`), { force: true });
     symlinkSync(`x86_64-linux-gnu-${tool}-12`, join(bin, `x86_64-linux-gnu-${tool}`));
   }
@@ -150,7 +148,7 @@ function prepareToolchain(): string {
   }
   // Buildroot copies every ld*.so.* it finds: this directory would match.
   rmSync(join(tmp, "etc/ld.so.conf.d"), { recursive: true, force: true });
-  writeFileSync(join(tmp, ".done"), TOOLCHAIN_DEBS.map((p) => `${p}=${installedVersion(p)}`).join("\n") + "\n");
+  writeFileSync(join(tmp, ".done"), want);
   rmSync(dest, { recursive: true, force: true });
   renameSync(tmp, dest);
   say(`      toolchain ready (${elapsed()})`);

@@ -56,13 +56,15 @@ export interface Comparison {
 
 /**
  * Compares the assembler's manifest with the Buildroot image's. PAIO's parts
- * are the files whose assembler origin is "paio:" or "npm:" (pid1 is compared
- * by presence only: each build system compiles it with its own toolchain).
+ * are the files whose assembler origin is "paio:" or "npm:" (pid1, the exec
+ * helper and /etc/paio/release are compared by presence only: each build
+ * system compiles or writes them itself).
  */
 export function compareManifests(assemblerText: string, buildrootText: string): Comparison {
   const a = parse(assemblerText);
   const b = parse(buildrootText);
-  const compiled = new Set(["/usr/sbin/init", "/usr/libexec/paio/qemu-exec"]);
+  // Compiled, or written, by each build system itself: compared by presence.
+  const compiled = new Set(["/usr/sbin/init", "/usr/libexec/paio/qemu-exec", "/etc/paio/release"]);
   let paioSame = 0;
   const paioDiffer: string[] = [];
   const rebuilt: string[] = [];
@@ -103,7 +105,7 @@ export function compareManifests(assemblerText: string, buildrootText: string): 
     `PAIO's files (overlay, app, models, onnxruntime, Bun): ${paioSame} identical, ${paioDiffer.length} not.`,
     "",
     ...section("PAIO files that differ or are missing", paioDiffer),
-    ...section("Compiled by each build system's own toolchain (present in both, contents differ by design)", rebuilt),
+    ...section("Compiled or written by each build system itself (present in both, contents differ by design)", rebuilt),
     ...section("Same file, other directory", relocated),
     ...section("Only in the assembler's image (Debian's binaries and libraries, systemd-boot's loader and initramfs are not in the root)", otherOnlyA),
     ...section("Only in the Buildroot image (Buildroot's skeleton, its busybox and libraries)", onlyB),

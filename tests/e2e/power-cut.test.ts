@@ -49,10 +49,16 @@ describe("power cuts", () => {
         counts.push(records);
         if (i === CUTS + 1) break;
         await sh(g, `cat > /run/writer.js <<'JS'\n${WRITER}JS\n(bun /run/writer.js </dev/null >/dev/null 2>&1 &)`);
-        // Let the writes run for a while, a different time each round, then cut the power.
-        await Bun.sleep(3000 + ((i * 1237) % 4000));
-        const during = await sh(g, "paio --json audit verify || true");
-        expect(JSON.parse(during).records).toBeGreaterThan(records);
+        // Wait for the writer's first records (Bun starts slowly in a busy
+        // emulated guest), let the writes run a different time each round,
+        // then cut the power while they are in flight.
+        let during = records;
+        for (let t = 0; t < 60 && during <= records; t++) {
+          await Bun.sleep(1000);
+          during = JSON.parse(await sh(g, "paio --json audit verify || true")).records;
+        }
+        expect(during, `the writer added records before cut ${i}`).toBeGreaterThan(records);
+        await Bun.sleep(1000 + ((i * 1237) % 4000));
       } finally {
         if (i <= CUTS) g.kill();
         else await g.shutdown().catch(() => g.kill());
