@@ -41,21 +41,35 @@ export function statusText(s: StatusLine | undefined): string {
   return `PAIO ${s.health.toUpperCase()} | CPU ${s.cpu}% | MEM ${s.memory}%${temp}${failed} | mode ${s.mode}`;
 }
 
-export function App(props: { engine: Engine; look: Look; onShell: () => Promise<void>; pollMs?: number }) {
+/** What the console hands over when it leaves for a shell, and gets back after it. */
+export interface ConsoleState {
+  transcript: string[];
+  history: string[];
+}
+
+const INTRO = "Type a request in plain words ('help' lists what I can do; 'shell' opens a shell).";
+export const BACK_FROM_SHELL = "Back from the shell.";
+
+export function App(props: { engine: Engine; look: Look; onShell: (state: ConsoleState) => Promise<void>; resumed?: ConsoleState; pollMs?: number }) {
   const { engine, look } = props;
   const { exit, suspendTerminal } = useApp();
-  // The shell gets the terminal to itself; ink restores its state and redraws afterwards.
+  // The conversation so far, kept in a ref as well so that the shell can take it along.
+  const transcriptRef = useRef<string[]>(props.resumed ? [...props.resumed.transcript, BACK_FROM_SHELL] : [INTRO]);
+  // The shell gets the terminal to itself. On the device the console process
+  // ends and console-ui runs the shell, then starts the console again with
+  // this state (two readers of one terminal would fight over its input).
   const openShell = async () => {
-    if (typeof suspendTerminal === "function") await suspendTerminal(props.onShell);
-    else await props.onShell();
+    const state = { transcript: transcriptRef.current, history: history.current };
+    if (typeof suspendTerminal === "function") await suspendTerminal(() => props.onShell(state));
+    else await props.onShell(state);
   };
   const [status, setStatus] = useState<StatusLine>();
   const [feed, setFeed] = useState<string[]>([]);
-  const [transcript, setTranscript] = useState<string[]>(["Type a request in plain words ('help' lists what I can do; 'shell' opens a shell)."]);
+  const [transcript, setTranscript] = useState<string[]>(transcriptRef.current);
   const [line, setLine] = useState("");
   const [confirm, setConfirm] = useState<string>();
   const [busy, setBusy] = useState(false);
-  const history = useRef<string[]>([]);
+  const history = useRef<string[]>(props.resumed?.history ?? []);
   const histPos = useRef(-1);
 
   useEffect(() => {
@@ -81,7 +95,10 @@ export function App(props: { engine: Engine; look: Look; onShell: () => Promise<
     };
   }, [engine]);
 
-  const say = (lines: string[]) => setTranscript((t) => [...t, ...lines].slice(-200));
+  const say = (lines: string[]) => {
+    transcriptRef.current = [...transcriptRef.current, ...lines].slice(-200);
+    setTranscript(transcriptRef.current);
+  };
 
   const submit = async (text: string) => {
     const trimmed = text.trim();
@@ -101,7 +118,7 @@ export function App(props: { engine: Engine; look: Look; onShell: () => Promise<
     }
     if (/^(shell|!)$/i.test(trimmed)) {
       await openShell();
-      say(["Back from the shell."]);
+      say([BACK_FROM_SHELL]);
       return;
     }
     if (/^(quit|exit)$/i.test(trimmed)) {
@@ -122,7 +139,7 @@ export function App(props: { engine: Engine; look: Look; onShell: () => Promise<
 
   useInput((input, key) => {
     if (key.ctrl && input === "\\") {
-      void openShell().then(() => say(["Back from the shell."]));
+      void openShell().then(() => say([BACK_FROM_SHELL]));
       return;
     }
     if (key.upArrow || key.downArrow) {

@@ -8,11 +8,37 @@ import type { UnitSummary } from "../../init/control/protocol.ts";
 import { loadPolicy, policyPaths } from "../guard/policy.ts";
 import { Understander } from "../nlu/understand.ts";
 import { connectAgent } from "../cli/agent.ts";
-import { App, lookFromEnv } from "./App.tsx";
+import { App, lookFromEnv, type ConsoleState } from "./App.tsx";
 import { AgentEngine } from "./engine.ts";
 import { LlmBackend, loadLlmConfig } from "../nlu/llm.ts";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+
+/** The exit status that asks console-ui for a root shell. */
+const SHELL_EXIT = 3;
+/** Where the conversation waits while the shell runs (tmpfs: gone after a reboot). */
+const RESUME_FILE = process.env.PAIO_CONSOLE_RESUME ?? "/run/paio/console-resume.json";
+
+function saveResumeState(file: string, state: ConsoleState): void {
+  try {
+    writeFileSync(file, JSON.stringify(state), { mode: 0o600 });
+  } catch {
+    // the console comes back without its transcript
+  }
+}
+
+/** The saved conversation, once: the file is removed, and anything malformed is ignored. */
+function takeResumeState(file: string): ConsoleState | undefined {
+  try {
+    const raw = JSON.parse(readFileSync(file, "utf8")) as Partial<ConsoleState>;
+    rmSync(file, { force: true });
+    const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "string");
+    if (!strings(raw.transcript) || !strings(raw.history)) return undefined;
+    return { transcript: raw.transcript!.slice(-200), history: raw.history!.slice(-50) };
+  } catch {
+    return undefined;
+  }
+}
 
 async function units(): Promise<UnitSummary[]> {
   const c = await ControlClient.connect();
@@ -45,12 +71,21 @@ async function main(): Promise<void> {
   }
   const engine = new AgentEngine({ understander, agent: connectAgent, units, llm });
   const look = lookFromEnv(process.env, process.stdout.columns, process.stdout.rows);
-  const onShell = async () => {
+  // Under console-ui (the device), the shell is run by the script that runs
+  // this program: the console saves its state, leaves with SHELL_EXIT, and is
+  // started again when the shell exits. By hand, the shell runs as a child.
+  const wrapped = process.env.PAIO_CONSOLE_WRAPPER === "1";
+  const onShell = async (state: ConsoleState) => {
+    if (wrapped) {
+      saveResumeState(RESUME_FILE, state);
+      process.exit(SHELL_EXIT);
+    }
     process.stdout.write("\nRoot shell; type 'exit' to return to the PAIO console.\n");
     const sh = Bun.spawn(["/bin/sh", "-l"], { stdin: "inherit", stdout: "inherit", stderr: "inherit" });
     await sh.exited;
   };
-  const app = render(<App engine={engine} look={look} onShell={onShell} />, { exitOnCtrlC: false, patchConsole: true });
+  const resumed = wrapped ? takeResumeState(RESUME_FILE) : undefined;
+  const app = render(<App engine={engine} look={look} onShell={onShell} resumed={resumed} />, { exitOnCtrlC: false, patchConsole: true });
   await app.waitUntilExit();
   process.exit(0);
 }

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { EventEmitter } from "node:events";
 import { PassThrough } from "node:stream";
 import { render } from "ink";
-import { App, lookFromEnv, type Look } from "../../agents/console/App.tsx";
+import { App, lookFromEnv, type ConsoleState, type Look } from "../../agents/console/App.tsx";
 import { AgentEngine } from "../../agents/console/engine.ts";
 import { Understander } from "../../agents/nlu/understand.ts";
 import { ControlClient } from "../../init/control/client.ts";
@@ -54,10 +54,10 @@ async function until(screen: Screen, re: RegExp, ms = 20_000): Promise<string> {
   throw new Error(`screen never showed ${re}:\n${screen.text}`);
 }
 
-function start(look: Look, shell: () => Promise<void> = async () => {}) {
+function start(look: Look, shell: (state: ConsoleState) => Promise<void> = async () => {}, resumed?: ConsoleState) {
   const screen = new Screen();
   const keys = keyboard();
-  const app = render(<App engine={engine} look={look} onShell={shell} pollMs={500} />, { stdout: screen as never, stdin: keys as never, debug: true, exitOnCtrlC: false, patchConsole: false });
+  const app = render(<App engine={engine} look={look} onShell={shell} resumed={resumed} pollMs={500} />, { stdout: screen as never, stdin: keys as never, debug: true, exitOnCtrlC: false, patchConsole: false });
   return { screen, keys, app };
 }
 
@@ -119,8 +119,10 @@ describe("console UI on an 80x24 terminal", () => {
 
   test("why did demo restart? is answered from the audit log; 'shell' opens the shell and comes back", async () => {
     let shells = 0;
-    const { screen, keys, app } = start(lookFromEnv({ TERM: "linux", LANG: "C.UTF-8" }), async () => {
+    let handed: ConsoleState | undefined;
+    const { screen, keys, app } = start(lookFromEnv({ TERM: "linux", LANG: "C.UTF-8" }), async (state) => {
       shells++;
+      handed = state;
     });
     await until(screen, /PAIO OK/);
     expect(screen.text).toMatch(/\u2500{80}/); // UTF-8: box-drawing rules
@@ -134,5 +136,16 @@ describe("console UI on an 80x24 terminal", () => {
     // The shell ran (with the terminal handed over); the QEMU test types into it on a real tty.
     expect(shells).toBe(1);
     app.unmount();
+    // On the device the console process ends for the shell and starts again
+    // with the conversation it handed over: all of it, and the history.
+    expect(handed!.transcript).toEqual(expect.arrayContaining(["> restart demo", "> shell"]));
+    expect(handed!.transcript.some((l) => l.startsWith("What happened to demo"))).toBe(true);
+    expect(handed!.history).toEqual(["restart demo", "why did demo restart?", "shell"]);
+    const again = start(lookFromEnv({ TERM: "linux", LANG: "C.UTF-8" }), async () => {}, handed);
+    const back = await until(again.screen, /Back from the shell\./);
+    expect(back).toContain("What happened to demo, oldest first:");
+    again.keys.write("\x1b[A");
+    await until(again.screen, /^> shell$/m);
+    again.app.unmount();
   }, 60_000);
 });
