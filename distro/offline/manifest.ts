@@ -77,8 +77,9 @@ export function compareManifests(assemblerText: string, buildrootText: string): 
       continue;
     }
     const other = b.get(path);
-    if (compiled.has(path)) {
-      if (other?.type === "file") rebuilt.push(path);
+    // The merged-/usr links (/bin, /lib64, ...) are each build system's own layout.
+    if (compiled.has(path) || row.origin === "paio:image/stage.ts") {
+      if (other && other.type === row.type) rebuilt.push(path);
       else paioDiffer.push(`${path}: missing`);
       continue;
     }
