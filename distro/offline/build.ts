@@ -289,7 +289,12 @@ async function main(): Promise<void> {
   const img = join(output, "images", "paio-x86_64.img");
   if (!existsSync(img)) fail(`the build finished without ${img}; see out/buildroot/build.log`);
   copyFileSync(img, join(OUT, "paio-x86_64.img"));
-  const manifest = rootManifest(join(output, "target"));
+  // The manifest of what the image really holds: the squashfs, unpacked.
+  const unpacked = join(OUT, ".rootfs");
+  rmSync(unpacked, { recursive: true, force: true });
+  run(["unsquashfs", "-q", "-n", "-d", unpacked, join(output, "images", "rootfs.squashfs")]);
+  const manifest = rootManifest(unpacked);
+  rmSync(unpacked, { recursive: true, force: true });
   writeFileSync(join(OUT, "manifest.tsv"), manifest);
   const assembler = join(REPO, "out", "manifest.tsv");
   if (existsSync(assembler)) {
