@@ -12,9 +12,10 @@
 //   5. outputs    out/buildroot/: the disk image, a manifest of the root file
 //                 system, and its differences from the assembler's manifest
 //
-// Steps 1-2 are cached in ~/.cache/paio/buildroot, keyed by the inputs
-// (Debian package versions); Buildroot's own output directory lives there
-// too, so a second run rebuilds only what changed.
+// Steps 1-2 are cached in ~/.cache/paio/buildroot (the toolchain keyed by
+// the versions of its Debian packages, each source tree fetched once);
+// Buildroot's own output directory lives there too, so a second run rebuilds
+// only what changed.
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
