@@ -22,7 +22,8 @@ function script(nices: number[]): string {
   return `
 CG=/sys/fs/cgroup/paio
 mkdir -p $CG/fg $CG/bg
-p99() { awk '/^[0-9]/ { n += $2; c[$1+0] = $2 } /Overflows/ { o = $NF } END { t = n + o; want = t * 0.99; s = 0; for (i = 0; i <= 200000; i++) { s += c[i]; if (s >= want) { print i; exit } } print ">200000" }' "$1"; }
+# busybox awk reads a number with leading zeros (cyclictest writes "000123") as octal: dec() strips them.
+p99() { awk 'function dec(s) { sub(/^0+/, "", s); return s + 0 } /^[0-9]/ { n += dec($2); c[dec($1)] = dec($2) } /Overflows:/ { o = dec($NF) } END { t = n + o; want = t * 0.99; s = 0; for (i = 0; i <= 200000; i++) { s += c[i]; if (s >= want) { print i; exit } } print ">200000" }' "$1"; }
 r=1; while [ $r -le ${ROUNDS} ]; do
   for nice in ${nices.join(" ")}; do
     [ -e $CG/fg/cpu.latency.nice ] && echo $nice > $CG/fg/cpu.latency.nice
@@ -32,7 +33,7 @@ r=1; while [ $r -le ${ROUNDS} ]; do
     out=$(sh -c "echo \\$\\$ > $CG/fg/cgroup.procs; exec cyclictest -q -D ${SECONDS} -i 10000 -h 200000 --histfile=/run/hist" 2>&1)
     kill -9 $hb 2>/dev/null; for p in $(cat $CG/bg/cgroup.procs); do kill -9 $p 2>/dev/null; done; wait 2>/dev/null
     # With a histogram, cyclictest -q prints its summary into the histogram file.
-    avg=$(awk '/^# Avg Latencies:/ { print $4 + 0 }' /run/hist)
+    avg=$(sed -n 's/^# Avg Latencies: *0*\\([0-9][0-9]*\\)$/\\1/p' /run/hist)
     echo "lat nice=$nice avg=$avg p99=$(p99 /run/hist)"
     sleep 1
   done
