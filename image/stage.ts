@@ -101,28 +101,40 @@ export class Stage {
 
   /** Every entry of the tree with its origin and checksum, sorted by path. */
   manifest(): string {
-    const rows: string[] = [];
-    const walk = (rel: string) => {
-      for (const name of readdirSync(join(this.root, rel)).sort()) {
-        const p = rel ? `${rel}/${name}` : name;
-        const full = join(this.root, p);
-        const st = lstatSync(full);
-        const mode = (st.mode & 0o7777).toString(8).padStart(4, "0");
-        if (st.isDirectory()) {
-          walk(p);
-          continue;
-        }
-        const origin = this.origins.get(p);
-        if (!origin) throw new BuildError(`internal: no origin recorded for /${p}`);
-        if (st.isSymbolicLink()) {
-          rows.push(["/" + p, "link", mode, "-", "-", "-> " + readlinkSync(full), origin].join("\t"));
-        } else {
-          const sum = createHash("sha256").update(readFileSync(full)).digest("hex");
-          rows.push(["/" + p, "file", mode, String(st.size), sum, "-", origin].join("\t"));
-        }
-      }
-    };
-    walk("");
-    return "# path\ttype\tmode\tsize\tsha256\tlink\torigin\n" + rows.join("\n") + "\n";
+    return treeManifest(this.root, (p) => {
+      const origin = this.origins.get(p);
+      if (!origin) throw new BuildError(`internal: no origin recorded for /${p}`);
+      return origin;
+    });
   }
+}
+
+/**
+ * A manifest of any tree (also a Buildroot root, see distro/offline): one row
+ * per file or link with path, type, mode, size, sha256, link target and the
+ * origin `originOf` gives, sorted by path.
+ */
+export function treeManifest(root: string, originOf: (path: string) => string): string {
+  const rows: string[] = [];
+  const walk = (rel: string) => {
+    for (const name of readdirSync(join(root, rel)).sort()) {
+      const p = rel ? `${rel}/${name}` : name;
+      const full = join(root, p);
+      const st = lstatSync(full);
+      const mode = (st.mode & 0o7777).toString(8).padStart(4, "0");
+      if (st.isDirectory()) {
+        walk(p);
+        continue;
+      }
+      const origin = originOf(p);
+      if (st.isSymbolicLink()) {
+        rows.push(["/" + p, "link", mode, "-", "-", "-> " + readlinkSync(full), origin].join("\t"));
+      } else {
+        const sum = createHash("sha256").update(readFileSync(full)).digest("hex");
+        rows.push(["/" + p, "file", mode, String(st.size), sum, "-", origin].join("\t"));
+      }
+    }
+  };
+  walk("");
+  return "# path\ttype\tmode\tsize\tsha256\tlink\torigin\n" + rows.join("\n") + "\n";
 }

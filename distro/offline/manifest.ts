@@ -3,30 +3,11 @@
 // a comparison of the two images' manifests, limited to what matters: PAIO's
 // own parts (pid1, the app, the overlay) must be the same files.
 
-import { createHash } from "node:crypto";
-import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { join } from "node:path";
+import { treeManifest } from "../../image/stage.ts";
 
+/** The manifest of a Buildroot root, every entry's origin "buildroot". */
 export function rootManifest(root: string): string {
-  const rows: string[] = [];
-  const walk = (rel: string) => {
-    for (const name of readdirSync(join(root, rel)).sort()) {
-      const p = rel ? `${rel}/${name}` : name;
-      const full = join(root, p);
-      const st = lstatSync(full);
-      const mode = (st.mode & 0o7777).toString(8).padStart(4, "0");
-      if (st.isDirectory()) {
-        walk(p);
-      } else if (st.isSymbolicLink()) {
-        rows.push(["/" + p, "link", mode, "-", "-", "-> " + readlinkSync(full), "buildroot"].join("\t"));
-      } else {
-        const sum = createHash("sha256").update(readFileSync(full)).digest("hex");
-        rows.push(["/" + p, "file", mode, String(st.size), sum, "-", "buildroot"].join("\t"));
-      }
-    }
-  };
-  walk("");
-  return "# path\ttype\tmode\tsize\tsha256\tlink\torigin\n" + rows.join("\n") + "\n";
+  return treeManifest(root, () => "buildroot");
 }
 
 interface Row {
