@@ -52,7 +52,7 @@ $(BUILD)/qemu-exec: qemu/guest/qemu-exec.c
 	@mkdir -p $(BUILD)
 	$(CC_STATIC) -o $@ $<
 
-INIT_TS := $(shell find init -name '*.ts' 2>/dev/null)
+INIT_TS := $(shell find init lib -name '*.ts' 2>/dev/null)
 $(BUILD)/supervisor.js: $(INIT_TS) package-lock.json
 	@mkdir -p $(BUILD)
 	$(BUN) build --target=bun --outfile=$@ init/supervisor/main.ts

@@ -15,12 +15,20 @@
  *  - starts the supervisor (bun /usr/lib/paio/supervisor.js, or
  *    paio.supervisor=PATH), reaps every zombie, restarts the supervisor with
  *    exponential backoff and opens a rescue shell on the console after 5
- *    deaths within 60 s;
+ *    deaths within 60 s, or after 3 supervisors in a row that never became
+ *    ready;
+ *  - watches the supervisor through a pipe it hands over as fd 3
+ *    (PAIO_NOTIFY_FD=3): the supervisor writes "ready\n" once and then a
+ *    heartbeat byte every 2 s from its event loop. One that is not ready
+ *    within paio.supervisor_ready_timeout seconds (default 60), or that stays
+ *    silent for paio.supervisor_stall_timeout seconds (default 30) once ready,
+ *    is hung: it is killed with SIGKILL and counts as a death. Its units keep
+ *    running and the next supervisor takes them back;
  *  - SIGTERM, SIGINT (Ctrl-Alt-Del): reboot; SIGUSR2: poweroff; SIGUSR1: halt.
  *    It stops the supervisor (which stops the units), kills what is left,
  *    unmounts the data partition cleanly and calls reboot(2).
  *
- * Signals stay blocked and are taken synchronously with sigtimedwait(), so
+ * Signals stay blocked and are read from a signalfd in a poll() loop, so
  * no work happens in an asynchronous signal handler. Messages go to the
  * console, prefixed "paio-init: ".
  *
@@ -40,7 +48,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <poll.h>
 #include <sys/reboot.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -54,8 +64,14 @@
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 30000
 #define STABLE_RUN_MS 60000
+#define MAX_UNREADY 3		      /* supervisors in a row that never became ready */
+#define READY_TIMEOUT_S_DEFAULT 60    /* paio.supervisor_ready_timeout */
+#define STALL_TIMEOUT_S_DEFAULT 30    /* paio.supervisor_stall_timeout */
+#define NOTIFY_FD 3
 
 static char *const CHILD_ENV[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=linux", NULL};
+static char *const SUPERVISOR_ENV[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=linux",
+				       "PAIO_NOTIFY_FD=3", NULL};
 static char *const RESCUE_ENV[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=linux",
 				   "PS1=rescue# ", NULL};
 
@@ -353,7 +369,8 @@ static int mount_data(void)
 
 /* ---- supervisor and rescue shell ---------------------------------------------- */
 
-static pid_t spawn(const char *path, char *const argv[], char *const env[], int own_console)
+/* notify_fd >= 0: handed to the child as fd 3 (the supervisor's readiness pipe). */
+static pid_t spawn(const char *path, char *const argv[], char *const env[], int own_console, int notify_fd)
 {
 	pid_t pid = fork();
 	if (pid != 0)
@@ -373,21 +390,54 @@ static pid_t spawn(const char *path, char *const argv[], char *const env[], int 
 		if (in > STDERR_FILENO)
 			close(in);
 	}
+	if (notify_fd == NOTIFY_FD)
+		fcntl(NOTIFY_FD, F_SETFD, 0); /* dup2 onto itself would keep close-on-exec */
+	else if (notify_fd >= 0)
+		dup2(notify_fd, NOTIFY_FD);
 	execve(path, argv, env);
 	say("cannot run %s: %s", path, strerror(errno));
 	_exit(127);
 }
 
-static pid_t start_supervisor(void)
+/* Starts the supervisor; *notify_rd gets the read end of its readiness pipe (or -1). */
+static pid_t start_supervisor(int *notify_rd)
 {
 	static char path[256];
 	if (!cmdline_arg("paio.supervisor", path, sizeof(path)))
 		snprintf(path, sizeof(path), "/usr/lib/paio/supervisor.js");
 	/* A .js file runs under Bun; anything else is executed as it is. */
+	int p[2] = {-1, -1};
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+		say("cannot create the supervisor's readiness pipe: %s; not watching it", strerror(errno));
 	size_t len = strlen(path);
+	pid_t pid;
 	if (len > 3 && strcmp(path + len - 3, ".js") == 0)
-		return spawn("/usr/bin/bun", (char *[]){"bun", path, NULL}, CHILD_ENV, 0);
-	return spawn(path, (char *[]){path, NULL}, CHILD_ENV, 0);
+		pid = spawn("/usr/bin/bun", (char *[]){"bun", path, NULL}, SUPERVISOR_ENV, 0, p[1]);
+	else
+		pid = spawn(path, (char *[]){path, NULL}, SUPERVISOR_ENV, 0, p[1]);
+	if (p[1] >= 0)
+		close(p[1]);
+	if (pid <= 0 && p[0] >= 0) {
+		close(p[0]);
+		p[0] = -1;
+	}
+	*notify_rd = p[0];
+	return pid;
+}
+
+/* A whole number of seconds from the kernel command line, or the default. */
+static long long cmdline_seconds(const char *key, long long def)
+{
+	char value[32];
+	if (!cmdline_arg(key, value, sizeof(value)))
+		return def;
+	char *end;
+	long long s = strtoll(value, &end, 10);
+	if (*end || s <= 0) {
+		say("%s=%s is not a positive number of seconds; using %lld", key, value, def);
+		return def;
+	}
+	return s;
 }
 
 static void describe_status(int status, char *out, size_t size)
@@ -469,6 +519,73 @@ static void shutdown_system(unsigned int how, pid_t supervisor, int data_persist
 		sleep(3600);
 }
 
+/* ---- watching the supervisor ------------------------------------------------------ */
+
+struct watch {
+	pid_t pid;		 /* the running supervisor, 0 when none */
+	int notify_rd;		 /* read end of its readiness pipe, -1 when not watched */
+	int ready;		 /* it said "ready" */
+	long long started_at;	 /* ms */
+	long long last_beat;	 /* ms: the last byte it wrote */
+	long long ready_timeout; /* ms */
+	long long stall_timeout; /* ms */
+};
+
+static void unwatch(struct watch *w)
+{
+	if (w->notify_rd >= 0)
+		close(w->notify_rd);
+	w->notify_rd = -1;
+}
+
+/* Reads what the supervisor wrote: "ready\n" once, then heartbeat bytes. */
+static void drain_notify(struct watch *w)
+{
+	char buf[256];
+	for (;;) {
+		ssize_t n = read(w->notify_rd, buf, sizeof(buf));
+		if (n > 0) {
+			w->last_beat = now_ms();
+			if (!w->ready && memchr(buf, '\n', (size_t)n)) {
+				w->ready = 1;
+				say("supervisor (pid %d) is ready after %.1f s", w->pid,
+				    (double)(w->last_beat - w->started_at) / 1000);
+			}
+			continue;
+		}
+		if (n == 0) { /* it closed the pipe (or exited): nothing left to watch */
+			if (w->pid > 0)
+				say("supervisor (pid %d) closed its readiness pipe; no longer watching for hangs", w->pid);
+			unwatch(w);
+		}
+		return; /* EAGAIN: all read */
+	}
+}
+
+/* ms until the supervisor must next be heard from; -1 when not watched. */
+static long long watch_deadline(const struct watch *w)
+{
+	if (w->pid <= 0 || w->notify_rd < 0)
+		return -1;
+	return w->ready ? w->last_beat + w->stall_timeout : w->started_at + w->ready_timeout;
+}
+
+/* A supervisor that is alive but never ready, or silent, is killed; its death is then handled as any other. */
+static void check_hung(struct watch *w)
+{
+	long long deadline = watch_deadline(w);
+	if (deadline < 0 || now_ms() < deadline)
+		return;
+	if (w->ready)
+		say("supervisor (pid %d) stopped answering: no heartbeat for %lld s; killing it (its units keep running)",
+		    w->pid, w->stall_timeout / 1000);
+	else
+		say("supervisor (pid %d) not ready within %lld s; killing it (its units keep running)", w->pid,
+		    w->ready_timeout / 1000);
+	kill(w->pid, SIGKILL);
+	unwatch(w);
+}
+
 /* ---- main loop ------------------------------------------------------------------- */
 
 int main(void)
@@ -478,7 +595,7 @@ int main(void)
 		fprintf(stderr, "paio-init: must run as PID 1 (it is /sbin/init)\n");
 		return 1;
 	}
-	/* All signals we act on are taken in the loop below, never by a handler. */
+	/* All signals we act on are read from a signalfd in the loop below, never by a handler. */
 	sigset_t set;
 	sigemptyset(&set);
 	int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP, SIGPIPE};
@@ -499,40 +616,62 @@ int main(void)
 	int data_persistent = mount_data();
 	if (mkdir(DATA_DIR "/units", 0755) < 0 && errno != EEXIST)
 		say("data: cannot create " DATA_DIR "/units: %s", strerror(errno));
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		say("cannot create a signalfd: %s; starting a rescue shell", strerror(errno));
+		for (;;) {
+			pid_t sh = spawn("/bin/sh", (char *[]){"sh", NULL}, RESCUE_ENV, 1, -1);
+			while (sh > 0 && waitpid(-1, NULL, 0) != sh)
+				;
+			sleep(1);
+		}
+	}
 
 	long long deaths[MAX_DEATHS] = {0}; /* times of the latest deaths, oldest first */
-	int ndeaths = 0, restart_pending = 1;
-	long long backoff = BACKOFF_FIRST_MS, restart_at = now_ms(), started_at = 0;
-	pid_t supervisor = 0, rescue = 0;
+	int ndeaths = 0, nunready = 0, restart_pending = 1;
+	long long backoff = BACKOFF_FIRST_MS, restart_at = now_ms();
+	pid_t rescue = 0;
+	struct watch w = {.pid = 0, .notify_rd = -1};
+	w.ready_timeout = cmdline_seconds("paio.supervisor_ready_timeout", READY_TIMEOUT_S_DEFAULT) * 1000;
+	w.stall_timeout = cmdline_seconds("paio.supervisor_stall_timeout", STALL_TIMEOUT_S_DEFAULT) * 1000;
 
 	for (;;) {
 		if (restart_pending && now_ms() >= restart_at) {
 			restart_pending = 0;
-			started_at = now_ms();
-			supervisor = start_supervisor();
-			if (supervisor < 0) {
+			w.started_at = w.last_beat = now_ms();
+			w.ready = 0;
+			w.pid = start_supervisor(&w.notify_rd);
+			if (w.pid < 0) {
 				say("cannot fork the supervisor: %s; retrying in %lld ms", strerror(errno), backoff);
-				supervisor = 0;
+				w.pid = 0;
 				restart_pending = 1;
 				restart_at = now_ms() + backoff;
 				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 			}
 		}
-		/* Sleep until a signal arrives or a restart is due; no periodic wake-ups. */
-		int sig;
-		if (restart_pending) {
-			long long left = restart_at - now_ms();
-			struct timespec ts = {left > 0 ? left / 1000 : 0, left > 0 ? (left % 1000) * 1000000 : 0};
-			sig = sigtimedwait(&set, NULL, &ts);
-		} else {
-			sig = sigwaitinfo(&set, NULL);
+		/* Sleep until a signal, a word from the supervisor, a due restart or a watch deadline. */
+		long long wake = watch_deadline(&w);
+		if (restart_pending && (wake < 0 || restart_at < wake))
+			wake = restart_at;
+		long long left = wake < 0 ? -1 : wake - now_ms();
+		int timeout = left < 0 ? (wake < 0 ? -1 : 0) : left > 3600000 ? 3600000 : (int)left;
+		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = w.notify_rd, .events = POLLIN}};
+		if (poll(pfd, w.notify_rd >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR)
+			say("poll: %s", strerror(errno));
+		if (w.notify_rd >= 0 && pfd[1].revents)
+			drain_notify(&w);
+
+		struct signalfd_siginfo si;
+		while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			int sig = (int)si.ssi_signo;
+			if (sig == SIGTERM || sig == SIGINT)
+				shutdown_system(RB_AUTOBOOT, w.pid, data_persistent);
+			else if (sig == SIGUSR2)
+				shutdown_system(RB_POWER_OFF, w.pid, data_persistent);
+			else if (sig == SIGUSR1)
+				shutdown_system(RB_HALT_SYSTEM, w.pid, data_persistent);
 		}
-		if (sig == SIGTERM || sig == SIGINT)
-			shutdown_system(RB_AUTOBOOT, supervisor, data_persistent);
-		else if (sig == SIGUSR2)
-			shutdown_system(RB_POWER_OFF, supervisor, data_persistent);
-		else if (sig == SIGUSR1)
-			shutdown_system(RB_HALT_SYSTEM, supervisor, data_persistent);
+		check_hung(&w);
 
 		int status;
 		pid_t pid;
@@ -542,30 +681,39 @@ int main(void)
 			if (pid == rescue) {
 				say("rescue shell (pid %d) %s; starting the supervisor again", pid, how);
 				rescue = 0;
-				ndeaths = 0;
+				ndeaths = nunready = 0;
 				backoff = BACKOFF_FIRST_MS;
 				restart_pending = 1;
 				restart_at = now_ms();
 			}
-			if (pid != supervisor)
+			if (pid != w.pid)
 				continue; /* an orphan, now reaped */
 			long long now = now_ms();
-			supervisor = 0;
-			if (now - started_at >= STABLE_RUN_MS)
+			if (w.notify_rd >= 0) /* whatever it wrote last still counts */
+				drain_notify(&w);
+			unwatch(&w);
+			w.pid = 0;
+			nunready = w.ready ? 0 : nunready + 1;
+			if (now - w.started_at >= STABLE_RUN_MS)
 				backoff = BACKOFF_FIRST_MS;
 			memmove(deaths, deaths + 1, sizeof(deaths) - sizeof(deaths[0]));
 			deaths[MAX_DEATHS - 1] = now;
 			ndeaths = ndeaths < MAX_DEATHS ? ndeaths + 1 : MAX_DEATHS;
-			if (ndeaths == MAX_DEATHS && now - deaths[0] <= DEATH_WINDOW_MS) {
+			int crash_loop = ndeaths == MAX_DEATHS && now - deaths[0] <= DEATH_WINDOW_MS;
+			if (crash_loop || nunready >= MAX_UNREADY) {
 				say("supervisor (pid %d) %s", pid, how);
-				say("supervisor died %d times within %d s; starting a rescue shell on the console "
-				    "(exit it to try the supervisor again)", MAX_DEATHS, DEATH_WINDOW_MS / 1000);
-				rescue = spawn("/bin/sh", (char *[]){"sh", NULL}, RESCUE_ENV, 1);
+				if (crash_loop)
+					say("supervisor died %d times within %d s; starting a rescue shell on the console "
+					    "(exit it to try the supervisor again)", MAX_DEATHS, DEATH_WINDOW_MS / 1000);
+				else
+					say("%d supervisors in a row never became ready; starting a rescue shell on the console "
+					    "(exit it to try the supervisor again)", MAX_UNREADY);
+				rescue = spawn("/bin/sh", (char *[]){"sh", NULL}, RESCUE_ENV, 1, -1);
 				if (rescue > 0)
 					continue;
 				say("cannot fork the rescue shell: %s", strerror(errno));
 				rescue = 0;
-				ndeaths = 0;
+				ndeaths = nunready = 0;
 			}
 			say("supervisor (pid %d) %s; restarting in %lld ms", pid, how, backoff);
 			restart_pending = 1;

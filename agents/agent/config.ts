@@ -4,9 +4,9 @@
 // variables (PAIO_AGENT_*) override the file, which the tests use to shorten
 // the agent's windows.
 
-import { existsSync, readFileSync } from "node:fs";
-import { tomlErrorLine } from "../../init/supervisor/unit-file.ts";
-import { parseDuration } from "../../init/supervisor/units-of-measure.ts";
+import { readOptionalConfig } from "../../lib/config/read.ts";
+import { tomlErrorLine } from "../../lib/config/toml.ts";
+import { parseDuration } from "../../lib/config/measure.ts";
 
 export interface AgentConfig {
   tickMs: number;
@@ -47,8 +47,8 @@ const FIELDS: Record<keyof AgentConfig, { key: string; kind: "duration" | "numbe
 export function loadAgentConfig(path = "/etc/paio/agent.toml", env: Record<string, string | undefined> = process.env): AgentConfig {
   const cfg = { ...DEFAULT_CONFIG };
   let table: Record<string, unknown> = {};
-  if (existsSync(path)) {
-    const text = readFileSync(path, "utf8");
+  const text = readOptionalConfig(path);
+  if (text !== undefined) {
     let doc: Record<string, unknown>;
     try {
       doc = Bun.TOML.parse(text) as Record<string, unknown>;

@@ -3,9 +3,9 @@
 // policy without rebuilding the image). Errors name the file, line and field.
 // docs/policy.md documents every field.
 
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { tomlErrorLine } from "../../init/supervisor/unit-file.ts";
+import { readOptionalConfig } from "../../lib/config/read.ts";
+import { tomlErrorLine } from "../../lib/config/toml.ts";
 import { isToolName, type Risk } from "../tools/catalog.ts";
 import type { Mode } from "../protocol.ts";
 
@@ -53,7 +53,15 @@ export function policyPaths(etc = process.env.PAIO_ETC_DIR ?? "/etc/paio", state
 
 /** The first policy file that exists, parsed; the built-in defaults when none does. */
 export function loadPolicy(paths = policyPaths()): Policy {
-  for (const p of paths) if (existsSync(p)) return parsePolicy(readFileSync(p, "utf8"), p);
+  for (const p of paths) {
+    let text: string | undefined;
+    try {
+      text = readOptionalConfig(p);
+    } catch (e) {
+      throw new PolicyError((e as Error).message);
+    }
+    if (text !== undefined) return parsePolicy(text, p);
+  }
   return DEFAULT_POLICY;
 }
 

@@ -12,8 +12,8 @@
 //   timeout_ms = 8000                         # optional
 //   api_key_file = "/etc/paio/llm.key"        # optional: a bearer token
 
-import { existsSync, readFileSync } from "node:fs";
-import { tomlErrorLine } from "../../init/supervisor/unit-file.ts";
+import { readConfigFile, readOptionalConfig } from "../../lib/config/read.ts";
+import { tomlErrorLine } from "../../lib/config/toml.ts";
 import { PERSON_TOOLS, validateCall, type Args, type SlotSpec, type ToolName } from "../tools/catalog.ts";
 
 export interface LlmConfig {
@@ -29,8 +29,8 @@ function lineOf(text: string, key: string): number {
 
 /** The [llm] table of agent.toml, or undefined when there is none. Errors name file, line and field. */
 export function loadLlmConfig(path: string): LlmConfig | undefined {
-  if (!existsSync(path)) return undefined;
-  const text = readFileSync(path, "utf8");
+  const text = readOptionalConfig(path);
+  if (text === undefined) return undefined;
   let doc: Record<string, unknown>;
   try {
     doc = Bun.TOML.parse(text) as Record<string, unknown>;
@@ -48,8 +48,10 @@ export function loadLlmConfig(path: string): LlmConfig | undefined {
   if (t.timeout_ms !== undefined && (typeof t.timeout_ms !== "number" || t.timeout_ms < 100 || t.timeout_ms > 120_000)) fail("timeout_ms", "must be a number of milliseconds from 100 to 120000");
   let apiKey: string | undefined;
   if (t.api_key_file !== undefined) {
-    if (typeof t.api_key_file !== "string" || !existsSync(t.api_key_file)) fail("api_key_file", "must name a readable file");
-    apiKey = readFileSync(t.api_key_file as string, "utf8").trim();
+    if (typeof t.api_key_file !== "string") fail("api_key_file", "must name a readable file");
+    const key = readConfigFile(t.api_key_file as string, 64 * 1024);
+    if (!key.ok) fail("api_key_file", `must name a readable file: ${key.error}`);
+    else apiKey = key.text.trim();
   }
   return { endpoint: (t.endpoint as string).replace(/\/$/, ""), model: (t.model as string | undefined) ?? "default", timeoutMs: (t.timeout_ms as number | undefined) ?? 8000, apiKey };
 }

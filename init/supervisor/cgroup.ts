@@ -7,7 +7,7 @@
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CPU_PERIOD_US } from "./units-of-measure.ts";
+import { CPU_PERIOD_US } from "../../lib/config/measure.ts";
 import type { Limits } from "./unit-file.ts";
 
 /** Every process descended from pid, from /proc's parent links. */

@@ -1,11 +1,15 @@
 // Entry point of the supervisor: `bun /usr/lib/paio/supervisor.js`, started
 // and kept alive by PID 1. Settings come from the environment (for tests):
-// PAIO_UNIT_DIRS, PAIO_RUN_DIR, PAIO_STATE_DIR, PAIO_CONTROL_SOCKET.
+// PAIO_UNIT_DIRS, PAIO_RUN_DIR, PAIO_STATE_DIR, PAIO_CONTROL_SOCKET; PID 1 sets
+// PAIO_NOTIFY_FD (pid1-link.ts).
 
 import { join } from "node:path";
 import { ControlServer } from "./control-server.ts";
+import { Pid1Link } from "./pid1-link.ts";
 import { configFromEnv, Supervisor } from "./supervisor.ts";
 
+// First, before any unit is started: the descriptor PID 1 watches us through must not leak into units.
+const pid1 = new Pid1Link(process.env);
 const cfg = configFromEnv(process.env);
 const supervisor = new Supervisor(cfg);
 const control = new ControlServer(supervisor, process.env.PAIO_CONTROL_SOCKET ?? join(cfg.runDir, "control.sock"));
@@ -34,3 +38,4 @@ try {
   cfg.say(`warning: cannot open the control socket ${control.path}: ${(e as Error).message}`);
 }
 supervisor.start();
+pid1.ready();

@@ -5,6 +5,7 @@
 import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { LimitsInput, ReloadResult, UnitStatus, UnitSummary } from "../control/protocol.ts";
+import { errnoText, readConfigFile } from "../../lib/config/read.ts";
 import { Cgroups } from "./cgroup.ts";
 import { checkDependencies, dependents } from "./dependencies.ts";
 import { startTime, uptimeSeconds } from "./proc.ts";
@@ -12,7 +13,7 @@ import { readState, writeState } from "./state-file.ts";
 import { parseUnitFile, type Limits, type Unit } from "./unit-file.ts";
 import { rotateIfLarge } from "./unit-log.ts";
 import { UnitRunner, type StateChange } from "./unit-runner.ts";
-import { CPU_PERIOD_US, parseCpuMax, parseSize } from "./units-of-measure.ts";
+import { CPU_PERIOD_US, parseCpuMax, parseSize } from "../../lib/config/measure.ts";
 
 export interface SupervisorConfig {
   unitDirs: string[];
@@ -52,14 +53,13 @@ export function loadUnits(dirs: string[]): LoadResult {
     }
     for (const file of names) {
       const path = join(dir, file);
-      let text: string;
-      try {
-        text = readFileSync(path, "utf8");
-      } catch (e) {
-        errors.push(`${path}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      // Never blocks: a FIFO or a link to a device is refused, not read.
+      const read = readConfigFile(path);
+      if (!read.ok) {
+        errors.push(read.error);
         continue;
       }
-      const result = parseUnitFile(text, path);
+      const result = parseUnitFile(read.text, path);
       if (!result.ok) {
         errors.push(result.error);
         continue;
@@ -75,18 +75,6 @@ export function loadUnits(dirs: string[]): LoadResult {
     units.delete(name);
   }
   return { units, order: deps.order, errors, notes };
-}
-
-function errnoText(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  const text: Record<string, string> = {
-    ENOSPC: "no space left on device",
-    EROFS: "read-only file system",
-    EACCES: "permission denied",
-    ENOTDIR: "a path component is not a directory",
-    ENOENT: "no such file or directory",
-  };
-  return err.code ? `${text[err.code] ?? err.message} (${err.code})` : String(e);
 }
 
 /** Everything about a unit except its limits: a change here needs a restart. */

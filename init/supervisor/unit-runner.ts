@@ -20,7 +20,7 @@ import { judgeTimeout, runCheck, sampleProcs } from "./health.ts";
 import { startTime } from "./proc.ts";
 import type { Limits, Unit } from "./unit-file.ts";
 import { openUnitLog } from "./unit-log.ts";
-import { formatDuration } from "./units-of-measure.ts";
+import { formatDuration } from "../../lib/config/measure.ts";
 
 import type { UnitEvent, UnitState } from "../control/protocol.ts";
 

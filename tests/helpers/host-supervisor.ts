@@ -29,13 +29,12 @@ export function unit(dir: string, name: string, text: string): void {
   writeFileSync(join(dir, "units", `${name}.toml`), text);
 }
 
-export function startSupervisor(dir: string, env: Record<string, string> = {}): Sup {
+/** extraFds: descriptors the supervisor gets as fd 3, 4, ... (PID 1's notify pipe, say). */
+export function startSupervisor(dir: string, env: Record<string, string> = {}, extraFds: number[] = []): Sup {
   const proc = Bun.spawn([process.execPath, MAIN], {
     env: { ...process.env, PAIO_UNIT_DIRS: join(dir, "units"), PAIO_RUN_DIR: join(dir, "run"), PAIO_STATE_DIR: join(dir, "state"), PAIO_WATCHDOG: "none", ...env },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+    stdio: ["ignore", "pipe", "pipe", ...extraFds],
+  }) as Subprocess<"ignore", "pipe", "pipe">;
   const lines: string[] = [];
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
   void (async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "vitest";
-import { fieldLine, parseUnitFile, suggest, tomlErrorLine } from "../../init/supervisor/unit-file.ts";
-import { parseCpuMax, parseDuration, parseSize } from "../../init/supervisor/units-of-measure.ts";
+import { parseUnitFile } from "../../init/supervisor/unit-file.ts";
+import { fieldLine, suggest, tomlErrorLine } from "../../lib/config/toml.ts";
+import { parseCpuMax, parseDuration, parseSize } from "../../lib/config/measure.ts";
 
 const P = "/etc/paio/units/cam.toml";
 

@@ -1,7 +1,8 @@
 // The supervisor on the host, with real processes: start, restart policies,
 // refused unit files, logs, stop, re-adoption after a crash, a broken state dir.
 import { describe, expect, test } from "vitest";
-import { readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { ControlClient } from "../../init/control/client.ts";
 import { join } from "node:path";
 import { startTime } from "../../init/supervisor/proc.ts";
 import { alive, startSupervisor, statePids, tempDir, unit } from "../helpers/host-supervisor.ts";
@@ -102,5 +103,50 @@ describe("supervisor", () => {
     s.proc.kill("SIGHUP");
     await s.waitFor(/second: started/);
     await s.waitFor(/reloaded: 1 added, 0 removed, 0 changed, 1 unchanged/);
+  });
+});
+
+describe("supervisor: files that must not stall it", () => {
+  test("a FIFO and a link to /dev/zero in the units folder are refused at start and at reload; control requests keep being answered", async () => {
+    const d = tempDir();
+    unit(d, "good", 'exec = ["/bin/sh", "-c", "sleep 100"]\nrestart = "always"\n');
+    Bun.spawnSync(["mkfifo", join(d, "units", "fifo.toml")]);
+    symlinkSync("/dev/zero", join(d, "units", "zero.toml"));
+    const sock = join(d, "run", "control.sock");
+    const s = startSupervisor(d, { PAIO_CONTROL_SOCKET: sock });
+    expect(await s.waitFor(/supervisor ready/)).toMatch(/1 units started, 2 refused/);
+    expect(s.lines.join("\n")).toContain(`unit error: ${join(d, "units", "fifo.toml")}: a FIFO (named pipe), not a regular file`);
+    expect(s.lines.join("\n")).toContain(`unit error: ${join(d, "units", "zero.toml")}: a character device, not a regular file`);
+
+    // At run time: another FIFO and a new good unit, then a reload over the socket.
+    Bun.spawnSync(["mkfifo", join(d, "units", "late.toml")]);
+    unit(d, "second", 'exec = ["/bin/sh", "-c", "sleep 100"]\n');
+    const client = await ControlClient.connect(sock);
+    const reload = (await Promise.race([client.request({ op: "reload" }), Bun.sleep(10_000).then(() => "HUNG")])) as { ok: boolean; result?: { added: string[]; errors: string[] } } | string;
+    expect(reload).not.toBe("HUNG");
+    const r = reload as { ok: boolean; result: { added: string[]; errors: string[] } };
+    expect(r.ok).toBe(true);
+    expect(r.result.added).toEqual(["second"]);
+    expect(r.result.errors.join("\n")).toContain("late.toml: a FIFO");
+    const status = (await client.request({ op: "status", unit: "good" })) as { ok: boolean; result: { state: string } };
+    expect(status.ok).toBe(true);
+    expect(status.result.state).toBe("running");
+    client.close();
+  });
+
+  test("started by PID 1, it says ready on the notify descriptor, then beats; units do not inherit the descriptor", async () => {
+    const d = tempDir();
+    unit(d, "fds", `exec = ["/bin/sh", "-c", "ls -l /proc/self/fd/ > ${join(d, "fds.txt")}; sleep 100"]\n`);
+    const notify = join(d, "notify");
+    const fd = openSync(notify, "w");
+    const s = startSupervisor(d, { PAIO_NOTIFY_FD: "3" }, [fd]);
+    closeSync(fd);
+    await s.waitFor(/supervisor ready/);
+    for (let i = 0; i < 100 && !existsSync(join(d, "fds.txt")); i++) await Bun.sleep(50);
+    await Bun.sleep(4500); // two heartbeats
+    const text = readFileSync(notify, "utf8");
+    expect(text.startsWith("ready\n")).toBe(true);
+    expect(text.slice("ready\n".length)).toMatch(/^\.{2,3}$/);
+    expect(readFileSync(join(d, "fds.txt"), "utf8")).not.toContain(notify);
   });
 });
