@@ -57,6 +57,10 @@ $(BUILD)/supervisor.js: $(INIT_TS) package-lock.json
 	@mkdir -p $(BUILD)
 	$(BUN) build --target=bun --outfile=$@ init/supervisor/main.ts
 
+$(BUILD)/network.js: $(INIT_TS) package-lock.json
+	@mkdir -p $(BUILD)
+	$(BUN) build --target=bun --outfile=$@ init/network/main.ts
+
 $(BUILD)/paio.js: $(INIT_TS) $(shell find agents -name '*.ts' 2>/dev/null) package-lock.json
 	@mkdir -p $(BUILD)
 	$(BUN) build --target=bun --external onnxruntime-node --outfile=$@ init/cli/paio.ts
@@ -72,7 +76,7 @@ $(BUILD)/console.js: $(AGENTS_TS) $(INIT_TS) package-lock.json
 	@mkdir -p $(BUILD)
 	$(BUN) build --target=bun --external onnxruntime-node --outfile=$@ agents/console/main.tsx
 
-build: deps $(BUILD)/pid1 $(BUILD)/qemu-exec $(BUILD)/supervisor.js $(BUILD)/paio.js $(BUILD)/agent.js $(BUILD)/console.js
+build: deps $(BUILD)/pid1 $(BUILD)/qemu-exec $(BUILD)/supervisor.js $(BUILD)/network.js $(BUILD)/paio.js $(BUILD)/agent.js $(BUILD)/console.js
 
 # --- image --------------------------------------------------------------------
 

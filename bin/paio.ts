@@ -1,5 +1,5 @@
 // `paio` on the host: commands that work from the repository.
-import { qemuMain } from "../qemu/cli.ts";
+import { qemuMain, sshMain } from "../qemu/cli.ts";
 import { ASK_USAGE, askCommand } from "../agents/cli/ask.ts";
 
 const USAGE = `usage: paio <command>
@@ -7,6 +7,7 @@ const USAGE = `usage: paio <command>
   qemu exec  [--snapshot] [--uefi] [--image FILE] SCRIPT
                                                    boot headless, run SCRIPT in the guest, power off
   qemu probe                                       say which accelerator QEMU will use
+  ssh [--port N] [COMMAND...]                      log into the guest 'qemu run' started (key in out/ssh/)
 ${ASK_USAGE}
       on the host: --dry-run --units camera,nginx "restart camra" shows what the request means (--json for scripts)`;
 
@@ -15,6 +16,9 @@ let code: number;
 switch (cmd) {
   case "qemu":
     code = await qemuMain(rest);
+    break;
+  case "ssh":
+    code = await sshMain(rest);
     break;
   case "ask":
     code = await askCommand(rest, false);

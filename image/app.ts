@@ -68,6 +68,7 @@ export function onnxLibrary(): { path: string; origin: string } {
 export function appFiles(libDir = "usr/lib/x86_64-linux-gnu"): AppFile[] {
   const bundles: [string, keyof typeof OWN_PARTS, string][] = [
     ["supervisor.js", "supervisor", "paio:init/supervisor"],
+    ["network.js", "network", "paio:init/network"],
     ["paio.js", "paioCli", "paio:init/cli"],
     ["agent.js", "agent", "paio:agents/agent"],
     ["console.js", "console", "paio:agents/console"],

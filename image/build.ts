@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { createHash } from "node:crypto";
 import { join, relative } from "node:path";
 import {
-  DEBIAN_PACKAGES, E2FSPROGS_FILES, KERNEL_CMDLINE, RT_TESTS_FILES, MODELS_DIR, ONNXRUNTIME_JS, OUT, OUTPUTS, OWN_PARTS, REPO, SOURCE_DATE_EPOCH,
+  DEBIAN_PACKAGES, E2FSPROGS_FILES, NETWORK_FILES, KERNEL_CMDLINE, RT_TESTS_FILES, MODELS_DIR, ONNXRUNTIME_JS, OUT, OUTPUTS, OWN_PARTS, REPO, SOURCE_DATE_EPOCH,
 } from "./config.ts";
 import { fetchDebs, type Deb } from "./debs.ts";
 import { interpreter, libraryClosure } from "./elf.ts";
@@ -142,10 +142,24 @@ function stageRoot(inp: Inputs, dir: string): Stage {
   for (const f of E2FSPROGS_FILES) s.fromPackage(e2.root, f, e2.origin);
   const rt = deb(inp, "rt-tests");
   for (const f of RT_TESTS_FILES) s.fromPackage(rt.root, f, rt.origin);
+  const networkPrograms: string[] = [];
+  for (const [pkg, files] of Object.entries(NETWORK_FILES)) {
+    const d = deb(inp, pkg);
+    for (const f of files) {
+      s.fromPackage(d.root, f, d.origin);
+      networkPrograms.push(join(d.root, f));
+    }
+  }
+  // Read-only root, writable answers: the name servers and root's SSH keys live elsewhere.
+  s.symlink("etc/resolv.conf", "/run/paio/net/resolv.conf", "paio:image/build.ts");
+  s.symlink("root/.ssh", "/var/lib/paio/ssh", "paio:image/build.ts");
 
   // Shared libraries: exactly what the dynamic programs need.
-  const dynamic = [inp.bun.path, inp.onnxLib.path, ...E2FSPROGS_FILES.filter((f) => f.startsWith("sbin/")).map((f) => join(e2.root, f)), ...RT_TESTS_FILES.map((f) => join(rt.root, f))];
-  const libDebs = ["libc6", "libgcc-s1", "libstdc++6", "libext2fs2", "libcom-err2", "libblkid1", "libuuid1", "libss2", "libnuma1"].map((n) => deb(inp, n));
+  const dynamic = [
+    inp.bun.path, inp.onnxLib.path, ...E2FSPROGS_FILES.filter((f) => f.startsWith("sbin/")).map((f) => join(e2.root, f)), ...RT_TESTS_FILES.map((f) => join(rt.root, f)),
+    ...networkPrograms,
+  ];
+  const libDebs = [...inp.debs.values()];
   const libs = libraryClosure(dynamic, libDebs, new Map([["libonnxruntime.so.1", inp.onnxLib.path]]));
   for (const lib of libs) s.fromPackage(lib.deb.root, lib.path, lib.deb.origin);
   const interp = interpreter(inp.bun.path);

@@ -41,7 +41,20 @@ export const DEBIAN_PACKAGES = [
   "systemd-boot-efi",
   "rt-tests",
   "libnuma1",
+  // networking (docs/network.md): SSH, firewall, time, Wi-Fi, and the libraries they need
+  ...["dropbear-bin", "libtomcrypt1", "libtommath1", "zlib1g", "libcrypt1"],
+  ...["nftables", "libnftables1", "libedit2", "libbsd0", "libmd0", "libtinfo6", "libmnl0", "libnftnl11", "libxtables12", "libjansson4", "libgmp10"],
+  ...["chrony", "libnettle8", "libhogweed6", "libgnutls30", "libp11-kit0", "libffi8", "libidn2-0", "libunistring2", "libtasn1-6", "libcap2", "libseccomp2"],
+  ...["wpasupplicant", "libnl-3-200", "libnl-genl-3-200", "libnl-route-3-200", "libpcsclite1", "libssl3", "libdbus-1-3", "libsystemd0", "libgcrypt20", "libgpg-error0", "liblz4-1", "liblzma5", "libzstd1"],
 ] as const;
+
+/** Network programs from Debian, by package (started by the network, ssh and time units). */
+export const NETWORK_FILES: Record<string, string[]> = {
+  "dropbear-bin": ["usr/sbin/dropbear", "usr/bin/dropbearkey"],
+  nftables: ["usr/sbin/nft"],
+  chrony: ["usr/sbin/chronyd", "usr/bin/chronyc"],
+  wpasupplicant: ["sbin/wpa_supplicant", "sbin/wpa_cli"],
+};
 
 /** Scheduling-latency tools (Debian's rt-tests) for measuring the kernel's hooks on a device. */
 export const RT_TESTS_FILES = ["usr/bin/cyclictest", "usr/bin/hackbench"];
@@ -72,6 +85,7 @@ export const OWN_PARTS = {
   pid1: join(BUILD, "pid1"),
   qemuExec: join(BUILD, "qemu-exec"),
   supervisor: join(BUILD, "supervisor.js"),
+  network: join(BUILD, "network.js"),
   paioCli: join(BUILD, "paio.js"),
   agent: join(BUILD, "agent.js"),
   console: join(BUILD, "console.js"),

@@ -1,21 +1,24 @@
 // `paio qemu ...`: boot the built image on this machine.
-//   paio qemu run  [--snapshot] [--direct] [--image FILE] [--memory MB] [--cpus N]
+//   paio qemu run  [--snapshot] [--direct] [--image FILE] [--memory MB] [--cpus N] [--ssh-port N]
 //   paio qemu exec [--snapshot] [--uefi|--direct] [--image FILE] [--timeout S] [--boot-timeout S]
-//                  [--reboot] [--console] [--console-log FILE] [--append ARG] SCRIPT|-
+//                  [--reboot] [--console] [--console-log FILE] [--append ARG] [--ssh-port N] SCRIPT|-
 // exec boots headless, waits for the supervisor's readiness, runs SCRIPT (a
 // /bin/sh script; '-' reads it from stdin) in the guest as root, prints its
 // output, powers the guest off and exits with the script's exit status.
 // Its own failures (no image, boot time-out, panic) exit 125 with the last
 // console lines. --image FILE boots another disk image (e.g. the Buildroot
 // tree's) through UEFI firmware unless --direct asks for out/'s kernel.
+// The guest's SSH server is forwarded to 127.0.0.1:--ssh-port (run: 2222, or
+// a free port when that is taken); `paio ssh` logs in with the project's key.
 
 import { fileURLToPath } from "node:url";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chooseAccel } from "./accel.ts";
 import { Guest, GuestError } from "./guest.ts";
 import { ensureVars, imageCmdline, qemuArgs } from "./machine.ts";
 import { persistentDisk } from "./state.ts";
+import { freePort, guestKey, readSshPort, sshArgv, sshPortFile } from "./net.ts";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const OUT = process.env.PAIO_OUT ?? join(REPO, "out");
@@ -35,6 +38,7 @@ interface Flags {
   append: string[];
   memoryMb: number;
   cpus: number;
+  sshPort?: number;
   rest: string[];
 }
 
@@ -71,6 +75,12 @@ function parseFlags(args: string[], defaultBoot: "uefi" | "direct"): Flags {
       case "--append": f.append.push(value()); break;
       case "--memory": f.memoryMb = num(); break;
       case "--cpus": f.cpus = num(); break;
+      case "--ssh-port": {
+        const n = num();
+        if (!Number.isInteger(n) || n > 65535) throw new UsageError(`--ssh-port needs a port from 1 to 65535, not '${n}'`);
+        f.sshPort = n;
+        break;
+      }
       default:
         if (a.startsWith("--")) throw new UsageError(`unknown option ${a}`);
         f.rest.push(a);
@@ -115,7 +125,7 @@ async function execCommand(args: string[]): Promise<number> {
 
   const guest = await Guest.start({
     outDir: OUT, disk, varsFile, boot: f.boot, snapshot: f.snapshot, append: f.append, memoryMb: f.memoryMb, cpus: f.cpus,
-    consoleLog: f.consoleLog, echo: f.console ? (l) => process.stderr.write(`console| ${l}\n`) : undefined,
+    consoleLog: f.consoleLog, sshPort: f.sshPort, echo: f.console ? (l) => process.stderr.write(`console| ${l}\n`) : undefined,
     lifetimeS: f.bootTimeoutS + f.timeoutS + 300,
   });
   try {
@@ -140,16 +150,54 @@ async function runCommand(args: string[]): Promise<number> {
   const accel = await chooseAccel((m) => console.error(`paio: ${m}`));
   const varsFile = persistentVars ?? join(OUT, "OVMF_VARS.snapshot.fd");
   if (f.boot === "uefi") ensureVars(varsFile);
+  const sshPort = f.sshPort ?? (portFree(2222) ? 2222 : freePort());
   const argv = qemuArgs({
     accel, disk, boot: f.boot, snapshot: f.snapshot, memoryMb: f.memoryMb, cpus: f.cpus, varsFile,
     kernel: join(OUT, "vmlinuz"), initrd: join(OUT, "initrd.img"), cmdline: [imageCmdline(OUT), ...f.append].join(" "),
     console: "stdio", noReboot: false,
+    forwards: [{ hostPort: sshPort, guestPort: 22, proto: "tcp" }], sshKeyFile: guestKey(OUT).publicKey,
   });
   console.error(
     `paio: booting ${disk} (${f.boot === "uefi" ? "UEFI firmware + systemd-boot" : "direct kernel boot"}, ${accel}` +
-      `${f.snapshot ? ", snapshot: nothing is kept" : ", persistent data"}). Quit QEMU with Ctrl-A x.`,
+      `${f.snapshot ? ", snapshot: nothing is kept" : ", persistent data"}). Quit QEMU with Ctrl-A x.\n` +
+      `paio: SSH on 127.0.0.1:${sshPort}; from another terminal: bin/paio ssh`,
   );
+  writeFileSync(sshPortFile(OUT), `${sshPort}\n`);
   const proc = Bun.spawn(argv, { stdin: "inherit", stdout: "inherit", stderr: "inherit" });
+  try {
+    return await proc.exited;
+  } finally {
+    rmSync(sshPortFile(OUT), { force: true });
+  }
+}
+
+function portFree(port: number): boolean {
+  try {
+    Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }).stop(true);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `paio ssh [--port N] [COMMAND...]`: a shell (or one command) in the guest that `paio qemu run` started. */
+export async function sshMain(args: string[]): Promise<number> {
+  let port = readSshPort(OUT);
+  if (args[0] === "--port") {
+    port = Number(args[1]);
+    args = args.slice(2);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      console.error("paio ssh: --port needs a port number");
+      return 2;
+    }
+  }
+  if (!port) {
+    console.error("paio ssh: no guest is running here (start one with 'make run' or 'bin/paio qemu run'), or give --port N");
+    return 2;
+  }
+  const argv = sshArgv(OUT, port, args);
+  // An interactive shell needs a terminal: ssh without BatchMode's "no questions" is fine then.
+  const proc = Bun.spawn(args.length ? argv : ["ssh", "-t", ...argv.slice(1)], { stdin: "inherit", stdout: "inherit", stderr: "inherit" });
   return await proc.exited;
 }
 

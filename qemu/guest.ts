@@ -11,6 +11,7 @@ import { chooseAccel, type Accel } from "./accel.ts";
 import { ConsoleWatcher } from "./console.ts";
 import { ExecClient } from "./exec-client.ts";
 import { ensureVars, imageCmdline, qemuArgs } from "./machine.ts";
+import { freePort, guestKey, sshArgv, type Forward } from "./net.ts";
 
 export const READY_RE = /paio: supervisor ready/;
 const PANIC_RE = /Kernel panic|end Kernel panic|BUG: kernel NULL pointer/;
@@ -41,6 +42,10 @@ export interface GuestOptions {
   lifetimeS?: number;
   echo?: (line: string) => void;
   consoleLog?: string;
+  /** Guest TCP ports (besides SSH's 22, always forwarded) reachable from the host: see hostPort(). */
+  ports?: number[];
+  /** The host port for the guest's SSH server; a free one when omitted. */
+  sshPort?: number;
 }
 
 const live = new Set<Guest>();
@@ -69,7 +74,9 @@ export class Guest {
     private tmp: string,
     private execSocket: string,
     readonly accel: Accel,
-    opts: GuestOptions,
+    private opts: GuestOptions,
+    private forwards: Forward[],
+    private monitorSocket: string,
   ) {
     this.console = new ConsoleWatcher(proc.stdout, { echo: opts.echo, logFile: opts.consoleLog, keep: 60 });
     void proc.exited.then((code) => {
@@ -83,6 +90,10 @@ export class Guest {
     const accel = opts.accel ?? (await chooseAccel());
     const tmp = mkdtempSync(join(tmpdir(), "paio-qemu-"));
     const execSocket = join(tmp, "exec.sock");
+    const monitorSocket = join(tmp, "monitor.sock");
+    const forwards: Forward[] = [22, ...(opts.ports ?? [])].map((guestPort) => ({
+      guestPort, hostPort: guestPort === 22 && opts.sshPort ? opts.sshPort : freePort(), proto: "tcp" as const,
+    }));
     let varsFile = opts.varsFile;
     if (opts.boot === "uefi" && !varsFile) {
       varsFile = join(tmp, "OVMF_VARS.fd");
@@ -107,11 +118,14 @@ export class Guest {
       console: "pipe",
       noReboot: opts.noReboot ?? true,
       watchdog: opts.watchdog,
+      forwards,
+      sshKeyFile: guestKey(opts.outDir).publicKey,
+      monitorSocket,
     });
     const lifetime = String(opts.lifetimeS ?? 1800);
     // stdin reaches the guest's serial console: what a person types there (type()).
     const proc = Bun.spawn(["timeout", "-k", "5", lifetime, ...args], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
-    const guest = new Guest(proc, tmp, execSocket, accel, opts);
+    const guest = new Guest(proc, tmp, execSocket, accel, opts, forwards, monitorSocket);
     live.add(guest);
     void guest.collectStderr(proc.stderr);
     return guest;
@@ -238,6 +252,45 @@ export class Guest {
       return this.fail(`the guest did not power off within ${Math.round(timeoutMs / 1000)} s`);
     }
     return code;
+  }
+
+  /** The host port on 127.0.0.1 that reaches a forwarded guest port. */
+  hostPort(guestPort: number): number {
+    const f = this.forwards.find((x) => x.guestPort === guestPort);
+    if (!f) throw new Error(`guest port ${guestPort} is not forwarded; pass it in GuestOptions.ports`);
+    return f.hostPort;
+  }
+
+  /** Runs a command in the guest over SSH with the project's key (the guest's ssh unit must be up). */
+  ssh(command: string[], extraOptions: string[] = [], timeoutMs = 60_000): { code: number; output: string } {
+    const argv = sshArgv(this.opts.outDir, this.hostPort(22), command);
+    argv.splice(1, 0, ...extraOptions);
+    const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe", timeout: timeoutMs });
+    return { code: r.exitCode ?? -1, output: r.stdout.toString() + r.stderr.toString() };
+  }
+
+  /** One command to QEMU's human monitor (e.g. "set_link net0 off"); resolves with its answer. */
+  async monitor(command: string): Promise<string> {
+    let text = "";
+    let done: () => void = () => {};
+    const finished = new Promise<void>((r) => (done = r));
+    const sock = await Bun.connect({
+      unix: this.monitorSocket,
+      socket: {
+        data(_s, chunk) {
+          text += Buffer.from(chunk).toString("utf8");
+          // The monitor prints a prompt after its banner and after each answer.
+          if ((text.match(/\(qemu\) /g) ?? []).length >= 2) done();
+        },
+        close() {
+          done();
+        },
+      },
+    });
+    sock.write(`${command}\n`);
+    await Promise.race([finished, Bun.sleep(10_000)]);
+    sock.end();
+    return text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
   }
 
   /** Kills QEMU at once (no clean shutdown). */

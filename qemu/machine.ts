@@ -5,6 +5,7 @@
 import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
 import { join } from "node:path";
 import type { Accel } from "./accel.ts";
+import { netArgs, type Forward } from "./net.ts";
 
 export const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 export const OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd";
@@ -34,6 +35,12 @@ export interface MachineOptions {
   noReboot: boolean;
   /** Emulate an i6300esb hardware watchdog that resets the machine when it expires. */
   watchdog?: boolean;
+  /** Host ports on 127.0.0.1 forwarded to the guest (user networking, restrict=on). */
+  forwards?: Forward[];
+  /** A public key file handed to the guest's ssh unit through fw_cfg. */
+  sshKeyFile?: string;
+  /** Unix socket for QEMU's human monitor (set_link, info network), for tests. */
+  monitorSocket?: string;
 }
 
 function diskFormat(path: string): "qcow2" | "raw" {
@@ -65,6 +72,8 @@ export function qemuArgs(o: MachineOptions): string[] {
     "-drive", `file=${o.disk},format=${diskFormat(o.disk)},if=virtio,cache=unsafe,discard=unmap`,
     "-device", "virtio-rng-pci",
   ];
+  args.push(...netArgs(o.forwards ?? [], o.sshKeyFile));
+  if (o.monitorSocket) args.push("-monitor", `unix:${o.monitorSocket},server=on,wait=off`);
   if (o.snapshot) args.push("-snapshot");
   if (o.noReboot) args.push("-no-reboot");
   if (o.watchdog) args.push("-device", "i6300esb", "-action", "watchdog=reset");

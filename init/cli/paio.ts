@@ -8,6 +8,7 @@ import type { ReloadResult, Response, UnitStatus, UnitSummary } from "../control
 import { KNOWLEDGE_USAGE, knowledgeCommand } from "../../agents/cli/knowledge.ts";
 import { AGENT_USAGE, agentCommand } from "../../agents/cli/agent.ts";
 import { ASK_USAGE, askCommand } from "../../agents/cli/ask.ts";
+import { NET_USAGE, netCommand } from "./net.ts";
 
 const USAGE = `usage: paio [--json] <command>
   status                 overview of the system and its units
@@ -17,6 +18,7 @@ const USAGE = `usage: paio [--json] <command>
   logs UNIT [-n N] [-f]  the unit's last N lines (default 50); -f follows
   reload                 apply added, removed and changed unit files
   limit UNIT [--cpu 50%] [--memory 128M] [--pids N] [--weight N]   change limits now ('none' removes one)
+${NET_USAGE}
 ${KNOWLEDGE_USAGE}
 ${AGENT_USAGE}
 ${ASK_USAGE}`;
@@ -66,6 +68,8 @@ async function main(argv: string[]): Promise<number> {
   if (answered !== undefined) return answered;
   if (cmd === "agent") return agentCommand(rest, json);
   if (cmd === "ask") return askCommand(rest, json);
+  const netAnswer = await netCommand(cmd, rest, json);
+  if (netAnswer !== undefined) return netAnswer;
   let client: ControlClient;
   try {
     client = await ControlClient.connect();

@@ -33,12 +33,29 @@ export type Request =
   | { id?: string | number; op: "mark-failed"; unit: string; reason: string }
   /** Moves a process that belongs to no unit into the quarantine group, frozen or limited. */
   | { id?: string | number; op: "contain"; pid: number; how: "freeze" | "limit" }
-  | { id?: string | number; op: "subscribe"; logs?: string };
+  | { id?: string | number; op: "subscribe"; logs?: string }
+  /** A system unit (root) announces a change of state to every subscriber, e.g. the network unit's link events. */
+  | { id?: string | number; op: "publish"; event: PublishedEvent };
+
+/** Events a system unit may publish; the name says who speaks. */
+export const PUBLISHED_EVENTS = ["network"] as const;
+export interface PublishedEvent {
+  event: (typeof PUBLISHED_EVENTS)[number];
+  /** What happened, e.g. "link-down", "address", "gateway-unreachable". */
+  kind: string;
+  /** One sentence for a person. */
+  message: string;
+  /** The interface or other subject it concerns. */
+  subject?: string;
+  time: number;
+}
+/** A published event is small: it is a notice, not a data channel. */
+export const MAX_PUBLISHED_BYTES = 4096;
 
 export type Op = Request["op"];
 /** Operations a member of group `paio` may use; everything else needs root. */
 export const READ_OPS: readonly Op[] = ["list", "status", "logs", "subscribe"];
-export const ALL_OPS: readonly Op[] = ["list", "status", "start", "stop", "restart", "reload", "logs", "set-limits", "freeze", "mark-failed", "contain", "subscribe"];
+export const ALL_OPS: readonly Op[] = ["list", "status", "start", "stop", "restart", "reload", "logs", "set-limits", "freeze", "mark-failed", "contain", "subscribe", "publish"];
 
 export interface UnitSummary {
   name: string;
@@ -48,6 +65,8 @@ export interface UnitSummary {
   pid?: number;
   since: number;
   restarts: number;
+  /** Declared ports, "8080/tcp": open in the firewall while the unit runs. */
+  ports: string[];
 }
 
 export interface UnitStatus extends UnitSummary {
@@ -115,6 +134,16 @@ export function validateRequest(v: unknown): { ok: true; req: Request } | { ok: 
     if (r.how !== "freeze" && r.how !== "limit") return { ok: false, message: "'how' must be 'freeze' or 'limit'" };
   }
   if (r.op === "subscribe" && r.logs !== undefined && typeof r.logs !== "string") return { ok: false, message: "'logs' must be a unit name" };
+  if (r.op === "publish") {
+    const e = r.event as Record<string, unknown> | undefined;
+    if (typeof e !== "object" || e === null || Array.isArray(e)) return { ok: false, message: "'publish' needs 'event', an object" };
+    if (!(PUBLISHED_EVENTS as readonly unknown[]).includes(e.event)) return { ok: false, message: `'event.event' must be one of ${PUBLISHED_EVENTS.join(", ")}` };
+    if (typeof e.kind !== "string" || !/^[a-z][a-z0-9-]{0,39}$/.test(e.kind)) return { ok: false, message: "'event.kind' must be a short lower-case word such as \"link-down\"" };
+    if (typeof e.message !== "string" || e.message.length > 500) return { ok: false, message: "'event.message' must be a string of at most 500 characters" };
+    if (e.subject !== undefined && (typeof e.subject !== "string" || e.subject.length > 64)) return { ok: false, message: "'event.subject' must be a string of at most 64 characters" };
+    if (typeof e.time !== "number" || !Number.isFinite(e.time)) return { ok: false, message: "'event.time' must be a time in milliseconds" };
+    if (JSON.stringify(e).length > MAX_PUBLISHED_BYTES) return { ok: false, message: `'event' must be at most ${MAX_PUBLISHED_BYTES} bytes` };
+  }
   if (r.op === "set-limits") {
     const l = r.limits;
     if (typeof l !== "object" || l === null || Array.isArray(l)) return { ok: false, message: "'set-limits' needs 'limits', an object" };

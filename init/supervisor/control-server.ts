@@ -6,7 +6,7 @@
 import { chmodSync, mkdirSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Socket, UnixSocketListener } from "bun";
-import { MAX_REQUEST_BYTES, READ_OPS, validateRequest, type ErrorCode, type Request, type Response } from "../control/protocol.ts";
+import { MAX_REQUEST_BYTES, READ_OPS, validateRequest, type ErrorCode, type PublishedEvent, type Request, type Response } from "../control/protocol.ts";
 import { accessOf, peerCredentials, type Access } from "../control/peer.ts";
 import { SocketWriter } from "../control/socket-writer.ts";
 import { followLog, tailLines } from "./unit-log.ts";
@@ -22,6 +22,8 @@ interface Conn {
 
 export class ControlServer {
   private listener: UnixSocketListener<Conn> | undefined;
+  /** Subscribers of published events (network and other system units). */
+  private published = new Set<(e: PublishedEvent) => void>();
 
   constructor(
     private sup: Supervisor,
@@ -158,11 +160,22 @@ export class ControlServer {
           sup.runner(req.logs);
           stopLogs = followLog(sup.logDir, req.logs, (lines) => this.send(s, { event: "log", unit: req.logs, lines }));
         }
+        const onPublished = (e: PublishedEvent) => this.send(s, { ...e });
+        this.published.add(onPublished);
         s.data.unsubscribe = () => {
           offChange();
           stopLogs?.();
+          this.published.delete(onPublished);
         };
         return { subscribed: true };
+      }
+      case "publish": {
+        // Only the fields the protocol knows travel on; the event also goes to the console log.
+        const { event, kind, message, subject, time } = req.event;
+        const clean: PublishedEvent = { event, kind, message, subject, time };
+        sup.say(`${event}: ${message.replace(/[\x00-\x1f\x7f]/g, " ")}`);
+        for (const fn of this.published) fn(clean);
+        return { delivered: this.published.size };
       }
     }
   }

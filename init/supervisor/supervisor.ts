@@ -13,7 +13,7 @@ import { readState, writeState } from "./state-file.ts";
 import { parseUnitFile, type Limits, type Unit } from "./unit-file.ts";
 import { rotateIfLarge } from "./unit-log.ts";
 import { UnitRunner, type StateChange } from "./unit-runner.ts";
-import { CPU_PERIOD_US, parseCpuMax, parseSize } from "../../lib/config/measure.ts";
+import { CPU_PERIOD_US, formatPort, parseCpuMax, parseSize } from "../../lib/config/measure.ts";
 
 export interface SupervisorConfig {
   unitDirs: string[];
@@ -357,7 +357,10 @@ export class Supervisor {
   }
 
   summary(r: UnitRunner): UnitSummary {
-    return { name: r.name, description: r.unit.description, state: r.state, reason: r.reason, pid: r.pid, since: r.since, restarts: r.restarts };
+    return {
+      name: r.name, description: r.unit.description, state: r.state, reason: r.reason, pid: r.pid, since: r.since, restarts: r.restarts,
+      ports: r.unit.ports.map(formatPort),
+    };
   }
 
   status(name: string): UnitStatus {

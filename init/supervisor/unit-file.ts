@@ -4,7 +4,7 @@
 // or an error that names the file, the line and field, and what is expected.
 // docs/units.md documents every field.
 
-import { parseCpuMax, parseSize } from "../../lib/config/measure.ts";
+import { formatPort, parseCpuMax, parsePort, parseSize, type Port } from "../../lib/config/measure.ts";
 import { bool, checkKeys, duration, FieldError, fieldLine, int, isTable, oneOf, str, stringArray, tomlErrorLine, type Doc } from "../../lib/config/toml.ts";
 
 export type RestartPolicy = "always" | "on-failure" | "never";
@@ -48,6 +48,8 @@ export interface Unit {
   stop: { signal: NodeJS.Signals; timeoutMs: number };
   /** Wake-up latency matters more than throughput: the agent gives it the kernel's latency hint. */
   latencySensitive: boolean;
+  /** Ports the unit listens on: the firewall opens them while it runs. */
+  ports: Port[];
 }
 
 export type ParseResult = { ok: true; unit: Unit } | { ok: false; error: string };
@@ -55,7 +57,7 @@ export type ParseResult = { ok: true; unit: Unit } | { ok: false; error: string 
 export const UNIT_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.@-]*$/;
 const TOP_FIELDS = [
   "description", "exec", "env", "user", "after", "requires", "restart", "restart_delay", "restart_delay_max",
-  "start_limit", "health", "limits", "stop", "latency_sensitive",
+  "start_limit", "health", "limits", "stop", "latency_sensitive", "ports",
 ] as const;
 const SECTION_FIELDS: Record<string, readonly string[]> = {
   start_limit: ["burst", "interval"],
@@ -131,6 +133,19 @@ function parseLimits(l: Doc): Limits {
   return limits;
 }
 
+function parsePorts(v: unknown): Port[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw new FieldError("ports", 'expected an array of ports, e.g. ports = [8080, "5683/udp"]');
+  const ports: Port[] = [];
+  for (const item of v) {
+    const p = parsePort(item);
+    if (!p) throw new FieldError("ports", `${JSON.stringify(item)} is not a port: expected a number from 1 to 65535, or "PORT/tcp" or "PORT/udp"`);
+    if (ports.some((q) => formatPort(q) === formatPort(p))) throw new FieldError("ports", `${formatPort(p)} is listed twice`);
+    ports.push(p);
+  }
+  return ports;
+}
+
 function parseDoc(doc: Doc, name: string, path: string): Unit {
   checkKeys(doc, TOP_FIELDS, "");
   if (doc.exec === undefined) throw new FieldError("exec", `missing; expected the command as an array of strings, e.g. exec = ["/usr/bin/app", "--flag"]`);
@@ -173,6 +188,7 @@ function parseDoc(doc: Doc, name: string, path: string): Unit {
       timeoutMs: stop.timeout === undefined ? 10_000 : duration(stop.timeout, "stop.timeout"),
     },
     latencySensitive: doc.latency_sensitive === undefined ? false : bool(doc.latency_sensitive, "latency_sensitive"),
+    ports: parsePorts(doc.ports),
   };
 }
 

@@ -1,4 +1,4 @@
-// Durations, sizes and CPU shares as they are written in unit files.
+// Durations, sizes, CPU shares and ports as they are written in configuration files.
 
 /** "200ms", "5s", "1.5m", "2h" -> milliseconds; undefined if malformed. */
 export function parseDuration(text: string): number | undefined {
@@ -32,3 +32,23 @@ export function formatDuration(ms: number): string {
   if (ms < 60_000) return `${+(ms / 1000).toFixed(2)}s`;
   return `${+(ms / 60_000).toFixed(2)}m`;
 }
+
+export type Proto = "tcp" | "udp";
+export interface Port {
+  port: number;
+  proto: Proto;
+}
+/** "8080", 8080, "5683/udp" -> a port; undefined if malformed. */
+export function parsePort(v: unknown): Port | undefined {
+  if (typeof v === "number") return Number.isInteger(v) && v >= 1 && v <= 65535 ? { port: v, proto: "tcp" } : undefined;
+  if (typeof v !== "string") return undefined;
+  const m = /^(\d{1,5})(?:\/(tcp|udp))?$/.exec(v.trim());
+  if (!m) return undefined;
+  const port = Number(m[1]);
+  return port >= 1 && port <= 65535 ? { port, proto: (m[2] as Proto | undefined) ?? "tcp" } : undefined;
+}
+
+export function formatPort(p: Port): string {
+  return `${p.port}/${p.proto}`;
+}
+

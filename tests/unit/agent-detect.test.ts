@@ -48,7 +48,7 @@ describe("leaks and fork bombs, from cgroup files", () => {
     const root = mkdtempSync(join(tmpdir(), "paio-cg-"));
     for (const u of ["leaky", "flat"]) mkdirSync(join(root, u));
     const write = (u: string, f: string, v: string) => writeFileSync(join(root, u, f), v);
-    const units = (): UnitSummary[] => ["leaky", "flat"].map((name) => ({ name, description: "", state: "running", reason: "", since: 0, restarts: 0 }));
+    const units = (): UnitSummary[] => ["leaky", "flat"].map((name) => ({ name, description: "", state: "running", reason: "", since: 0, restarts: 0, ports: [] }));
     const mon = scriptedMonitor(units, {}, root);
     const d = new Detector({ ...DEFAULT_DETECTOR, outsideScanMs: 1e12 });
     const MB = 2 ** 20;
@@ -79,7 +79,7 @@ describe("leaks and fork bombs, from cgroup files", () => {
     const { tmpdir } = await import("node:os");
     const root = mkdtempSync(join(tmpdir(), "paio-cg-"));
     mkdirSync(join(root, "bomb"));
-    const mon = scriptedMonitor(() => [{ name: "bomb", description: "", state: "running", reason: "", since: 0, restarts: 0 }], {}, root);
+    const mon = scriptedMonitor(() => [{ name: "bomb", description: "", state: "running", reason: "", since: 0, restarts: 0, ports: [] }], {}, root);
     const d = new Detector({ ...DEFAULT_DETECTOR, outsideScanMs: 1e12 });
     const out: string[] = [];
     for (let t = 0; t < 6; t++) {

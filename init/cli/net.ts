@@ -1,0 +1,158 @@
+// `paio net` (show the network), `paio net apply` (re-read network.toml) and
+// `paio ssh-key add KEY` (allow an SSH key): the network's subcommands of
+// `paio`. They read the network unit's state file and signal the unit; a
+// configuration file is checked here first, so its error shows at once and
+// the running network is not touched.
+
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readConfigFile } from "../../lib/config/read.ts";
+import { ControlClient } from "../control/client.ts";
+import type { UnitStatus } from "../control/protocol.ts";
+import { DEVICE_NETWORK_FILE, IMAGE_NETWORK_FILE, parseNetworkFile, unknownInterfaces } from "../network/config.ts";
+import { DEFAULT_PATHS, type NetworkStatus } from "../network/daemon.ts";
+import { interfaceNames } from "../network/links.ts";
+
+export const NET_USAGE = `  net                    interfaces, addresses, routes, DNS, Wi-Fi, time sync, firewall, recent events
+  net apply              check and apply /var/lib/paio/network.toml (or the image's /etc/paio/network.toml)
+  ssh-key add KEY        allow an SSH public key ("ssh-ed25519 AAAA... comment") to log in as root`;
+
+export const AUTHORIZED_KEYS = process.env.PAIO_AUTHORIZED_KEYS ?? "/var/lib/paio/ssh/authorized_keys";
+const KEY_TYPES = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com"];
+
+/** An authorized_keys line, checked: known type, and a base64 blob that starts with that same type. */
+export function parsePublicKey(text: string): { ok: true; line: string; type: string; blob: string } | { ok: false; error: string } {
+  const t = text.trim();
+  if (/[\r\n\0]/.test(t)) return { ok: false, error: "a key is one line; give one key at a time" };
+  const [type, blob, ...comment] = t.split(/\s+/);
+  if (!type || !KEY_TYPES.includes(type)) {
+    return { ok: false, error: `not an SSH public key: it should start with one of ${KEY_TYPES.slice(0, 5).join(", ")} (options before the key are not accepted here)` };
+  }
+  if (!blob || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) return { ok: false, error: `the key data after '${type}' is not base64` };
+  const raw = Buffer.from(blob, "base64");
+  const len = raw.length >= 4 ? raw.readUInt32BE(0) : -1;
+  if (len <= 0 || len + 4 > raw.length || raw.subarray(4, 4 + len).toString("latin1") !== type) {
+    return { ok: false, error: `the key data does not hold a ${type} key (copied incompletely?)` };
+  }
+  const safeComment = comment.join(" ").replace(/[^\x20-\x7e]/g, "").slice(0, 200);
+  return { ok: true, line: [type, blob, safeComment].filter(Boolean).join(" "), type, blob };
+}
+
+/** Appends a key unless it is already there; the file is replaced atomically. */
+export function addAuthorizedKey(text: string, file = AUTHORIZED_KEYS): { ok: boolean; message: string } {
+  const key = parsePublicKey(text);
+  if (!key.ok) return { ok: false, message: key.error };
+  const current = existsSync(file) ? readConfigFile(file) : { ok: true as const, text: "" };
+  if (!current.ok) return { ok: false, message: current.error };
+  if (current.text.split("\n").some((l) => l.split(/\s+/)[1] === key.blob)) return { ok: true, message: `${key.type} key already allowed` };
+  mkdirSync(file.slice(0, file.lastIndexOf("/")) || "/", { recursive: true, mode: 0o700 });
+  const body = current.text && !current.text.endsWith("\n") ? `${current.text}\n` : current.text;
+  writeFileSync(`${file}.tmp`, `${body}${key.line}\n`, { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
+  return { ok: true, message: `${key.type} key added to ${file}` };
+}
+
+function readStatus(): NetworkStatus | undefined {
+  try {
+    return JSON.parse(readFileSync(DEFAULT_PATHS.stateFile, "utf8")) as NetworkStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+function ago(ms: number): string {
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
+}
+
+export function formatStatus(st: NetworkStatus): string {
+  const lines = [`host name: ${st.hostname}   configuration: ${st.source ?? "none"}${st.appliedAt ? ` (applied ${ago(st.appliedAt)} ago)` : ""}`];
+  if (st.error) lines.push(`last apply refused: ${st.error}`);
+  for (const i of st.interfaces) {
+    const link = !i.up ? "down" : i.carrier ? "up" : "up, no carrier";
+    const wifi = i.wireless ? `, Wi-Fi${i.signalDbm !== undefined ? ` ${i.signalDbm} dBm` : " not associated"}` : "";
+    const lease = i.lease ? `, DHCP lease ${i.lease.ip}/${i.lease.prefix}${i.lease.leaseSeconds ? ` for ${i.lease.leaseSeconds} s` : ""}` : "";
+    const gw = i.gatewayReachable === undefined ? "" : i.gatewayReachable ? ", gateway answers" : ", gateway does not answer";
+    lines.push(`${i.name}: ${link} (${i.mode})${wifi}; address ${i.addresses.join(" ") || "none"}${lease}${gw}`);
+  }
+  lines.push(`default route: ${st.route ? `via ${st.route.gateway} (${st.route.iface})` : "none"}`);
+  lines.push(`DNS: ${st.dns.join(", ") || "none"}`);
+  lines.push(`time: ${st.time.synchronised ? "synchronised" : "not synchronised"} (${st.time.detail})`);
+  lines.push(`firewall: ${st.firewall.active ? `on, default deny inbound; open: ssh 22/tcp${st.firewall.open.length ? `, ${st.firewall.open.join(", ")}` : ""}` : `OFF${st.firewall.error ? ` (${st.firewall.error})` : ""}`}`);
+  if (st.events.length) {
+    lines.push("recent events:");
+    for (const e of st.events.slice(-8)) lines.push(`  ${ago(e.time)} ago  ${e.message}`);
+  }
+  return lines.join("\n");
+}
+
+/** The network unit's main process, from the supervisor. */
+async function networkPid(): Promise<number | undefined> {
+  const c = await ControlClient.connect();
+  try {
+    const r = await c.request({ op: "status", unit: "network" });
+    return r.ok ? (r.result as UnitStatus).pid : undefined;
+  } finally {
+    c.close();
+  }
+}
+
+async function apply(json: boolean): Promise<number> {
+  const path = existsSync(DEVICE_NETWORK_FILE) ? DEVICE_NETWORK_FILE : IMAGE_NETWORK_FILE;
+  const read = readConfigFile(path);
+  const parsed = read.ok ? parseNetworkFile(read.text, path) : read;
+  const error = !parsed.ok ? parsed.error : unknownInterfaces((parsed as { config: Parameters<typeof unknownInterfaces>[0] }).config, interfaceNames(), read.ok ? read.text : "").join("; ");
+  if (error) {
+    console.error(`paio: ${error}\npaio: nothing was changed; the network keeps its running configuration`);
+    return 1;
+  }
+  const before = readStatus()?.generation ?? -1;
+  let pid: number | undefined;
+  try {
+    pid = await networkPid();
+  } catch (e) {
+    console.error(`paio: cannot reach the supervisor: ${(e as Error).message}`);
+    return 5;
+  }
+  if (!pid) {
+    console.error("paio: the network unit is not running; 'paio start network'");
+    return 1;
+  }
+  process.kill(pid, "SIGHUP");
+  for (let i = 0; i < 100; i++) {
+    const st = readStatus();
+    if (st && st.generation > before) {
+      if (json) console.log(JSON.stringify(st));
+      else console.log(st.error ? `paio: refused: ${st.error}` : `applied ${st.source}\n${formatStatus(st)}`);
+      return st.error ? 1 : 0;
+    }
+    await Bun.sleep(100);
+  }
+  console.error("paio: the network unit did not answer within 10 s; see 'paio logs network'");
+  return 1;
+}
+
+/** `paio net ...` and `paio ssh-key ...`; undefined when the command is not one of these. */
+export async function netCommand(cmd: string, rest: string[], json: boolean): Promise<number | undefined> {
+  if (cmd === "ssh-key") {
+    if (rest[0] !== "add" || rest.length < 2) {
+      console.error(`paio: usage: paio ssh-key add "ssh-ed25519 AAAA... comment"`);
+      return 2;
+    }
+    const r = addAuthorizedKey(rest.slice(1).join(" "));
+    (r.ok ? console.log : console.error)(r.ok ? r.message : `paio: ${r.message}; nothing was changed`);
+    return r.ok ? 0 : 1;
+  }
+  if (cmd !== "net") return undefined;
+  if (rest[0] === "apply") return apply(json);
+  if (rest[0] !== undefined) {
+    console.error(`paio: unknown 'net' command '${rest[0]}'; try 'paio net' or 'paio net apply'`);
+    return 2;
+  }
+  const st = readStatus();
+  if (!st) {
+    console.error(`paio: no network state in ${DEFAULT_PATHS.stateFile}: is the network unit running? ('paio status network')`);
+    return 1;
+  }
+  console.log(json ? JSON.stringify(st) : formatStatus(st));
+  return 0;
+}
