@@ -329,13 +329,15 @@ export class Detector {
       const pid = socketOwner(inodes);
       const cg = pid ? (/^0::(.*)$/m.exec(readCgroup(pid))?.[1] ?? "") : "";
       const unit = /^\/paio\/([^/]+)/.exec(cg)?.[1] ?? null;
+      // A port the unit's file declares is expected: the firewall opened it for that unit.
+      if (unit && tick.units.get(unit)?.ports?.includes(`${port}/tcp`)) continue;
       out.push({
         class: "new-port",
         unit,
         detail: `port=${port}`,
         summary: `a new listening TCP port ${port} appeared${pid ? `, opened by process ${pid}` : ""}${unit ? ` of unit ${unit}` : " outside every unit"}`,
         inputs: { port, pid, cgroup: cg },
-        evidence: { by: "rule", name: "new-port", rule: "a listening port not open at start and not in the policy's ports.allowed" },
+        evidence: { by: "rule", name: "new-port", rule: "a listening port not open at start, not in the policy's ports.allowed, and not declared in its unit's ports" },
         pid,
         time: tick.ts,
       });

@@ -20,6 +20,8 @@ export interface UnitSample extends CgroupSample {
   healthLatencyMs?: number;
   /** Run-queue wait per second of the last tick, µs (patched kernel only). */
   waitUsPerS?: number;
+  /** Ports the unit file declares ("8080/tcp"): expected listeners, not incidents. */
+  ports?: string[];
 }
 
 export interface Tick {
@@ -142,7 +144,7 @@ export class Monitor {
     for (const u of this.units) {
       const cg = cgroupSample(join(this.cgroupRoot, u.name));
       const prev = this.prevCpu.get(u.name);
-      const s: UnitSample = { ...cg, state: u.state, restarts: u.restarts, healthLatencyMs: this.healthLatency.get(u.name) };
+      const s: UnitSample = { ...cg, state: u.state, restarts: u.restarts, healthLatencyMs: this.healthLatency.get(u.name), ports: u.ports };
       if (prev && cg.cpuUsageUs !== undefined && now > prev.at && cg.cpuUsageUs >= prev.us) {
         s.cpuPercent = ((cg.cpuUsageUs - prev.us) / ((now - prev.at) * 1000)) * 100;
         if (cg.waitUs !== undefined && prev.wait !== undefined) s.waitUsPerS = ((cg.waitUs - prev.wait) * 1000) / (now - prev.at);

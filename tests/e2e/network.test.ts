@@ -1,0 +1,169 @@
+// The network of a booted guest, through QEMU's restricted user networking
+// (nothing leaves QEMU; host ports on 127.0.0.1 only): DHCP, SSH with keys
+// only, a firewall that follows the units' declared ports, link events,
+// static configuration, and a broken network.toml that changes nothing.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Guest } from "../../qemu/guest.ts";
+import { bootGuest, consoleLine, IMAGE, REPO, requireBuiltImage, sh } from "../helpers/guest.ts";
+
+/** Polls a guest script until its output matches, or fails with the last output. */
+async function until(guest: Guest, script: string, re: RegExp, timeoutMs = 90_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let out = "";
+  while (Date.now() < deadline) {
+    out = (await guest.sh(script)).output;
+    if (re.test(out)) return out;
+    await Bun.sleep(1000);
+  }
+  throw new Error(`no output matching ${re} within ${timeoutMs} ms from:\n${script}\n--- last output ---\n${out}`);
+}
+
+async function waitSsh(guest: Guest): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    if (guest.ssh(["true"], [], 15_000).code === 0) return;
+    await Bun.sleep(1000);
+  }
+  throw new Error(`no SSH login within 120 s: ${guest.ssh(["true"]).output}`);
+}
+
+async function httpGet(port: number): Promise<string> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/index.html`, { signal: AbortSignal.timeout(8000) });
+    return `${r.status} ${(await r.text()).trim()}`;
+  } catch (e) {
+    return `refused: ${(e as Error).name}`;
+  }
+}
+
+describe("network", () => {
+  let guest: Guest;
+  beforeAll(async () => {
+    guest = await bootGuest({ ports: [8080, 8081] });
+  }, 400_000);
+  afterAll(async () => {
+    if (guest && !guest.exited) expect(await guest.shutdown()).toBe(0);
+  }, 120_000);
+
+  test("DHCP from QEMU gives the address, the default route and the name server; paio net shows them", async () => {
+    const out = await until(guest, "paio net", /eth0: up \(dhcp\); address 10\.0\.2\.15\/24, DHCP lease/);
+    expect(out).toContain("default route: via 10.0.2.2 (eth0)");
+    expect(out).toContain("DNS: 10.0.2.3");
+    expect(out).toMatch(/firewall: on, default deny inbound; open: ssh 22\/tcp/);
+    expect(out).toMatch(/time: not synchronised/); // nothing leaves QEMU: no time server answers
+    const files = await sh(guest, "cat /etc/resolv.conf; paio net --json");
+    expect(files).toContain("nameserver 10.0.2.3");
+    const st = JSON.parse(files.slice(files.indexOf("{")));
+    expect(st.interfaces.find((i: { name: string }) => i.name === "eth0").addresses).toEqual(["10.0.2.15/24"]);
+  });
+
+  test("SSH: bin/paio ssh runs a command with the project's key; a password login is refused", async () => {
+    await waitSsh(guest);
+    const r = Bun.spawnSync([join(REPO, "bin/paio"), "ssh", "--port", String(guest.hostPort(22)), "echo", "hello-over-ssh", "$(id -u)"], { stdout: "pipe", stderr: "pipe", timeout: 60_000 });
+    expect(r.stdout.toString().trim(), r.stderr.toString()).toBe("hello-over-ssh 0");
+    const pw = guest.ssh(["true"], ["-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive"]);
+    expect(pw.code).not.toBe(0);
+    // The server offers public keys and nothing else.
+    expect(pw.output).toMatch(/Permission denied \(publickey\)/);
+  });
+
+  test("a port a unit declares answers from the host while it runs; an undeclared listener does not, and only it is an incident", async () => {
+    await sh(guest, `
+      mkdir -p /tmp/www && echo ok > /tmp/www/index.html
+      cat > /var/lib/paio/units/web.toml <<'UNIT'
+exec = ["/bin/sh", "-c", "exec httpd -f -p 8080 -h /tmp/www"]
+restart = "always"
+ports = [8080]
+UNIT
+      cat > /var/lib/paio/units/sneaky.toml <<'UNIT'
+exec = ["/bin/sh", "-c", "exec httpd -f -p 8081 -h /tmp/www"]
+restart = "always"
+UNIT
+      paio reload`);
+    await until(guest, "paio net", /open: ssh 22\/tcp, 8080\/tcp \(web\)/, 60_000);
+    // Both listen: from inside the guest (loopback) both answer.
+    expect(await sh(guest, "wget -q -O - http://127.0.0.1:8080/index.html; wget -q -O - http://127.0.0.1:8081/index.html")).toBe("ok\nok\n");
+    expect(await httpGet(guest.hostPort(8080))).toBe("200 ok");
+    expect(await httpGet(guest.hostPort(8081))).toMatch(/^refused/);
+    const incidents = await until(guest, "paio incidents", /new listening TCP port 8081/, 120_000);
+    expect(incidents).not.toMatch(/port 8080/);
+    // Stopped, the unit's port closes again.
+    await sh(guest, "paio stop web");
+    await until(guest, "paio net", /firewall: on, default deny inbound; open: ssh 22\/tcp\n/, 60_000);
+    expect(await httpGet(guest.hostPort(8080))).toMatch(/^refused/);
+  }, 300_000);
+
+  test("the link taken down in QEMU and brought back: both are events on the control socket and in paio net", async () => {
+    await guest.monitor("set_link net0 off");
+    await consoleLine(guest, /paio: network: eth0: link down \(no carrier\)/, 60_000);
+    await guest.monitor("set_link net0 on");
+    await consoleLine(guest, /paio: network: eth0: link up/, 60_000);
+    const out = await until(guest, "paio net", /eth0: link up/, 30_000);
+    expect(out).toMatch(/eth0: link down \(no carrier\)[\s\S]*eth0: link up/);
+  }, 180_000);
+
+  test("a static configuration applies; a broken file or an unknown interface is refused naming the line, and the network stays as it was", async () => {
+    const applied = await sh(guest, `
+      cat > /var/lib/paio/network.toml <<'NET'
+hostname = "cam-01"
+[interface.eth0]
+address = "10.0.2.50/24"
+gateway = "10.0.2.2"
+dns = ["10.0.2.3"]
+NET
+      paio net apply >/dev/null; echo "apply=$?"
+      ip -4 addr show dev eth0 | grep -o 'inet [0-9./]*'
+      echo "udhcpc=$(pcount 'udhcpc -f')"; hostname`);
+    expect(applied).toContain("apply=0");
+    expect(applied).toContain("inet 10.0.2.50/24");
+    expect(applied).not.toContain("10.0.2.15");
+    expect(applied).toContain("udhcpc=0");
+    expect(applied).toContain("cam-01");
+
+    const broken = await guest.sh(`
+      printf '[interface.eth0]\\naddress = "10.0.2.60"\\n' > /var/lib/paio/network.toml
+      paio net apply; echo "apply=$?"
+      ip -4 addr show dev eth0 | grep -o 'inet [0-9./]*'
+      # The unit itself refuses it too, when signalled directly.
+      kill -HUP $(paio --json status network | sed -n 's/.*"pid":\\([0-9]*\\).*/\\1/p'); sleep 3; paio net | grep 'refused'
+      printf '[interface.eht0]\\ndhcp = true\\n' > /var/lib/paio/network.toml
+      paio net apply; echo "apply=$?"`);
+    expect(broken.output).toContain("/var/lib/paio/network.toml line 2 field 'interface.eth0.address': expected an IPv4 address with its prefix length");
+    expect(broken.output).toContain("nothing was changed");
+    expect(broken.output).toMatch(/apply=1[\s\S]*inet 10\.0\.2\.50\/24/);
+    expect(broken.output).toMatch(/last apply refused: .*line 2 field 'interface\.eth0\.address'/);
+    expect(broken.output).toContain("this device has no interface 'eht0' (did you mean 'eth0'?)");
+
+    // Back to DHCP: the image's file again.
+    const back = await sh(guest, "rm /var/lib/paio/network.toml; paio net apply >/dev/null; echo apply=$?");
+    expect(back).toContain("apply=0");
+    await until(guest, "paio net", /eth0: up \(dhcp\); address 10\.0\.2\.15\/24/, 60_000);
+  }, 240_000);
+});
+
+describe("network: what a reboot keeps", () => {
+  let dir: string;
+  beforeAll(() => {
+    requireBuiltImage();
+    dir = mkdtempSync(join(tmpdir(), "paio-net-"));
+    Bun.spawnSync(["cp", "--sparse=always", IMAGE, join(dir, "disk.img")]);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("the SSH host keys are made once and survive a reboot", async () => {
+    const disk = join(dir, "disk.img");
+    const fingerprint = "for i in $(seq 1 60); do [ -s /var/lib/paio/ssh/dropbear_ed25519_host_key ] && break; sleep 1; done; dropbearkey -y -f /var/lib/paio/ssh/dropbear_ed25519_host_key | grep -i fingerprint";
+    const g1 = await bootGuest({ disk, snapshot: false });
+    const first = await sh(g1, fingerprint);
+    expect(await g1.shutdown("REBOOT")).toBe(0);
+    const g2 = await bootGuest({ disk, snapshot: false });
+    try {
+      expect(first).toMatch(/Fingerprint: (sha1|sha256|md5)/i);
+      expect(await sh(g2, fingerprint)).toBe(first);
+    } finally {
+      expect(await g2.shutdown()).toBe(0);
+    }
+  }, 600_000);
+});
