@@ -35,7 +35,7 @@ help:
 	@echo "  make test-unit  host-only tests (no QEMU)"
 	@echo "  make test-e2e   tests that boot the image in QEMU"
 	@echo "  make test-buildroot  build distro/ offline and boot it in QEMU (long; needs BUILDROOT_DIR)"
-	@echo "  make bench      boot-time, size and memory figures, with a busybox-only baseline"
+	@echo "  make bench      boot-time, size and memory figures, with a busybox-only baseline; network figures"
 	@echo "  make typecheck  strict TypeScript check"
 	@echo "  make clean      remove $(OUT)/ (downloaded Debian packages stay cached in ~/.cache/paio)"
 
@@ -139,6 +139,7 @@ bench: image
 	@$(BUN) tests/bench/supervisor-bench.ts
 	@$(BUN) tests/bench/agent-bench.ts
 	@$(BUN) tests/bench/kernel-bench.ts
+	@$(BUN) tests/bench/network-bench.ts
 
 clean:
 	rm -rf $(OUT)

@@ -22,6 +22,7 @@ restart_delay = "200ms"
 restart_delay_max = "30s"
 start_limit = { burst = 5, interval = "60s" }
 latency_sensitive = true
+ports = [8080, "5683/udp"]
 [health]
 type = "http"
 target = "http://127.0.0.1:8080/healthz"
@@ -52,6 +53,7 @@ describe("unit files", () => {
         limits: { cpuWeight: 100, cpuMaxUs: 50_000, memoryMax: 128 * 1024 * 1024, pidsMax: 256 },
         stop: { signal: "SIGTERM", timeoutMs: 10_000 },
         latencySensitive: true,
+        ports: [{ port: 8080, proto: "tcp" }, { port: 5683, proto: "udp" }],
       },
     });
   });
@@ -111,7 +113,7 @@ describe("unit files", () => {
 
   test("fieldLine finds keys at the top, in sections and in inline tables", () => {
     expect(fieldLine(FULL, "restart")).toBe(7);
-    expect(fieldLine(FULL, "health.timeout")).toBe(16);
+    expect(fieldLine(FULL, "health.timeout")).toBe(17);
     expect(fieldLine(FULL, "start_limit.burst")).toBe(10);
   });
 });
