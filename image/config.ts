@@ -53,7 +53,7 @@ export const NETWORK_FILES: Record<string, string[]> = {
   "dropbear-bin": ["usr/sbin/dropbear", "usr/bin/dropbearkey"],
   nftables: ["usr/sbin/nft"],
   chrony: ["usr/sbin/chronyd", "usr/bin/chronyc"],
-  wpasupplicant: ["sbin/wpa_supplicant", "sbin/wpa_cli"],
+  wpasupplicant: ["sbin/wpa_supplicant"],
 };
 
 /** Scheduling-latency tools (Debian's rt-tests) for measuring the kernel's hooks on a device. */

@@ -6,7 +6,8 @@
 // act through the supervisor, and check whether earlier actions worked.
 // Supervisor events arrive between ticks and are analysed at once.
 
-import type { UnitEvent, UnitStatus } from "../../init/control/protocol.ts";
+import type { PublishedEvent, UnitEvent, UnitStatus } from "../../init/control/protocol.ts";
+import { Connectivity } from "../analyze/connectivity.ts";
 import { Detector, signatureOf, type DetectorConfig, DEFAULT_DETECTOR, type Finding, type Scorer } from "../analyze/detect.ts";
 import { Executor, type Supervisor } from "../execute/executor.ts";
 import { decide, type Decision } from "../guard/guard.ts";
@@ -70,6 +71,10 @@ export class Agent {
   modelsPaused = false;
   private tuned = new Set<string>();
   readonly k: Knowledge;
+  /** Link state from the network unit's events; outages become network-down findings. */
+  readonly connectivity = new Connectivity();
+  /** Open network incidents by interface, until the link is back. */
+  private outages = new Map<string, { incidentId: number; signature: string }>();
 
   constructor(private deps: AgentDeps) {
     this.k = deps.knowledge;
@@ -147,6 +152,11 @@ export class Agent {
     }
     await this.tuneLatency();
     for (const f of await this.detector.onTick(t, this.monitor)) await this.handle(f);
+    for (const f of this.connectivity.findings(now)) {
+      await this.handle(f);
+      const id = this.k.incidents(1, "network")[0];
+      if (id && id.signature === signatureOf(f)) this.outages.set(String(f.inputs.subject), { incidentId: id.id, signature: id.signature });
+    }
     await this.judgeOutcomes(now);
     await this.maybeRetrain(now);
     const used = process.cpuUsage(this.cpuMark);
@@ -225,6 +235,30 @@ export class Agent {
     }
   }
 
+  /** What the network unit publishes: link trouble and recoveries. A recovery ends the outage's incident, whatever rung it reached. */
+  async onPublished(e: PublishedEvent): Promise<void> {
+    this.connectivity.onEvent(e);
+    for (const r of this.connectivity.takeRecoveries()) {
+      const o = this.outages.get(r.subject);
+      if (!o) continue;
+      this.outages.delete(r.subject);
+      const a = this.active.get(o.signature);
+      const outage = Math.round((r.until - r.since) / 1000);
+      const observed = `${r.subject} is back (${r.what}) after ${outage} s without network`;
+      if (a?.pending) {
+        await this.settle(a, true, observed, r.until);
+        continue;
+      }
+      if (a) this.active.delete(o.signature);
+      const rec = this.k.audit.append("outcome", "network", {
+        incident: o.incidentId, recovered: true, outage_s: outage, success: true, observed,
+        justification: `the outage of ${r.subject} ended: ${observed}`,
+      });
+      this.k.setIncidentState(o.incidentId, "resolved", r.until);
+      this.emit({ event: "outcome", time: r.until, unit: "network", text: `incident ${o.incidentId} resolved: ${observed}`, audit_seq: rec.seq });
+    }
+  }
+
   /** Latency-sensitive units get the kernel's latency hint (or a higher weight on a stock kernel), once. */
   private async tuneLatency(): Promise<void> {
     for (const [name, st] of this.monitor.statuses) {
@@ -281,6 +315,15 @@ export class Agent {
       }
       if (unit && !this.withinRate(unit, now)) {
         this.close(a, "failed", now, `more than ${this.deps.config.maxActionsPerHour} actions on ${unit} within an hour; stopped healing it`);
+        return;
+      }
+      if (step.calls.length === 0) {
+        // The last rung of a ladder that has nothing left to try on the device: a person is told, and the incident waits for them.
+        const justification = `${f.summary}. ${step.why}. Tried: ${a.order.slice(0, a.rung).map((o) => remedyWords(o.remedy, unit, f.pid)).join(", ") || "nothing"}.`;
+        const rec = this.k.audit.append("decision", unit, { incident: a.incident.id, signature: a.signature, class: f.class, inputs: f.inputs, evidence: f.evidence, remedy, rung: a.rung + 1, rungs: a.order.length, action: [], executed: false, justification });
+        this.k.setIncidentState(a.incident.id, "proposed", now);
+        this.emit({ event: "proposal", time: now, unit: unit ?? undefined, text: `needs a person: ${f.summary} (${step.why})`, audit_seq: rec.seq });
+        this.active.delete(a.signature);
         return;
       }
       const calls: ToolCall[] = [];
@@ -364,6 +407,11 @@ export class Agent {
     for (const a of [...this.active.values()]) {
       if (!a.pending || now - a.pending.at < this.deps.config.outcomeWindowMs) continue;
       const unit = a.finding.unit;
+      if (a.finding.class === "network-down") {
+        // A running network unit is not the point: the link must be back (a recovery settles it at once, see onPublished).
+        await this.settle(a, false, `${String(a.finding.inputs.subject)} still has no network ${Math.round(this.deps.config.outcomeWindowMs / 1000)} s later`, now);
+        continue;
+      }
       const st = unit ? this.monitor.units.find((u) => u.name === unit) : undefined;
       const well = !unit || (st !== undefined && (st.state === "running" || st.state === "degraded" || st.state === "starting"));
       await this.settle(a, well, well ? `${unit ?? "the system"} stayed well for ${Math.round(this.deps.config.outcomeWindowMs / 1000)} s` : `${unit} is ${st?.state ?? "gone"} at the end of the window`, now);
@@ -466,5 +514,8 @@ export function remedyWords(r: Remedy, unit: string | null, pid?: number): strin
     "contain-limit": `limit ${u} to a tenth of a CPU and 64 processes`,
     "contain-freeze": `freeze ${u}`,
     observe: "record it",
+    "renew-network": "renew the network's addresses (DHCP, Wi-Fi)",
+    "bounce-link": "take the network links down and up again",
+    notify: "tell the person",
   }[r];
 }

@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     if (m.state !== "loaded") knowledge.audit.append("model", null, { model: m.name, state: m.state, reason: m.reason, justification: `model ${m.name} is not used (${m.reason}); its rule answers instead` });
   }
   let agent: Agent | undefined;
-  const link = new SupervisorLink(process.env.PAIO_CONTROL_SOCKET ?? CONTROL_SOCKET, (e) => void agent?.onUnitEvent(e), say);
+  const link = new SupervisorLink(process.env.PAIO_CONTROL_SOCKET ?? CONTROL_SOCKET, (e) => void agent?.onUnitEvent(e), say, (e) => void agent?.onPublished(e));
   agent = new Agent({ supervisor: link, knowledge, policy, config, models });
   say(`mode ${agent.mode}; scheduling through ${agent.scheduling() === "latency-nice" ? "cpu.latency.nice (patched kernel)" : "cpu.weight and PSI (stock kernel: no cpu.latency.nice)"}`);
   const server = new AgentServer(agent, process.env.PAIO_AGENT_SOCKET ?? AGENT_SOCKET);

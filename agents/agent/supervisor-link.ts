@@ -4,7 +4,7 @@
 // and the agent keeps its knowledge; it never acts on stale state.
 
 import { ControlClient } from "../../init/control/client.ts";
-import type { Request, Response, UnitEvent, UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
+import type { PublishedEvent, Request, Response, UnitEvent, UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
 
 export class SupervisorLink {
   private client: ControlClient | undefined;
@@ -14,6 +14,7 @@ export class SupervisorLink {
     private path: string,
     private onUnitEvent: (e: UnitEvent) => void,
     private log: (line: string) => void,
+    private onPublished: (e: PublishedEvent) => void = () => {},
   ) {}
 
   private async connect(): Promise<ControlClient> {
@@ -57,6 +58,7 @@ export class SupervisorLink {
         const closed = new Promise<void>((resolve) => c.onClosed(resolve));
         c.onEvent((e) => {
           if (e.event === "unit") this.onUnitEvent(e as unknown as UnitEvent);
+          else if (e.event === "network") this.onPublished(e as unknown as PublishedEvent);
         });
         const r = await c.request({ op: "subscribe" });
         if (!r.ok) throw new Error(r.error.message);

@@ -102,6 +102,10 @@ export class Executor {
         return change({ op: "freeze", unit, frozen: false }, `thawed ${unit}`);
       case "unit.mark-failed":
         return change({ op: "mark-failed", unit, reason: `marked failed by the agent: ${a.reason === "policy" ? "policy" : "every remedy failed; start it by hand once fixed"}` }, `stopped ${unit} and marked it failed`);
+      case "network.renew":
+        return change({ op: "signal", unit: "network", signal: "SIGUSR1" }, "asked the network unit to renew every interface");
+      case "network.bounce":
+        return change({ op: "signal", unit: "network", signal: "SIGUSR2" }, "asked the network unit to take every link down and up again");
       case "process.contain": {
         const pid = Number(a.pid);
         if (this.untouchable().includes(pid)) return { ok: false, reply: `process ${pid} is part of PAIO itself; not contained` };

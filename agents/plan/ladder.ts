@@ -12,7 +12,7 @@ import type { Finding, FindingClass } from "../analyze/detect.ts";
 
 export type Remedy =
   | "restart" | "restart-with-limits" | "deprioritize" | "limit-cpu" | "freeze" | "mark-failed"
-  | "contain-limit" | "contain-freeze" | "observe";
+  | "contain-limit" | "contain-freeze" | "observe" | "renew-network" | "bounce-link" | "notify";
 
 export const LADDERS: Record<FindingClass, readonly Remedy[]> = {
   crash: ["restart", "restart-with-limits", "mark-failed"],
@@ -27,6 +27,8 @@ export const LADDERS: Record<FindingClass, readonly Remedy[]> = {
   "outside-fork-bomb": ["contain-freeze"],
   "new-port": ["contain-freeze"],
   anomaly: ["observe"],
+  // The network unit itself falls back to the last configuration that reached the gateway (docs/network.md).
+  "network-down": ["renew-network", "bounce-link", "restart", "notify"],
 };
 
 export interface PlannedCall {
@@ -53,7 +55,7 @@ export function score(stat: RemedyStat | undefined): number {
 export function rankRemedies(cls: FindingClass, stats: RemedyStat[]): { remedy: Remedy; score: number }[] {
   const ladder = LADDERS[cls];
   const last = ladder[ladder.length - 1]!;
-  const body = ladder.length > 1 && (last === "mark-failed" || last === "observe") ? ladder.slice(0, -1) : ladder.slice();
+  const body = ladder.length > 1 && (last === "mark-failed" || last === "observe" || last === "notify") ? ladder.slice(0, -1) : ladder.slice();
   const scored = body.map((remedy, i) => ({ remedy, score: score(stats.find((s) => s.remedy === remedy)), i }));
   // An untried remedy scores 0.5; a tried one that failed ranks below it, one that worked above it.
   scored.sort((a, b) => b.score - a.score || a.i - b.i);
@@ -94,5 +96,11 @@ export function stepFor(remedy: Remedy, f: Finding, status: UnitStatus | undefin
       return { remedy, calls: [{ tool: "process.contain", args: { pid: f.pid ?? 0, how: "freeze" } }], why: "a process outside every unit is frozen until a person decides" };
     case "observe":
       return { skip: "anomalies are recorded and explained, not healed" };
+    case "renew-network":
+      return { remedy, calls: [{ tool: "network.renew", args: {} }], why: "asking the DHCP server (and the Wi-Fi access point) again clears a lost lease or association" };
+    case "bounce-link":
+      return { remedy, calls: [{ tool: "network.bounce", args: {} }], why: "taking the link down and up again resets the driver's view of the cable or radio" };
+    case "notify":
+      return { remedy, calls: [], why: "no remedy on the device brought the network back: a cable, a switch or an access point may need a person" };
   }
 }

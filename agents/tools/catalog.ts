@@ -110,6 +110,8 @@ export const TOOLS = [
     slots: [unit, { name: "reason", type: { kind: "enum", values: ["ladder-exhausted", "policy"] }, description: "why" }],
     effect: "change", risk: "medium", effects: ["stops the unit and keeps it down"], agentOnly: true,
   },
+  { name: "network.renew", description: "Run DHCP (and Wi-Fi association) again on every interface", slots: [], effect: "change", risk: "low", effects: ["each interface asks for its address again; a second without one"], agentOnly: true },
+  { name: "network.bounce", description: "Take every network link down and up again, then renew", slots: [], effect: "change", risk: "low", effects: ["every interface goes down for a moment"], agentOnly: true },
   {
     name: "process.contain",
     description: "Move a process that belongs to no unit into the quarantine group and limit or freeze it",

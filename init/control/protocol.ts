@@ -33,9 +33,14 @@ export type Request =
   | { id?: string | number; op: "mark-failed"; unit: string; reason: string }
   /** Moves a process that belongs to no unit into the quarantine group, frozen or limited. */
   | { id?: string | number; op: "contain"; pid: number; how: "freeze" | "limit" }
+  /** Sends one of the signals a unit documents (the network unit: SIGHUP re-apply, SIGUSR1 renew, SIGUSR2 bounce links) to its main process. */
+  | { id?: string | number; op: "signal"; unit: string; signal: UnitSignal }
   | { id?: string | number; op: "subscribe"; logs?: string }
   /** A system unit (root) announces a change of state to every subscriber, e.g. the network unit's link events. */
   | { id?: string | number; op: "publish"; event: PublishedEvent };
+
+export const UNIT_SIGNALS = ["SIGHUP", "SIGUSR1", "SIGUSR2"] as const;
+export type UnitSignal = (typeof UNIT_SIGNALS)[number];
 
 /** Events a system unit may publish; the name says who speaks. */
 export const PUBLISHED_EVENTS = ["network"] as const;
@@ -55,7 +60,7 @@ export const MAX_PUBLISHED_BYTES = 4096;
 export type Op = Request["op"];
 /** Operations a member of group `paio` may use; everything else needs root. */
 export const READ_OPS: readonly Op[] = ["list", "status", "logs", "subscribe"];
-export const ALL_OPS: readonly Op[] = ["list", "status", "start", "stop", "restart", "reload", "logs", "set-limits", "freeze", "mark-failed", "contain", "subscribe", "publish"];
+export const ALL_OPS: readonly Op[] = ["list", "status", "start", "stop", "restart", "reload", "logs", "set-limits", "freeze", "mark-failed", "contain", "subscribe", "publish", "signal"];
 
 export interface UnitSummary {
   name: string;
@@ -122,7 +127,8 @@ export function validateRequest(v: unknown): { ok: true; req: Request } | { ok: 
   if (typeof r.op !== "string" || !(ALL_OPS as readonly string[]).includes(r.op)) {
     return { ok: false, message: `'op' must be one of ${ALL_OPS.join(", ")}` };
   }
-  const needsUnit = ["status", "start", "stop", "restart", "logs", "set-limits", "freeze", "mark-failed"].includes(r.op);
+  const needsUnit = ["status", "start", "stop", "restart", "logs", "set-limits", "freeze", "mark-failed", "signal"].includes(r.op);
+  if (r.op === "signal" && !(UNIT_SIGNALS as readonly unknown[]).includes(r.signal)) return { ok: false, message: `'signal' needs 'signal', one of ${UNIT_SIGNALS.join(", ")}` };
   if (needsUnit && (typeof r.unit !== "string" || r.unit.length === 0 || r.unit.length > 200)) return { ok: false, message: `'${r.op}' needs 'unit', a unit name` };
   if (r.op === "logs" && r.lines !== undefined && (typeof r.lines !== "number" || !Number.isInteger(r.lines) || r.lines < 1 || r.lines > 10000)) {
     return { ok: false, message: "'lines' must be a whole number from 1 to 10000" };

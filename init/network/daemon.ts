@@ -239,6 +239,15 @@ export class NetworkUnit {
   renew(name: string): void {
     this.applied.delete(name);
     if (this.config) this.applyInterface(name, settingsFor(this.config, name, isWireless(name)));
+    this.event("renew", `${name}: DHCP and Wi-Fi started again on request`, name);
+  }
+
+  /** Takes an interface down and up again, then renews it: the next remedy when renewing alone did not help. */
+  bounce(name: string): void {
+    run(["ip", "link", "set", name, "down"]);
+    this.applied.delete(name);
+    if (this.config) this.applyInterface(name, settingsFor(this.config, name, isWireless(name)));
+    this.event("bounce", `${name}: link taken down and up again on request`, name);
   }
 
   private dnsServers(): string[] {

@@ -1,6 +1,8 @@
 // Entry point of the network unit: `bun /usr/lib/paio/network.js`, started by
 // the supervisor (image/overlay/etc/paio/units/network.toml). SIGHUP re-reads
-// network.toml (`paio net apply`); SIGUSR1 restarts DHCP on every interface.
+// network.toml (`paio net apply`); SIGUSR1 restarts DHCP (and Wi-Fi) on every
+// interface; SIGUSR2 takes every link down and up again first. The agent's
+// remedies use the last two (through the supervisor's `signal`).
 
 import { ControlClient } from "../control/client.ts";
 import type { PublishedEvent, UnitSummary } from "../control/protocol.ts";
@@ -57,6 +59,9 @@ process.on("SIGHUP", () => {
 });
 process.on("SIGUSR1", () => {
   for (const n of interfaceNames()) unit.renew(n);
+});
+process.on("SIGUSR2", () => {
+  for (const n of interfaceNames()) unit.bounce(n);
 });
 process.on("SIGTERM", () => {
   unit.stop();

@@ -150,6 +150,13 @@ export class ControlServer {
       case "mark-failed":
         await sup.runner(req.unit).markFailed(req.reason);
         return sup.summary(sup.runner(req.unit));
+      case "signal": {
+        const r = sup.runner(req.unit);
+        if (!r.pid) throw new SupervisorError("failed", `${req.unit} is ${r.state}: it has no process to signal`);
+        process.kill(r.pid, req.signal);
+        sup.say(`${req.unit}: sent ${req.signal} by request`);
+        return sup.summary(r);
+      }
       case "contain":
         return sup.contain(req.pid, req.how);
       case "subscribe": {
