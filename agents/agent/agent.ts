@@ -245,14 +245,15 @@ export class Agent {
       const a = this.active.get(o.signature);
       const outage = Math.round((r.until - r.since) / 1000);
       const observed = `${r.subject} is back (${r.what}) after ${outage} s without network`;
-      if (a?.pending) {
+      // A remedy is credited only where it could have helped: a carrier that comes back is a cable or a radio, not a renewal.
+      if (a?.pending && !r.carrierLost) {
         await this.settle(a, true, observed, r.until);
         continue;
       }
       if (a) this.active.delete(o.signature);
       const rec = this.k.audit.append("outcome", "network", {
         incident: o.incidentId, recovered: true, outage_s: outage, success: true, observed,
-        justification: `the outage of ${r.subject} ended: ${observed}`,
+        justification: `the outage of ${r.subject} ended: ${observed}${r.carrierLost ? "; the carrier came back by itself (a cable or radio), so no remedy is credited" : ""}`,
       });
       this.k.setIncidentState(o.incidentId, "resolved", r.until);
       this.emit({ event: "outcome", time: r.until, unit: "network", text: `incident ${o.incidentId} resolved: ${observed}`, audit_seq: rec.seq });

@@ -27,12 +27,22 @@ export interface Outage {
   kinds: Set<string>;
   since: number;
   reported: boolean;
+  /** The carrier was lost at some point: a cable or a radio, which no remedy on the device brings back. */
+  carrierLost: boolean;
+}
+
+export interface Recovery {
+  subject: string;
+  since: number;
+  until: number;
+  what: string;
+  carrierLost: boolean;
 }
 
 export class Connectivity {
   private outages = new Map<string, Outage>();
   /** Outages that ended since the last look: subject, when it began and ended. */
-  private recoveries: { subject: string; since: number; until: number; what: string }[] = [];
+  private recoveries: Recovery[] = [];
 
   constructor(private graceMs = 10_000) {}
 
@@ -40,8 +50,9 @@ export class Connectivity {
     if (e.event !== "network") return;
     const subject = e.subject ?? "network";
     if (TROUBLE[e.kind]) {
-      const o = this.outages.get(subject) ?? { subject, kinds: new Set<string>(), since: e.time, reported: false };
+      const o = this.outages.get(subject) ?? { subject, kinds: new Set<string>(), since: e.time, reported: false, carrierLost: false };
       o.kinds.add(e.kind);
+      if (e.kind === "link-down") o.carrierLost = true;
       this.outages.set(subject, o);
       return;
     }
@@ -49,11 +60,10 @@ export class Connectivity {
     const o = this.outages.get(subject) ?? (e.kind === "route" ? [...this.outages.values()].find((x) => x.kinds.has("route-lost")) : undefined);
     if (!ends || !o) return;
     for (const k of ends) o.kinds.delete(k);
-    // A link that comes back up without its address yet is not well: wait for the address.
-    if (e.kind === "link-up" && !o.kinds.has("address-lost")) o.kinds.add("address-lost");
+    // An address lost meanwhile is reported by the network unit, and comes back with its own event.
     if (o.kinds.size === 0) {
       this.outages.delete(o.subject);
-      if (o.reported) this.recoveries.push({ subject: o.subject, since: o.since, until: e.time, what: e.message });
+      if (o.reported) this.recoveries.push({ subject: o.subject, since: o.since, until: e.time, what: e.message, carrierLost: o.carrierLost });
     }
   }
 
@@ -83,7 +93,7 @@ export class Connectivity {
   }
 
   /** Recoveries since the last call. */
-  takeRecoveries(): { subject: string; since: number; until: number; what: string }[] {
+  takeRecoveries(): Recovery[] {
     return this.recoveries.splice(0);
   }
 }

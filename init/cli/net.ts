@@ -77,7 +77,9 @@ export function formatStatus(st: NetworkStatus): string {
   lines.push(`default route: ${st.route ? `via ${st.route.gateway} (${st.route.iface})` : "none"}`);
   lines.push(`DNS: ${st.dns.join(", ") || "none"}`);
   lines.push(`time: ${st.time.synchronised ? "synchronised" : "not synchronised"} (${st.time.detail})`);
-  lines.push(`firewall: ${st.firewall.active ? `on, default deny inbound; open: ssh 22/tcp${st.firewall.open.length ? `, ${st.firewall.open.join(", ")}` : ""}` : `OFF${st.firewall.error ? ` (${st.firewall.error})` : ""}`}`);
+  // SSH is always let in (never lock the person out); other ports as units declare them.
+  const others = st.firewall.open.filter((o) => !o.startsWith("22/tcp "));
+  lines.push(`firewall: ${st.firewall.active ? `on, default deny inbound; open: ssh 22/tcp${others.length ? `, ${others.join(", ")}` : ""}` : `OFF${st.firewall.error ? ` (${st.firewall.error})` : ""}`}`);
   if (st.events.length) {
     lines.push("recent events:");
     for (const e of st.events.slice(-8)) lines.push(`  ${ago(e.time)} ago  ${e.message}`);

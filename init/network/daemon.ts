@@ -369,18 +369,34 @@ export class NetworkUnit {
     return this.writeStatus(links, route);
   }
 
-  private timeState(): NetworkStatus["time"] {
-    const r = run(["chronyc", "-n", "tracking"]);
-    if (!r.ok) return { synchronised: false, detail: r.out.includes("ENOENT") || r.out.includes("not found") ? "chrony is not installed" : "the time unit is not answering" };
-    const leap = /Leap status\s*:\s*(.*)/.exec(r.out)?.[1]?.trim() ?? "unknown";
-    const ref = /Reference ID\s*:\s*(.*)/.exec(r.out)?.[1]?.trim() ?? "";
-    return { synchronised: leap !== "Not synchronised" && !ref.startsWith("00000000"), detail: leap === "Not synchronised" ? "not synchronised (no time server reachable yet)" : `${leap}; reference ${ref}` };
+  private timeValue: NetworkStatus["time"] = { synchronised: false, detail: "not checked yet" };
+  private timeCheckedAt = 0;
+
+  /** Asks chrony (in the background, never blocking the watch loop) whether the clock is synchronised. */
+  private refreshTime(): void {
+    if (Date.now() - this.timeCheckedAt < 10_000) return;
+    this.timeCheckedAt = Date.now();
+    void (async () => {
+      try {
+        const p = Bun.spawn(["chronyc", "-n", "tracking"], { stdout: "pipe", stderr: "pipe", timeout: 3000 });
+        const out = (await new Response(p.stdout).text()) + (await new Response(p.stderr).text());
+        const code = await p.exited;
+        if (code !== 0) {
+          this.timeValue = { synchronised: false, detail: "the time unit is not answering" };
+          return;
+        }
+        const leap = /Leap status\s*:\s*(.*)/.exec(out)?.[1]?.trim() ?? "unknown";
+        const ref = /Reference ID\s*:\s*(\S+)/.exec(out)?.[1]?.trim() ?? "";
+        const synced = leap !== "Not synchronised" && ref !== "" && ref !== "00000000";
+        this.timeValue = { synchronised: synced, detail: synced ? `${leap}; reference ${ref}` : "not synchronised (no time server reachable yet)" };
+      } catch {
+        this.timeValue = { synchronised: false, detail: "chrony is not installed" };
+      }
+    })();
   }
 
-  private lastTime: { at: number; value: NetworkStatus["time"] } | undefined;
-
   writeStatus(links?: NetworkStatus["interfaces"], route = defaultRoute()): NetworkStatus {
-    if (!this.lastTime || Date.now() - this.lastTime.at > 10_000) this.lastTime = { at: Date.now(), value: this.timeState() };
+    this.refreshTime();
     const status: NetworkStatus = {
       generation: this.generation,
       source: this.source,
@@ -390,7 +406,7 @@ export class NetworkUnit {
       interfaces: links ?? interfaceNames().map((n) => ({ ...linkState(n, undefined, this.paths.runNet), mode: this.modeOf(n) })),
       route,
       dns: nameServers(readConfigFile(join(this.paths.runNet, "resolv.conf")).ok ? (readConfigFile(join(this.paths.runNet, "resolv.conf")) as { text: string }).text : ""),
-      time: this.lastTime.value,
+      time: this.timeValue,
       firewall: this.firewall,
       events: this.events.slice(-20),
     };

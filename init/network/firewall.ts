@@ -19,7 +19,7 @@ export function rulesetFor(ports: OpenPort[]): string {
   const unitRules: string[] = [];
   for (const p of sorted) {
     const key = formatPort(p);
-    if (seen.has(key)) continue;
+    if (seen.has(key) || key === `${SSH_PORT}/tcp`) continue; // SSH has its own rule, always there
     seen.add(key);
     const owners = sorted.filter((q) => formatPort(q) === key).map((q) => q.unit);
     // The comment names the units: `nft list ruleset` says why a port is open.

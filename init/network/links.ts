@@ -39,10 +39,11 @@ function read(path: string): string | undefined {
   }
 }
 
-/** Network interfaces other than loopback, in name order. */
+/** Ethernet-like interfaces (wired and Wi-Fi), in name order: no loopback, no tunnels such as sit0. */
 export function interfaceNames(sys = "/sys/class/net"): string[] {
   try {
-    return readdirSync(sys).filter((n) => n !== "lo").sort();
+    // ARPHRD_ETHER (1) covers both; tunnels and loopback have other types.
+    return readdirSync(sys).filter((n) => read(join(sys, n, "type")) === "1").sort();
   } catch {
     return [];
   }
