@@ -17,7 +17,8 @@ import { Monitor, frameOf, type UnitSource } from "../monitor/monitor.ts";
 import { hasLatencyHooks } from "../monitor/procfs.ts";
 import { rankRemedies, stepFor, type Remedy } from "../plan/ladder.ts";
 import type { AgentEvent, AgentStatus, CallResult, Mode } from "../protocol.ts";
-import { describeCall, validateCall, type Args, type Origin, type ToolCall } from "../tools/catalog.ts";
+import { describeCall, HIDDEN, shownArgs, validateCall, type Args, type Origin, type ToolCall } from "../tools/catalog.ts";
+import { maskSecrets } from "../nlu/wifi.ts";
 import type { AgentConfig } from "./config.ts";
 import { explainUnit, incidentsText, systemStatusText } from "./explain.ts";
 import { join } from "node:path";
@@ -457,10 +458,13 @@ export class Agent {
     const v = validateCall(tool, args, origin, units);
     if (!v.ok) return { status: "refused", reply: v.error };
     const call = v.call;
+    // A passphrase is never written down: not in the audit log, not in a reply.
+    const secrets = Object.entries(call.args).filter(([k, val]) => shownArgs(call)[k] === HIDDEN && typeof val === "string").map(([, val]) => String(val));
+    if (utterance !== undefined) utterance = secrets.reduce((t, s) => t.split(s).join(HIDDEN), maskSecrets(utterance));
     const decision: Decision = decide(call, this.deps.policy, this.mode, confirmed);
     const spec = describeCall(call);
     if (decision.verdict === "forbid") {
-      const rec = this.k.audit.append("call", typeof call.args.unit === "string" ? call.args.unit : null, { call: { tool: call.tool, args: call.args }, origin, utterance, policy: decision, executed: false, justification: `refused: ${decision.rule}` });
+      const rec = this.k.audit.append("call", typeof call.args.unit === "string" ? call.args.unit : null, { call: { tool: call.tool, args: shownArgs(call) }, origin, utterance, policy: decision, executed: false, justification: `refused: ${decision.rule}` });
       return { status: "refused", reply: `Not allowed: ${decision.rule}.`, audit_seq: rec.seq };
     }
     if (decision.verdict === "confirm") return { status: "needs-confirmation", reply: `${spec} needs your confirmation: ${decision.rule}.` };
@@ -470,7 +474,7 @@ export class Agent {
       // Reads are not audited one by one (they change nothing); changes always are.
       if (r.ok !== undefined && isChange(call.tool)) {
         seq = this.k.audit.append("call", typeof call.args.unit === "string" ? call.args.unit : null, {
-          call: { tool: call.tool, args: call.args }, origin, utterance, policy: decision, executed: true, ok: r.ok, result: r.reply,
+          call: { tool: call.tool, args: shownArgs(call) }, origin, utterance, policy: decision, executed: true, ok: r.ok, result: r.reply,
           justification: `a person asked${utterance ? ` ("${utterance.slice(0, 200)}")` : ""}; ${decision.rule}`,
         }).seq;
         this.emit({ event: "action", time: Date.now(), unit: typeof call.args.unit === "string" ? call.args.unit : undefined, text: `${r.reply} (asked by a person)`, audit_seq: seq });

@@ -8,6 +8,7 @@ import { Box, Text, useApp, useInput } from "ink";
 import { useEffect, useRef, useState } from "react";
 import type { AgentEvent } from "../protocol.ts";
 import type { Engine, StatusLine } from "./engine.ts";
+import { maskSecrets } from "../nlu/wifi.ts";
 
 export interface Look {
   columns: number;
@@ -103,9 +104,11 @@ export function App(props: { engine: Engine; look: Look; onShell: (state: Consol
   const submit = async (text: string) => {
     const trimmed = text.trim();
     if (!trimmed) return;
-    history.current = [...history.current.filter((h) => h !== trimmed), trimmed].slice(-50);
+    // A passphrase typed here is shown, kept and recalled only as ********.
+    const shown = maskSecrets(trimmed);
+    history.current = [...history.current.filter((h) => h !== shown), shown].slice(-50);
     histPos.current = -1;
-    say([`> ${trimmed}`]);
+    say([`> ${shown}`]);
     if (confirm) {
       const yes = /^(y|yes)$/i.test(trimmed);
       setConfirm(undefined);

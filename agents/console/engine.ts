@@ -10,6 +10,7 @@ import type { UnitSummary } from "../../init/control/protocol.ts";
 import type { Understander } from "../nlu/understand.ts";
 import { describeCall, type Args } from "../tools/catalog.ts";
 import type { LlmBackend } from "../nlu/llm.ts";
+import { maskSecrets } from "../nlu/wifi.ts";
 
 export interface StatusLine {
   health: string;
@@ -129,7 +130,8 @@ export class AgentEngine implements Engine {
     const u = await this.deps.understander.understand(text, units);
     if ((u.intent === "none" || u.clarify) && this.deps.llm) {
       // An open question: the backend may place it. Its text is data; its tool call goes through the guard as "llm".
-      const a = await this.deps.llm.ask(text, units);
+      // A passphrase never leaves the device, not even to the language-model backend.
+      const a = await this.deps.llm.ask(maskSecrets(text), units);
       if (a.kind === "call") return this.call(a.tool, a.args, text, false, "llm");
       if (a.kind === "text") return { lines: a.text.split("\n").map((l) => `  (language model) ${l}`) };
       return { lines: [u.reply, `  (the language model backend: ${a.why})`] };

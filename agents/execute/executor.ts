@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import type { Request, Response, UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
 import { TOOLS, describeCall, type ToolCall } from "../tools/catalog.ts";
 import { processes, safeCommOf } from "./processes.ts";
+import { networkStatus, saveWifi } from "./network-tools.ts";
 
 export interface Supervisor {
   request(req: Request): Promise<Response>;
@@ -102,6 +103,22 @@ export class Executor {
         return change({ op: "freeze", unit, frozen: false }, `thawed ${unit}`);
       case "unit.mark-failed":
         return change({ op: "mark-failed", unit, reason: `marked failed by the agent: ${a.reason === "policy" ? "policy" : "every remedy failed; start it by hand once fixed"}` }, `stopped ${unit} and marked it failed`);
+      case "network.status":
+        return networkStatus(typeof a.focus === "string" ? a.focus : undefined);
+      case "network.wifi": {
+        const saved = saveWifi(String(a.ssid), String(a.psk));
+        if (!saved.ok) return { ok: false, reply: saved.reply };
+        const r = await this.ask({ op: "signal", unit: "network", signal: "SIGHUP" });
+        return r.ok ? { ok: true, reply: `${saved.reply}; the network unit is connecting. Ask "is the network up?" in a moment.` } : { ok: false, reply: `${saved.reply}, but the network unit could not be asked to apply it: ${r.reply}` };
+      }
+      case "network.open_port": {
+        const st = await this.ask({ op: "status", unit });
+        if (!st.ok) return { ok: false, reply: st.reply };
+        const ports = (st.result as UnitStatus).ports;
+        const port = `${a.port}/tcp`;
+        if (ports.includes(port)) return { ok: true, reply: `port ${port} is already open for ${unit} while it runs` };
+        return change({ op: "set-ports", unit, ports: [...ports, port] }, `opened port ${port} for ${unit} while it runs (until its unit file is reloaded; add ports = [${a.port}] to the file to keep it)`);
+      }
       case "network.renew":
         return change({ op: "signal", unit: "network", signal: "SIGUSR1" }, "asked the network unit to renew every interface");
       case "network.bounce":

@@ -4,6 +4,7 @@
 // placeholders first, so the model never depends on a particular name.
 
 import { NUM, UNIT } from "./generator.ts";
+import { PSK, SSID } from "./wifi.ts";
 
 export const FEATURES = 1024;
 
@@ -37,7 +38,7 @@ export function featurize(words: string[]): Float32Array {
   words.forEach((w, i) => {
     add(`w:${w}`);
     if (i > 0) add(`b:${words[i - 1]} ${w}`);
-    if (w !== UNIT && w !== NUM) {
+    if (w !== UNIT && w !== NUM && w !== SSID && w !== PSK) {
       const padded = `^${w}$`;
       for (let k = 0; k + 3 <= padded.length; k++) add(`c:${padded.slice(k, k + 3)}`);
     }

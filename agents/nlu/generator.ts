@@ -6,6 +6,7 @@
 // written by hand, separately; nothing here is copied from it.
 
 import { rng } from "../models/train.ts";
+import { PSK, SSID } from "./wifi.ts";
 
 export const UNIT = "xunitx";
 export const NUM = "xnumx";
@@ -127,6 +128,36 @@ const T: Templates = {
     "{turn on|enable|resume} {the agent|automatic healing|autopilot}",
     "{heal|fix things} {automatically|on your own|alone}",
     "go {auto|automatic|advise|advisory} mode",
+  ],
+  "network.status": [
+    "is the {network|internet|connection|ethernet|lan|link|wifi} {up|working|ok|connected|down|online}",
+    "{whats|what is|what's|tell me|show me} [my|the] {ip|ip address|address|addresses} [of the device|of this box]",
+    "{show|check|test} [the] {network|connection|connectivity|interfaces|links}",
+    "am i {online|connected} [to the network]",
+    "{are we|is the device|is it} {online|connected|reachable}",
+    "{network|connection|connectivity|ethernet|link} {status|state}",
+    "{how strong|how good} is the {wifi|wireless|wi-fi} [signal]",
+    "{wifi|wi-fi|wireless} {signal|strength|status}",
+    "is the {clock|time} {synced|synchronised|synchronized|right|correct|in sync}",
+    "{did|has} the {clock|time} {sync|synchronise|synchronize} [yet]",
+    "do we have {internet|network|a connection|connectivity}",
+    "{which|what} {address|ip} did {dhcp|the router} give [us|me]",
+  ],
+  "network.wifi": [
+    "{connect|connect me|hook me up} to {wifi|wi-fi|the wifi|the network|wireless network} " + SSID + " {with|using} [the] {password|passphrase|key} " + PSK,
+    "{join|use} [the] {wifi|wi-fi|network} " + SSID + " [with] {password|passphrase|key} " + PSK,
+    "{connect|join} " + SSID + " {with|using} {password|passphrase|key} " + PSK,
+    "{set|configure|change} [the] {wifi|wi-fi|wireless} to " + SSID + " {password|key|passphrase} " + PSK,
+    "{wifi|wi-fi} " + SSID + " {password|passphrase|key} " + PSK,
+    "{switch|move} to {wifi|the network|wi-fi} " + SSID + " {password|key} {is|=} " + PSK,
+  ],
+  "network.open_port": [
+    "{open|allow|unblock|expose} port " + NUM + " {for|on|to} " + UNIT,
+    "{let|allow} {traffic|connections|people} {in|through} {on|to} port " + NUM + " {for|of} " + UNIT,
+    "{open|allow} " + NUM + " {for|on} " + UNIT + " in the firewall",
+    UNIT + " {needs|should have|must have} port " + NUM + " open",
+    "make " + UNIT + " {reachable|accessible} on port " + NUM,
+    "{open|punch} [a hole in] the firewall {for|on} " + UNIT + " port " + NUM,
   ],
   "power.reboot": [
     "{reboot|restart} [the] {device|system|machine|box|computer}",

@@ -13,6 +13,7 @@ import { describeCall, toolSpec, validateCall, type Args } from "../tools/catalo
 import { FEATURES, featurize, placeholderTokens } from "./features.ts";
 import { INTENTS } from "./generator.ts";
 import { findUnit, measures, nearUnits, tokens } from "./text.ts";
+import { wifiWords, type WifiWords } from "./wifi.ts";
 
 export interface PlanStep {
   tool: string;
@@ -35,14 +36,14 @@ export interface Understanding {
 /** Below this the understander asks instead of acting. */
 export const MIN_CONFIDENCE = 0.6;
 
-const UNIT_TOOLS = new Set(["unit.status", "unit.logs", "unit.start", "unit.stop", "unit.restart", "unit.limit", "unit.prioritize"]);
+const UNIT_TOOLS = new Set(["unit.status", "unit.logs", "unit.start", "unit.stop", "unit.restart", "unit.limit", "unit.prioritize", "network.open_port"]);
 
 function has(t: string[], ...words: string[]): boolean {
   return words.some((w) => (w.includes(" ") ? ` ${t.join(" ")} `.includes(` ${w} `) : t.includes(w)));
 }
 
 /** The slots of an intent, from the tokens; or the question to ask when one is missing. */
-function slotsFor(intent: string, t: string[], units: readonly string[]): { slots: Args } | { ask: string } {
+function slotsFor(intent: string, t: string[], units: readonly string[], wifi: WifiWords): { slots: Args } | { ask: string } {
   const m = measures(t);
   const u = findUnit(t, units);
   const slots: Args = {};
@@ -63,6 +64,20 @@ function slotsFor(intent: string, t: string[], units: readonly string[]): { slot
     }
     case "unit.logs":
       if (m.plain[0] !== undefined) slots.lines = m.plain[0];
+      break;
+    case "network.status": {
+      const focus = has(t, "ip", "address", "addr", "addresses") ? "address" : has(t, "wifi", "wi-fi", "wireless", "signal", "wlan", "ssid") ? "wifi" : has(t, "clock", "time", "ntp", "synced", "synchronised", "synchronized", "sync") ? "time" : undefined;
+      if (focus) slots.focus = focus;
+      break;
+    }
+    case "network.wifi":
+      if (!wifi.ssid || !wifi.psk) return { ask: 'Which Wi-Fi network, and its password? For example: connect to wifi HOME with password "the passphrase".' };
+      slots.ssid = wifi.ssid;
+      slots.psk = wifi.psk;
+      break;
+    case "network.open_port":
+      if (m.plain[0] === undefined) return { ask: `Which port should be open for ${slots.unit}? For example: open port 8080 for ${slots.unit}.` };
+      slots.port = m.plain[0];
       break;
     case "unit.limit": {
       let cpu = m.cpuPercent;
@@ -122,6 +137,9 @@ function replyFor(intent: string, slots: Args, needsConfirmation: boolean): stri
     "incident.list": "Here are the recent incidents.",
     "incident.explain": u ? `Here is what happened to ${u}, from the audit log.` : "Here are my latest decisions, from the audit log.",
     "agent.mode": `Setting the agent to ${slots.mode} mode.`,
+    "network.status": slots.focus === "address" ? "Here are the addresses." : slots.focus === "wifi" ? "Here is the Wi-Fi." : slots.focus === "time" ? "Here is the time sync." : "Here is the network.",
+    "network.wifi": `Connecting to Wi-Fi '${slots.ssid}'.`,
+    "network.open_port": `Opening port ${slots.port} for ${u}.`,
     "power.reboot": "Rebooting the device.",
     "power.poweroff": "Powering the device off.",
     help: "Here is what I can do.",
@@ -148,7 +166,9 @@ export class Understander {
 
   async understand(utterance: string, units: readonly string[]): Promise<Understanding> {
     const text = utterance.slice(0, 500);
-    const t = tokens(text);
+    // A Wi-Fi name and passphrase become placeholders for the model; the values go to the slots.
+    const wifi = wifiWords(text);
+    const t = tokens(wifi.model);
     if (t.length === 0) return { intent: "none", slots: {}, confidence: 1, needs_confirmation: false, plan: [], reply: "Say 'help' to see what I can do.", clarify: true };
     const u = findUnit(t, units);
     const probs = await this.model.run([featurize(placeholderTokens(t, u))], FEATURES);
@@ -169,7 +189,7 @@ export class Understander {
       const near = nearUnits(t, units);
       if (near.length) return { intent, slots: {}, confidence, needs_confirmation: false, plan: [], reply: `Did you mean ${near.join(" or ")} (a unit), or the whole device? Please say which.`, clarify: true };
     }
-    const s = slotsFor(intent, t, units);
+    const s = slotsFor(intent, t, units, wifi);
     if ("ask" in s) return { intent, slots: {}, confidence, needs_confirmation: false, plan: [], reply: s.ask, clarify: true };
     const v = validateCall(intent, s.slots, "person", units);
     if (!v.ok) return { intent, slots: s.slots, confidence, needs_confirmation: false, plan: [], reply: `I cannot do that: ${v.error}.`, clarify: true };

@@ -10,7 +10,11 @@ export type Risk = "none" | "low" | "medium" | "high";
 export type SlotType =
   | { kind: "unit" }
   | { kind: "number"; min: number; max: number; integer?: boolean }
-  | { kind: "enum"; values: readonly string[] };
+  | { kind: "enum"; values: readonly string[] }
+  /** Free text of printable characters, at most `max` bytes (a Wi-Fi network's name). */
+  | { kind: "text"; max: number }
+  /** A secret (a Wi-Fi passphrase): printable ASCII of min..max characters; never shown, logged or audited. */
+  | { kind: "secret"; min: number; max: number };
 
 export interface SlotSpec {
   name: string;
@@ -94,6 +98,27 @@ export const TOOLS = [
     description: "Set the agent's autonomy: auto (heal alone), advise (only propose), off",
     slots: [{ name: "mode", type: { kind: "enum", values: ["auto", "advise", "off"] }, description: "auto, advise or off" }],
     effect: "change", risk: "medium", effects: ["changes what the agent may do without asking"],
+  },
+  {
+    name: "network.status",
+    description: "Show the network: whether it is up, the addresses, Wi-Fi and time sync",
+    slots: [{ name: "focus", type: { kind: "enum", values: ["address", "wifi", "time"] }, optional: true, description: "one part to show" }],
+    effect: "read", risk: "none", effects: [],
+  },
+  {
+    name: "network.wifi",
+    description: "Connect to a Wi-Fi network with its passphrase",
+    slots: [
+      { name: "ssid", type: { kind: "text", max: 32 }, description: "the Wi-Fi network's name" },
+      { name: "psk", type: { kind: "secret", min: 8, max: 63 }, description: "its passphrase, 8 to 63 characters" },
+    ],
+    effect: "change", risk: "high", effects: ["writes the Wi-Fi settings to /var/lib/paio/network.toml (the passphrase only as its derived key) and reconnects"],
+  },
+  {
+    name: "network.open_port",
+    description: "Open a port in the firewall for a unit, while it runs",
+    slots: [unit, { name: "port", type: { kind: "number", min: 1, max: 65535, integer: true }, description: "a TCP port, 1 to 65535" }],
+    effect: "change", risk: "high", effects: ["lets anyone on the network reach that port of the unit until it is stopped or reloaded"],
   },
   { name: "power.reboot", description: "Reboot the device", slots: [], effect: "dangerous", risk: "high", effects: ["every service stops; the device restarts"] },
   { name: "power.poweroff", description: "Power the device off", slots: [], effect: "dangerous", risk: "high", effects: ["every service stops; the device stays off until powered on"] },
@@ -181,6 +206,12 @@ export function validateCall(tool: string, args: Record<string, unknown>, origin
       if (t.integer && !Number.isInteger(n)) return { ok: false, error: `'${slot.name}' must be a whole number` };
       if (n < t.min || n > t.max) return { ok: false, error: `'${slot.name}' must be from ${t.min} to ${t.max}` };
       out[slot.name] = n;
+    } else if (t.kind === "text") {
+      if (typeof v !== "string" || Buffer.byteLength(v) > t.max || /[\x00-\x1f\x7f]/.test(v)) return { ok: false, error: `'${slot.name}' must be text of at most ${t.max} bytes` };
+      out[slot.name] = v;
+    } else if (t.kind === "secret") {
+      if (typeof v !== "string" || !new RegExp(`^[\\x20-\\x7e]{${t.min},${t.max}}$`).test(v)) return { ok: false, error: `'${slot.name}' must be ${t.min} to ${t.max} printable characters` };
+      out[slot.name] = v;
     } else if (t.kind === "enum") {
       if (typeof v !== "string" || !t.values.includes(v)) return { ok: false, error: `'${slot.name}' must be one of ${t.values.join(", ")}` };
       out[slot.name] = v;
@@ -196,8 +227,18 @@ export function validateCall(tool: string, args: Record<string, unknown>, origin
   return { ok: true, call: { tool: tool as ToolName, args: out, origin } };
 }
 
-/** One line a person reads: "unit.restart unit=camera". */
+export const HIDDEN = "********";
+
+/** The call's arguments with every secret slot replaced: what may be shown, logged or audited. */
+export function shownArgs(call: { tool: string; args: Args }): Args {
+  const spec = BY_NAME.get(call.tool);
+  const out: Args = {};
+  for (const [k, v] of Object.entries(call.args)) out[k] = spec?.slots.find((s) => s.name === k)?.type.kind === "secret" ? HIDDEN : v;
+  return out;
+}
+
+/** One line a person reads: "unit.restart unit=camera" (secrets hidden). */
 export function describeCall(call: { tool: string; args: Args }): string {
-  const args = Object.entries(call.args).map(([k, v]) => `${k}=${v}`);
+  const args = Object.entries(shownArgs(call)).map(([k, v]) => `${k}=${v}`);
   return [call.tool, ...args].join(" ");
 }

@@ -4,12 +4,12 @@
 // configuration file is checked here first, so its error shows at once and
 // the running network is not touched.
 
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { readConfigFile } from "../../lib/config/read.ts";
 import { ControlClient } from "../control/client.ts";
 import type { UnitStatus } from "../control/protocol.ts";
-import { DEVICE_NETWORK_FILE, IMAGE_NETWORK_FILE, parseNetworkFile, unknownInterfaces } from "../network/config.ts";
-import { DEFAULT_PATHS, type NetworkStatus } from "../network/daemon.ts";
+import { DEVICE_NETWORK_FILE, IMAGE_NETWORK_FILE, parseNetworkFile, unknownInterfaces } from "../../lib/config/network.ts";
+import { formatNetworkStatus, NETWORK_STATE_FILE, readNetworkStatus } from "../control/network-state.ts";
 import { interfaceNames } from "../network/links.ts";
 
 export const NET_USAGE = `  net                    interfaces, addresses, routes, DNS, Wi-Fi, time sync, firewall, recent events
@@ -51,42 +51,6 @@ export function addAuthorizedKey(text: string, file = AUTHORIZED_KEYS): { ok: bo
   return { ok: true, message: `${key.type} key added to ${file}` };
 }
 
-function readStatus(): NetworkStatus | undefined {
-  try {
-    return JSON.parse(readFileSync(DEFAULT_PATHS.stateFile, "utf8")) as NetworkStatus;
-  } catch {
-    return undefined;
-  }
-}
-
-function ago(ms: number): string {
-  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
-  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
-}
-
-export function formatStatus(st: NetworkStatus): string {
-  const lines = [`host name: ${st.hostname}   configuration: ${st.source ?? "none"}${st.appliedAt ? ` (applied ${ago(st.appliedAt)} ago)` : ""}`];
-  if (st.error) lines.push(`last apply refused: ${st.error}`);
-  for (const i of st.interfaces) {
-    const link = !i.up ? "down" : i.carrier ? "up" : "up, no carrier";
-    const wifi = i.wireless ? `, Wi-Fi${i.signalDbm !== undefined ? ` ${i.signalDbm} dBm` : " not associated"}` : "";
-    const lease = i.lease ? `, DHCP lease ${i.lease.ip}/${i.lease.prefix}${i.lease.leaseSeconds ? ` for ${i.lease.leaseSeconds} s` : ""}` : "";
-    const gw = i.gatewayReachable === undefined ? "" : i.gatewayReachable ? ", gateway answers" : ", gateway does not answer";
-    lines.push(`${i.name}: ${link} (${i.mode})${wifi}; address ${i.addresses.join(" ") || "none"}${lease}${gw}`);
-  }
-  lines.push(`default route: ${st.route ? `via ${st.route.gateway} (${st.route.iface})` : "none"}`);
-  lines.push(`DNS: ${st.dns.join(", ") || "none"}`);
-  lines.push(`time: ${st.time.synchronised ? "synchronised" : "not synchronised"} (${st.time.detail})`);
-  // SSH is always let in (never lock the person out); other ports as units declare them.
-  const others = st.firewall.open.filter((o) => !o.startsWith("22/tcp "));
-  lines.push(`firewall: ${st.firewall.active ? `on, default deny inbound; open: ssh 22/tcp${others.length ? `, ${others.join(", ")}` : ""}` : `OFF${st.firewall.error ? ` (${st.firewall.error})` : ""}`}`);
-  if (st.events.length) {
-    lines.push("recent events:");
-    for (const e of st.events.slice(-8)) lines.push(`  ${ago(e.time)} ago  ${e.message}`);
-  }
-  return lines.join("\n");
-}
-
 /** The network unit's main process, from the supervisor. */
 async function networkPid(): Promise<number | undefined> {
   const c = await ControlClient.connect();
@@ -107,7 +71,7 @@ async function apply(json: boolean): Promise<number> {
     console.error(`paio: ${error}\npaio: nothing was changed; the network keeps its running configuration`);
     return 1;
   }
-  const before = readStatus()?.generation ?? -1;
+  const before = readNetworkStatus()?.generation ?? -1;
   let pid: number | undefined;
   try {
     pid = await networkPid();
@@ -121,10 +85,10 @@ async function apply(json: boolean): Promise<number> {
   }
   process.kill(pid, "SIGHUP");
   for (let i = 0; i < 100; i++) {
-    const st = readStatus();
+    const st = readNetworkStatus();
     if (st && st.generation > before) {
       if (json) console.log(JSON.stringify(st));
-      else console.log(st.error ? `paio: refused: ${st.error}` : `applied ${st.source}\n${formatStatus(st)}`);
+      else console.log(st.error ? `paio: refused: ${st.error}` : `applied ${st.source}\n${formatNetworkStatus(st)}`);
       return st.error ? 1 : 0;
     }
     await Bun.sleep(100);
@@ -150,11 +114,11 @@ export async function netCommand(cmd: string, rest: string[], json: boolean): Pr
     console.error(`paio: unknown 'net' command '${rest[0]}'; try 'paio net' or 'paio net apply'`);
     return 2;
   }
-  const st = readStatus();
+  const st = readNetworkStatus();
   if (!st) {
-    console.error(`paio: no network state in ${DEFAULT_PATHS.stateFile}: is the network unit running? ('paio status network')`);
+    console.error(`paio: no network state in ${NETWORK_STATE_FILE}: is the network unit running? ('paio status network')`);
     return 1;
   }
-  console.log(json ? JSON.stringify(st) : formatStatus(st));
+  console.log(json ? JSON.stringify(st) : formatNetworkStatus(st));
   return 0;
 }

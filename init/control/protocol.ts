@@ -35,6 +35,8 @@ export type Request =
   | { id?: string | number; op: "contain"; pid: number; how: "freeze" | "limit" }
   /** Sends one of the signals a unit documents (the network unit: SIGHUP re-apply, SIGUSR1 renew, SIGUSR2 bounce links) to its main process. */
   | { id?: string | number; op: "signal"; unit: string; signal: UnitSignal }
+  /** Replaces the ports a unit declares, until its file is reloaded ("8080/tcp"); the firewall follows. */
+  | { id?: string | number; op: "set-ports"; unit: string; ports: string[] }
   | { id?: string | number; op: "subscribe"; logs?: string }
   /** A system unit (root) announces a change of state to every subscriber, e.g. the network unit's link events. */
   | { id?: string | number; op: "publish"; event: PublishedEvent };
@@ -60,7 +62,7 @@ export const MAX_PUBLISHED_BYTES = 4096;
 export type Op = Request["op"];
 /** Operations a member of group `paio` may use; everything else needs root. */
 export const READ_OPS: readonly Op[] = ["list", "status", "logs", "subscribe"];
-export const ALL_OPS: readonly Op[] = ["list", "status", "start", "stop", "restart", "reload", "logs", "set-limits", "freeze", "mark-failed", "contain", "subscribe", "publish", "signal"];
+export const ALL_OPS: readonly Op[] = ["list", "status", "start", "stop", "restart", "reload", "logs", "set-limits", "freeze", "mark-failed", "contain", "subscribe", "publish", "signal", "set-ports"];
 
 export interface UnitSummary {
   name: string;
@@ -127,7 +129,10 @@ export function validateRequest(v: unknown): { ok: true; req: Request } | { ok: 
   if (typeof r.op !== "string" || !(ALL_OPS as readonly string[]).includes(r.op)) {
     return { ok: false, message: `'op' must be one of ${ALL_OPS.join(", ")}` };
   }
-  const needsUnit = ["status", "start", "stop", "restart", "logs", "set-limits", "freeze", "mark-failed", "signal"].includes(r.op);
+  const needsUnit = ["status", "start", "stop", "restart", "logs", "set-limits", "freeze", "mark-failed", "signal", "set-ports"].includes(r.op);
+  if (r.op === "set-ports" && (!Array.isArray(r.ports) || r.ports.length > 64 || !r.ports.every((p) => typeof p === "string" && /^\d{1,5}\/(tcp|udp)$/.test(p) && Number(p.split("/")[0]) >= 1 && Number(p.split("/")[0]) <= 65535))) {
+    return { ok: false, message: "'set-ports' needs 'ports', at most 64 strings such as \"8080/tcp\" or \"5683/udp\"" };
+  }
   if (r.op === "signal" && !(UNIT_SIGNALS as readonly unknown[]).includes(r.signal)) return { ok: false, message: `'signal' needs 'signal', one of ${UNIT_SIGNALS.join(", ")}` };
   if (needsUnit && (typeof r.unit !== "string" || r.unit.length === 0 || r.unit.length > 200)) return { ok: false, message: `'${r.op}' needs 'unit', a unit name` };
   if (r.op === "logs" && r.lines !== undefined && (typeof r.lines !== "number" || !Number.isInteger(r.lines) || r.lines < 1 || r.lines > 10000)) {

@@ -8,10 +8,12 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Subprocess } from "bun";
 import { readConfigFile } from "../../lib/config/read.ts";
+import type { NetEvent, NetworkStatus } from "../control/network-state.ts";
+import { NETWORK_STATE_FILE } from "../control/network-state.ts";
 import type { PublishedEvent, UnitSummary } from "../control/protocol.ts";
-import { parseNetworkFile, scrubPassphrases, settingsFor, unknownInterfaces, type InterfaceConfig, type NetworkConfig } from "./config.ts";
+import { parseNetworkFile, scrubPassphrases, settingsFor, unknownInterfaces, type InterfaceConfig, type NetworkConfig } from "../../lib/config/network.ts";
 import { rulesetFor, type OpenPort } from "./firewall.ts";
-import { defaultRoute, interfaceNames, isWireless, linkState, nameServers, type LinkState } from "./links.ts";
+import { defaultRoute, interfaceNames, isWireless, linkState, nameServers } from "./links.ts";
 import { parsePort } from "../../lib/config/measure.ts";
 
 export interface NetworkPaths {
@@ -29,32 +31,9 @@ export const DEFAULT_PATHS: NetworkPaths = {
   deviceFile: "/var/lib/paio/network.toml",
   appliedFile: "/var/lib/paio/net/applied.toml",
   runNet: "/run/paio/net",
-  stateFile: "/run/paio/network.json",
+  stateFile: NETWORK_STATE_FILE,
   udhcpcScript: "/usr/libexec/paio/udhcpc-script",
 };
-
-export interface NetEvent {
-  kind: string;
-  subject?: string;
-  message: string;
-  time: number;
-}
-
-export interface NetworkStatus {
-  generation: number;
-  /** The file the running configuration came from, and when it was applied. */
-  source?: string;
-  appliedAt?: number;
-  /** The last apply's error: the running configuration stayed as it was. */
-  error?: string;
-  hostname: string;
-  interfaces: (LinkState & { mode: string; gatewayReachable?: boolean })[];
-  route?: { gateway: string; iface: string };
-  dns: string[];
-  time: { synchronised: boolean; detail: string };
-  firewall: { active: boolean; open: string[]; error?: string };
-  events: NetEvent[];
-}
 
 const ACTIVE_STATES = new Set(["starting", "running", "degraded", "unhealthy"]);
 const MAX_EVENTS = 50;

@@ -5,31 +5,11 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
+import type { Lease, LinkState } from "../control/network-state.ts";
+
+export type { Lease, LinkState };
 
 export const RUN_NET = "/run/paio/net";
-
-export interface Lease {
-  ip: string;
-  prefix: number;
-  router?: string;
-  dns: string[];
-  leaseSeconds?: number;
-  at: number;
-}
-
-export interface LinkState {
-  name: string;
-  wireless: boolean;
-  /** The administrative state: set up by us. */
-  up: boolean;
-  /** A cable (or an association) is there. */
-  carrier: boolean;
-  /** IPv4 addresses with prefix length. */
-  addresses: string[];
-  /** Wi-Fi signal in dBm, when the interface is wireless and associated. */
-  signalDbm?: number;
-  lease?: Lease;
-}
 
 function read(path: string): string | undefined {
   try {

@@ -9,6 +9,7 @@ import type { Socket, UnixSocketListener } from "bun";
 import { MAX_REQUEST_BYTES, READ_OPS, validateRequest, type ErrorCode, type PublishedEvent, type Request, type Response } from "../control/protocol.ts";
 import { accessOf, peerCredentials, type Access } from "../control/peer.ts";
 import { SocketWriter } from "../control/socket-writer.ts";
+import { parsePort } from "../../lib/config/measure.ts";
 import { followLog, tailLines } from "./unit-log.ts";
 import { SupervisorError, type Supervisor } from "./supervisor.ts";
 
@@ -155,6 +156,13 @@ export class ControlServer {
         if (!r.pid) throw new SupervisorError("failed", `${req.unit} is ${r.state}: it has no process to signal`);
         process.kill(r.pid, req.signal);
         sup.say(`${req.unit}: sent ${req.signal} by request`);
+        return sup.summary(r);
+      }
+      case "set-ports": {
+        const r = sup.runner(req.unit);
+        r.unit = { ...r.unit, ports: req.ports.map((p) => parsePort(p)!) };
+        sup.say(`${req.unit}: declared ports now ${req.ports.join(", ") || "none"} (by request, until its file is reloaded)`);
+        sup.announce(r, `declared ports now ${req.ports.join(", ") || "none"}`);
         return sup.summary(r);
       }
       case "contain":

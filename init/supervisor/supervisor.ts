@@ -77,9 +77,9 @@ export function loadUnits(dirs: string[]): LoadResult {
   return { units, order: deps.order, errors, notes };
 }
 
-/** Everything about a unit except its limits: a change here needs a restart. */
+/** Everything about a unit except its limits and ports: a change here needs a restart. */
 function identity(u: Unit): string {
-  const { limits: _limits, path: _path, ...rest } = u;
+  const { limits: _limits, path: _path, ports: _ports, ...rest } = u;
   return JSON.stringify(rest);
 }
 
@@ -113,6 +113,11 @@ export class Supervisor {
   onChange(fn: (c: StateChange) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
+  }
+
+  /** Tells subscribers about a change that is not a change of state (declared ports, say). */
+  announce(r: UnitRunner, reason: string): void {
+    this.changed({ unit: r.name, from: r.state, to: r.state, reason, pid: r.pid, time: Date.now() });
   }
 
   private changed(c: StateChange): void {
@@ -282,9 +287,11 @@ export class Supervisor {
         existing.unit = unit;
         if (wasActive || unit.restart === "always") existing.start("unit file changed", true);
         out.changed.push(unit.name);
-      } else if (JSON.stringify(existing.unit.limits) !== JSON.stringify(unit.limits)) {
+      } else if (JSON.stringify(existing.unit.limits) !== JSON.stringify(unit.limits) || JSON.stringify(existing.unit.ports) !== JSON.stringify(unit.ports)) {
+        const portsChanged = JSON.stringify(existing.unit.ports) !== JSON.stringify(unit.ports);
         existing.unit = unit;
         existing.setLimits(unit.limits); // a limit removed from the file is removed from the cgroup too
+        if (portsChanged) this.announce(existing, `declared ports now ${unit.ports.map(formatPort).join(", ") || "none"}`);
         out.changed.push(unit.name);
       } else {
         out.unchanged.push(unit.name);

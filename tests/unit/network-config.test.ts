@@ -5,7 +5,7 @@ import { describe, expect, test } from "vitest";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { derivePsk, parseNetworkFile, scrubPassphrases, settingsFor, unknownInterfaces } from "../../init/network/config.ts";
+import { derivePsk, parseNetworkFile, scrubPassphrases, settingsFor, unknownInterfaces } from "../../lib/config/network.ts";
 import { rulesetFor } from "../../init/network/firewall.ts";
 import { defaultRoute, nameServers, parseLease, wifiSignals } from "../../init/network/links.ts";
 import { addAuthorizedKey, parsePublicKey } from "../../init/cli/net.ts";

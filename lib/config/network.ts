@@ -5,7 +5,7 @@
 // documents every field.
 
 import { pbkdf2Sync } from "node:crypto";
-import { bool, checkKeys, FieldError, fieldLine, isTable, str, stringArray, suggest, tomlErrorLine, type Doc } from "../../lib/config/toml.ts";
+import { bool, checkKeys, FieldError, fieldLine, isTable, str, stringArray, suggest, tomlErrorLine, type Doc } from "./toml.ts";
 
 export const IMAGE_NETWORK_FILE = "/etc/paio/network.toml";
 export const DEVICE_NETWORK_FILE = "/var/lib/paio/network.toml";
@@ -204,4 +204,24 @@ export function settingsFor(cfg: NetworkConfig, name: string, wireless: boolean)
   if (own) return own;
   if (wireless || !cfg.wired) return undefined;
   return { name, ...cfg.wired };
+}
+
+/**
+ * The file's text with [interface.NAME] set to join a Wi-Fi network: an
+ * existing section for that interface is replaced, everything else is kept.
+ * The key is stored derived (psk_hex), never the passphrase.
+ */
+export function withWifi(text: string, iface: string, ssid: string, pskHex: string): string {
+  const lines = text.split("\n");
+  const out: string[] = [];
+  let skipping = false;
+  for (const line of lines) {
+    const header = /^\s*\[\s*interface\.("?)([^"\]]+)\1\s*\]/.exec(line);
+    if (header) skipping = header[2] === iface;
+    else if (/^\s*\[/.test(line)) skipping = false;
+    if (!skipping) out.push(line);
+  }
+  while (out.length && out[out.length - 1]!.trim() === "") out.pop();
+  out.push("", `[interface.${iface}]`, `ssid = ${JSON.stringify(ssid)}`, `psk_hex = "${pskHex}"`, "dhcp = true", "");
+  return out.join("\n");
 }

@@ -1,0 +1,58 @@
+// Requests that carry a Wi-Fi network's name and passphrase: "connect to wifi
+// HOME with password 'hunter22'". The passphrase is taken from the person's
+// own words (quoted when it has spaces), never guessed; everything that is
+// shown, kept in the console's history or written to the audit log has it
+// replaced by ********. The model sees placeholders, not the values.
+
+import { HIDDEN } from "../tools/catalog.ts";
+
+export const SSID = "xssidx";
+export const PSK = "xpskx";
+
+const PSK_RE = /\b(password|passphrase|passcode|passwd|psk|pw|key)(\s+is|\s*[:=])?\s+("[^"]*"|'[^']*'|\S+)/i;
+const SSID_AFTER = /\b(?:wi-?fi|wlan|wireless|network|ssid|access point|hotspot)(?:\s+(?:network|called|named|name))*\s+("[^"]*"|'[^']*'|[^\s,]+)/i;
+const SSID_JOIN = /\b(?:connect(?:\s+me)?\s+to|join|use|switch\s+to)\s+(?:the\s+)?("[^"]*"|'[^']*'|[^\s,]+)/i;
+const FILLER = new Set(["the", "to", "a", "my", "with", "using", "called", "named", "network", "wifi", "wi-fi", "wlan", "password", "passphrase", "key", "and", "on", "is"]);
+
+const unquote = (s: string) => (/^(["']).*\1$/.test(s) ? s.slice(1, -1) : s);
+
+export interface WifiWords {
+  ssid?: string;
+  psk?: string;
+  /** The text with the passphrase hidden: for history, transcript and audit. */
+  masked: string;
+  /** The text with placeholders: for the intent model. */
+  model: string;
+}
+
+export function wifiWords(text: string): WifiWords {
+  let masked = text;
+  let model = text;
+  let psk: string | undefined;
+  const p = PSK_RE.exec(text);
+  if (p) {
+    psk = unquote(p[3]!);
+    const at = p.index + p[0].length - p[3]!.length;
+    masked = text.slice(0, at) + HIDDEN + text.slice(at + p[3]!.length);
+    model = text.slice(0, at) + PSK + text.slice(at + p[3]!.length);
+  }
+  // A name is looked for only beside a passphrase ("switch to auto mode" names no network),
+  // and only before it, so a passphrase never becomes a name.
+  const head = p ? text.slice(0, p.index) : "";
+  let ssid: string | undefined;
+  for (const re of [SSID_AFTER, SSID_JOIN]) {
+    const m = re.exec(head);
+    const v = m && unquote(m[1]!);
+    if (v && !FILLER.has(v.toLowerCase())) {
+      ssid = v;
+      model = model.replace(m[1]!, SSID);
+      break;
+    }
+  }
+  return { ssid, psk, masked, model };
+}
+
+/** The text with any passphrase hidden. */
+export function maskSecrets(text: string): string {
+  return wifiWords(text).masked;
+}
