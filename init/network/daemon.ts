@@ -21,6 +21,8 @@ export interface NetworkPaths {
   deviceFile: string;
   /** The last configuration applied, used at boot when the device's file is broken. */
   appliedFile: string;
+  /** The last configuration with which the device was connected: the fallback when a new one never connects. */
+  lastGoodFile: string;
   runNet: string;
   stateFile: string;
   udhcpcScript: string;
@@ -30,12 +32,15 @@ export const DEFAULT_PATHS: NetworkPaths = {
   imageFile: "/etc/paio/network.toml",
   deviceFile: "/var/lib/paio/network.toml",
   appliedFile: "/var/lib/paio/net/applied.toml",
+  lastGoodFile: "/var/lib/paio/net/last-good.toml",
   runNet: "/run/paio/net",
   stateFile: NETWORK_STATE_FILE,
   udhcpcScript: "/usr/libexec/paio/udhcpc-script",
 };
 
 const ACTIVE_STATES = new Set(["starting", "running", "degraded", "unhealthy"]);
+/** A new configuration that has not connected within this long is replaced by the last one that did. */
+export const FALLBACK_AFTER_MS = Number(process.env.PAIO_NET_FALLBACK_S ?? 90) * 1000;
 const MAX_EVENTS = 50;
 
 function run(argv: string[], input?: string): { ok: boolean; out: string } {
@@ -99,8 +104,8 @@ export class NetworkUnit {
         this.writeStatus();
         return loaded.error;
       }
-      // At boot there is nothing running yet: the last configuration that applied, else the image's.
-      const fallback = [this.paths.appliedFile, this.paths.imageFile].map((p) => ({ p, r: readConfigFile(p) })).find((x) => x.r.ok);
+      // At boot there is nothing running yet: the last configuration that connected, else the last applied, else the image's.
+      const fallback = [this.paths.lastGoodFile, this.paths.appliedFile, this.paths.imageFile].map((p) => ({ p, r: readConfigFile(p) })).find((x) => x.r.ok);
       const parsed = fallback && fallback.r.ok ? parseNetworkFile(fallback.r.text, fallback.p) : undefined;
       if (!parsed?.ok) {
         this.writeStatus();
@@ -117,9 +122,20 @@ export class NetworkUnit {
       writeAtomic(config.path, text, 0o600);
       this.say(`network: Wi-Fi passphrases in ${config.path} replaced by their derived keys`);
     }
+    this.applyConfig(config, text);
+    return undefined;
+  }
+
+  /** The text of the running configuration, and since when it has been waiting to connect. */
+  private appliedText = "";
+  private waitingSince: number | undefined;
+
+  private applyConfig(config: NetworkConfig, text: string): void {
     this.config = config;
     this.source = config.path;
     this.appliedAt = Date.now();
+    this.appliedText = text;
+    this.waitingSince = Date.now();
     if (config.path !== this.paths.appliedFile) {
       try {
         writeAtomic(this.paths.appliedFile, text, 0o600);
@@ -139,7 +155,37 @@ export class NetworkUnit {
     this.writeTimeConfig();
     this.say(`network: applied ${config.path} (${interfaceNames().map((n) => `${n}: ${this.modeOf(n)}`).join(", ") || "no interfaces"})`);
     this.writeStatus();
-    return undefined;
+  }
+
+  /**
+   * Connected: an interface with a link and an address, whose gateway answers
+   * when there is a default route through it. The first time a configuration
+   * gets there it becomes the last good one; one that does not get there in
+   * time is replaced by the last good one (when that differs).
+   */
+  private checkConnected(links: NetworkStatus["interfaces"], route: { iface: string } | undefined): void {
+    if (this.waitingSince === undefined) return;
+    const connected = links.some((l) => l.carrier && l.addresses.length > 0 && (route?.iface !== l.name || l.gatewayReachable !== false));
+    if (connected) {
+      this.waitingSince = undefined;
+      try {
+        writeAtomic(this.paths.lastGoodFile, this.appliedText, 0o600);
+      } catch (e) {
+        this.say(`network: cannot keep the last good configuration: ${(e as Error).message}`);
+      }
+      return;
+    }
+    if (Date.now() - this.waitingSince < FALLBACK_AFTER_MS) return;
+    this.waitingSince = undefined; // one fallback per apply: never a loop
+    const good = readConfigFile(this.paths.lastGoodFile);
+    if (!good.ok || good.text === this.appliedText) return;
+    const parsed = parseNetworkFile(good.text, this.paths.lastGoodFile);
+    if (!parsed.ok) return;
+    const from = this.source;
+    this.error = `${from} did not connect within ${FALLBACK_AFTER_MS / 1000} s; went back to the last configuration that did (${this.paths.lastGoodFile})`;
+    this.event("fallback", `network: ${this.error}`);
+    this.applyConfig(parsed.config, good.text);
+    this.waitingSince = undefined;
   }
 
   private modeOf(name: string): string {
@@ -344,6 +390,7 @@ export class NetworkUnit {
     if (this.hadRoute === true && !hasRoute) this.event("route-lost", "no default route any more");
     if (this.hadRoute === false && hasRoute) this.event("route", `default route via ${route!.gateway} (${route!.iface})`);
     this.hadRoute = hasRoute;
+    this.checkConnected(links, route);
     this.writeResolvConf();
     return this.writeStatus(links, route);
   }

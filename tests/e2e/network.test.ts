@@ -155,6 +155,22 @@ NET
     expect(back).toContain("apply=0");
     await until(guest, "paio net", /eth0: up \(dhcp\); address 10\.0\.2\.15\/24/, 60_000);
   }, 240_000);
+
+  test("a configuration that never connects (its gateway is silent) is replaced by the last one that did", async () => {
+    // The network unit with a short fallback time: a device unit file replaces the image's.
+    await sh(guest, `
+      awk '/^\\[limits\\]/ { print "env = { PAIO_NET_FALLBACK_S = \\"15\\" }" } { print }' /etc/paio/units/network.toml > /var/lib/paio/units/network.toml
+      grep -q PAIO_NET_FALLBACK_S /var/lib/paio/units/network.toml
+      paio reload >/dev/null`);
+    await until(guest, "paio net", /eth0: up \(dhcp\); address 10\.0\.2\.15\/24/, 60_000);
+    await sh(guest, `
+      printf '[interface.eth0]\naddress = "10.0.2.60/24"\ngateway = "10.0.2.99"\n' > /var/lib/paio/network.toml
+      paio net apply >/dev/null; echo apply=$?`);
+    const fell = await until(guest, "paio net", /did not connect within 15 s; went back to the last configuration that did/, 90_000);
+    expect(fell).toMatch(/eth0: up \(dhcp\)/);
+    await until(guest, "paio net", /eth0: up \(dhcp\); address 10\.0\.2\.15\/24/, 60_000);
+    await sh(guest, "rm /var/lib/paio/network.toml /var/lib/paio/units/network.toml; paio reload >/dev/null");
+  }, 240_000);
 });
 
 describe("network: what a reboot keeps", () => {
