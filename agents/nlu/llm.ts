@@ -71,8 +71,11 @@ function schema(slots: readonly SlotSpec[]): object {
   return { type: "object", properties, required: slots.filter((s) => !s.optional).map((s) => s.name) };
 }
 
+/** A tool with a secret slot is never offered: the secret is masked before any text reaches the backend. */
+const hasSecret = (t: { slots: readonly SlotSpec[] }) => t.slots.some((s) => s.type.kind === "secret");
+
 export function toolDefinitions(): object[] {
-  return PERSON_TOOLS.filter((t) => t.name !== "none").map((t) => ({ type: "function", function: { name: fnName(t.name), description: t.description, parameters: schema(t.slots) } }));
+  return PERSON_TOOLS.filter((t) => t.name !== "none" && !hasSecret(t)).map((t) => ({ type: "function", function: { name: fnName(t.name), description: t.description, parameters: schema(t.slots) } }));
 }
 
 export type LlmAnswer =
@@ -118,6 +121,8 @@ export class LlmBackend {
       } catch {
         return { kind: "refused", why: "the model's tool call had arguments that are not JSON" };
       }
+      const spec = PERSON_TOOLS.find((t) => t.name === toolName(call.name));
+      if (spec && hasSecret(spec)) return { kind: "refused", why: `the model may not call ${spec.name}: it takes a secret, which only a person types` };
       const v = validateCall(toolName(call.name), args ?? {}, "llm", units);
       if (!v.ok) return { kind: "refused", why: `the model suggested something invalid: ${v.error}` };
       return { kind: "call", tool: v.call.tool, args: v.call.args };

@@ -47,7 +47,9 @@ describe("language-model backend", () => {
     const sent = seen.at(-1)!;
     expect(sent.model).toBe("tiny");
     expect(sent.tools!.map((t) => t.function.name)).toContain("power__poweroff");
-    expect(toolDefinitions().length).toBe(17);
+    // Every tool a person may ask for, but none whose slot is a secret (the Wi-Fi passphrase never reaches a backend).
+    expect(toolDefinitions().length).toBe(19);
+    expect(sent.tools!.map((t) => t.function.name)).not.toContain("network__wifi");
     const d = decide({ tool: "unit.restart", args: { unit: "camera" }, origin: "llm" }, DEFAULT_POLICY, "auto");
     expect(d.verdict).toBe("confirm");
   });
