@@ -121,9 +121,10 @@ export class LlmBackend {
       } catch {
         return { kind: "refused", why: "the model's tool call had arguments that are not JSON" };
       }
-      const spec = PERSON_TOOLS.find((t) => t.name === toolName(call.name));
+      const name = toolName(call.name);
+      const spec = PERSON_TOOLS.find((t) => t.name === name);
       if (spec && hasSecret(spec)) return { kind: "refused", why: `the model may not call ${spec.name}: it takes a secret, which only a person types` };
-      const v = validateCall(toolName(call.name), args ?? {}, "llm", units);
+      const v = validateCall(name, args ?? {}, "llm", units);
       if (!v.ok) return { kind: "refused", why: `the model suggested something invalid: ${v.error}` };
       return { kind: "call", tool: v.call.tool, args: v.call.args };
     }
