@@ -136,6 +136,7 @@ export class NetworkUnit {
     this.appliedAt = Date.now();
     this.appliedText = text;
     this.waitingSince = Date.now();
+    this.reachable.clear();
     if (config.path !== this.paths.appliedFile) {
       try {
         writeAtomic(this.paths.appliedFile, text, 0o600);
@@ -165,7 +166,8 @@ export class NetworkUnit {
    */
   private checkConnected(links: NetworkStatus["interfaces"], route: { iface: string } | undefined): void {
     if (this.waitingSince === undefined) return;
-    const connected = links.some((l) => l.carrier && l.addresses.length > 0 && (route?.iface !== l.name || l.gatewayReachable !== false));
+    // With a default route through it, its gateway must have answered: unknown is not connected.
+    const connected = links.some((l) => l.carrier && l.addresses.length > 0 && (route?.iface !== l.name || l.gatewayReachable === true));
     if (connected) {
       this.waitingSince = undefined;
       try {
@@ -354,12 +356,13 @@ export class NetworkUnit {
     this.publish({ event: "network", ...e });
   }
 
-  /** Gateway reachability by ARP (works whatever the gateway answers to ping); checked at most every 10 s. */
+  /** Gateway reachability by ARP (works whatever the gateway answers to ping); checked at most every 10 s per gateway. */
   private gatewayReachable(iface: string, gateway: string): boolean {
-    const last = this.reachable.get(iface);
+    const key = `${iface} ${gateway}`;
+    const last = this.reachable.get(key);
     if (last && Date.now() - last.at < 10_000) return last.ok;
     const ok = run(["arping", "-c", "1", "-w", "2", "-I", iface, gateway]).ok;
-    this.reachable.set(iface, { ok, at: Date.now() });
+    this.reachable.set(key, { ok, at: Date.now() });
     return ok;
   }
 
@@ -414,7 +417,7 @@ export class NetworkUnit {
         const leap = /Leap status\s*:\s*(.*)/.exec(out)?.[1]?.trim() ?? "unknown";
         const ref = /Reference ID\s*:\s*(\S+)/.exec(out)?.[1]?.trim() ?? "";
         const synced = leap !== "Not synchronised" && ref !== "" && ref !== "00000000";
-        this.timeValue = { synchronised: synced, detail: synced ? `${leap}; reference ${ref}` : "not synchronised (no time server reachable yet)" };
+        this.timeValue = { synchronised: synced, detail: synced ? `${leap}; reference ${ref}` : "no time server reachable yet" };
       } catch {
         this.timeValue = { synchronised: false, detail: "chrony is not installed" };
       }
