@@ -37,6 +37,8 @@ export interface NetEvent {
 }
 
 export interface NetworkStatus {
+  /** The network unit's process that wrote this. */
+  pid: number;
   generation: number;
   /** The file the running configuration came from, and when it was applied. */
   source?: string;

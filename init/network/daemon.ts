@@ -427,6 +427,7 @@ export class NetworkUnit {
   writeStatus(links?: NetworkStatus["interfaces"], route = defaultRoute()): NetworkStatus {
     this.refreshTime();
     const status: NetworkStatus = {
+      pid: process.pid,
       generation: this.generation,
       source: this.source,
       appliedAt: this.appliedAt,

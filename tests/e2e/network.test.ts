@@ -169,7 +169,13 @@ NET
     await sh(guest, `
       awk '/^\\[limits\\]/ { print "env = { PAIO_NET_FALLBACK_S = \\"15\\" }" } { print }' /etc/paio/units/network.toml > /var/lib/paio/units/network.toml
       grep -q PAIO_NET_FALLBACK_S /var/lib/paio/units/network.toml
-      paio reload >/dev/null`);
+      paio reload >/dev/null
+      # Until the restarted unit has written its own state.
+      for i in $(seq 1 60); do
+        p=$(paio --json status network | sed -n 's/.*"pid":\\([0-9]*\\).*/\\1/p')
+        [ -n "$p" ] && grep -q "\"pid\": $p," /run/paio/network.json && break
+        sleep 1
+      done`);
     await until(guest, "paio net", /eth0: up \(dhcp\); address 10\.0\.2\.15\/24/, 60_000);
     await sh(guest, `
       printf '[interface.eth0]\naddress = "10.0.2.60/24"\ngateway = "10.0.2.99"\n' > /var/lib/paio/network.toml
