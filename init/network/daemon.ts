@@ -164,10 +164,15 @@ export class NetworkUnit {
    * gets there it becomes the last good one; one that does not get there in
    * time is replaced by the last good one (when that differs).
    */
-  private checkConnected(links: NetworkStatus["interfaces"], route: { iface: string } | undefined): void {
+  private checkConnected(links: NetworkStatus["interfaces"]): void {
     if (this.waitingSince === undefined) return;
-    // With a default route through it, its gateway must have answered: unknown is not connected.
-    const connected = links.some((l) => l.carrier && l.addresses.length > 0 && (route?.iface !== l.name || l.gatewayReachable === true));
+    // The gateway the configuration (or the DHCP lease) names must answer; the routing table of the moment is not asked.
+    const config = this.config;
+    const connected = links.some((l) => {
+      if (!l.carrier || l.addresses.length === 0) return false;
+      const gateway = (config && settingsFor(config, l.name, l.wireless)?.gateway) ?? l.lease?.router;
+      return gateway === undefined || this.gatewayReachable(l.name, gateway);
+    });
     if (connected) {
       this.waitingSince = undefined;
       try {
@@ -393,7 +398,7 @@ export class NetworkUnit {
     if (this.hadRoute === true && !hasRoute) this.event("route-lost", "no default route any more");
     if (this.hadRoute === false && hasRoute) this.event("route", `default route via ${route!.gateway} (${route!.iface})`);
     this.hadRoute = hasRoute;
-    this.checkConnected(links, route);
+    this.checkConnected(links);
     this.writeResolvConf();
     return this.writeStatus(links, route);
   }

@@ -173,7 +173,7 @@ NET
       # Until the restarted unit has written its own state.
       for i in $(seq 1 60); do
         p=$(paio --json status network | sed -n 's/.*"pid":\\([0-9]*\\).*/\\1/p')
-        [ -n "$p" ] && grep -q "\"pid\": $p," /run/paio/network.json && break
+        [ -n "$p" ] && grep -q "\\"pid\\": $p," /run/paio/network.json && break
         sleep 1
       done`);
     await until(guest, "paio net", /eth0: up \(dhcp\); address 10\.0\.2\.15\/24/, 60_000);
