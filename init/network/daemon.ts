@@ -144,9 +144,11 @@ export class NetworkUnit {
         this.say(`network: cannot keep a copy of the applied configuration: ${(e as Error).message}`);
       }
     }
-    if (config.hostname) {
+    // The file's host name, else the image's again (a name set by an earlier configuration does not linger).
+    const hostname = config.hostname ?? (readConfigFile("/etc/hostname").ok ? (readConfigFile("/etc/hostname") as { text: string }).text.trim() : "");
+    if (hostname) {
       try {
-        writeFileSync("/proc/sys/kernel/hostname", config.hostname);
+        writeFileSync("/proc/sys/kernel/hostname", hostname);
       } catch (e) {
         this.say(`network: cannot set the host name: ${(e as Error).message}`);
       }
@@ -164,8 +166,9 @@ export class NetworkUnit {
    * gets there it becomes the last good one; one that does not get there in
    * time is replaced by the last good one (when that differs).
    */
-  private checkConnected(links: NetworkStatus["interfaces"]): void {
-    if (this.waitingSince === undefined) return;
+  /** True when it fell back (the links of the moment are then out of date). */
+  private checkConnected(links: NetworkStatus["interfaces"]): boolean {
+    if (this.waitingSince === undefined) return false;
     // The gateway the configuration (or the DHCP lease) names must answer; the routing table of the moment is not asked.
     const config = this.config;
     const connected = links.some((l) => {
@@ -180,19 +183,20 @@ export class NetworkUnit {
       } catch (e) {
         this.say(`network: cannot keep the last good configuration: ${(e as Error).message}`);
       }
-      return;
+      return false;
     }
-    if (Date.now() - this.waitingSince < FALLBACK_AFTER_MS) return;
+    if (Date.now() - this.waitingSince < FALLBACK_AFTER_MS) return false;
     this.waitingSince = undefined; // one fallback per apply: never a loop
     const good = readConfigFile(this.paths.lastGoodFile);
-    if (!good.ok || good.text === this.appliedText) return;
+    if (!good.ok || good.text === this.appliedText) return false;
     const parsed = parseNetworkFile(good.text, this.paths.lastGoodFile);
-    if (!parsed.ok) return;
+    if (!parsed.ok) return false;
     const from = this.source;
     this.error = `${from} did not connect within ${FALLBACK_AFTER_MS / 1000} s; went back to the last configuration that did (${this.paths.lastGoodFile})`;
     this.event("fallback", `network: ${this.error}`);
     this.applyConfig(parsed.config, good.text);
     this.waitingSince = undefined;
+    return true;
   }
 
   private modeOf(name: string): string {
@@ -398,9 +402,9 @@ export class NetworkUnit {
     if (this.hadRoute === true && !hasRoute) this.event("route-lost", "no default route any more");
     if (this.hadRoute === false && hasRoute) this.event("route", `default route via ${route!.gateway} (${route!.iface})`);
     this.hadRoute = hasRoute;
-    this.checkConnected(links);
+    const fellBack = this.checkConnected(links);
     this.writeResolvConf();
-    return this.writeStatus(links, route);
+    return fellBack ? this.writeStatus() : this.writeStatus(links, route);
   }
 
   private timeValue: NetworkStatus["time"] = { synchronised: false, detail: "not checked yet" };
