@@ -5,7 +5,7 @@
 // docs/units.md documents every field.
 
 import { formatPort, parseCpuMax, parsePort, parseSize, type Port } from "../../lib/config/measure.ts";
-import { bool, checkKeys, duration, FieldError, fieldLine, int, isTable, oneOf, str, stringArray, tomlErrorLine, type Doc } from "../../lib/config/toml.ts";
+import { bool, checkKeys, duration, FieldError, fieldLine, int, isTable, oneOf, parseTomlFile, str, stringArray, type Doc } from "../../lib/config/toml.ts";
 
 export type RestartPolicy = "always" | "on-failure" | "never";
 export type HealthType = "exec" | "tcp" | "http" | "file";
@@ -197,18 +197,7 @@ export function parseUnitFile(text: string, path: string): ParseResult {
   if (!UNIT_NAME_RE.test(name)) {
     return { ok: false, error: `${path}: bad unit name '${name}': use letters, digits, '_', '.', '@' and '-', starting with a letter or digit` };
   }
-  let doc: Doc;
-  try {
-    doc = Bun.TOML.parse(text) as Doc;
-  } catch (e) {
-    const msg = (e as Error).message.replace(/^TOML Parse error:\s*/i, "");
-    return { ok: false, error: `${path} line ${tomlErrorLine(text)}: not valid TOML: ${msg}` };
-  }
-  try {
-    return { ok: true, unit: parseDoc(doc, name, path) };
-  } catch (e) {
-    if (!(e instanceof FieldError)) throw e;
-    const line = fieldLine(text, e.field.replace(/^env\..*/, "env"));
-    return { ok: false, error: `${path}${line ? ` line ${line}` : ""} field '${e.field}': ${e.message}` };
-  }
+  const r = parseTomlFile(text, path, (doc) => parseDoc(doc, name, path), (field) => fieldLine(text, field.replace(/^env\..*/, "env")));
+  return r.ok ? { ok: true, unit: r.value } : r;
 }
+

@@ -5,7 +5,7 @@
 // documents every field.
 
 import { pbkdf2Sync } from "node:crypto";
-import { bool, checkKeys, FieldError, fieldLine, isTable, str, stringArray, suggest, tomlErrorLine, type Doc } from "./toml.ts";
+import { bool, checkKeys, FieldError, fieldLine, isTable, parseTomlFile, str, stringArray, suggest, type Doc } from "./toml.ts";
 
 export const IMAGE_NETWORK_FILE = "/etc/paio/network.toml";
 export const DEVICE_NETWORK_FILE = "/var/lib/paio/network.toml";
@@ -151,20 +151,8 @@ function lineOf(text: string, field: string): number | undefined {
 }
 
 export function parseNetworkFile(text: string, path: string): NetworkParse {
-  let doc: Doc;
-  try {
-    doc = Bun.TOML.parse(text) as Doc;
-  } catch (e) {
-    const msg = (e as Error).message.replace(/^TOML Parse error:\s*/i, "");
-    return { ok: false, error: `${path} line ${tomlErrorLine(text)}: not valid TOML: ${msg}` };
-  }
-  try {
-    return { ok: true, config: parseDoc(doc, path) };
-  } catch (e) {
-    if (!(e instanceof FieldError)) throw e;
-    const line = lineOf(text, e.field) ?? lineOf(text, e.field.split(".").slice(0, 2).join("."));
-    return { ok: false, error: `${path}${line ? ` line ${line}` : ""} field '${e.field}': ${e.message}` };
-  }
+  const r = parseTomlFile(text, path, (doc) => parseDoc(doc, path), (field) => lineOf(text, field) ?? lineOf(text, field.split(".").slice(0, 2).join(".")));
+  return r.ok ? { ok: true, config: r.value } : r;
 }
 
 /** Interfaces the file names that this device does not have; with the closest existing name. */

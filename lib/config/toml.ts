@@ -127,3 +127,30 @@ export function checkKeys(doc: Doc, known: readonly string[], prefix: string): v
   }
 }
 
+
+/**
+ * Parses a TOML configuration file and builds its value with `build`, which
+ * throws FieldError for a wrong field. Every error names the file and, where
+ * it can be found (`lineOf`), the line: "PATH line N field 'F': what is expected".
+ */
+export function parseTomlFile<T>(
+  text: string,
+  path: string,
+  build: (doc: Doc) => T,
+  lineOf: (field: string) => number | undefined = (field) => fieldLine(text, field),
+): { ok: true; value: T } | { ok: false; error: string } {
+  let doc: Doc;
+  try {
+    doc = Bun.TOML.parse(text) as Doc;
+  } catch (e) {
+    const msg = (e as Error).message.replace(/^TOML Parse error:\s*/i, "");
+    return { ok: false, error: `${path} line ${tomlErrorLine(text)}: not valid TOML: ${msg}` };
+  }
+  try {
+    return { ok: true, value: build(doc) };
+  } catch (e) {
+    if (!(e instanceof FieldError)) throw e;
+    const line = lineOf(e.field);
+    return { ok: false, error: `${path}${line ? ` line ${line}` : ""} field '${e.field}': ${e.message}` };
+  }
+}
