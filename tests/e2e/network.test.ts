@@ -3,11 +3,9 @@
 // only, a firewall that follows the units' declared ports, link events,
 // static configuration, and a broken network.toml that changes nothing.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Guest } from "../../qemu/guest.ts";
-import { bootGuest, consoleLine, IMAGE, REPO, requireBuiltImage, sh } from "../helpers/guest.ts";
+import { bootGuest, consoleLine, REPO, scratchDisk, sh } from "../helpers/guest.ts";
 
 /** Polls a guest script until its output matches, or fails with the last output. */
 async function until(guest: Guest, script: string, re: RegExp, timeoutMs = 90_000): Promise<string> {
@@ -188,16 +186,10 @@ NET
 });
 
 describe("network: what a reboot keeps", () => {
-  let dir: string;
-  beforeAll(() => {
-    requireBuiltImage();
-    dir = mkdtempSync(join(tmpdir(), "paio-net-"));
-    Bun.spawnSync(["cp", "--sparse=always", IMAGE, join(dir, "disk.img")]);
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const scratch = scratchDisk("net");
 
   test("the SSH host keys are made once and survive a reboot", async () => {
-    const disk = join(dir, "disk.img");
+    const disk = scratch();
     const fingerprint = "for i in $(seq 1 60); do [ -s /var/lib/paio/ssh/dropbear_ed25519_host_key ] && break; sleep 1; done; dropbearkey -y -f /var/lib/paio/ssh/dropbear_ed25519_host_key | grep -i fingerprint";
     const g1 = await bootGuest({ disk, snapshot: false });
     const first = await sh(g1, fingerprint);

@@ -3,26 +3,15 @@
 // refused at reload and at boot; PID 1 kills a supervisor that stops
 // answering (its units keep running and are taken back) and opens the rescue
 // shell when supervisor after supervisor never becomes ready.
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { describe, expect, test } from "vitest";
 import { Guest } from "../../qemu/guest.ts";
-import { bootGuest, consoleLine, IMAGE, OUT, requireBuiltImage, sh } from "../helpers/guest.ts";
+import { bootGuest, consoleLine, OUT, scratchDisk, sh } from "../helpers/guest.ts";
 
 describe("files and hangs that must not brick a device", () => {
-  let dir: string;
-  let disk: string;
-  beforeAll(() => {
-    requireBuiltImage();
-    dir = mkdtempSync(join(tmpdir(), "paio-hang-"));
-    disk = join(dir, "disk.img");
-    Bun.spawnSync(["cp", "--sparse=always", IMAGE, disk]);
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const scratch = scratchDisk("hang");
 
   test("a FIFO and a link to /dev/zero in /var/lib/paio/units: reload answers, and the next boot comes up with every other unit", async () => {
-    const g1 = await bootGuest({ disk, snapshot: false });
+    const g1 = await bootGuest({ disk: scratch(), snapshot: false });
     const out = await sh(g1, `
       mkfifo /var/lib/paio/units/fifo.toml
       ln -s /dev/zero /var/lib/paio/units/zero.toml
@@ -34,7 +23,7 @@ describe("files and hangs that must not brick a device", () => {
     expect(out).toContain("status-exit=0");
     expect(await g1.shutdown("REBOOT")).toBe(0);
 
-    const g2 = await bootGuest({ disk, snapshot: false });
+    const g2 = await bootGuest({ disk: scratch(), snapshot: false });
     try {
       const ready = g2.console.lines().find((l) => l.includes("paio: supervisor ready"))!;
       expect(ready).toMatch(/2 refused/);
@@ -46,7 +35,7 @@ describe("files and hangs that must not brick a device", () => {
   }, 900_000);
 
   test("a supervisor stopped with SIGSTOP is killed by PID 1 and replaced; its units keep their processes", async () => {
-    const g = await bootGuest({ disk, snapshot: true, append: ["paio.supervisor_stall_timeout=6"] });
+    const g = await bootGuest({ disk: scratch(), snapshot: true, append: ["paio.supervisor_stall_timeout=6"] });
     try {
       const before = await sh(g, `paio --json status demo | sed -n 's/.*"pid":\\([0-9]*\\).*/\\1/p'; echo sup=$(pgrep /usr/lib/paio/supervisor.js)`);
       const demoPid = before.split("\n")[0]!;
@@ -66,12 +55,12 @@ describe("files and hangs that must not brick a device", () => {
 
   test("supervisors that never become ready are killed, and the third in a row opens the rescue shell", async () => {
     // A "supervisor" that starts and then does nothing, kept on the data partition.
-    const g1 = await bootGuest({ disk, snapshot: false });
+    const g1 = await bootGuest({ disk: scratch(), snapshot: false });
     await sh(g1, "printf '#!/bin/sh\\nexec sleep 100000\\n' > /var/lib/paio/stuck.sh; chmod 755 /var/lib/paio/stuck.sh; sync");
     expect(await g1.shutdown()).toBe(0);
 
     const g = await Guest.start({
-      outDir: OUT, disk, boot: "direct", snapshot: true,
+      outDir: OUT, disk: scratch(), boot: "direct", snapshot: true,
       append: ["paio.supervisor=/var/lib/paio/stuck.sh", "paio.supervisor_ready_timeout=4"],
     });
     try {

@@ -1,6 +1,8 @@
 // Shared helpers for tests that boot the image.
 import { fileURLToPath } from "node:url";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { afterAll, beforeAll } from "vitest";
 import { join } from "node:path";
 import { Guest, type GuestOptions } from "../../qemu/guest.ts";
 
@@ -11,6 +13,22 @@ export const BOOT_TIMEOUT_MS = Number(process.env.PAIO_BOOT_TIMEOUT ?? 300) * 10
 
 export function requireBuiltImage(): void {
   if (!existsSync(IMAGE)) throw new Error(`${IMAGE} is missing: run 'make image' (make test does it) before the end-to-end tests`);
+}
+
+/**
+ * A private, sparse copy of the built disk image for one test file, removed
+ * afterwards: for tests that boot several times with persistent data. Call it
+ * at the top of a describe block; the function returns the copy's path.
+ */
+export function scratchDisk(name: string): () => string {
+  let dir = "";
+  beforeAll(() => {
+    requireBuiltImage();
+    dir = mkdtempSync(join(tmpdir(), `paio-${name}-`));
+    Bun.spawnSync(["cp", "--sparse=always", IMAGE, join(dir, "disk.img")]);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return () => join(dir, "disk.img");
 }
 
 /** Boots a guest and waits for the supervisor; the caller must shut it down or kill it. */
