@@ -2,10 +2,13 @@
 // units of measure ("half a cpu", "two cores", "1 GB", "512 megs"), and unit
 // names matched against the live unit list with tolerance for typos.
 
+import { editDistance } from "../../lib/config/toml.ts";
+
 export function tokens(text: string): string[] {
   // "demo's log" names demo: a possessive 's goes before other apostrophes do.
   return text.toLowerCase().replace(/[’']s\b/g, "").replace(/[’']/g, "").match(/[a-z0-9][a-z0-9._-]*[a-z0-9%]|[a-z0-9%]/g) ?? [];
 }
+
 
 const NUMBER_WORDS: Record<string, number> = {
   zero: 0, one: 1, a: 1, an: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10,
@@ -81,18 +84,6 @@ export function measures(t: string[]): Measures {
   return out;
 }
 
-export function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
-    }
-  }
-  return d[a.length]![b.length]!;
-}
 
 export interface UnitMatch {
   unit: string;
