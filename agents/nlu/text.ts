@@ -9,7 +9,6 @@ export function tokens(text: string): string[] {
   return text.toLowerCase().replace(/[’']s\b/g, "").replace(/[’']/g, "").match(/[a-z0-9][a-z0-9._-]*[a-z0-9%]|[a-z0-9%]/g) ?? [];
 }
 
-
 const NUMBER_WORDS: Record<string, number> = {
   zero: 0, one: 1, a: 1, an: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10,
   eleven: 11, twelve: 12, fifteen: 15, twenty: 20, thirty: 30, forty: 40, fifty: 50, hundred: 100,
