@@ -26,6 +26,14 @@ export const SOURCE_DATE_EPOCH = Number(process.env.SOURCE_DATE_EPOCH ?? 1767225
  */
 export const DEBIAN_KERNEL_META = process.env.PAIO_DEBIAN_KERNEL ?? "linux-image-cloud-amd64";
 
+/** Networking (docs/network.md): SSH, firewall, time, Wi-Fi, and the libraries they need. */
+export const NETWORK_PACKAGES = [
+  ...["dropbear-bin", "libtomcrypt1", "libtommath1", "zlib1g", "libcrypt1"],
+  ...["nftables", "libnftables1", "libedit2", "libbsd0", "libmd0", "libtinfo6", "libmnl0", "libnftnl11", "libxtables12", "libjansson4", "libgmp10"],
+  ...["chrony", "libnettle8", "libhogweed6", "libgnutls30", "libp11-kit0", "libffi8", "libidn2-0", "libunistring2", "libtasn1-6", "libcap2", "libseccomp2"],
+  ...["wpasupplicant", "libnl-3-200", "libnl-genl-3-200", "libnl-route-3-200", "libpcsclite1", "libssl3", "libdbus-1-3", "libsystemd0", "libgcrypt20", "libgpg-error0", "liblz4-1", "liblzma5", "libzstd1"],
+];
+
 /** Debian packages whose files go into the image (libraries are picked by ELF needs). */
 export const DEBIAN_PACKAGES = [
   "busybox-static",
@@ -41,12 +49,8 @@ export const DEBIAN_PACKAGES = [
   "systemd-boot-efi",
   "rt-tests",
   "libnuma1",
-  // networking (docs/network.md): SSH, firewall, time, Wi-Fi, and the libraries they need
-  ...["dropbear-bin", "libtomcrypt1", "libtommath1", "zlib1g", "libcrypt1"],
-  ...["nftables", "libnftables1", "libedit2", "libbsd0", "libmd0", "libtinfo6", "libmnl0", "libnftnl11", "libxtables12", "libjansson4", "libgmp10"],
-  ...["chrony", "libnettle8", "libhogweed6", "libgnutls30", "libp11-kit0", "libffi8", "libidn2-0", "libunistring2", "libtasn1-6", "libcap2", "libseccomp2"],
-  ...["wpasupplicant", "libnl-3-200", "libnl-genl-3-200", "libnl-route-3-200", "libpcsclite1", "libssl3", "libdbus-1-3", "libsystemd0", "libgcrypt20", "libgpg-error0", "liblz4-1", "liblzma5", "libzstd1"],
-] as const;
+  ...NETWORK_PACKAGES,
+];
 
 /** Network programs from Debian, by package (started by the network, ssh and time units). */
 export const NETWORK_FILES: Record<string, string[]> = {

@@ -8,7 +8,9 @@
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { Guest } from "../../qemu/guest.ts";
+import { readFileSync } from "node:fs";
 import { PRELUDE } from "../helpers/guest.ts";
+import { NETWORK_PACKAGES } from "../../image/config.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const OUT = join(REPO, "out");
@@ -58,3 +60,21 @@ for (const [key, name] of [["rss_network", "network unit (Bun)"], ["rss_dropbear
   console.log(`  ${`${name} RSS at idle:`.padEnd(30)} median ${(median(v) / 1024).toFixed(1)} MiB`);
 }
 console.log(`  firewall: rules in the kernel (no process), table inet paio is ${median(rows.map((r) => r.nft_rules_bytes!))} bytes as text`);
+
+// What networking adds to the root file system, from the image's manifest (uncompressed sizes).
+const manifest = readFileSync(join(OUT, "manifest.tsv"), "utf8").trim().split("\n").slice(1).map((l) => l.split("\t"));
+const byOrigin = new Map<string, { files: number; bytes: number }>();
+for (const [path, type, , size, , , origin] of manifest) {
+  if (type !== "file") continue;
+  const pkg = /^debian:([^=]+)=/.exec(origin!)?.[1];
+  const ours = /^\/usr\/lib\/paio\/network\.js$|^\/usr\/libexec\/paio\/(udhcpc-script|ssh-start|time-start)$|^\/etc\/paio\/(network\.toml|units\/(network|ssh|time)\.toml)$/.test(path!);
+  const key = pkg && (NETWORK_PACKAGES as readonly string[]).includes(pkg) ? origin! : ours ? "paio (network unit, scripts, unit files)" : undefined;
+  if (!key) continue;
+  const e = byOrigin.get(key) ?? { files: 0, bytes: 0 };
+  e.files++;
+  e.bytes += Number(size);
+  byOrigin.set(key, e);
+}
+const total = [...byOrigin.values()].reduce((a, e) => a + e.bytes, 0);
+console.log(`  networking in the root file system: ${(total / 2 ** 20).toFixed(2)} MiB in ${[...byOrigin.values()].reduce((a, e) => a + e.files, 0)} files (uncompressed), by origin:`);
+for (const [origin, e] of [...byOrigin].sort((a, b) => b[1].bytes - a[1].bytes)) console.log(`    ${origin.padEnd(46)} ${(e.bytes / 1024).toFixed(0).padStart(6)} KiB  ${e.files} files`);
