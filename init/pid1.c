@@ -21,7 +21,7 @@
  *    (PAIO_NOTIFY_FD=3): the supervisor writes "ready\n" once and then a
  *    heartbeat byte every 2 s from its event loop. One that is not ready
  *    within paio.supervisor_ready_timeout seconds (default 60), or that stays
- *    silent for paio.supervisor_stall_timeout seconds (default 30) once ready,
+ *    silent for paio.supervisor_stall_timeout seconds (default 20) once ready,
  *    is hung: it is killed with SIGKILL and counts as a death. Its units keep
  *    running and the next supervisor takes them back;
  *  - SIGTERM, SIGINT (Ctrl-Alt-Del): reboot; SIGUSR2: poweroff; SIGUSR1: halt.
@@ -66,7 +66,7 @@
 #define STABLE_RUN_MS 60000
 #define MAX_UNREADY 3		      /* supervisors in a row that never became ready */
 #define READY_TIMEOUT_S_DEFAULT 60    /* paio.supervisor_ready_timeout */
-#define STALL_TIMEOUT_S_DEFAULT 30    /* paio.supervisor_stall_timeout */
+#define STALL_TIMEOUT_S_DEFAULT 20    /* paio.supervisor_stall_timeout: under a 30 s hardware watchdog */
 #define NOTIFY_FD 3
 
 static char *const CHILD_ENV[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=linux", NULL};

@@ -29,7 +29,9 @@ afterAll(() => {
 });
 
 test("the supervisor feeds /dev/watchdog; when it stops, the machine is reset", async () => {
-  const guest = await Guest.start({ outDir: out, disk: join(out, "paio-x86_64.img"), boot: "direct", snapshot: true, watchdog: true });
+  // PID 1 replaces a silent supervisor after 20 s, before the hardware watchdog (30 s) would fire; here
+  // it waits far longer, so that the watchdog is what acts, as it would if PID 1 itself could not.
+  const guest = await Guest.start({ outDir: out, disk: join(out, "paio-x86_64.img"), boot: "direct", snapshot: true, watchdog: true, append: ["paio.supervisor_stall_timeout=600"] });
   try {
     await guest.waitReady(BOOT_TIMEOUT_MS);
     await consoleLine(guest, /watchdog: feeding \/dev\/watchdog/);
