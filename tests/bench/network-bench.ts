@@ -22,7 +22,7 @@ for i in $(seq 1 120); do [ -s /run/paio/net/lease.eth0 ] && break; sleep 0.5; d
 for i in $(seq 1 60); do [ -e /var/lib/paio/ssh/dropbear_ecdsa_host_key ] && [ -n "$(pgrep chronyd)" ] && break; sleep 0.5; done
 sleep 10
 echo "lease_at=$(sed -n 's/^at=//p' /run/paio/net/lease.eth0)"
-rss() { p=$(pgrep "$1"); [ -n "$p" ] && sed -n 's/^VmRSS: *\\([0-9]*\\) kB/\\1/p' /proc/$p/status || echo -1; }
+rss() { p=$(pgrep "$1"); [ -n "$p" ] && sed -n 's/^VmRSS:[[:space:]]*\\([0-9]*\\) kB/\\1/p' /proc/$p/status || echo -1; }
 echo "rss_network=$(rss /usr/lib/paio/network.js)"
 echo "rss_dropbear=$(rss 'dropbear -F')"
 echo "rss_chronyd=$(rss 'chronyd -d')"
@@ -45,6 +45,9 @@ for (let i = 0; i < ROUNDS; i++) {
     if (!started) throw new Error("no 'paio-init: started at uptime' line on the console");
     const kv = Object.fromEntries(output.trim().split("\n").filter((l) => l.includes("=")).map((l) => l.split("=") as [string, string]).map(([k, v]) => [k, Number(v)]));
     if (!(kv.lease_at! > 0)) throw new Error(`no DHCP lease time in:\n${output}`);
+    for (const k of ["rss_network", "rss_dropbear", "rss_chronyd", "nft_rules_bytes"]) {
+      if (!(kv[k]! > 0)) throw new Error(`${k} could not be measured (is the process running, is nft there?):\n${output}`);
+    }
     rows.push({ ...kv, pid1: Number(started) });
     await g.shutdown();
   } finally {
