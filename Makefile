@@ -20,7 +20,7 @@ export PAIO_BUN
 # onnxruntime (training, tests, paio ask) must not try to upload telemetry.
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: help deps build models kernel image buildroot test-buildroot run test test-unit test-e2e bench typecheck clean
+.PHONY: help deps build models kernel image buildroot test-buildroot run test test-unit test-e2e bench fuzz typecheck clean
 
 help:
 	@echo "PAIO make targets:"
@@ -36,6 +36,7 @@ help:
 	@echo "  make test-e2e   tests that boot the image in QEMU"
 	@echo "  make test-buildroot  build distro/ offline and boot it in QEMU (long; needs BUILDROOT_DIR)"
 	@echo "  make bench      boot-time, size and memory figures, with a busybox-only baseline; network figures"
+	@echo "  make fuzz       the long fuzzing run of the control socket (make test runs a short one)"
 	@echo "  make typecheck  strict TypeScript check"
 	@echo "  make clean      remove $(OUT)/ (downloaded Debian packages stay cached in ~/.cache/paio)"
 
@@ -132,6 +133,11 @@ test-buildroot:
 		$(MAKE) --no-print-directory buildroot image && \
 		$(BUN) --bun node_modules/.bin/vitest run --config tests/buildroot/vitest.config.ts; \
 	fi
+
+# The control socket's fuzzer at full length: 10,000 requests from 100 clients at once
+# (PAIO_FUZZ_SEED replays a run); make test runs 400 of them.
+fuzz: build
+	PAIO_FUZZ_CASES=$${PAIO_FUZZ_CASES:-10000} PAIO_FUZZ_CLIENTS=$${PAIO_FUZZ_CLIENTS:-100} $(BUN) --bun node_modules/.bin/vitest run tests/unit/control-fuzz.test.ts
 
 bench: image
 	@$(BUN) tests/bench/ask-bench.ts
