@@ -36,7 +36,7 @@ help:
 	@echo "  make test-e2e   tests that boot the image in QEMU"
 	@echo "  make test-buildroot  build distro/ offline and boot it in QEMU (long; needs BUILDROOT_DIR)"
 	@echo "  make bench      boot-time, size and memory figures, with a busybox-only baseline; network figures"
-	@echo "  make fuzz       the long fuzzing run of the control socket (make test runs a short one)"
+	@echo "  make fuzz       the long fuzzing runs: control socket and configuration files (make test runs short ones)"
 	@echo "  make typecheck  strict TypeScript check"
 	@echo "  make clean      remove $(OUT)/ (downloaded Debian packages stay cached in ~/.cache/paio)"
 
@@ -134,10 +134,12 @@ test-buildroot:
 		$(BUN) --bun node_modules/.bin/vitest run --config tests/buildroot/vitest.config.ts; \
 	fi
 
-# The control socket's fuzzer at full length: 10,000 requests from 100 clients at once
-# (PAIO_FUZZ_SEED replays a run); make test runs 400 of them.
+# The fuzzers at full length: 10,000 control requests from 100 clients at once, and
+# 10,000 mutants each of the unit, network and policy examples (PAIO_FUZZ_SEED replays
+# a run); make test runs 400 requests and 1,000 mutants each.
 fuzz: build
-	PAIO_FUZZ_CASES=$${PAIO_FUZZ_CASES:-10000} PAIO_FUZZ_CLIENTS=$${PAIO_FUZZ_CLIENTS:-100} $(BUN) --bun node_modules/.bin/vitest run tests/unit/control-fuzz.test.ts
+	PAIO_FUZZ_CASES=$${PAIO_FUZZ_CASES:-10000} PAIO_FUZZ_CLIENTS=$${PAIO_FUZZ_CLIENTS:-100} PAIO_FUZZ_MUTANTS=$${PAIO_FUZZ_MUTANTS:-10000} \
+		$(BUN) --bun node_modules/.bin/vitest run tests/unit/control-fuzz.test.ts tests/unit/config-fuzz.test.ts
 
 bench: image
 	@$(BUN) tests/bench/ask-bench.ts

@@ -9,8 +9,8 @@ import type { UnitSummary } from "../../init/control/protocol.ts";
 import { fuzzControl } from "../fuzz/control-fuzz.ts";
 import { startSupervisor, tempDir, unit } from "../helpers/host-supervisor.ts";
 
-export const FUZZ_CASES = Number(process.env.PAIO_FUZZ_CASES ?? 400);
-export const FUZZ_SEED = Number(process.env.PAIO_FUZZ_SEED ?? 20261129);
+const FUZZ_CASES = Number(process.env.PAIO_FUZZ_CASES ?? 400);
+const FUZZ_SEED = Number(process.env.PAIO_FUZZ_SEED ?? 20261129);
 
 async function snapshot(sock: string): Promise<string> {
   const c = await ControlClient.connect(sock);

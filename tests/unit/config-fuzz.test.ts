@@ -1,0 +1,109 @@
+// Configuration files under mutation: 1,000 mutants each of the documented
+// unit file, network.toml and policy example (lines dropped, doubled or
+// swapped, characters flipped, garbage and control bytes inserted). Each
+// mutant is either accepted or refused with an error that starts with the
+// file's path; no parser throws anything else, and none takes long.
+import { describe, expect, test } from "vitest";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { rng } from "../../agents/models/train.ts";
+import { parseUnitFile } from "../../init/supervisor/unit-file.ts";
+import { parseNetworkFile } from "../../lib/config/network.ts";
+import { parsePolicy, PolicyError } from "../../agents/guard/policy.ts";
+
+const REPO = join(import.meta.dirname, "../..");
+const MUTANTS = Number(process.env.PAIO_FUZZ_MUTANTS ?? 1000);
+const SEED = Number(process.env.PAIO_FUZZ_SEED ?? 20261129);
+
+/** The first ```toml block of a document after `heading`. */
+function example(doc: string, heading: string): string {
+  const text = readFileSync(join(REPO, doc), "utf8");
+  const from = text.indexOf(heading);
+  const m = /```toml\n([\s\S]*?)```/.exec(text.slice(from));
+  if (from < 0 || !m) throw new Error(`no toml example under '${heading}' in ${doc}`);
+  return m[1]!;
+}
+
+const JUNK = ["=", "[", "]]", "\"", "'''", "\\u0000", "\u0000", "\u001b[2J", "\u202e", "#", "{", "}", ",", "\n", "999999999999999999999", "-1", "nan", "inf", "é", "\ud800", "[interface.]", "ports = [0]", "psk = \"\""];
+
+function mutate(text: string, r: () => number): string {
+  let lines = text.split("\n");
+  const n = 1 + Math.floor(r() * 3);
+  for (let k = 0; k < n; k++) {
+    const i = Math.floor(r() * lines.length);
+    const j = Math.floor(r() * lines.length);
+    const line = lines[i] ?? "";
+    switch (Math.floor(r() * 6)) {
+      case 0: lines.splice(i, 1); break;
+      case 1: lines.splice(i, 0, line); break;
+      case 2: [lines[i], lines[j]] = [lines[j] ?? "", line]; break;
+      case 3: {
+        const p = Math.floor(r() * (line.length + 1));
+        lines[i] = line.slice(0, p) + JUNK[Math.floor(r() * JUNK.length)] + line.slice(p);
+        break;
+      }
+      case 4: {
+        const p = Math.floor(r() * line.length);
+        lines[i] = line.slice(0, p) + String.fromCharCode(32 + Math.floor(r() * 95)) + line.slice(p + 1);
+        break;
+      }
+      default: lines = lines.slice(0, Math.floor(r() * lines.length));
+    }
+  }
+  return lines.join("\n");
+}
+
+type Outcome = "accepted" | "refused";
+
+function run(name: string, text: string, parse: (t: string) => Outcome, path: string): void {
+  test(`${MUTANTS} mutants of the ${name}: accepted or refused naming ${path}, nothing thrown (seed ${SEED})`, () => {
+    expect(parse(text)).toBe("accepted"); // the documented example itself is valid
+    const r = rng(SEED);
+    const counts = { accepted: 0, refused: 0 };
+    let slowest = 0;
+    for (let i = 0; i < MUTANTS; i++) {
+      const m = mutate(text, r);
+      const t0 = performance.now();
+      let outcome: Outcome;
+      try {
+        outcome = parse(m);
+      } catch (e) {
+        throw new Error(`mutant ${i} of the ${name} made the parser throw ${(e as Error).stack}\n--- mutant ---\n${m}`);
+      }
+      slowest = Math.max(slowest, performance.now() - t0);
+      counts[outcome]++;
+    }
+    console.log(`${name}: ${MUTANTS} mutants, ${counts.accepted} accepted, ${counts.refused} refused with the file named; slowest parse ${slowest.toFixed(1)} ms`);
+    expect(counts.refused).toBeGreaterThan(MUTANTS / 10);
+  });
+}
+
+describe("configuration fuzzing", () => {
+  const UNIT = "/var/lib/paio/units/cam.toml";
+  run("unit file example (docs/units.md)", example("docs/units.md", "## Every field"), (t) => {
+    const r = parseUnitFile(t, UNIT);
+    if (r.ok) return "accepted";
+    if (!r.error.startsWith(UNIT)) throw new Error(`error does not name the file: ${r.error}`);
+    return "refused";
+  }, UNIT);
+
+  const NET = "/var/lib/paio/network.toml";
+  run("network.toml example (docs/network.md)", example("docs/network.md", "## `network.toml`"), (t) => {
+    const r = parseNetworkFile(t, NET);
+    if (r.ok) return "accepted";
+    if (!r.error.startsWith(NET)) throw new Error(`error does not name the file: ${r.error}`);
+    return "refused";
+  }, NET);
+
+  const POL = "/var/lib/paio/policy.toml";
+  run("image's policy.toml", readFileSync(join(REPO, "image/overlay/etc/paio/policy.toml"), "utf8"), (t) => {
+    try {
+      parsePolicy(t, POL);
+      return "accepted";
+    } catch (e) {
+      if (!(e instanceof PolicyError)) throw e;
+      if (!e.message.startsWith(POL)) throw new Error(`error does not name the file: ${e.message}`);
+      return "refused";
+    }
+  }, POL);
+});
