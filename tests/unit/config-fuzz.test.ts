@@ -78,22 +78,19 @@ function run(name: string, text: string, parse: (t: string) => Outcome, path: st
   });
 }
 
+/** A parser's result as an outcome; a refusal must start with the file's path. */
+function outcome(path: string, r: { ok: true } | { ok: false; error: string }): Outcome {
+  if (r.ok) return "accepted";
+  if (!r.error.startsWith(path)) throw new Error(`error does not name the file: ${r.error}`);
+  return "refused";
+}
+
 describe("configuration fuzzing", () => {
   const UNIT = "/var/lib/paio/units/cam.toml";
-  run("unit file example (docs/units.md)", example("docs/units.md", "## Every field"), (t) => {
-    const r = parseUnitFile(t, UNIT);
-    if (r.ok) return "accepted";
-    if (!r.error.startsWith(UNIT)) throw new Error(`error does not name the file: ${r.error}`);
-    return "refused";
-  }, UNIT);
+  run("unit file example (docs/units.md)", example("docs/units.md", "## Every field"), (t) => outcome(UNIT, parseUnitFile(t, UNIT)), UNIT);
 
   const NET = "/var/lib/paio/network.toml";
-  run("network.toml example (docs/network.md)", example("docs/network.md", "## `network.toml`"), (t) => {
-    const r = parseNetworkFile(t, NET);
-    if (r.ok) return "accepted";
-    if (!r.error.startsWith(NET)) throw new Error(`error does not name the file: ${r.error}`);
-    return "refused";
-  }, NET);
+  run("network.toml example (docs/network.md)", example("docs/network.md", "## `network.toml`"), (t) => outcome(NET, parseNetworkFile(t, NET)), NET);
 
   const POL = "/var/lib/paio/policy.toml";
   run("image's policy.toml", readFileSync(join(REPO, "image/overlay/etc/paio/policy.toml"), "utf8"), (t) => {
