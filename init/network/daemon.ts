@@ -4,7 +4,7 @@
 // on the control socket. Its children (udhcpc, wpa_supplicant) live in its
 // cgroup; a bad configuration file changes nothing that runs.
 
-import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Subprocess } from "bun";
 import { readConfigFile } from "../../lib/config/read.ts";
@@ -13,7 +13,7 @@ import { NETWORK_STATE_FILE } from "../control/network-state.ts";
 import type { PublishedEvent, UnitSummary } from "../control/protocol.ts";
 import { parseNetworkFile, scrubPassphrases, settingsFor, unknownInterfaces, type InterfaceConfig, type NetworkConfig } from "../../lib/config/network.ts";
 import { rulesetFor, type OpenPort } from "./firewall.ts";
-import { defaultRoute, interfaceNames, isWireless, linkState, nameServers } from "./links.ts";
+import { defaultRoute, interfaceNames, isWireless, linkState, readLease } from "./links.ts";
 import { parsePort } from "../../lib/config/measure.ts";
 
 export interface NetworkPaths {
@@ -49,6 +49,15 @@ function run(argv: string[], input?: string): { ok: boolean; out: string } {
     return { ok: r.exitCode === 0, out: (r.stdout.toString() + r.stderr.toString()).trim() };
   } catch (e) {
     return { ok: false, out: (e as Error).message };
+  }
+}
+
+/** The running host name, from the kernel (no process started for it). */
+function kernelHostname(): string {
+  try {
+    return readFileSync("/proc/sys/kernel/hostname", "utf8").trim();
+  } catch {
+    return "";
   }
 }
 
@@ -145,7 +154,8 @@ export class NetworkUnit {
       }
     }
     // The file's host name, else the image's again (a name set by an earlier configuration does not linger).
-    const hostname = config.hostname ?? (readConfigFile("/etc/hostname").ok ? (readConfigFile("/etc/hostname") as { text: string }).text.trim() : "");
+    const image = readConfigFile("/etc/hostname");
+    const hostname = config.hostname ?? (image.ok ? image.text.trim() : "");
     if (hostname) {
       try {
         writeFileSync("/proc/sys/kernel/hostname", hostname);
@@ -242,7 +252,7 @@ export class NetworkUnit {
   }
 
   private startDhcp(name: string): void {
-    const host = this.config?.hostname ?? (run(["hostname"]).out || "paio");
+    const host = this.config?.hostname ?? (kernelHostname() || "paio");
     // -f: stay in the foreground (we supervise it); the script sets addresses and routes.
     const argv = ["udhcpc", "-f", "-i", name, "-s", this.paths.udhcpcScript, "-t", "4", "-T", "2", "-A", "5", "-x", `hostname:${host}`];
     const p = Bun.spawn(argv, { stdin: "ignore", stdout: "inherit", stderr: "inherit", env: { ...process.env, PAIO_RUN_NET: this.paths.runNet } });
@@ -290,19 +300,23 @@ export class NetworkUnit {
     const out: string[] = [];
     for (const name of interfaceNames()) {
       const s = this.config && settingsFor(this.config, name, isWireless(name));
-      const lease = linkState(name, undefined, this.paths.runNet).lease;
+      const lease = readLease(name, this.paths.runNet);
       for (const d of [...(s?.dns ?? []), ...(s?.dhcp ? (lease?.dns ?? []) : [])]) if (!out.includes(d)) out.push(d);
     }
     return out;
   }
 
+  /** The name servers last written to resolv.conf: the file is only rewritten when they change. */
+  private dns: string[] | undefined;
+
   private writeResolvConf(): void {
     const servers = this.dnsServers();
+    if (this.dns && this.dns.join(" ") === servers.join(" ")) return;
     const text = `# written by PAIO's network unit from network.toml and DHCP; do not edit\n${servers.map((s) => `nameserver ${s}`).join("\n")}\n`;
     const path = join(this.paths.runNet, "resolv.conf");
     try {
-      if (readConfigFile(path).ok && (readConfigFile(path) as { text: string }).text === text) return;
       writeAtomic(path, text);
+      this.dns = servers;
     } catch (e) {
       this.say(`network: cannot write ${path}: ${(e as Error).message}`);
     }
@@ -441,10 +455,10 @@ export class NetworkUnit {
       source: this.source,
       appliedAt: this.appliedAt,
       error: this.error,
-      hostname: run(["hostname"]).out,
+      hostname: kernelHostname(),
       interfaces: links ?? interfaceNames().map((n) => ({ ...linkState(n, undefined, this.paths.runNet), mode: this.modeOf(n) })),
       route,
-      dns: nameServers(readConfigFile(join(this.paths.runNet, "resolv.conf")).ok ? (readConfigFile(join(this.paths.runNet, "resolv.conf")) as { text: string }).text : ""),
+      dns: this.dns ?? [],
       time: this.timeValue,
       firewall: this.firewall,
       events: this.events.slice(-20),
