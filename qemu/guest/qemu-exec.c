@@ -1,10 +1,14 @@
 /*
  * qemu-exec: the guest side of the host's `paio qemu exec`.
  *
- * Runs as a supervised unit. It opens the virtio-serial port named
- * org.paio.exec (or, for tests, the path given as its only argument: a
- * character device, or a unix socket it connects to) and serves this byte
- * protocol, one command per '\n'-terminated line:
+ * Runs as a supervised unit. It opens the path given as its only argument
+ * (a character device, or a unix socket it connects to, for tests), else the
+ * device named by paio.exec_port=/dev/X on the kernel command line (a serial
+ * line, such as the Raspberry Pi's PL011 UART under QEMU, where there is no
+ * virtio), else the virtio-serial port named org.paio.exec. A terminal is put
+ * in raw mode (8N1, no flow control, no echo) so that every byte passes
+ * unchanged. It serves this byte protocol, one command per '\n'-terminated
+ * line:
  *
  *   host  HELLO\n                 guest  PAIO-EXEC-READY 1\n
  *   host  RUN <len>\n<script>     guest  OUT <len>\n<bytes> ... EXIT <code>\n
@@ -18,6 +22,7 @@
  * answered while a script runs. When the host goes away the running script
  * is killed and the port is reopened. Without the port (real hardware) the
  * program idles forever instead of exiting, so its unit does not flap.
+ * A serial line never hangs up: a host that comes back simply goes on.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -32,9 +37,11 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define PORT_NAME "org.paio.exec"
+#define CMDLINE_KEY "paio.exec_port="
 #define MAX_LINE 256
 #define MAX_SCRIPT (16u << 20)
 #define CHUNK 4096
@@ -110,11 +117,63 @@ static int find_port(char *path, size_t size)
 	return found;
 }
 
+/* Finds paio.exec_port=/dev/X on the kernel command line. */
+static int cmdline_port(char *path, size_t size)
+{
+	char buf[4096];
+	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	int found = -1;
+	for (char *save = NULL, *w = strtok_r(buf, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
+		/* The last one wins, as with other kernel parameters. */
+		if (strncmp(w, CMDLINE_KEY, strlen(CMDLINE_KEY)) == 0 && w[strlen(CMDLINE_KEY)] == '/') {
+			snprintf(path, size, "%s", w + strlen(CMDLINE_KEY));
+			found = 0;
+		}
+	}
+	return found;
+}
+
+/* A serial line must carry the protocol byte for byte: no echo, no line
+ * editing, no CR/LF translation, no signals from ^C, no XON/XOFF; 8N1, and
+ * CLOCAL so that no modem line is waited for. The speed is left as it is. */
+static int make_raw(int fd)
+{
+	struct termios t;
+	if (tcgetattr(fd, &t) < 0)
+		return -1;
+	cfmakeraw(&t);
+	t.c_iflag &= ~(tcflag_t)(IXON | IXOFF | IXANY);
+	t.c_cflag &= ~(tcflag_t)(CSIZE | PARENB | CSTOPB | CRTSCTS | HUPCL);
+	t.c_cflag |= CS8 | CREAD | CLOCAL;
+	t.c_cc[VMIN] = 1;
+	t.c_cc[VTIME] = 0;
+	/* TCSAFLUSH: what arrived before, in cooked mode, is dropped; the host repeats HELLO. */
+	return tcsetattr(fd, TCSAFLUSH, &t);
+}
+
 static int open_port(const char *path)
 {
 	struct stat st;
-	if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
-		return open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		/* O_NONBLOCK: a serial line without CLOCAL would block the open until carrier. */
+		int fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0)
+			return -1;
+		if (isatty(fd) && make_raw(fd) < 0) {
+			fprintf(stderr, "qemu-exec: cannot put %s in raw mode: %s\n", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+		return fd;
+	}
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(addr.sun_path))
 		return -1;
@@ -330,21 +389,32 @@ static void serve(struct conn *c)
 	}
 }
 
+static void __attribute__((noreturn)) idle_forever(const char *what)
+{
+	fprintf(stderr, "qemu-exec: no %s; idle\n", what);
+	for (;;)
+		pause();
+}
+
 int main(int argc, char **argv)
 {
 	char path[300];
 	signal(SIGPIPE, SIG_IGN); /* a vanished host shows up as EPIPE, not as our death */
 	if (argc > 1) {
 		snprintf(path, sizeof(path), "%s", argv[1]);
+	} else if (cmdline_port(path, sizeof(path)) == 0) {
+		/* The device may still be appearing: give it 3 s. */
+		for (int tries = 0; access(path, F_OK) < 0; tries++) {
+			if (tries == 15)
+				idle_forever(path);
+			usleep(200000);
+		}
 	} else {
 		/* The host names the port shortly after the device appears: give it 3 s. */
 		int tries = 0;
 		while (find_port(path, sizeof(path)) < 0) {
-			if (++tries == 15) {
-				fprintf(stderr, "qemu-exec: no %s virtio port; idle\n", PORT_NAME);
-				for (;;)
-					pause();
-			}
+			if (++tries == 15)
+				idle_forever(PORT_NAME " virtio port");
 			usleep(200000);
 		}
 	}

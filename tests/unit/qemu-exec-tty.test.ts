@@ -1,0 +1,218 @@
+// The guest's exec helper (qemu/guest/qemu-exec.c) on a terminal, as on the
+// Raspberry Pi's UART under QEMU: it must put the line in raw mode so that
+// the byte protocol passes unchanged. A small python3 relay opens a
+// pseudo-terminal pair; the helper runs on the slave, the test speaks the
+// protocol on the master through the relay's stdin and stdout.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+
+const SRC = join(import.meta.dirname, "../../qemu/guest/qemu-exec.c");
+
+// Prints the slave's name, then copies stdin to the master and the master to
+// stdout, byte for byte, until stdin ends. The relay keeps its own slave
+// descriptor open so the master never reads EIO before the helper opens it.
+const RELAY = `
+import os, pty, select, sys
+m, s = pty.openpty()
+os.write(1, (os.ttyname(s) + "\\n").encode())
+to_master = b""
+stdin_open = True
+while stdin_open or to_master:
+    r = [m] + ([0] if stdin_open else [])
+    w = [m] if to_master else []
+    readable, writable, _ = select.select(r, w, [])
+    if 0 in readable:
+        d = os.read(0, 65536)
+        if d:
+            to_master += d
+        else:
+            stdin_open = False
+    if m in writable:
+        n = os.write(m, to_master)
+        to_master = to_master[n:]
+    if m in readable:
+        os.write(1, os.read(m, 65536))
+`;
+
+/** The host's end of the terminal: what the helper wrote, parsed as the protocol. */
+class Line {
+  private buf = Buffer.alloc(0);
+  private wake: (() => void) | undefined;
+
+  constructor(private relay: Subprocess<"pipe", "pipe", "pipe">) {
+    void (async () => {
+      for await (const chunk of relay.stdout) {
+        this.buf = Buffer.concat([this.buf, chunk]);
+        this.wake?.();
+      }
+    })();
+  }
+
+  send(data: string | Uint8Array): void {
+    this.relay.stdin.write(data);
+    this.relay.stdin.flush();
+  }
+
+  run(script: Uint8Array): void {
+    this.send(`RUN ${script.length}\n`);
+    this.send(script);
+  }
+
+  private async next<T>(take: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const got = take();
+      if (got !== undefined) return got;
+      if (Date.now() > deadline) throw new Error(`timed out; unread: ${JSON.stringify(this.buf.toString("latin1"))}`);
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        setTimeout(resolve, 50);
+      });
+    }
+  }
+
+  line(timeoutMs?: number): Promise<string> {
+    return this.next(() => {
+      const nl = this.buf.indexOf(10);
+      if (nl < 0) return undefined;
+      const line = this.buf.subarray(0, nl).toString("latin1");
+      this.buf = this.buf.subarray(nl + 1);
+      return line;
+    }, timeoutMs);
+  }
+
+  private bytes(len: number): Promise<Buffer> {
+    return this.next(() => {
+      if (this.buf.length < len) return undefined;
+      const data = this.buf.subarray(0, len);
+      this.buf = this.buf.subarray(len);
+      return data;
+    });
+  }
+
+  /** Says HELLO until the helper answers, as the host's ExecClient does; drops what came before. */
+  async handshake(): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      this.send("HELLO\n");
+      try {
+        for (;;) if ((await this.line(500)) === "PAIO-EXEC-READY 1") break;
+      } catch {
+        continue;
+      }
+      // Answers to earlier HELLOs may still be on their way.
+      await Bun.sleep(300);
+      this.buf = Buffer.alloc(0);
+      return;
+    }
+    throw new Error("the helper never answered HELLO on the terminal");
+  }
+
+  async result(): Promise<{ code: number; out: Buffer }> {
+    const chunks: Buffer[] = [];
+    for (;;) {
+      const line = await this.line();
+      const out = /^OUT (\d+)$/.exec(line);
+      const exit = /^EXIT (\d+)$/.exec(line);
+      if (out) chunks.push(await this.bytes(Number(out[1])));
+      else if (exit) return { code: Number(exit[1]), out: Buffer.concat(chunks) };
+      else throw new Error(`unexpected line while a script runs: ${JSON.stringify(line)}`);
+    }
+  }
+}
+
+/** A script that prints its own bytes after its first line: what arrived is what comes back. */
+function echoScript(payload: Uint8Array): Uint8Array {
+  let head = "";
+  for (let k = 1; ; ) {
+    head = `exec tail -c +${k} "$0"\n`;
+    if (head.length + 1 === k) break;
+    k = head.length + 1;
+  }
+  return Buffer.concat([Buffer.from(head), payload]);
+}
+
+describe("qemu-exec on a terminal", () => {
+  let dir: string;
+  let relay: Subprocess<"pipe", "pipe", "pipe">;
+  let helper: Subprocess;
+  let line: Line;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "paio-exec-tty-"));
+    const bin = join(dir, "qemu-exec");
+    const cc = Bun.spawnSync(["gcc", "-static", "-Os", "-Wall", "-Wextra", "-Werror", "-std=gnu11", "-o", bin, SRC], { stderr: "pipe" });
+    if (cc.exitCode !== 0) throw new Error(cc.stderr.toString());
+    relay = Bun.spawn(["python3", "-c", RELAY], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    // The first line is the slave's name; read it before the protocol parser takes over.
+    const reader = relay.stdout.getReader();
+    let first = "";
+    while (!first.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the pty relay exited");
+      first += Buffer.from(value).toString("latin1");
+    }
+    reader.releaseLock();
+    const slave = first.slice(0, first.indexOf("\n"));
+    expect(first.slice(first.indexOf("\n") + 1)).toBe("");
+    line = new Line(relay);
+    helper = Bun.spawn([bin, slave], { stdout: "ignore", stderr: "inherit" });
+    await line.handshake();
+  }, 60_000);
+
+  afterAll(() => {
+    helper?.kill("SIGKILL");
+    relay?.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("HELLO is answered with a bare \\n: no echo, no CR added", async () => {
+    line.send("HELLO\n");
+    expect(await line.line()).toBe("PAIO-EXEC-READY 1");
+    line.send("HELLO\n");
+    expect(await line.line()).toBe("PAIO-EXEC-READY 1");
+  });
+
+  test("every byte value goes in and comes back unchanged: \\r, \\n, ^C, ^D, DEL, ^Q, ^S, high bytes", async () => {
+    const all = Buffer.alloc(256 * 4);
+    for (let i = 0; i < all.length; i++) all[i] = i % 256;
+    const special = Buffer.from([13, 10, 3, 4, 0x7f, 0x11, 0x13, 0x1a, 0x16, 0x15, 0x17, 0x12, 0x0f, 0x1c, 0, 0x80, 0xff, 0xfe, 13, 13, 10]);
+    const payload = Buffer.concat([special, all, special]);
+    line.run(echoScript(payload));
+    const { code, out } = await line.result();
+    expect(code).toBe(0);
+    expect(out.equals(payload)).toBe(true);
+  });
+
+  test("a larger binary script and its output pass intact", async () => {
+    const payload = Buffer.alloc(48 * 1024);
+    let x = 12345;
+    for (let i = 0; i < payload.length; i++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      payload[i] = x >>> 24;
+    }
+    line.run(echoScript(payload));
+    const { code, out } = await line.result();
+    expect(code).toBe(0);
+    expect(out.length).toBe(payload.length);
+    expect(out.equals(payload)).toBe(true);
+  });
+
+  test("output with \\r\\n, ^C and high bytes comes back byte for byte, then the exit status", async () => {
+    line.run(Buffer.from("printf 'a\\r\\nb\\003\\004\\177\\200\\377\\n'; exit 7\n"));
+    const { code, out } = await line.result();
+    expect([...out]).toEqual([0x61, 13, 10, 0x62, 3, 4, 0x7f, 0x80, 0xff, 10]);
+    expect(code).toBe(7);
+  });
+
+  test("KILL still reaches a running script", async () => {
+    line.run(Buffer.from("echo started; sleep 30 & wait\n"));
+    expect(await line.line()).toBe("OUT 8");
+    expect(await line.line()).toBe("started");
+    line.send("KILL\n");
+    expect((await line.result()).code).toBe(137);
+  });
+});
