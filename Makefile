@@ -9,7 +9,33 @@ SHELL := /bin/bash
 BUN        := node_modules/.bin/bun
 OUT        := out
 BUILD      := $(OUT)/build
-CC_STATIC  := gcc -static -Os -Wall -Wextra -Werror -std=gnu11
+
+# The architecture to build for: x86_64 (UEFI PCs, QEMU q35) or arm64 (arm64
+# UEFI machines and QEMU virt, Raspberry Pi 3/4). BOARD picks what `make run`
+# boots: pc (x86_64), virt or rpi3 (arm64). The JavaScript bundles and models
+# are the same for both; PID 1, the exec helper, the kernel and the image are
+# per architecture (arm64's under out/arm64/).
+ARCH ?= x86_64
+ifeq ($(ARCH),x86_64)
+  ARCH_OUT   := $(OUT)
+  ARCH_BUILD := $(BUILD)
+  ARCH_CC    := gcc
+  BOARD      ?= pc
+  BOARDS     := pc
+else ifeq ($(ARCH),arm64)
+  ARCH_OUT   := $(OUT)/arm64
+  ARCH_BUILD := $(BUILD)/arm64
+  ARCH_CC    := aarch64-linux-gnu-gcc
+  BOARD      ?= virt
+  BOARDS     := virt rpi3
+else
+  $(error unknown ARCH '$(ARCH)'; the architectures PAIO builds: x86_64, arm64)
+endif
+ifeq ($(filter $(BOARD),$(BOARDS)),)
+  $(error unknown BOARD '$(BOARD)' for ARCH=$(ARCH); the boards: $(BOARDS))
+endif
+export PAIO_ARCH := $(ARCH)
+CC_STATIC  := $(ARCH_CC) -static -Os -Wall -Wextra -Werror -std=gnu11
 
 # Inputs the image assembler can be pointed elsewhere:
 #   PAIO_KERNEL=DIR  a kernel directory (vmlinuz, config, optional lib/modules) instead of Debian's
@@ -20,20 +46,23 @@ export PAIO_BUN
 # onnxruntime (training, tests, paio ask) must not try to upload telemetry.
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: help deps build models kernel image buildroot test-buildroot run test test-unit test-e2e bench fuzz typecheck clean
+.PHONY: help deps build models kernel image image-arm64 buildroot test-buildroot run test test-unit test-e2e test-arm64 bench fuzz typecheck clean
 
 help:
 	@echo "PAIO make targets:"
 	@echo "  make run        build the image if needed and boot it in QEMU (UEFI, serial console here)"
-	@echo "  make test       install what is missing, build the image, run every test"
+	@echo "                  ARCH=arm64 boots the arm64 image on QEMU virt; ARCH=arm64 BOARD=rpi3 the Pi image on raspi3b"
+	@echo "  make test       install what is missing, build the images (x86_64 and arm64), run every test"
 	@echo "  make deps       install host tools (Debian packages) and npm packages, idempotently"
 	@echo "  make build      compile PID 1, the guest exec helper and the app bundles into $(BUILD)/"
 	@echo "  make models     train the agent's ONNX models into $(OUT)/models/ and sign their manifest"
 	@echo "  make kernel     build Debian's linux-source-6.1 with kernel-patches/ (cached in ~/.cache/paio/kernel)"
 	@echo "  make buildroot  build distro/ (Buildroot tree) offline from Debian's packages; needs BUILDROOT_DIR"
 	@echo "  make image      assemble $(OUT)/paio-x86_64.img, rootfs.squashfs, vmlinuz, initrd.img, manifest"
+	@echo "                  ARCH=arm64: $(OUT)/arm64/paio-arm64.img (UEFI, QEMU virt) and paio-rpi.img (Raspberry Pi 3/4)"
 	@echo "  make test-unit  host-only tests (no QEMU)"
 	@echo "  make test-e2e   tests that boot the image in QEMU"
+	@echo "  make test-arm64 the whole end-to-end suite on the arm64 image (QEMU virt; long under emulation)"
 	@echo "  make test-buildroot  build distro/ offline and boot it in QEMU (long; needs BUILDROOT_DIR)"
 	@echo "  make bench      boot-time, size and memory figures, with a busybox-only baseline; network figures"
 	@echo "  make fuzz       the long fuzzing runs: control socket and configuration files (make test runs short ones)"
@@ -45,12 +74,12 @@ deps:
 
 # --- compiled parts -----------------------------------------------------------
 
-$(BUILD)/pid1: init/pid1.c
-	@mkdir -p $(BUILD)
+$(ARCH_BUILD)/pid1: init/pid1.c
+	@mkdir -p $(ARCH_BUILD)
 	$(CC_STATIC) -o $@ $<
 
-$(BUILD)/qemu-exec: qemu/guest/qemu-exec.c
-	@mkdir -p $(BUILD)
+$(ARCH_BUILD)/qemu-exec: qemu/guest/qemu-exec.c
+	@mkdir -p $(ARCH_BUILD)
 	$(CC_STATIC) -o $@ $<
 
 INIT_TS := $(shell find init lib -name '*.ts' 2>/dev/null)
@@ -77,7 +106,7 @@ $(BUILD)/console.js: $(AGENTS_TS) $(INIT_TS) package-lock.json
 	@mkdir -p $(BUILD)
 	$(BUN) build --target=bun --external onnxruntime-node --outfile=$@ agents/console/main.tsx
 
-build: deps $(BUILD)/pid1 $(BUILD)/qemu-exec $(BUILD)/supervisor.js $(BUILD)/network.js $(BUILD)/paio.js $(BUILD)/agent.js $(BUILD)/console.js
+build: deps $(ARCH_BUILD)/pid1 $(ARCH_BUILD)/qemu-exec $(BUILD)/supervisor.js $(BUILD)/network.js $(BUILD)/paio.js $(BUILD)/agent.js $(BUILD)/console.js
 
 # --- image --------------------------------------------------------------------
 
@@ -85,8 +114,8 @@ build: deps $(BUILD)/pid1 $(BUILD)/qemu-exec $(BUILD)/supervisor.js $(BUILD)/net
 models: deps
 	@$(BUN) agents/models/build.ts
 
-# The patched kernel (kernel-patches/): built once, cached in ~/.cache/paio/kernel
-# by a hash of its inputs; out/kernel points at it.
+# The patched kernel (kernel-patches/) for ARCH: built once, cached in
+# ~/.cache/paio/kernel by a hash of its inputs; out/kernel (out/arm64/kernel) points at it.
 kernel: deps
 	@$(BUN) kernel-patches/build.ts
 
@@ -94,7 +123,7 @@ kernel: deps
 # directory or PAIO_STOCK_KERNEL=1 asks for Debian's.
 ifeq ($(PAIO_STOCK_KERNEL)$(PAIO_KERNEL),)
 image: kernel
-IMAGE_KERNEL := PAIO_KERNEL=$(CURDIR)/$(OUT)/kernel
+IMAGE_KERNEL := PAIO_KERNEL=$(CURDIR)/$(ARCH_OUT)/kernel
 endif
 
 # The assembler decides by itself whether anything changed (a hash of all inputs).
@@ -108,7 +137,7 @@ buildroot: build models
 	@$(BUN) distro/offline/build.ts
 
 run: image
-	@bin/paio qemu run
+	@bin/paio qemu run --arch $(ARCH) --board $(BOARD)
 
 # --- tests --------------------------------------------------------------------
 
@@ -121,8 +150,17 @@ test-unit: build
 test-e2e: image
 	$(BUN) --bun node_modules/.bin/vitest run tests/e2e
 
-test: image typecheck
+# Both architectures: the arm64 image is built too, and its short checks
+# (tests/e2e/arm64.test.ts) run with the rest.
+image-arm64:
+	@$(MAKE) --no-print-directory image ARCH=arm64 BOARD=virt
+
+test: image image-arm64 typecheck
 	$(BUN) --bun node_modules/.bin/vitest run
+
+# The whole end-to-end suite on the arm64 image, booted on QEMU virt (cortex-a72).
+test-arm64: image-arm64
+	PAIO_TEST_ARCH=arm64 $(BUN) --bun node_modules/.bin/vitest run tests/e2e
 
 # The full offline Buildroot build and a boot of its image (too long for CI);
 # skipped, saying why, without a Buildroot tree.

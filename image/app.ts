@@ -12,8 +12,9 @@
 
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
-import { DEFAULT_BUN, MODELS_DIR, ONNXRUNTIME_JS, ONNXRUNTIME_LIB_DIR, OWN_PARTS, REPO } from "./config.ts";
+import { ARCH, ARCHES, ArchError, MODELS_DIR, onnxLibDir, onnxruntimeJs, OWN_PARTS, REPO, targetArch, type Arch } from "./config.ts";
 import { BuildError } from "./errors.ts";
+import { foreignPackage } from "./npm.ts";
 
 export interface AppFile {
   /** Path in the root file system, without the leading slash. */
@@ -41,31 +42,37 @@ function listFiles(dir: string, prefix = ""): string[] {
   return out;
 }
 
-/** The Bun binary to ship: PAIO_BUN, or the one npm installed. */
-export function bunBinary(): { path: string; origin: string } {
-  const path = process.env.PAIO_BUN || DEFAULT_BUN;
-  if (!existsSync(path)) {
-    throw new BuildError(
-      process.env.PAIO_BUN
-        ? `PAIO_BUN=${path}: no such file; point it at a Bun binary for x86_64 Linux, or unset it to use the one from npm`
-        : `the Bun binary ${relative(REPO, path)} is missing; run 'make deps' (npm ci installs @oven/bun-linux-x64-baseline)`,
-    );
+/**
+ * The Bun binary to ship: PAIO_BUN, or npm's build for the architecture (the
+ * host's comes with `npm ci`; another one is fetched as package-lock.json pins it).
+ */
+export function bunBinary(arch: Arch = ARCH, log: (msg: string) => void = () => {}): { path: string; origin: string } {
+  const pkg = ARCHES[arch].bunPackage;
+  if (process.env.PAIO_BUN) {
+    const path = process.env.PAIO_BUN;
+    if (!existsSync(path)) throw new BuildError(`PAIO_BUN=${path}: no such file; point it at a Bun binary for ${arch} Linux, or unset it to use the one from npm`);
+    return { path, origin: `file:${path.split("/").pop()}` };
   }
-  const origin = process.env.PAIO_BUN ? `file:${path.split("/").pop()}` : `npm:@oven/bun-linux-x64-baseline@${npmVersion(join(DEFAULT_BUN, "../.."))}`;
-  return { path, origin };
+  const installed = join(REPO, "node_modules", pkg);
+  if (existsSync(join(installed, "bin/bun"))) return { path: join(installed, "bin/bun"), origin: `npm:${pkg}@${npmVersion(installed)}` };
+  if (arch === "x86_64") throw new BuildError(`the Bun binary node_modules/${pkg}/bin/bun is missing; run 'make deps' (npm ci installs ${pkg})`);
+  const { dir, version } = foreignPackage(pkg, log);
+  return { path: join(dir, "bin/bun"), origin: `npm:${pkg}@${version}` };
 }
 
-export function onnxLibrary(): { path: string; origin: string } {
-  const path = join(ONNXRUNTIME_LIB_DIR, "libonnxruntime.so.1");
+export function onnxLibrary(arch: Arch = ARCH): { path: string; origin: string } {
+  const path = join(onnxLibDir(arch), "libonnxruntime.so.1");
   if (!existsSync(path)) throw new BuildError(`${relative(REPO, path)} is missing; run 'make deps'`);
   return { path, origin: `npm:onnxruntime-node@${npmVersion(join(REPO, "node_modules/onnxruntime-node"))}` };
 }
 
 /**
- * Every file of the app. `libDir` is where the shared library goes: Debian's
- * multiarch directory in the assembler's image, /usr/lib under Buildroot.
+ * Every file of the app for an architecture. `libDir` is where the shared
+ * library goes: Debian's multiarch directory in the assembler's image,
+ * /usr/lib under Buildroot. The bundles and models are the same for every
+ * architecture; Bun and onnxruntime's native parts are the architecture's own.
  */
-export function appFiles(libDir = "usr/lib/x86_64-linux-gnu"): AppFile[] {
+export function appFiles(arch: Arch = ARCH, libDir = `usr/lib/${ARCHES[arch].multiarch}`, log: (msg: string) => void = () => {}): AppFile[] {
   const bundles: [string, keyof typeof OWN_PARTS, string][] = [
     ["supervisor.js", "supervisor", "paio:init/supervisor"],
     ["network.js", "network", "paio:init/network"],
@@ -87,7 +94,7 @@ export function appFiles(libDir = "usr/lib/x86_64-linux-gnu"): AppFile[] {
   }
   files.push({ dest: "etc/paio/model-keys/paio.pub", src: join(MODELS_DIR, "model-signing.pub"), origin: "paio:agents/models (make models)", mode: 0o644 });
   // onnxruntime-node's JavaScript and native binding; its library is on the library path.
-  for (const [pkg, { keep }] of Object.entries(ONNXRUNTIME_JS)) {
+  for (const [pkg, { keep }] of Object.entries(onnxruntimeJs(arch))) {
     const root = join(REPO, "node_modules", pkg);
     if (!existsSync(root)) throw new BuildError(`node_modules/${pkg} is missing; run 'make deps'`);
     const origin = `npm:${pkg}@${npmVersion(root)}`;
@@ -95,16 +102,16 @@ export function appFiles(libDir = "usr/lib/x86_64-linux-gnu"): AppFile[] {
       files.push({ dest: `usr/lib/paio/node_modules/${pkg}/${rel}`, src: join(root, rel), origin, mode: 0o644 });
     }
   }
-  const bun = bunBinary();
+  const bun = bunBinary(arch, log);
   files.push({ dest: "usr/bin/bun", src: bun.path, origin: bun.origin, mode: 0o755 });
-  const onnx = onnxLibrary();
+  const onnx = onnxLibrary(arch);
   files.push({ dest: `${libDir}/libonnxruntime.so.1`, src: onnx.path, origin: onnx.origin, mode: 0o644 });
   return files;
 }
 
-function install(dest: string, libDir: string): void {
+function install(dest: string, arch: Arch, libDir: string): void {
   if (!existsSync(dest)) throw new BuildError(`${dest}: no such directory`);
-  const files = appFiles(libDir);
+  const files = appFiles(arch, libDir, (m) => console.log(`paio-app: ${m}`));
   for (const f of files) {
     const to = join(dest, f.dest);
     mkdirSync(dirname(to), { recursive: true });
@@ -116,17 +123,28 @@ function install(dest: string, libDir: string): void {
 }
 
 if (import.meta.main) {
-  const [cmd, arg, ...rest] = process.argv.slice(2);
-  const libDir = rest[0] === "--lib-dir" && rest[1] ? rest[1].replace(/^\/+/, "") : cmd === "install" ? "usr/lib" : "usr/lib/x86_64-linux-gnu";
+  const args = process.argv.slice(2);
+  const option = (name: string): string | undefined => {
+    const i = args.indexOf(name);
+    if (i < 0) return undefined;
+    const v = args[i + 1];
+    args.splice(i, 2);
+    return v;
+  };
   try {
-    if (cmd === "install" && arg) install(arg, libDir);
-    else if (cmd === "list") for (const f of appFiles(libDir)) console.log(`${f.dest}\t${relative(REPO, f.src)}\t${f.origin}`);
+    // --arch x86_64|arm64 (default: PAIO_ARCH, else x86_64); --lib-dir DIR (default /usr/lib for install, Debian's multiarch for list)
+    const arch = targetArch(option("--arch") ?? process.env.PAIO_ARCH);
+    const libOption = option("--lib-dir")?.replace(/^\/+/, "");
+    const [cmd, arg] = args;
+    const libDir = libOption ?? (cmd === "install" ? "usr/lib" : `usr/lib/${ARCHES[arch].multiarch}`);
+    if (cmd === "install" && arg) install(arg, arch, libDir);
+    else if (cmd === "list") for (const f of appFiles(arch, libDir)) console.log(`${f.dest}\t${relative(REPO, f.src)}\t${f.origin}`);
     else {
-      console.error("usage: bun image/app.ts install DESTDIR [--lib-dir DIR] | list");
+      console.error("usage: bun image/app.ts install DESTDIR [--arch x86_64|arm64] [--lib-dir DIR] | list [--arch ...]");
       process.exit(2);
     }
   } catch (e) {
-    if (e instanceof BuildError) {
+    if (e instanceof BuildError || e instanceof ArchError) {
       console.error(`paio-app: error: ${e.message}`);
       process.exit(1);
     }

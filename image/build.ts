@@ -1,18 +1,23 @@
 #!/usr/bin/env bun
 // PAIO offline image assembler. Builds, from Debian's packages and our own
-// parts, under out/:
+// parts, for the architecture PAIO_ARCH (make's ARCH=, default x86_64), under
+// out/ (x86_64) or out/arm64/:
 //   rootfs.squashfs   read-only root file system (byte-identical for identical inputs)
-//   paio-x86_64.img   GPT disk: EFI system partition (systemd-boot), root, blank data partition
+//   paio-x86_64.img   x86_64: GPT disk: EFI system partition (systemd-boot), root, blank data partition
+//   paio-arm64.img    arm64: the same layout for arm64 UEFI machines and QEMU virt
+//   paio-rpi.img      arm64: Raspberry Pi 3/4 SD card: MBR, FAT boot partition (the Pi's
+//                     firmware, config.txt, kernel, device trees), root, blank data partition
 //   vmlinuz, initrd.img, cmdline.txt   for direct kernel boot
 //   manifest.tsv      every file in the root with its origin and sha256
 // Nothing needs root privileges or loop mounts. A rebuild whose inputs are
 // unchanged (a hash of all of them) does nothing.
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
-import { join, relative } from "node:path";
+import { basename, join, relative } from "node:path";
 import {
-  DEBIAN_PACKAGES, E2FSPROGS_FILES, NETWORK_FILES, KERNEL_CMDLINE, RT_TESTS_FILES, MODELS_DIR, ONNXRUNTIME_JS, OUT, OUTPUTS, OWN_PARTS, REPO, SOURCE_DATE_EPOCH,
+  A, ARCH, ARCH_PACKAGES, DEBIAN_PACKAGES, DISK_IMAGES, E2FSPROGS_FILES, NETWORK_FILES, RT_TESTS_FILES, MODELS_DIR, ONNXRUNTIME_JS, OUT, OUTPUTS, OWN_PARTS, REPO,
+  RPI_DTBS, RPI_FIRMWARE_FILES, SOURCE_DATE_EPOCH, WIFI_FIRMWARE, type DiskImage,
 } from "./config.ts";
 import { fetchDebs, type Deb } from "./debs.ts";
 import { interpreter, libraryClosure } from "./elf.ts";
@@ -22,12 +27,12 @@ import { Stage } from "./stage.ts";
 import { appFiles, bunBinary, onnxLibrary } from "./app.ts";
 import { cpioArchive, type CpioEntry } from "./cpio.ts";
 
-const STEPS = ["inputs", "Debian packages", "root tree", "initramfs", "EFI partition", "squashfs", "disk image"];
+const STEPS = ["inputs", "Debian packages", "root tree", "initramfs", "boot partitions", "squashfs", "disk images"];
 const started = Date.now();
 let stepNo = 0;
 function step(name: string): void {
   stepNo = STEPS.indexOf(name) + 1;
-  console.log(`image [${stepNo}/${STEPS.length}] ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  console.log(`image [${stepNo}/${STEPS.length}] ${name} (${ARCH}, ${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
 function log(msg: string): void {
   console.log(`image        ${msg}`);
@@ -66,13 +71,13 @@ function checkOwnParts(): void {
 function resolveInputs(): Inputs {
   requireTools(["mksquashfs", "genimage", "mkdosfs", "mcopy", "readelf", "apt-get", "dpkg-deb"]);
   checkOwnParts();
-  const bun = bunBinary();
-  const onnxLib = onnxLibrary();
+  const bun = bunBinary(ARCH, log);
+  const onnxLib = onnxLibrary(ARCH);
 
   step("Debian packages");
   const kernel = resolveKernel(log);
   log(`kernel ${kernel.release} (${kernel.origin})`);
-  const debs = fetchDebs([...DEBIAN_PACKAGES], log);
+  const debs = fetchDebs([...DEBIAN_PACKAGES, ...ARCH_PACKAGES[ARCH]], log);
   const wanted = readFileSync(join(REPO, "image/modules.list"), "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
   const modules = moduleLoadOrder(kernel, wanted, log);
   log(`${debs.size} packages, ${modules.length} kernel modules`);
@@ -97,14 +102,17 @@ function inputHash(inp: Inputs): string {
   addFile("bun", inp.bun.path);
   addFile("onnxruntime", inp.onnxLib.path);
   addFile("vmlinuz", inp.kernel.vmlinuz);
+  for (const d of inp.kernel.dtbs ?? []) addFile(`dtb ${d}`, d);
   for (const m of inp.modules) addFile(m, join(inp.kernel.modulesDir!, m));
   for (const deb of inp.debs.values()) h.update(`${deb.origin}\n`);
-  h.update(`epoch=${SOURCE_DATE_EPOCH}\ncmdline=${KERNEL_CMDLINE.join(" ")}\nkernel=${inp.kernel.origin}\n`);
+  h.update(`arch=${ARCH}\nepoch=${SOURCE_DATE_EPOCH}\nkernel=${inp.kernel.origin}\n`);
+  for (const img of DISK_IMAGES[ARCH]) h.update(`${img.file} cmdline=${img.cmdline.join(" ")}\n`);
   return h.digest("hex");
 }
 
 function upToDate(hash: string): boolean {
   if (!Object.values(OUTPUTS).every((p) => existsSync(p))) return false;
+  if (!DISK_IMAGES[ARCH].every((img) => existsSync(join(OUT, img.file)))) return false;
   return readFileSync(OUTPUTS.stamp, "utf8").trim() === hash;
 }
 
@@ -135,7 +143,7 @@ function stageRoot(inp: Inputs, dir: string): Stage {
   s.file("sbin/init", OWN_PARTS.pid1, "paio:init/pid1.c", 0o755);
   s.file("usr/libexec/paio/qemu-exec", OWN_PARTS.qemuExec, "paio:qemu/guest/qemu-exec.c", 0o755);
   // The app (bundles, models, Bun, onnxruntime): the list the Buildroot package uses too.
-  for (const f of appFiles()) s.file(f.dest, f.src, f.origin, f.mode);
+  for (const f of appFiles(ARCH, undefined, log)) s.file(f.dest, f.src, f.origin, f.mode);
 
   // e2fsprogs, for the data partition (PID 1 formats and checks it).
   const e2 = deb(inp, "e2fsprogs");
@@ -160,10 +168,10 @@ function stageRoot(inp: Inputs, dir: string): Stage {
     ...networkPrograms,
   ];
   const libDebs = [...inp.debs.values()];
-  const libs = libraryClosure(dynamic, libDebs, new Map([["libonnxruntime.so.1", inp.onnxLib.path]]));
+  const libs = libraryClosure(dynamic, libDebs, new Map([["libonnxruntime.so.1", inp.onnxLib.path]]), A.multiarch);
   for (const lib of libs) s.fromPackage(lib.deb.root, lib.path, lib.deb.origin);
   const interp = interpreter(inp.bun.path);
-  if (!interp) throw new BuildError(`${inp.bun.path} has no ELF interpreter; is it a Linux x86_64 Bun binary?`);
+  if (!interp) throw new BuildError(`${inp.bun.path} has no ELF interpreter; is it a Linux ${ARCH} Bun binary?`);
   s.fromPackage(deb(inp, "libc6").root, interp.slice(1), deb(inp, "libc6").origin);
   log(`${libs.length} shared libraries`);
 
@@ -220,21 +228,53 @@ function buildInitramfs(inp: Inputs): Uint8Array {
     entries.push({ path: `lib/modules/${m}`, type: "file", mode: 0o644, data: readFileSync(join(inp.kernel.modulesDir!, m)) });
   }
   entries.push({ path: "etc/modules-load.order", type: "file", mode: 0o644, data: new TextEncoder().encode(inp.modules.join("\n") + "\n") });
+  // Firmware that built-in drivers ask for while they probe, before the root is mounted (the Pi's Wi-Fi).
+  const fw = WIFI_FIRMWARE[ARCH];
+  if (fw.length) {
+    for (const d of ["lib/firmware", "lib/firmware/brcm"]) entries.push({ path: d, type: "dir", mode: 0o755 });
+    for (const f of fw) {
+      const d = deb(inp, f.pkg);
+      entries.push({ path: `lib/firmware/${f.dest}`, type: "file", mode: 0o644, data: readFileSync(join(d.root, f.src)) });
+    }
+  }
   return Bun.gzipSync(cpioArchive(entries, SOURCE_DATE_EPOCH), { level: 9 });
 }
 
-function stageEsp(inp: Inputs, dir: string, initrd: string): void {
+/** The EFI system partition's files: systemd-boot for the architecture, its entry, kernel and initramfs. */
+function stageEsp(inp: Inputs, img: DiskImage, dir: string, initrd: string): void {
   const sdboot = deb(inp, "systemd-boot-efi");
   const esp = new Stage(dir, false);
-  esp.file("EFI/BOOT/BOOTX64.EFI", join(sdboot.root, "usr/lib/systemd/boot/efi/systemd-bootx64.efi"), sdboot.origin);
+  esp.file(`EFI/BOOT/${img.efiBoot}`, join(sdboot.root, "usr/lib/systemd/boot/efi", img.sdboot!), sdboot.origin);
   esp.write("loader/loader.conf", "default paio.conf\ntimeout 0\neditor yes\n", "paio:image/build.ts");
   esp.write(
     "loader/entries/paio.conf",
-    `title PAIO\nlinux /paio/vmlinuz\ninitrd /paio/initrd.img\noptions ${KERNEL_CMDLINE.join(" ")}\n`,
+    `title PAIO\nlinux /paio/vmlinuz\ninitrd /paio/initrd.img\noptions ${img.cmdline.join(" ")}\n`,
     "paio:image/build.ts",
   );
   esp.file("paio/vmlinuz", inp.kernel.vmlinuz, inp.kernel.origin, 0o644);
   esp.file("paio/initrd.img", initrd, "paio:image/build.ts", 0o644);
+}
+
+/**
+ * The Raspberry Pi's boot partition, as its firmware reads it: bootcode.bin
+ * (Pi 3), start*.elf and fixup*.dat, config.txt naming the kernel, the
+ * initramfs and the command line; the device trees of the kernel build
+ * (upstream_kernel=1 makes the firmware pick them by their upstream names).
+ */
+function stageRpiBoot(inp: Inputs, img: DiskImage, dir: string, initrd: string): void {
+  const fw = deb(inp, "raspi-firmware");
+  const boot = new Stage(dir, false);
+  for (const f of RPI_FIRMWARE_FILES) boot.file(f, join(fw.root, "usr/lib/raspi-firmware", f), fw.origin, 0o644);
+  boot.file("config.txt", join(REPO, "image/rpi/config.txt"), "paio:image/rpi/config.txt", 0o644);
+  boot.write("cmdline.txt", img.cmdline.join(" ") + "\n", "paio:image/build.ts");
+  boot.file("vmlinuz", inp.kernel.vmlinuz, inp.kernel.origin, 0o644);
+  boot.file("initrd.img", initrd, "paio:image/build.ts", 0o644);
+  const dtbs = new Map((inp.kernel.dtbs ?? []).map((p) => [basename(p), p]));
+  for (const name of RPI_DTBS) {
+    const src = dtbs.get(name);
+    if (!src) throw new BuildError(`the kernel (${inp.kernel.origin}) has no device tree ${name}; build it with 'make kernel ARCH=arm64' (it leaves dtbs/ beside vmlinuz)`);
+    boot.file(name, src, inp.kernel.origin, 0o644);
+  }
 }
 
 function main(): void {
@@ -258,35 +298,50 @@ function main(): void {
   writeFileSync(join(tmp, "initrd.img"), buildInitramfs(inp));
   log(`initrd.img ${(statSync(join(tmp, "initrd.img")).size / 1048576).toFixed(1)} MiB`);
 
-  step("EFI partition");
-  const gi = join(tmp, "genimage-input");
-  stageEsp(inp, gi, join(tmp, "initrd.img"));
+  step("boot partitions");
+  const images = DISK_IMAGES[ARCH];
+  const inputDir = (img: DiskImage) => join(tmp, `genimage-input-${img.kind}`);
+  for (const img of images) {
+    if (img.kind === "uefi") stageEsp(inp, img, inputDir(img), join(tmp, "initrd.img"));
+    else stageRpiBoot(inp, img, inputDir(img), join(tmp, "initrd.img"));
+    log(`${img.file}: ${img.kind === "uefi" ? `EFI system partition (systemd-boot, EFI/BOOT/${img.efiBoot})` : "Raspberry Pi boot partition (firmware, config.txt, device trees)"}`);
+  }
 
   step("squashfs");
-  buildSquashfs(root.root, join(gi, "rootfs.squashfs"));
-  log(`rootfs.squashfs ${(statSync(join(gi, "rootfs.squashfs")).size / 1048576).toFixed(1)} MiB`);
+  buildSquashfs(root.root, join(tmp, "rootfs.squashfs"));
+  log(`rootfs.squashfs ${(statSync(join(tmp, "rootfs.squashfs")).size / 1048576).toFixed(1)} MiB`);
 
-  step("disk image");
+  step("disk images");
   mkdirSync(join(tmp, "empty-root"));
-  // Run in image/ so that the configuration's include("genimage-disk.cfg") resolves.
-  run([
-    "genimage", "--config", "genimage-x86_64.cfg",
-    "--inputpath", gi, "--outputpath", join(tmp, "genimage-out"),
-    "--tmppath", join(tmp, "genimage-tmp"), "--rootpath", join(tmp, "empty-root"),
-  ], { cwd: join(REPO, "image") });
+  for (const img of images) {
+    const gi = inputDir(img);
+    linkSync(join(tmp, "rootfs.squashfs"), join(gi, "rootfs.squashfs"));
+    // Run in image/ so that the configuration's include("genimage-disk.cfg") resolves.
+    // The UEFI layout is the same for every architecture (genimage-x86_64.cfg names its
+    // output paio-x86_64.img); only the EFI partition's contents differ.
+    const [config, produced] = img.kind === "uefi" ? ["genimage-x86_64.cfg", "paio-x86_64.img"] : ["genimage-rpi.cfg", "paio-rpi.img"];
+    run([
+      "genimage", "--config", config,
+      "--inputpath", gi, "--outputpath", join(tmp, `genimage-out-${img.kind}`),
+      "--tmppath", join(tmp, `genimage-tmp-${img.kind}`), "--rootpath", join(tmp, "empty-root"),
+    ], { cwd: join(REPO, "image") });
+    renameSync(join(tmp, `genimage-out-${img.kind}`, produced), join(tmp, img.file));
+    log(`${img.file} ${(statSync(join(tmp, img.file)).size / 1048576).toFixed(0)} MiB`);
+  }
 
   // Move the finished outputs into place only now, so a failed build never
   // leaves a half-written image behind the stamp of a good one.
   rmSync(OUTPUTS.stamp, { force: true });
-  renameSync(join(gi, "rootfs.squashfs"), OUTPUTS.rootfs);
-  renameSync(join(tmp, "genimage-out/paio-x86_64.img"), OUTPUTS.disk);
+  renameSync(join(tmp, "rootfs.squashfs"), OUTPUTS.rootfs);
+  for (const img of images) renameSync(join(tmp, img.file), join(OUT, img.file));
   renameSync(join(tmp, "initrd.img"), OUTPUTS.initrd);
   renameSync(join(tmp, "manifest.tsv"), OUTPUTS.manifest);
   writeFileSync(OUTPUTS.kernel, readFileSync(inp.kernel.vmlinuz));
-  writeFileSync(join(OUT, "cmdline.txt"), KERNEL_CMDLINE.join(" ") + "\n");
+  // For direct kernel boot: the first image's command line (x86_64 PC, arm64 virt).
+  writeFileSync(join(OUT, "cmdline.txt"), images[0]!.cmdline.join(" ") + "\n");
   writeFileSync(OUTPUTS.stamp, hash + "\n");
   rmSync(tmp, { recursive: true, force: true });
-  console.log(`image: built ${relative(REPO, OUTPUTS.disk)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`image: built ${images.map((i) => relative(REPO, join(OUT, i.file))).join(", ")} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
 try {

@@ -6,7 +6,10 @@ import { join } from "node:path";
 import type { Deb } from "./debs.ts";
 import { BuildError, run } from "./errors.ts";
 
-const LIB_DIRS = ["lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "usr/lib64"];
+/** Where Debian keeps libraries for an architecture (multiarch name, e.g. aarch64-linux-gnu). */
+function libDirs(multiarch: string): string[] {
+  return [`lib/${multiarch}`, `usr/lib/${multiarch}`, "lib64", "usr/lib64", "lib", "usr/lib"];
+}
 
 /** DT_NEEDED entries of an ELF file ([] for a static binary). */
 export function neededLibs(file: string): string[] {
@@ -27,9 +30,9 @@ export interface LibHit {
 }
 
 /** Finds a soname in the given packages. */
-export function findLib(soname: string, debs: Deb[]): LibHit | undefined {
+export function findLib(soname: string, debs: Deb[], multiarch = "x86_64-linux-gnu"): LibHit | undefined {
   for (const deb of debs) {
-    for (const dir of LIB_DIRS) {
+    for (const dir of libDirs(multiarch)) {
       const path = `${dir}/${soname}`;
       if (existsSync(join(deb.root, path))) return { deb, path };
     }
@@ -41,14 +44,14 @@ export function findLib(soname: string, debs: Deb[]): LibHit | undefined {
  * All libraries the given binaries need, transitively. `extra` maps sonames
  * provided by files that are not in a package (libonnxruntime.so.1).
  */
-export function libraryClosure(binaries: string[], debs: Deb[], extra: Map<string, string> = new Map()): LibHit[] {
+export function libraryClosure(binaries: string[], debs: Deb[], extra: Map<string, string> = new Map(), multiarch = "x86_64-linux-gnu"): LibHit[] {
   const seen = new Map<string, LibHit>();
   const queue = binaries.map((b) => ({ file: b, from: b }));
   while (queue.length > 0) {
     const { file, from } = queue.shift()!;
     for (const soname of neededLibs(file)) {
       if (seen.has(soname) || extra.has(soname)) continue;
-      const hit = findLib(soname, debs);
+      const hit = findLib(soname, debs, multiarch);
       if (!hit) {
         throw new BuildError(`${from} needs ${soname}, which none of the image's Debian packages provide (${debs.map((d) => d.name).join(", ")}); add its package to DEBIAN_PACKAGES in image/config.ts`);
       }

@@ -3,6 +3,7 @@
 //   DIR/vmlinuz                  the kernel image (required)
 //   DIR/config                   its configuration (optional)
 //   DIR/lib/modules/<release>/   its modules (optional: a kernel may build everything in)
+//   DIR/dtbs/*.dtb               device trees (arm64: the Raspberry Pi image needs them)
 
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -17,6 +18,8 @@ export interface Kernel {
   modulesDir?: string;
   release: string;
   origin: string;
+  /** Device tree blobs (arm64). */
+  dtbs?: string[];
 }
 
 export function resolveKernel(log: (msg: string) => void): Kernel {
@@ -25,7 +28,9 @@ export function resolveKernel(log: (msg: string) => void): Kernel {
   const pkg = metaTarget(DEBIAN_KERNEL_META, "linux-image-");
   const deb = fetchDebs([pkg], log).get(pkg)!;
   const release = pkg.replace(/^linux-image-/, "");
+  const dtbDir = join(deb.root, "usr/lib", `linux-image-${release}`, "broadcom");
   return {
+    dtbs: existsSync(dtbDir) ? readdirSync(dtbDir).filter((f) => f.endsWith(".dtb")).sort().map((f) => join(dtbDir, f)) : undefined,
     vmlinuz: join(deb.root, "boot", `vmlinuz-${release}`),
     config: join(deb.root, "boot", `config-${release}`),
     modulesDir: join(deb.root, "lib", "modules", release),
@@ -45,7 +50,9 @@ export function kernelFromDir(dir: string): Kernel {
   const modRoot = join(dir, "lib", "modules");
   const releases = existsSync(modRoot) ? readdirSync(modRoot) : [];
   const release = releases[0] ?? readFileSync(join(dir, "release"), "utf8").trim();
+  const dtbDir = join(dir, "dtbs");
   return {
+    dtbs: existsSync(dtbDir) ? readdirSync(dtbDir).filter((f) => f.endsWith(".dtb")).sort().map((f) => join(dtbDir, f)) : undefined,
     vmlinuz,
     config: existsSync(join(dir, "config")) ? join(dir, "config") : undefined,
     modulesDir: releases[0] ? join(modRoot, releases[0]) : undefined,

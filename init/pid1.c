@@ -6,7 +6,7 @@
  *
  *  - mounts /proc, /sys, /dev, /dev/pts, /run, /tmp and /sys/fs/cgroup (v2),
  *    sets the hostname from /etc/hostname and brings up the loopback interface;
- *  - mounts the data partition (paio.data=/dev/X|PARTLABEL=name, default
+ *  - mounts the data partition (paio.data=/dev/X|PARTLABEL=name|PARTUUID=id, default
  *    PARTLABEL=paio-data) at /var/lib/paio: e2fsck -p if it holds ext2/3/4,
  *    mke2fs if its first MiB is all zeros, and otherwise (or on any failure)
  *    a tmpfs instead, so it never formats what it does not recognise. The
@@ -222,9 +222,11 @@ static void loopback_up(void)
 
 /* ---- data partition -------------------------------------------------------------- */
 
-/* /dev/DEVNAME of the block device whose uevent says PARTNAME=label. */
-static int find_partlabel(const char *label, char *dev, size_t size)
+/* /dev/DEVNAME of the block device whose uevent says KEY=value (PARTNAME=, the
+ * GPT label, or PARTUUID=, which an MBR disk has too: "<disk signature>-<nn>"). */
+static int find_partition(const char *key, const char *value, char *dev, size_t size)
 {
+	size_t klen = strlen(key);
 	DIR *d = opendir("/sys/class/block");
 	struct dirent *e;
 	int found = -1;
@@ -237,7 +239,7 @@ static int find_partlabel(const char *label, char *dev, size_t size)
 		for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
 			if (strncmp(l, "DEVNAME=", 8) == 0)
 				devname = l + 8;
-			else if (strncmp(l, "PARTNAME=", 9) == 0 && strcmp(l + 9, label) == 0)
+			else if (strncmp(l, key, klen) == 0 && l[klen] == '=' && strcasecmp(l + klen + 1, value) == 0)
 				match = 1;
 		}
 		if (match && devname) {
@@ -254,10 +256,15 @@ static int find_partlabel(const char *label, char *dev, size_t size)
 static int wait_for_device(const char *spec, char *dev, size_t size)
 {
 	for (int i = 0; i < 50; i++, usleep(100000)) {
-		if (strncmp(spec, "PARTLABEL=", 10) != 0)
+		if (strncmp(spec, "PARTLABEL=", 10) == 0) {
+			if (find_partition("PARTNAME", spec + 10, dev, size) < 0)
+				continue;
+		} else if (strncmp(spec, "PARTUUID=", 9) == 0) {
+			if (find_partition("PARTUUID", spec + 9, dev, size) < 0)
+				continue;
+		} else {
 			snprintf(dev, size, "%s", spec);
-		else if (find_partlabel(spec + 10, dev, size) < 0)
-			continue;
+		}
 		if (access(dev, F_OK) == 0)
 			return 0;
 	}

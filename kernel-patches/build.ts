@@ -1,18 +1,21 @@
 #!/usr/bin/env bun
-// `make kernel`: Debian's linux-source-6.1 with PAIO's patches, configured
-// from tinyconfig plus kernel-patches/paio.config, built for QEMU and UEFI
-// PCs with everything built in. The result is cached outside the clone,
-// keyed by a hash of its inputs (source version, patches, fragment, this
-// script), so it is rebuilt only when one of them changes:
+// `make kernel [ARCH=arm64]`: Debian's linux-source-6.1 with PAIO's patches,
+// configured from tinyconfig plus kernel-patches/paio.config and the
+// architecture's fragment (x86_64.config, arm64.config), everything built in.
+// arm64 is cross-built with Debian's aarch64-linux-gnu-gcc and also gets the
+// Raspberry Pi device trees. The result is cached outside the clone, keyed by
+// a hash of its inputs (architecture, source version, patches, fragments,
+// this script), so it is rebuilt only when one of them changes:
 //
-//   ~/.cache/paio/kernel/<hash>/{vmlinuz, config, release, build.log}
+//   ~/.cache/paio/kernel/<hash>/{vmlinuz, config, release, build.log[, dtbs/]}
 //
-// and out/kernel points at it (what `make image` passes as PAIO_KERNEL).
+// and out/kernel (x86_64) or out/arm64/kernel points at it (what `make image`
+// passes as PAIO_KERNEL).
 
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, copyFileSync, lstatSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { checkFragment, parseFragment } from "./fragment.ts";
 
@@ -22,6 +25,33 @@ const CACHE = join(process.env.PAIO_CACHE ?? join(homedir(), ".cache", "paio"), 
 const TARBALL = process.env.PAIO_LINUX_SOURCE ?? "/usr/src/linux-source-6.1.tar.xz";
 const JOBS = process.env.PAIO_KERNEL_JOBS ?? "2";
 const t0 = performance.now();
+
+/** How each architecture is built: kernel ARCH, cross compiler, image target, device trees. */
+export const TARGETS = {
+  x86_64: { karch: "x86", cross: "", image: "bzImage", imagePath: "arch/x86/boot/bzImage", dtbs: [] as string[], link: "out/kernel" },
+  arm64: {
+    karch: "arm64",
+    cross: "aarch64-linux-gnu-",
+    // The uncompressed Image: an EFI application for UEFI machines, and what the Pi's firmware loads.
+    image: "Image",
+    imagePath: "arch/arm64/boot/Image",
+    dtbs: ["broadcom/bcm2837-rpi-3-b.dtb", "broadcom/bcm2837-rpi-3-b-plus.dtb", "broadcom/bcm2711-rpi-4-b.dtb"],
+    link: "out/arm64/kernel",
+  },
+} as const;
+export type KernelArch = keyof typeof TARGETS;
+
+export function parseArch(value: string | undefined): KernelArch {
+  const a = value || "x86_64";
+  if (a in TARGETS) return a as KernelArch;
+  fail(`unknown architecture '${a}'; the ones PAIO builds: ${Object.keys(TARGETS).join(", ")}`);
+}
+
+const ARCH = parseArch(process.env.PAIO_ARCH);
+const T = TARGETS[ARCH];
+/** make's own variables from a calling make (MAKEFLAGS may carry ARCH=...) must not reach the kernel's make. */
+const MAKE_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !["MAKEFLAGS", "MFLAGS", "MAKELEVEL", "ARCH", "CROSS_COMPILE"].includes(k)));
+const KMAKE = ["make", `ARCH=${T.karch}`, ...(T.cross ? [`CROSS_COMPILE=${T.cross}`] : [])];
 
 function say(line: string): void {
   console.log(`kernel ${line}`);
@@ -37,7 +67,7 @@ function elapsed(): string {
 }
 
 function run(cmd: string[], cwd: string, what: string): string {
-  const r = Bun.spawnSync(cmd, { cwd, stdout: "pipe", stderr: "pipe" });
+  const r = Bun.spawnSync(cmd, { cwd, stdout: "pipe", stderr: "pipe", env: MAKE_ENV });
   const out = r.stdout.toString() + r.stderr.toString();
   if (r.exitCode !== 0) fail(`${what} failed (${cmd.join(" ")}):\n${out.split("\n").slice(-30).join("\n")}`);
   return out;
@@ -52,31 +82,42 @@ function sourceVersion(): string {
   return r.exitCode === 0 ? r.stdout.toString().trim() : "unknown";
 }
 
-function inputsHash(): string {
+/** The fragments merged on top of tinyconfig, in order. */
+export function fragmentFiles(arch: KernelArch): string[] {
+  return ["paio.config", `${arch}.config`];
+}
+
+function compilerVersion(): string {
+  const r = Bun.spawnSync([`${T.cross}gcc`, "-dumpfullversion"], { stdout: "pipe", stderr: "pipe" });
+  return r.exitCode === 0 ? r.stdout.toString().trim() : "unknown";
+}
+
+export function inputsHash(): string {
   const h = createHash("sha256");
   h.update(`source ${sourceVersion()}\n`);
-  for (const f of [...patchFiles(), "paio.config", "build.ts", "fragment.ts"]) h.update(`${f}\0`).update(readFileSync(join(PATCHES, f)));
+  h.update(`arch ${ARCH} ${T.cross}gcc ${compilerVersion()}\n`);
+  for (const f of [...patchFiles(), ...fragmentFiles(ARCH), "build.ts", "fragment.ts"]) h.update(`${f}\0`).update(readFileSync(join(PATCHES, f)));
   return h.digest("hex").slice(0, 16);
 }
 
 function link(target: string): void {
-  const out = join(REPO, "out");
-  mkdirSync(out, { recursive: true });
-  const l = join(out, "kernel");
+  const l = join(REPO, T.link);
+  mkdirSync(dirname(l), { recursive: true });
   if (existsSync(l) || (() => { try { return lstatSync(l).isSymbolicLink(); } catch { return false; } })()) rmSync(l, { recursive: true, force: true });
   symlinkSync(target, l);
 }
 
 async function main(): Promise<void> {
   if (!existsSync(TARBALL)) fail(`${TARBALL} is missing: run 'make deps' (it installs Debian's linux-source-6.1), or set PAIO_LINUX_SOURCE to the tarball`);
+  if (T.cross && Bun.spawnSync(["sh", "-c", `command -v ${T.cross}gcc`]).exitCode !== 0) fail(`${T.cross}gcc is missing: run 'make deps' (it installs Debian's gcc-aarch64-linux-gnu)`);
   const hash = inputsHash();
   const dest = join(CACHE, hash);
   if (existsSync(join(dest, "vmlinuz"))) {
     link(dest);
-    say(`up to date: ${readFileSync(join(dest, "release"), "utf8").trim()} (cache ${hash}); out/kernel -> ~/.cache/paio/kernel/${hash}`);
+    say(`up to date: ${ARCH} ${readFileSync(join(dest, "release"), "utf8").trim()} (cache ${hash}); ${T.link} -> ~/.cache/paio/kernel/${hash}`);
     return;
   }
-  const tree = join(CACHE, `build-${hash}`);
+  const tree = join(CACHE, `build-${ARCH}-${hash}`);
   rmSync(tree, { recursive: true, force: true });
   mkdirSync(tree, { recursive: true });
   say(`[1/5] unpacking ${TARBALL} (${sourceVersion()})`);
@@ -86,16 +127,14 @@ async function main(): Promise<void> {
     run(["patch", "-p1", "--forward", "--batch", "-i", join(PATCHES, p)], tree, `applying ${p}`);
     say(`      ${p}`);
   }
-  say(`[3/5] configuring: tinyconfig + kernel-patches/paio.config (${elapsed()})`);
-  run(["make", "tinyconfig"], tree, "make tinyconfig");
-  run(["scripts/kconfig/merge_config.sh", "-m", ".config", join(PATCHES, "paio.config")], tree, "merging the fragment");
-  run(["make", "olddefconfig"], tree, "make olddefconfig");
-  const missing = checkFragment(parseFragment(readFileSync(join(PATCHES, "paio.config"), "utf8")), readFileSync(join(tree, ".config"), "utf8"));
-  if (missing.length) fail(`options of kernel-patches/paio.config that did not land in the final .config (a dependency is missing):\n  ${missing.join("\n  ")}`);
-  say(`      every option of paio.config is in .config`);
-  say(`[4/5] building bzImage with -j${JOBS} (${elapsed()})`);
+  const fragments = fragmentFiles(ARCH);
+  say(`[3/5] configuring for ${ARCH}: tinyconfig + ${fragments.map((f) => `kernel-patches/${f}`).join(" + ")} (${elapsed()})`);
+  configure(tree);
+  say(`      every option of ${fragments.join(" and ")} is in .config`);
+  const targets = [T.image, ...T.dtbs];
+  say(`[4/5] building ${targets.join(" ")} with -j${JOBS} (${elapsed()})`);
   const logLines: string[] = [];
-  const proc = Bun.spawn(["make", `-j${JOBS}`, "bzImage"], { cwd: tree, stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([...KMAKE, `-j${JOBS}`, ...targets], { cwd: tree, stdout: "pipe", stderr: "pipe", env: MAKE_ENV });
   let objects = 0;
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const dec = new TextDecoder();
@@ -122,15 +161,28 @@ async function main(): Promise<void> {
   const stage = `${dest}.tmp`;
   rmSync(stage, { recursive: true, force: true });
   mkdirSync(stage, { recursive: true });
-  copyFileSync(join(tree, "arch/x86/boot/bzImage"), join(stage, "vmlinuz"));
+  copyFileSync(join(tree, T.imagePath), join(stage, "vmlinuz"));
   copyFileSync(join(tree, ".config"), join(stage, "config"));
-  writeFileSync(join(stage, "release"), run(["make", "-s", "kernelrelease"], tree, "make kernelrelease").trim() + "\n");
+  if (T.dtbs.length) mkdirSync(join(stage, "dtbs"));
+  for (const d of T.dtbs) copyFileSync(join(tree, "arch/arm64/boot/dts", d), join(stage, "dtbs", basename(d)));
+  writeFileSync(join(stage, "release"), run([...KMAKE, "-s", "kernelrelease"], tree, "make kernelrelease").trim() + "\n");
   copyFileSync(join(tree, "build.log"), join(stage, "build.log"));
   renameSync(stage, dest);
-  // The build tree is kept only for the newest hash (for quick looks); older ones go.
-  for (const d of readdirSync(CACHE)) if (d.startsWith("build-") && d !== `build-${hash}`) rmSync(join(CACHE, d), { recursive: true, force: true });
+  // The build tree is kept only for the newest hash of each architecture (for quick looks); older ones go.
+  for (const d of readdirSync(CACHE)) if (d.startsWith(`build-${ARCH}-`) && d !== `build-${ARCH}-${hash}`) rmSync(join(CACHE, d), { recursive: true, force: true });
   link(dest);
-  say(`built ${readFileSync(join(dest, "release"), "utf8").trim()} in ${elapsed()}; cached as ~/.cache/paio/kernel/${hash}`);
+  say(`built ${ARCH} ${readFileSync(join(dest, "release"), "utf8").trim()} in ${elapsed()}; cached as ~/.cache/paio/kernel/${hash}`);
+}
+
+/** tinyconfig, the fragments merged in order, olddefconfig; then every option must have landed. */
+export function configure(tree: string): void {
+  run([...KMAKE, "tinyconfig"], tree, "make tinyconfig");
+  const paths = fragmentFiles(ARCH).map((f) => join(PATCHES, f));
+  run(["scripts/kconfig/merge_config.sh", "-m", ".config", ...paths], tree, "merging the fragments");
+  run([...KMAKE, "olddefconfig"], tree, "make olddefconfig");
+  const final = readFileSync(join(tree, ".config"), "utf8");
+  const missing = fragmentFiles(ARCH).flatMap((f) => checkFragment(parseFragment(readFileSync(join(PATCHES, f), "utf8")), final).map((m) => `${f}: ${m}`));
+  if (missing.length) fail(`options that did not land in the final .config (a dependency is missing):\n  ${missing.join("\n  ")}`);
 }
 
 if (import.meta.main) await main();

@@ -1,28 +1,71 @@
 // `paio qemu ...`: boot the built image on this machine.
-//   paio qemu run  [--snapshot] [--direct] [--image FILE] [--memory MB] [--cpus N] [--ssh-port N]
-//   paio qemu exec [--snapshot] [--uefi|--direct] [--image FILE] [--timeout S] [--boot-timeout S]
-//                  [--reboot] [--console] [--console-log FILE] [--append ARG] [--ssh-port N] SCRIPT|-
+//   paio qemu run  [--arch x86_64|arm64] [--board pc|virt|rpi3] [--snapshot] [--direct] [--image FILE]
+//                  [--memory MB] [--cpus N] [--cpu MODEL] [--ssh-port N]
+//   paio qemu exec [--arch x86_64|arm64] [--board pc|virt|rpi3] [--snapshot] [--uefi|--direct] [--image FILE]
+//                  [--timeout S] [--boot-timeout S] [--reboot] [--console] [--console-log FILE] [--append ARG]
+//                  [--memory MB] [--cpus N] [--cpu MODEL] [--ssh-port N] SCRIPT|-
+//   paio qemu probe [--arch x86_64|arm64] [--board pc|virt|rpi3]
+//   paio qemu help
 // exec boots headless, waits for the supervisor's readiness, runs SCRIPT (a
 // /bin/sh script; '-' reads it from stdin) in the guest as root, prints its
 // output, powers the guest off and exits with the script's exit status.
 // Its own failures (no image, boot time-out, panic) exit 125 with the last
 // console lines. --image FILE boots another disk image (e.g. the Buildroot
-// tree's) through UEFI firmware unless --direct asks for out/'s kernel.
+// tree's) through UEFI firmware unless --direct asks for out/'s kernel; what
+// the image is (x86_64 UEFI, arm64 UEFI, Raspberry Pi) picks the architecture
+// and board when --arch/--board do not, and an image for another one is
+// refused, naming the option to use.
+// Architectures and boards (the built files: out/ for x86_64, out/arm64/ for arm64):
+//   --arch x86_64 (default)   q35, out/paio-x86_64.img
+//   --arch arm64              virt (AAVMF firmware or direct boot), out/arm64/paio-arm64.img
+//   --board rpi3              a Raspberry Pi 3 B (raspi3b), out/arm64/paio-rpi.img: the runner reads
+//                             config.txt from the SD card as the Pi firmware would; exactly 1024 MB and
+//                             4 CPUs; no network (no SSH); the exec protocol uses the first UART.
 // The guest's SSH server is forwarded to 127.0.0.1:--ssh-port (run: 2222, or
 // a free port when that is taken); `paio ssh` logs in with the project's key.
 
 import { fileURLToPath } from "node:url";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chooseAccel } from "./accel.ts";
 import { Guest, GuestError } from "./guest.ts";
-import { ensureVars, imageCmdline, qemuArgs } from "./machine.ts";
+import { checkImageFor, checkSdSize, detectImage, displayPath, rpiBootFiles, targetOf } from "./image-info.ts";
+import { ensureVars, imageCmdline, qemuArgs, type MachineOptions } from "./machine.ts";
 import { persistentDisk } from "./state.ts";
 import { freePort, guestKey, readSshPort, sshArgv, sshPortFile } from "./net.ts";
+import {
+  artifactDir, buildHint, defaultBootTimeoutS, describeTarget, imagePath, parseArch, parseBoard, resolveTarget,
+  RPI3_CPUS, RPI3_MEMORY_MB, TargetError, type Arch, type Board, type Target,
+} from "./target.ts";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const OUT = process.env.PAIO_OUT ?? join(REPO, "out");
 export const HARNESS_FAILURE = 125;
+
+export const QEMU_USAGE = `usage: paio qemu run|exec|probe|help [options]
+  run  [options]             boot the image with the serial console here (Ctrl-A x quits)
+  exec [options] SCRIPT|-    boot headless, run SCRIPT in the guest as root, print its output,
+                             power off; exit with its status (125: the harness failed)
+  probe                      say which accelerator QEMU will use for --arch/--board
+options:
+  --arch x86_64|arm64        the guest's architecture (default x86_64; arm64 boots QEMU virt)
+  --board pc|virt|rpi3       pc: x86_64 q35; virt: arm64; rpi3: a Raspberry Pi 3 B (arm64, raspi3b),
+                             booted from its SD card image as the Pi firmware would: exactly 1024 MB,
+                             4 CPUs, no network (no SSH), exec over its first UART
+  --image FILE               another disk image; its kind (x86_64 UEFI, arm64 UEFI, Raspberry Pi)
+                             picks --arch/--board when they are not given
+  --snapshot                 throw the guest's writes away (otherwise out/state/, out/arm64/state/
+                             or out/arm64/state-rpi3/ keep its data)
+  --uefi | --direct          firmware (OVMF, AAVMF) and the image's boot loader, or QEMU loads
+                             the built kernel (run: uefi, exec: direct; not for rpi3)
+  --memory MB  --cpus N      default 1024 MB and 2 CPUs (rpi3: 1024 MB and 4, nothing else)
+  --cpu MODEL                QEMU's CPU model (default: host under KVM, else max on x86_64,
+                             cortex-a72 on virt, cortex-a53 on rpi3)
+  --ssh-port N               forward the guest's SSH server to 127.0.0.1:N (not on rpi3)
+  exec only: --timeout S (600)  --boot-timeout S (x86_64 300, virt 600, rpi3 900; or PAIO_BOOT_TIMEOUT)
+             --reboot  --console  --console-log FILE  --append ARG (kernel command line; not under uefi)
+environment: PAIO_ACCEL=kvm|tcg forces the accelerator; PAIO_BOOT_TIMEOUT (seconds)`;
 
 interface Flags {
   snapshot: boolean;
@@ -30,14 +73,17 @@ interface Flags {
   /** --uefi or --direct was given. */
   bootChosen: boolean;
   image?: string;
+  arch?: Arch;
+  board?: Board;
   timeoutS: number;
-  bootTimeoutS: number;
+  bootTimeoutS?: number;
   reboot: boolean;
   console: boolean;
   consoleLog?: string;
   append: string[];
-  memoryMb: number;
-  cpus: number;
+  memoryMb?: number;
+  cpus?: number;
+  cpu?: string;
   sshPort?: number;
   rest: string[];
 }
@@ -46,8 +92,8 @@ class UsageError extends Error {}
 
 function parseFlags(args: string[], defaultBoot: "uefi" | "direct"): Flags {
   const f: Flags = {
-    snapshot: false, boot: defaultBoot, bootChosen: false, timeoutS: 600, bootTimeoutS: Number(process.env.PAIO_BOOT_TIMEOUT ?? 300),
-    reboot: false, console: false, append: [], memoryMb: 1024, cpus: 2, rest: [],
+    snapshot: false, boot: defaultBoot, bootChosen: false, timeoutS: 600,
+    reboot: false, console: false, append: [], rest: [],
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -67,6 +113,8 @@ function parseFlags(args: string[], defaultBoot: "uefi" | "direct"): Flags {
       case "--uefi": f.boot = "uefi"; f.bootChosen = true; break;
       case "--direct": f.boot = "direct"; f.bootChosen = true; break;
       case "--image": f.image = value(); break;
+      case "--arch": f.arch = parseArch(value()); break;
+      case "--board": f.board = parseBoard(value()); break;
       case "--timeout": f.timeoutS = num(); break;
       case "--boot-timeout": f.bootTimeoutS = num(); break;
       case "--reboot": f.reboot = true; break;
@@ -75,6 +123,7 @@ function parseFlags(args: string[], defaultBoot: "uefi" | "direct"): Flags {
       case "--append": f.append.push(value()); break;
       case "--memory": f.memoryMb = num(); break;
       case "--cpus": f.cpus = num(); break;
+      case "--cpu": f.cpu = value(); break;
       case "--ssh-port": {
         const n = num();
         if (!Number.isInteger(n) || n > 65535) throw new UsageError(`--ssh-port needs a port from 1 to 65535, not '${n}'`);
@@ -82,7 +131,7 @@ function parseFlags(args: string[], defaultBoot: "uefi" | "direct"): Flags {
         break;
       }
       default:
-        if (a.startsWith("--")) throw new UsageError(`unknown option ${a}`);
+        if (a.startsWith("--")) throw new UsageError(`unknown option ${a} (paio qemu help lists them)`);
         f.rest.push(a);
     }
   }
@@ -92,44 +141,81 @@ function parseFlags(args: string[], defaultBoot: "uefi" | "direct"): Flags {
   return f;
 }
 
-function requireImage(f: Flags): void {
-  // A given image booted through its firmware needs nothing from out/.
-  if (f.image && f.boot === "uefi") return;
-  for (const file of ["paio-x86_64.img", "vmlinuz", "initrd.img", "cmdline.txt"]) {
-    if (!existsSync(join(OUT, file))) throw new UsageError(`${join(OUT, file)} is missing; build the image first with 'make image'`);
+/**
+ * The architecture and board: --arch/--board, else what --image is, else
+ * x86_64. Checks the options that the Pi board does not have.
+ */
+function chooseTarget(f: Flags): Target {
+  let t: Target;
+  if (f.arch || f.board) {
+    t = resolveTarget({ arch: f.arch, board: f.board });
+  } else if (f.image && existsSync(f.image)) {
+    t = targetOf(detectImage(f.image)) ?? resolveTarget({});
+  } else {
+    t = resolveTarget({});
+  }
+  if (t.board === "rpi3") {
+    if (f.bootChosen) throw new UsageError("--board rpi3 boots what the SD card's config.txt names, as the Pi firmware does: --uefi and --direct do not apply");
+    if (f.memoryMb !== undefined && f.memoryMb !== RPI3_MEMORY_MB) throw new UsageError(`--board rpi3 has exactly ${RPI3_MEMORY_MB} MB of memory (QEMU's raspi3b takes no other size), not ${f.memoryMb}`);
+    if (f.cpus !== undefined && f.cpus !== RPI3_CPUS) throw new UsageError(`--board rpi3 has exactly ${RPI3_CPUS} CPUs (QEMU's raspi3b takes no other count), not ${f.cpus}`);
+    if (f.sshPort !== undefined) throw new UsageError("--board rpi3 has no network under QEMU: no SSH port to forward");
+    f.boot = "direct";
+  }
+  if (f.cpus !== undefined && !Number.isInteger(f.cpus)) throw new UsageError(`--cpus needs a whole number, not ${f.cpus}`);
+  return t;
+}
+
+function requireImage(f: Flags, t: Target): void {
+  // A given image booted through its firmware (or the Pi's SD card) needs nothing from out/.
+  if (f.image && (f.boot === "uefi" || t.board === "rpi3")) return;
+  const dir = artifactDir(OUT, t.arch);
+  const files = [imagePath(OUT, t), ...(t.board === "rpi3" ? [] : ["vmlinuz", "initrd.img", "cmdline.txt"].map((n) => join(dir, n)))];
+  for (const file of files) {
+    if (!existsSync(file)) throw new UsageError(`${displayPath(file)} is missing; build the ${describeTarget(t)} image first with '${buildHint(t)}'`);
   }
 }
 
 /** The disk to boot: a given file, the built image (snapshot), or the persistent overlay. */
-function chooseDisk(f: Flags): { disk: string; varsFile?: string } {
+function chooseDisk(f: Flags, t: Target): { disk: string; varsFile?: string } {
+  let chosen: { disk: string; varsFile?: string };
   if (f.image) {
     if (!existsSync(f.image)) throw new UsageError(`--image ${f.image}: no such file`);
-    return { disk: f.image };
+    chosen = { disk: f.image };
+  } else if (f.snapshot) {
+    chosen = { disk: imagePath(OUT, t) };
+  } else {
+    // The built image is checked before an overlay is made on top of it.
+    checkImageFor(detectImage(imagePath(OUT, t)), t);
+    const p = persistentDisk(OUT, t);
+    if (p.note) console.error(`paio: ${p.note}`);
+    chosen = { disk: p.disk, varsFile: p.varsFile };
   }
-  if (f.snapshot) return { disk: join(OUT, "paio-x86_64.img") };
-  const p = persistentDisk(OUT);
-  if (p.note) console.error(`paio: ${p.note}`);
-  return { disk: p.disk, varsFile: p.varsFile };
+  checkImageFor(detectImage(chosen.disk), t, f.image ?? displayPath(chosen.disk));
+  if (t.board === "rpi3") checkSdSize(chosen.disk, f.image ?? displayPath(chosen.disk));
+  return chosen;
 }
 
 async function execCommand(args: string[]): Promise<number> {
   const f = parseFlags(args, "direct");
   if (f.rest.length !== 1) throw new UsageError("usage: paio qemu exec [--snapshot] [options] SCRIPT|-");
+  const t = chooseTarget(f);
   const scriptPath = f.rest[0]!;
   let script: Uint8Array;
   if (scriptPath === "-") script = new Uint8Array(await new Response(Bun.stdin.stream()).arrayBuffer());
   else if (!existsSync(scriptPath)) throw new UsageError(`script ${scriptPath}: no such file`);
   else script = readFileSync(scriptPath);
-  requireImage(f);
-  const { disk, varsFile } = chooseDisk(f);
+  requireImage(f, t);
+  const { disk, varsFile } = chooseDisk(f, t);
+  const bootTimeoutS = f.bootTimeoutS ?? defaultBootTimeoutS(t);
 
   const guest = await Guest.start({
-    outDir: OUT, disk, varsFile, boot: f.boot, snapshot: f.snapshot, append: f.append, memoryMb: f.memoryMb, cpus: f.cpus,
+    outDir: artifactDir(OUT, t.arch), keyDir: OUT, arch: t.arch, board: t.board, cpu: f.cpu,
+    disk, varsFile, boot: f.boot, snapshot: f.snapshot, append: f.append, memoryMb: f.memoryMb, cpus: f.cpus,
     consoleLog: f.consoleLog, sshPort: f.sshPort, echo: f.console ? (l) => process.stderr.write(`console| ${l}\n`) : undefined,
-    lifetimeS: f.bootTimeoutS + f.timeoutS + 300,
+    lifetimeS: bootTimeoutS + f.timeoutS + 300,
   });
   try {
-    await guest.waitReady(f.bootTimeoutS * 1000);
+    await guest.waitReady(bootTimeoutS * 1000);
     const code = await guest.exec(script, (d) => process.stdout.write(d), f.timeoutS * 1000);
     const qemuCode = await guest.shutdown(f.reboot ? "REBOOT" : "POWEROFF");
     if (qemuCode !== 0) {
@@ -145,29 +231,49 @@ async function execCommand(args: string[]): Promise<number> {
 async function runCommand(args: string[]): Promise<number> {
   const f = parseFlags(args, "uefi");
   if (f.rest.length) throw new UsageError(`unexpected argument ${f.rest[0]}`);
-  requireImage(f);
-  const { disk, varsFile: persistentVars } = chooseDisk(f);
-  const accel = await chooseAccel((m) => console.error(`paio: ${m}`));
-  const varsFile = persistentVars ?? join(OUT, "OVMF_VARS.snapshot.fd");
-  if (f.boot === "uefi") ensureVars(varsFile);
-  const sshPort = f.sshPort ?? (portFree(2222) ? 2222 : freePort());
-  const argv = qemuArgs({
-    accel, disk, boot: f.boot, snapshot: f.snapshot, memoryMb: f.memoryMb, cpus: f.cpus, varsFile,
-    kernel: join(OUT, "vmlinuz"), initrd: join(OUT, "initrd.img"), cmdline: [imageCmdline(OUT), ...f.append].join(" "),
+  const t = chooseTarget(f);
+  requireImage(f, t);
+  const { disk, varsFile: persistentVars } = chooseDisk(f, t);
+  const accel = await chooseAccel((m) => console.error(`paio: ${m}`), t);
+  const dir = artifactDir(OUT, t.arch);
+  const rpi = t.board === "rpi3";
+  const tmp = mkdtempSync(join(tmpdir(), "paio-qemu-run-"));
+  const sshPort = rpi ? undefined : f.sshPort ?? (portFree(2222) ? 2222 : freePort());
+  const machine: MachineOptions = {
+    target: t, accel, cpuModel: f.cpu, disk, boot: f.boot, snapshot: f.snapshot,
+    memoryMb: f.memoryMb ?? 1024, cpus: f.cpus ?? (rpi ? RPI3_CPUS : 2),
     console: "stdio", noReboot: false,
-    forwards: [{ hostPort: sshPort, guestPort: 22, proto: "tcp" }], sshKeyFile: guestKey(OUT).publicKey,
-  });
+  };
+  let how: string;
+  if (rpi) {
+    const files = rpiBootFiles(detectImage(disk), tmp);
+    for (const w of files.config.warnings) console.error(`paio: ${w}`);
+    Object.assign(machine, { kernel: files.kernel, dtb: files.dtb, initrd: files.initrd, cmdline: [files.cmdline, ...f.append].join(" ") });
+    how = `Raspberry Pi 3 B: ${files.config.kernel}, ${files.config.deviceTree}${files.config.initramfs ? `, ${files.config.initramfs}` : ""} from its config.txt`;
+  } else {
+    const varsFile = persistentVars ?? join(dir, t.arch === "x86_64" ? "OVMF_VARS.snapshot.fd" : "AAVMF_VARS.snapshot.fd");
+    if (f.boot === "uefi") ensureVars(varsFile, t.arch);
+    Object.assign(machine, {
+      varsFile, forwards: [{ hostPort: sshPort!, guestPort: 22, proto: "tcp" }], sshKeyFile: guestKey(OUT).publicKey,
+    });
+    if (f.boot === "direct") {
+      Object.assign(machine, { kernel: join(dir, "vmlinuz"), initrd: join(dir, "initrd.img"), cmdline: [imageCmdline(dir), ...f.append].join(" ") });
+    }
+    how = f.boot === "uefi" ? `UEFI firmware (${t.arch === "x86_64" ? "OVMF" : "AAVMF"}) + the image's boot loader` : "direct kernel boot";
+  }
+  const argv = qemuArgs(machine);
   console.error(
-    `paio: booting ${disk} (${f.boot === "uefi" ? "UEFI firmware + systemd-boot" : "direct kernel boot"}, ${accel}` +
+    `paio: booting ${displayPath(disk)} on ${describeTarget(t)} (${how}, ${accel}` +
       `${f.snapshot ? ", snapshot: nothing is kept" : ", persistent data"}). Quit QEMU with Ctrl-A x.\n` +
-      `paio: SSH on 127.0.0.1:${sshPort}; from another terminal: bin/paio ssh`,
+      (sshPort ? `paio: SSH on 127.0.0.1:${sshPort}; from another terminal: bin/paio ssh` : "paio: no network on this board (no SSH)"),
   );
-  writeFileSync(sshPortFile(OUT), `${sshPort}\n`);
+  if (sshPort) writeFileSync(sshPortFile(OUT), `${sshPort}\n`);
   const proc = Bun.spawn(argv, { stdin: "inherit", stdout: "inherit", stderr: "inherit" });
   try {
     return await proc.exited;
   } finally {
-    rmSync(sshPortFile(OUT), { force: true });
+    if (sshPort) rmSync(sshPortFile(OUT), { force: true });
+    rmSync(tmp, { recursive: true, force: true });
   }
 }
 
@@ -209,14 +315,22 @@ export async function qemuMain(args: string[]): Promise<number> {
         return await execCommand(rest);
       case "run":
         return await runCommand(rest);
-      case "probe":
-        console.log(await chooseAccel((m) => console.error(`paio: ${m}`)));
+      case "probe": {
+        const f = parseFlags(rest, "direct");
+        if (f.rest.length) throw new UsageError(`unexpected argument ${f.rest[0]}`);
+        console.log(await chooseAccel((m) => console.error(`paio: ${m}`), chooseTarget(f)));
+        return 0;
+      }
+      case "help":
+      case "--help":
+      case "-h":
+        console.log(QEMU_USAGE);
         return 0;
       default:
-        throw new UsageError("usage: paio qemu run|exec|probe ...");
+        throw new UsageError(QEMU_USAGE);
     }
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof TargetError) {
       console.error(`paio qemu: ${e.message}`);
       return 2;
     }

@@ -1,5 +1,8 @@
 // One booted PAIO guest under QEMU, driven by the host: boot, wait for the
 // supervisor's readiness line, run scripts through the exec port, power off.
+// The same for every board (x86_64 q35, arm64 virt, the Raspberry Pi 3 on
+// raspi3b), except that the Pi has no network and speaks the exec protocol on
+// its first UART instead of a virtio port.
 // QEMU never outlives the host process: it is killed on exit and on signals,
 // and runs under `timeout` as a last resort.
 
@@ -10,8 +13,10 @@ import type { Subprocess } from "bun";
 import { chooseAccel, type Accel } from "./accel.ts";
 import { ConsoleWatcher } from "./console.ts";
 import { ExecClient } from "./exec-client.ts";
-import { ensureVars, imageCmdline, qemuArgs } from "./machine.ts";
+import { checkImageFor, checkSdSize, detectImage, rpiBootFiles } from "./image-info.ts";
+import { ensureVars, FIRMWARE, imageCmdline, qemuArgs, RPI_EXEC_TTY, type MachineOptions } from "./machine.ts";
 import { freePort, guestKey, sshArgv, type Forward } from "./net.ts";
+import { describeTarget, resolveTarget, RPI3_CPUS, RPI3_MEMORY_MB, TargetError, targetFromEnv, type Arch, type Board, type Target } from "./target.ts";
 
 export const READY_RE = /paio: supervisor ready/;
 const PANIC_RE = /Kernel panic|end Kernel panic|BUG: kernel NULL pointer/;
@@ -23,13 +28,26 @@ export class GuestError extends Error {
 }
 
 export interface GuestOptions {
+  /** The directory with the architecture's built files for direct boot (vmlinuz, initrd.img, cmdline.txt): out/ or out/arm64/. */
   outDir: string;
   disk: string;
+  /**
+   * x86_64 or arm64; with board, what QEMU emulates. When the caller sets
+   * neither, PAIO_TEST_ARCH and PAIO_TEST_BOARD decide (so the end-to-end
+   * suite can run on arm64), else x86_64. A board implies its architecture.
+   */
+  arch?: Arch;
+  /** pc (x86_64 q35), virt (arm64) or rpi3 (arm64 raspi3b: no network, exactly 1024 MB and 4 CPUs). */
+  board?: Board;
+  /** uefi: firmware and boot loader from the disk; direct: outDir's kernel. The Pi always boots what its SD card's config.txt names. */
   boot: "uefi" | "direct";
   snapshot: boolean;
   memoryMb?: number;
+  /** 2 by default; the Pi has 4. */
   cpus?: number;
   accel?: Accel;
+  /** QEMU's -cpu model; by default host under KVM, else max (x86_64), cortex-a72 (virt), cortex-a53 (Pi). */
+  cpu?: string;
   /** UEFI variable store; a temporary copy when omitted. */
   varsFile?: string;
   /** Extra kernel command-line arguments (direct boot only). */
@@ -46,6 +64,8 @@ export interface GuestOptions {
   ports?: number[];
   /** The host port for the guest's SSH server; a free one when omitted. */
   sshPort?: number;
+  /** The directory whose ssh/ holds the project's key for guests; outDir when omitted. */
+  keyDir?: string;
 }
 
 const live = new Set<Guest>();
@@ -74,6 +94,7 @@ export class Guest {
     private tmp: string,
     private execSocket: string,
     readonly accel: Accel,
+    readonly target: Target,
     private opts: GuestOptions,
     private forwards: Forward[],
     private monitorSocket: string,
@@ -85,50 +106,89 @@ export class Guest {
     });
   }
 
+  /** The architecture and board a guest gets: the caller's, else PAIO_TEST_ARCH/PAIO_TEST_BOARD, else x86_64. */
+  static targetFor(opts: Pick<GuestOptions, "arch" | "board">): Target {
+    if (opts.arch || opts.board) {
+      const env = targetFromEnv();
+      // The environment's board still applies to a caller that named only the architecture.
+      const envBoard = !opts.board && env.board && resolveTarget({ board: env.board }).arch === (opts.arch ?? "x86_64") ? env.board : undefined;
+      return resolveTarget({ arch: opts.arch, board: opts.board ?? envBoard });
+    }
+    return resolveTarget(targetFromEnv());
+  }
+
   static async start(opts: GuestOptions): Promise<Guest> {
     installHooks();
-    const accel = opts.accel ?? (await chooseAccel());
-    const tmp = mkdtempSync(join(tmpdir(), "paio-qemu-"));
-    const execSocket = join(tmp, "exec.sock");
-    const monitorSocket = join(tmp, "monitor.sock");
-    const forwards: Forward[] = [22, ...(opts.ports ?? [])].map((guestPort) => ({
-      guestPort, hostPort: guestPort === 22 && opts.sshPort ? opts.sshPort : freePort(), proto: "tcp" as const,
-    }));
-    let varsFile = opts.varsFile;
-    if (opts.boot === "uefi" && !varsFile) {
-      varsFile = join(tmp, "OVMF_VARS.fd");
-      ensureVars(varsFile);
-    } else if (varsFile) {
-      ensureVars(varsFile);
+    const target = Guest.targetFor(opts);
+    const rpi = target.board === "rpi3";
+    const memoryMb = opts.memoryMb ?? 1024;
+    const cpus = opts.cpus ?? (rpi ? RPI3_CPUS : 2);
+    if (rpi) {
+      if (memoryMb !== RPI3_MEMORY_MB) throw new TargetError(`the Raspberry Pi 3 has exactly ${RPI3_MEMORY_MB} MB of memory (QEMU's raspi3b takes no other size), not ${memoryMb}`);
+      if (cpus !== RPI3_CPUS) throw new TargetError(`the Raspberry Pi 3 has exactly ${RPI3_CPUS} CPUs (QEMU's raspi3b takes no other count), not ${cpus}`);
+      if (opts.ports?.length) throw new TargetError("the Raspberry Pi board has no network under QEMU: no guest port can be forwarded");
+      if (opts.watchdog) throw new TargetError("the Raspberry Pi board has no PCI for an i6300esb watchdog (its SoC's own watchdog, bcm2835-wdt, is always there)");
+      checkSdSize(opts.disk);
     }
-    // Only direct boot takes a command line from here; under UEFI the image's own loader has it.
-    const cmdline = opts.boot === "direct" ? [imageCmdline(opts.outDir), "panic=-1", ...(opts.append ?? [])].join(" ") : undefined;
-    const args = qemuArgs({
-      accel,
-      disk: opts.disk,
-      boot: opts.boot,
-      snapshot: opts.snapshot,
-      memoryMb: opts.memoryMb ?? 1024,
-      cpus: opts.cpus ?? 2,
-      kernel: join(opts.outDir, "vmlinuz"),
-      initrd: join(opts.outDir, "initrd.img"),
-      cmdline,
-      varsFile,
-      execSocket,
-      console: "pipe",
-      noReboot: opts.noReboot ?? true,
-      watchdog: opts.watchdog,
-      forwards,
-      sshKeyFile: guestKey(opts.outDir).publicKey,
-      monitorSocket,
-    });
-    const lifetime = String(opts.lifetimeS ?? 1800);
-    // stdin reaches the guest's serial console: what a person types there (type()).
-    const proc = Bun.spawn(["timeout", "-k", "5", lifetime, ...args], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
-    const guest = new Guest(proc, tmp, execSocket, accel, opts, forwards, monitorSocket);
-    live.add(guest);
-    void guest.collectStderr(proc.stderr);
-    return guest;
+    const info = detectImage(opts.disk);
+    checkImageFor(info, target);
+    const accel = opts.accel ?? (await chooseAccel(() => {}, target));
+    const tmp = mkdtempSync(join(tmpdir(), "paio-qemu-"));
+    try {
+      const execSocket = join(tmp, "exec.sock");
+      const monitorSocket = join(tmp, "monitor.sock");
+      const forwards: Forward[] = rpi ? [] : [22, ...(opts.ports ?? [])].map((guestPort) => ({
+        guestPort, hostPort: guestPort === 22 && opts.sshPort ? opts.sshPort : freePort(), proto: "tcp" as const,
+      }));
+      const machine: MachineOptions = {
+        target,
+        accel,
+        cpuModel: opts.cpu,
+        disk: opts.disk,
+        boot: opts.boot,
+        snapshot: opts.snapshot,
+        memoryMb,
+        cpus,
+        execSocket,
+        console: "pipe",
+        noReboot: opts.noReboot ?? true,
+        watchdog: opts.watchdog,
+        forwards,
+        sshKeyFile: rpi ? undefined : guestKey(opts.keyDir ?? opts.outDir).publicKey,
+        monitorSocket,
+      };
+      if (rpi) {
+        // What the Pi firmware would do: config.txt names the kernel, device tree, initramfs and command line.
+        const files = rpiBootFiles(info, tmp);
+        machine.boot = "direct";
+        machine.kernel = files.kernel;
+        machine.dtb = files.dtb;
+        machine.initrd = files.initrd;
+        machine.cmdline = [files.cmdline, "panic=-1", `paio.exec_port=${RPI_EXEC_TTY}`, ...(opts.append ?? [])].join(" ");
+      } else {
+        let varsFile = opts.varsFile;
+        if (opts.boot === "uefi" && !varsFile) varsFile = join(tmp, FIRMWARE[target.arch].varsName);
+        if (varsFile) ensureVars(varsFile, target.arch);
+        machine.varsFile = varsFile;
+        // Only direct boot takes a command line from here; under UEFI the image's own loader has it.
+        if (opts.boot === "direct") {
+          machine.kernel = join(opts.outDir, "vmlinuz");
+          machine.initrd = join(opts.outDir, "initrd.img");
+          machine.cmdline = [imageCmdline(opts.outDir), "panic=-1", ...(opts.append ?? [])].join(" ");
+        }
+      }
+      const args = qemuArgs(machine);
+      const lifetime = String(opts.lifetimeS ?? 1800);
+      // stdin reaches the guest's serial console: what a person types there (type()).
+      const proc = Bun.spawn(["timeout", "-k", "5", lifetime, ...args], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+      const guest = new Guest(proc, tmp, execSocket, accel, target, opts, forwards, monitorSocket);
+      live.add(guest);
+      void guest.collectStderr(proc.stderr);
+      return guest;
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
   }
 
   /** Types on the guest's serial console, as a person at the device would (send "\r" for Enter). */
@@ -176,7 +236,7 @@ export class Guest {
         return this.fail(`QEMU exited (status ${outcome.line}) before the supervisor was ready`);
       case "timeout":
         this.kill();
-        return this.fail(`no 'paio: supervisor ready' within ${Math.round(timeoutMs / 1000)} s (accelerator ${this.accel})`);
+        return this.fail(`no 'paio: supervisor ready' within ${Math.round(timeoutMs / 1000)} s (${describeTarget(this.target)}, accelerator ${this.accel})`);
     }
   }
 
@@ -256,6 +316,7 @@ export class Guest {
 
   /** The host port on 127.0.0.1 that reaches a forwarded guest port. */
   hostPort(guestPort: number): number {
+    if (this.target.board === "rpi3") throw new Error(`the Raspberry Pi board has no network under QEMU: guest port ${guestPort} cannot be reached from the host (use exec)`);
     const f = this.forwards.find((x) => x.guestPort === guestPort);
     if (!f) throw new Error(`guest port ${guestPort} is not forwarded; pass it in GuestOptions.ports`);
     return f.hostPort;
@@ -263,7 +324,7 @@ export class Guest {
 
   /** Runs a command in the guest over SSH with the project's key (the guest's ssh unit must be up). */
   ssh(command: string[], extraOptions: string[] = [], timeoutMs = 60_000): { code: number; output: string } {
-    const argv = sshArgv(this.opts.outDir, this.hostPort(22), command);
+    const argv = sshArgv(this.opts.keyDir ?? this.opts.outDir, this.hostPort(22), command);
     argv.splice(1, 0, ...extraOptions);
     const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe", timeout: timeoutMs });
     return { code: r.exitCode ?? -1, output: r.stdout.toString() + r.stderr.toString() };

@@ -7,12 +7,18 @@ import { join } from "node:path";
 import { Guest, type GuestOptions } from "../../qemu/guest.ts";
 
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
-export const OUT = join(REPO, "out");
-export const IMAGE = join(OUT, "paio-x86_64.img");
-export const BOOT_TIMEOUT_MS = Number(process.env.PAIO_BOOT_TIMEOUT ?? 300) * 1000;
+/**
+ * The architecture the end-to-end tests boot: x86_64, or arm64 (QEMU virt,
+ * cortex-a72) when PAIO_TEST_ARCH=arm64 (`make test-arm64`).
+ */
+export const TEST_ARCH = process.env.PAIO_TEST_ARCH === "arm64" ? "arm64" : "x86_64";
+export const OUT = TEST_ARCH === "arm64" ? join(REPO, "out", "arm64") : join(REPO, "out");
+export const IMAGE = join(OUT, TEST_ARCH === "arm64" ? "paio-arm64.img" : "paio-x86_64.img");
+/** Emulated arm64 is slower than emulated x86_64: its boots get more time. */
+export const BOOT_TIMEOUT_MS = Number(process.env.PAIO_BOOT_TIMEOUT ?? (TEST_ARCH === "arm64" ? 600 : 300)) * 1000;
 
-export function requireBuiltImage(): void {
-  if (!existsSync(IMAGE)) throw new Error(`${IMAGE} is missing: run 'make image' (make test does it) before the end-to-end tests`);
+export function requireBuiltImage(image = IMAGE): void {
+  if (!existsSync(image)) throw new Error(`${image} is missing: run 'make image${TEST_ARCH === "arm64" ? " ARCH=arm64" : ""}' (make test does it) before the end-to-end tests`);
 }
 
 /**
@@ -37,6 +43,7 @@ export async function bootGuest(opts: Partial<GuestOptions> = {}): Promise<Guest
   const guest = await Guest.start({
     outDir: OUT,
     disk: IMAGE,
+    arch: TEST_ARCH,
     boot: "direct",
     snapshot: true,
     echo: process.env.PAIO_TEST_CONSOLE ? (l) => process.stderr.write(`console| ${l}\n`) : undefined,

@@ -42,7 +42,7 @@ class Line {
   private buf = Buffer.alloc(0);
   private wake: (() => void) | undefined;
 
-  constructor(private relay: Subprocess<"pipe", "pipe", "pipe">) {
+  constructor(private relay: Subprocess<"pipe", "pipe", "inherit">) {
     void (async () => {
       for await (const chunk of relay.stdout) {
         this.buf = Buffer.concat([this.buf, chunk]);
@@ -137,7 +137,7 @@ function echoScript(payload: Uint8Array): Uint8Array {
 
 describe("qemu-exec on a terminal", () => {
   let dir: string;
-  let relay: Subprocess<"pipe", "pipe", "pipe">;
+  let relay: Subprocess<"pipe", "pipe", "inherit">;
   let helper: Subprocess;
   let line: Line;
 
