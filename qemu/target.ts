@@ -28,15 +28,15 @@ export const RPI3_CPUS = 4;
 
 export class TargetError extends Error {}
 
-export function parseArch(value: string, where = "--arch"): Arch {
+export function parseArch(value: string, where = "--arch "): Arch {
   const v = value === "aarch64" ? "arm64" : value === "amd64" || value === "x86-64" ? "x86_64" : value;
   if ((ARCHES as readonly string[]).includes(v)) return v as Arch;
-  throw new TargetError(`${where} ${value}: unknown architecture; there are ${ARCHES.join(", ")}`);
+  throw new TargetError(`${where}${value}: unknown architecture; there are ${ARCHES.join(", ")}`);
 }
 
-export function parseBoard(value: string, where = "--board"): Board {
+export function parseBoard(value: string, where = "--board "): Board {
   if ((BOARDS as readonly string[]).includes(value)) return value as Board;
-  throw new TargetError(`${where} ${value}: unknown board; there are ${BOARDS.map((b) => `${b} (${BOARD_ARCH[b]})`).join(", ")}`);
+  throw new TargetError(`${where}${value}: unknown board; there are ${BOARDS.map((b) => `${b} (${BOARD_ARCH[b]})`).join(", ")}`);
 }
 
 /** The architecture and board from what was asked; a board implies its architecture. */
