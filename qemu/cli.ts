@@ -249,7 +249,7 @@ async function runCommand(args: string[]): Promise<number> {
     const files = rpiBootFiles(detectImage(disk), tmp);
     for (const w of files.config.warnings) console.error(`paio: ${w}`);
     Object.assign(machine, { kernel: files.kernel, dtb: files.dtb, initrd: files.initrd, cmdline: [files.cmdline, ...f.append].join(" ") });
-    how = `Raspberry Pi 3 B: ${files.config.kernel}, ${files.config.deviceTree}${files.config.initramfs ? `, ${files.config.initramfs}` : ""} from its config.txt`;
+    how = `${files.config.kernel}, ${files.config.deviceTree}${files.config.initramfs ? `, ${files.config.initramfs}` : ""} from its config.txt`;
   } else {
     const varsFile = persistentVars ?? join(dir, t.arch === "x86_64" ? "OVMF_VARS.snapshot.fd" : "AAVMF_VARS.snapshot.fd");
     if (f.boot === "uefi") ensureVars(varsFile, t.arch);
@@ -263,8 +263,8 @@ async function runCommand(args: string[]): Promise<number> {
   }
   const argv = qemuArgs(machine);
   console.error(
-    `paio: booting ${displayPath(disk)} on ${describeTarget(t)} (${how}, ${accel}` +
-      `${f.snapshot ? ", snapshot: nothing is kept" : ", persistent data"}). Quit QEMU with Ctrl-A x.\n` +
+    `paio: booting ${displayPath(disk)} on ${describeTarget(t)}: ${how}, ${accel}` +
+      `${f.snapshot ? ", snapshot: nothing is kept" : ", persistent data"}. Quit QEMU with Ctrl-A x.\n` +
       (sshPort ? `paio: SSH on 127.0.0.1:${sshPort}; from another terminal: bin/paio ssh` : "paio: no network on this board (no SSH)"),
   );
   if (sshPort) writeFileSync(sshPortFile(OUT), `${sshPort}\n`);

@@ -9,11 +9,11 @@
 //         exec protocol, the second (the mini UART, ttyS1) is the console.
 //         No network and no PCI: no virtio devices at all.
 
-import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { Accel } from "./accel.ts";
 import { netArgs, type Forward } from "./net.ts";
-import type { Arch, Target } from "./target.ts";
+import { TargetError, type Arch, type Target } from "./target.ts";
 
 export const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 export const OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd";
@@ -79,7 +79,13 @@ export function diskFormat(path: string): "qcow2" | "raw" {
 
 /** Creates the writable UEFI variable store (OVMF's or AAVMF's template) if it does not exist yet. */
 export function ensureVars(varsFile: string, arch: Arch = "x86_64"): void {
-  if (!existsSync(varsFile)) copyFileSync(FIRMWARE[arch].vars, varsFile);
+  if (existsSync(varsFile)) return;
+  const fw = FIRMWARE[arch];
+  for (const f of [fw.code, fw.vars]) {
+    if (!existsSync(f)) throw new TargetError(`${f} is missing: ${arch} UEFI boot needs Debian's ${arch === "x86_64" ? "ovmf" : "qemu-efi-aarch64"} package ('make deps')`);
+  }
+  mkdirSync(dirname(varsFile), { recursive: true });
+  copyFileSync(fw.vars, varsFile);
 }
 
 function cpuFor(o: MachineOptions, t: Target): string {
