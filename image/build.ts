@@ -12,14 +12,14 @@
 // Nothing needs root privileges or loop mounts. A rebuild whose inputs are
 // unchanged (a hash of all of them) does nothing.
 
-import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, truncateSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { basename, join, relative } from "node:path";
 import {
   A, ARCH, ARCH_PACKAGES, DEBIAN_PACKAGES, DISK_IMAGES, E2FSPROGS_FILES, NETWORK_FILES, RT_TESTS_FILES, MODELS_DIR, ONNXRUNTIME_JS, OUT, OUTPUTS, OWN_PARTS, REPO,
-  RPI_DTBS, RPI_FIRMWARE_FILES, SOURCE_DATE_EPOCH, WIFI_FIRMWARE, type DiskImage,
+  RPI_DTBS, RPI_FIRMWARE_FILES, RPI_IMAGE_BYTES, SOURCE_DATE_EPOCH, WIFI_FIRMWARE, type DiskImage,
 } from "./config.ts";
-import { fetchDebs, type Deb } from "./debs.ts";
+import { fetchDebs, hostDebArch, type Deb } from "./debs.ts";
 import { interpreter, libraryClosure } from "./elf.ts";
 import { BuildError, requireTools, run } from "./errors.ts";
 import { moduleLoadOrder, resolveKernel, type Kernel } from "./kernel.ts";
@@ -133,7 +133,7 @@ function stageRoot(inp: Inputs, dir: string): Stage {
   // busybox and its applets; our PID 1 takes /sbin/init.
   const bb = deb(inp, "busybox-static");
   s.fromPackage(bb.root, "bin/busybox", bb.origin);
-  const applets = run([join(bb.root, "bin/busybox"), "--list-full"]).split("\n").filter(Boolean);
+  const applets = busyboxApplets(bb);
   for (const applet of applets) {
     if (applet === "sbin/init" || applet === "linuxrc" || applet === "bin/busybox") continue;
     s.symlink(applet, "/usr/bin/busybox", bb.origin);
@@ -196,6 +196,25 @@ function stageRoot(inp: Inputs, dir: string): Stage {
   const version = npmVersion(REPO);
   s.write("etc/paio/release", `PAIO_VERSION=${version}\nKERNEL=${inp.kernel.release}\nBUILD_EPOCH=${SOURCE_DATE_EPOCH}\n`, "paio:image/build.ts");
   return s;
+}
+
+/**
+ * The applets busybox provides, from `busybox --list-full`. Another
+ * architecture's binary cannot run here; Debian builds busybox-static with one
+ * configuration for every architecture, so the host's build of the same
+ * package lists the same applets.
+ */
+function busyboxApplets(bb: Deb): string[] {
+  let binary = join(bb.root, "bin/busybox");
+  if (A.debArch !== hostDebArch()) {
+    const host = fetchDebs(["busybox-static"], log, hostDebArch()).get("busybox-static")!;
+    const upstream = (v: string) => v.replace(/\+b\d+$/, ""); // a binary-only rebuild (+bN) changes nothing
+    if (upstream(host.version) !== upstream(bb.version)) {
+      throw new BuildError(`busybox-static is ${bb.version} for ${A.debArch} but ${host.version} for this machine; the applet list is taken from this machine's build, so both must be the same version (update the apt lists)`);
+    }
+    binary = join(host.root, "bin/busybox");
+  }
+  return run([binary, "--list-full"]).split("\n").filter(Boolean);
 }
 
 function buildSquashfs(stageDir: string, out: string): void {
@@ -326,6 +345,9 @@ function main(): void {
       "--tmppath", join(tmp, `genimage-tmp-${img.kind}`), "--rootpath", join(tmp, "empty-root"),
     ], { cwd: join(REPO, "image") });
     renameSync(join(tmp, `genimage-out-${img.kind}`, produced), join(tmp, img.file));
+    // genimage stops writing after the last partition with contents; the blank data
+    // partition's end is made part of the file (sparse), so the card is the size it says.
+    if (img.kind === "rpi") truncateSync(join(tmp, img.file), RPI_IMAGE_BYTES);
     log(`${img.file} ${(statSync(join(tmp, img.file)).size / 1048576).toFixed(0)} MiB`);
   }
 

@@ -156,6 +156,8 @@ export const ARM64_CMDLINE = ["console=ttyAMA0,115200", ...KERNEL_CMDLINE.filter
  * label. The console is the mini UART on the GPIO header (ttyS1).
  */
 export const RPI_DISK_SIGNATURE = "50a10001";
+/** The Pi image's size (image/genimage-rpi.cfg): QEMU's SD card must be a power of two. */
+export const RPI_IMAGE_BYTES = 1 << 30;
 export const RPI_CMDLINE = [
   "console=ttyS1,115200",
   `root=PARTUUID=${RPI_DISK_SIGNATURE}-02`,

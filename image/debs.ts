@@ -21,6 +21,11 @@ export interface Deb {
 
 const DEB_DIR = join(CACHE, "debs");
 
+/** This machine's Debian architecture (amd64 on a PC). */
+export function hostDebArch(): string {
+  return Bun.spawnSync(["dpkg", "--print-architecture"], { stdout: "pipe" }).stdout.toString().trim() || "amd64";
+}
+
 /** The apt to use for an architecture: the system's for the host's own, else a private one. */
 class Apt {
   private updated = false;
@@ -28,8 +33,7 @@ class Apt {
   private readonly listsDir?: string;
 
   constructor(readonly debArch: string) {
-    const host = Bun.spawnSync(["dpkg", "--print-architecture"], { stdout: "pipe" }).stdout.toString().trim() || "amd64";
-    if (debArch === host) {
+    if (debArch === hostDebArch()) {
       this.options = [];
     } else {
       const p = foreignAptOptions(debArch);
@@ -142,7 +146,7 @@ function fetchOne(name: string, version: string, debArch: string, log: (msg: str
     run(["dpkg-deb", "-x", file, tmp]);
     renameSync(tmp, root);
   }
-  const archNote = debArch === "amd64" ? "" : `:${debArch}`;
+  const archNote = debArch === hostDebArch() ? "" : `:${debArch}`;
   return { name, version, root, origin: `debian:${name}${archNote}=${version}` };
 }
 
