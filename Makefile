@@ -179,9 +179,10 @@ fuzz: build
 	PAIO_FUZZ_CASES=$${PAIO_FUZZ_CASES:-10000} PAIO_FUZZ_CLIENTS=$${PAIO_FUZZ_CLIENTS:-100} PAIO_FUZZ_MUTANTS=$${PAIO_FUZZ_MUTANTS:-10000} \
 		$(BUN) --bun node_modules/.bin/vitest run tests/unit/control-fuzz.test.ts tests/unit/config-fuzz.test.ts
 
-bench: image
+bench: image image-arm64
 	@$(BUN) tests/bench/ask-bench.ts
 	@$(BUN) tests/bench/boot-bench.ts
+	@$(BUN) tests/bench/boot-bench.ts --arch arm64
 	@$(BUN) tests/bench/supervisor-bench.ts
 	@$(BUN) tests/bench/agent-bench.ts
 	@$(BUN) tests/bench/kernel-bench.ts

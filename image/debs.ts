@@ -104,7 +104,7 @@ function cachedVersion(name: string, debArch: string): string | undefined {
 }
 
 /** Resolves the versions to use: apt's candidates, else cached downloads. */
-export function resolveVersions(names: string[], debArch = A.debArch): Map<string, string> {
+export function resolveVersions(names: string[], debArch: string = A.debArch): Map<string, string> {
   const apt = aptFor(debArch);
   let versions = candidateVersions(apt, names);
   if (versions.size < names.length && apt.canUpdate) {
@@ -123,7 +123,7 @@ export function resolveVersions(names: string[], debArch = A.debArch): Map<strin
 }
 
 /** Downloads (if needed) and unpacks packages of an architecture (the image's by default). */
-export function fetchDebs(names: string[], log: (msg: string) => void, debArch = A.debArch): Map<string, Deb> {
+export function fetchDebs(names: string[], log: (msg: string) => void, debArch: string = A.debArch): Map<string, Deb> {
   const versions = resolveVersions(names, debArch);
   const debs = new Map<string, Deb>();
   for (const name of names) debs.set(name, fetchOne(name, versions.get(name)!, debArch, log));
@@ -151,7 +151,7 @@ function fetchOne(name: string, version: string, debArch: string, log: (msg: str
 }
 
 /** The package a meta package (like linux-image-cloud-amd64) currently points to. */
-export function metaTarget(meta: string, prefix: string, debArch = A.debArch): string {
+export function metaTarget(meta: string, prefix: string, debArch: string = A.debArch): string {
   const apt = aptFor(debArch);
   let out = run(apt.cmd("apt-cache", ["depends", meta]));
   if (!out.includes(`Depends: ${prefix}`) && apt.canUpdate) {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bun
-// `make bench`: boot time, image sizes and the supervisor's memory, from one
-// run. Boot times are measured side by side with a baseline image made from
-// the same kernel and initramfs with busybox init alone, alternating the two
-// so that machine noise hits both alike. Figures are the guest's own uptime.
+// `make bench`: boot time, image sizes and the supervisor's and agent's
+// memory, from one run. Boot times are measured side by side with a baseline
+// image made from the same kernel and initramfs with busybox init alone,
+// alternating the two so that machine noise hits both alike. Figures are the
+// guest's own uptime. `--arch arm64` measures the arm64 image on QEMU virt
+// (Cortex-A72) the same way, and also sizes the Raspberry Pi image.
 
 import { fileURLToPath } from "node:url";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync, symlinkSync, readdirSync, existsSync } from "node:fs";
@@ -13,13 +15,19 @@ import { chooseAccel } from "../../qemu/accel.ts";
 import { PRELUDE } from "../helpers/guest.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
-const OUT = join(REPO, "out");
+const ARCH = process.argv.includes("--arch") ? process.argv[process.argv.indexOf("--arch") + 1] : "x86_64";
+if (ARCH !== "x86_64" && ARCH !== "arm64") throw new Error(`--arch ${ARCH}: the architectures are x86_64 and arm64`);
+const OUT = ARCH === "arm64" ? join(REPO, "out", "arm64") : join(REPO, "out");
+const IMAGE = join(OUT, ARCH === "arm64" ? "paio-arm64.img" : "paio-x86_64.img");
+/** Every disk image of the architecture, for the sizes. */
+const IMAGES = ARCH === "arm64" ? [IMAGE, join(OUT, "paio-rpi.img")] : [IMAGE];
+const DEB_ARCH = ARCH === "arm64" ? "arm64" : "amd64";
 const ROUNDS = Number(process.env.PAIO_BENCH_ROUNDS ?? 3);
 const CACHE = process.env.PAIO_CACHE ?? join(process.env.HOME ?? "/root", ".cache", "paio");
 
 function busyboxFromCache(): string {
   const debs = join(CACHE, "debs");
-  const dir = readdirSync(debs).filter((d) => d.startsWith("busybox-static_") && !d.endsWith(".deb")).sort().at(-1);
+  const dir = readdirSync(debs).filter((d) => d.startsWith("busybox-static_") && d.endsWith(`_${DEB_ARCH}`)).sort().at(-1);
   if (!dir) throw new Error(`no unpacked busybox-static in ${debs}; run 'make image' first`);
   return join(debs, dir, "bin/busybox");
 }
@@ -45,13 +53,17 @@ function buildBaseline(dir: string): string {
 
 async function bootBaseline(img: string, accel: "kvm" | "tcg"): Promise<number> {
   const cmdline = readFileSync(join(OUT, "cmdline.txt"), "utf8").trim().replace(/root=\S+/, "root=/dev/vda");
+  // The same machine the PAIO guest gets (qemu/machine.ts), without PAIO's devices.
+  const machine = ARCH === "arm64"
+    ? ["qemu-system-aarch64", "-machine", `virt,accel=${accel}`, "-cpu", accel === "kvm" ? "host" : "cortex-a72",
+      "-drive", `file=${img},format=raw,if=none,id=root,readonly=on`, "-device", "virtio-blk-pci,drive=root"]
+    : ["qemu-system-x86_64", "-machine", `q35,accel=${accel}`, "-cpu", accel === "kvm" ? "host" : "max", "-vga", "none",
+      "-drive", `file=${img},format=raw,if=virtio,readonly=on`];
   const args = [
-    "qemu-system-x86_64", "-nodefaults", "-machine", `q35,accel=${accel}`, "-cpu", accel === "kvm" ? "host" : "max",
-    "-smp", "2", "-m", "1024", "-display", "none", "-vga", "none", "-serial", "stdio", "-no-reboot",
-    "-drive", `file=${img},format=raw,if=virtio,readonly=on`,
+    ...machine, "-nodefaults", "-smp", "2", "-m", "1024", "-display", "none", "-serial", "stdio", "-no-reboot",
     "-kernel", join(OUT, "vmlinuz"), "-initrd", join(OUT, "initrd.img"), "-append", `${cmdline} panic=-1`,
   ];
-  const proc = Bun.spawn(["timeout", "120", ...args], { stdout: "pipe", stderr: "ignore", stdin: "ignore" });
+  const proc = Bun.spawn(["timeout", "300", ...args], { stdout: "pipe", stderr: "ignore", stdin: "ignore" });
   const text = await new Response(proc.stdout).text();
   await proc.exited;
   const m = text.match(/baseline: init ready at uptime ([\d.]+) s/);
@@ -59,18 +71,23 @@ async function bootBaseline(img: string, accel: "kvm" | "tcg"): Promise<number> 
   return Number(m[1]);
 }
 
-async function bootPaio(): Promise<{ pid1: number; ready: number; rssKb?: number }> {
-  const guest = await Guest.start({ outDir: OUT, disk: join(OUT, "paio-x86_64.img"), boot: "direct", snapshot: true });
+async function bootPaio(): Promise<{ pid1: number; ready: number; rssKb?: number; agentKb?: number }> {
+  const guest = await Guest.start({ outDir: OUT, disk: IMAGE, arch: ARCH as "x86_64" | "arm64", boot: "direct", snapshot: true });
   try {
-    const ready = await guest.waitReady(300_000);
+    const ready = await guest.waitReady(600_000);
     const pid1Line = guest.console.lines().find((l) => l.includes("paio-init: started at uptime")) ?? "";
     const pid1 = Number(pid1Line.match(/uptime ([\d.]+)/)?.[1]);
     const readyAt = Number(ready.match(/uptime ([\d.]+)/)?.[1]);
-    // Idle: let start-up settle, then read the supervisor's resident memory.
-    const { output } = await guest.sh(PRELUDE + "sleep 5; grep VmRSS /proc/$(pgrep /usr/lib/paio/supervisor.js)/status");
-    const rssKb = Number(output.match(/(\d+)\s*kB/)?.[1]);
+    // Idle: let start-up settle (the agent loads its models), then read resident memory.
+    const { output } = await guest.sh(PRELUDE + `
+      for i in $(seq 1 120); do [ -n "$(pgrep /usr/lib/paio/agent.js)" ] && break; sleep 1; done
+      sleep 15
+      echo "supervisor $(grep VmRSS /proc/$(pgrep /usr/lib/paio/supervisor.js)/status)"
+      echo "agent $(grep VmRSS /proc/$(pgrep /usr/lib/paio/agent.js)/status)"`);
+    const rssKb = Number(output.match(/supervisor VmRSS:\s*(\d+)\s*kB/)?.[1]);
+    const agentKb = Number(output.match(/agent VmRSS:\s*(\d+)\s*kB/)?.[1]);
     await guest.shutdown();
-    return { pid1, ready: readyAt, rssKb };
+    return { pid1, ready: readyAt, rssKb, agentKb };
   } finally {
     guest.kill();
   }
@@ -93,7 +110,7 @@ function xzSize(path: string): number {
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
 async function main(): Promise<void> {
-  if (!existsSync(join(OUT, "paio-x86_64.img"))) throw new Error("out/paio-x86_64.img is missing; run 'make image'");
+  if (!existsSync(IMAGE)) throw new Error(`${IMAGE} is missing; run 'make image${ARCH === "arm64" ? " ARCH=arm64" : ""}'`);
   const accel = await chooseAccel();
   const dir = mkdtempSync(join(tmpdir(), "paio-bench-"));
   try {
@@ -102,6 +119,7 @@ async function main(): Promise<void> {
     const pid1: number[] = [];
     const ready: number[] = [];
     const rss: number[] = [];
+    const agentRss: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       process.stderr.write(`bench: round ${i + 1}/${ROUNDS}\n`);
       base.push(await bootBaseline(baselineImg, accel));
@@ -109,9 +127,10 @@ async function main(): Promise<void> {
       pid1.push(p.pid1);
       ready.push(p.ready);
       if (p.rssKb) rss.push(p.rssKb);
+      if (p.agentKb) agentRss.push(p.agentKb);
     }
-    const img = join(OUT, "paio-x86_64.img");
-    console.log(`PAIO boot benchmark (${accel.toUpperCase()}, ${ROUNDS} rounds, direct kernel boot, guest uptime; median [min-max])`);
+    const machine = ARCH === "arm64" ? "arm64, QEMU virt, Cortex-A72" : "x86_64, QEMU q35";
+    console.log(`PAIO boot benchmark (${machine}, ${accel.toUpperCase()}, ${ROUNDS} rounds, direct kernel boot, guest uptime; median [min-max])`);
     const row = (label: string, xs: number[]) =>
       console.log(`  ${label.padEnd(44)} ${median(xs).toFixed(2)} s  [${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}]`);
     row("baseline: busybox init runs its first action", base);
@@ -119,13 +138,17 @@ async function main(): Promise<void> {
     row("paio: 'paio: supervisor ready'", ready);
     console.log(`  ${"supervisor ready minus baseline init".padEnd(44)} ${(median(ready) - median(base)).toFixed(2)} s`);
     console.log("Image sizes");
-    console.log(`  ${"paio-x86_64.img (raw, apparent)".padEnd(44)} ${mib(statSync(img).size)}`);
-    console.log(`  ${"paio-x86_64.img (allocated, sparse)".padEnd(44)} ${mib(allocatedBytes(img))}`);
-    console.log(`  ${"paio-x86_64.img (xz -6)".padEnd(44)} ${mib(xzSize(img))}`);
+    for (const img of IMAGES) {
+      const name = img.split("/").pop()!;
+      console.log(`  ${`${name} (raw, apparent)`.padEnd(44)} ${mib(statSync(img).size)}`);
+      console.log(`  ${`${name} (allocated, sparse)`.padEnd(44)} ${mib(allocatedBytes(img))}`);
+      console.log(`  ${`${name} (xz -6)`.padEnd(44)} ${mib(xzSize(img))}`);
+    }
     console.log(`  ${"rootfs.squashfs".padEnd(44)} ${mib(statSync(join(OUT, "rootfs.squashfs")).size)}`);
     console.log(`  ${"initrd.img".padEnd(44)} ${mib(statSync(join(OUT, "initrd.img")).size)}`);
     console.log("Memory");
     console.log(`  ${"supervisor resident memory at idle (VmRSS)".padEnd(44)} ${rss.length ? `${(median(rss) / 1024).toFixed(1)} MiB` : "n/a"}`);
+    console.log(`  ${"agent resident memory at idle (VmRSS)".padEnd(44)} ${agentRss.length ? `${(median(agentRss) / 1024).toFixed(1)} MiB` : "n/a"}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
