@@ -50,7 +50,7 @@ interface Figures {
 }
 
 async function measure(outDir: string, label: string, nices: number[]): Promise<Figures> {
-  const guest = await Guest.start({ outDir, disk: join(outDir, "paio-x86_64.img"), boot: "direct", snapshot: true, cpus: 2 });
+  const guest = await Guest.start({ outDir, disk: join(outDir, "paio-x86_64.img"), arch: "x86_64", boot: "direct", snapshot: true, cpus: 2 });
   try {
     await guest.waitReady(300_000);
     const { code, output } = await guest.sh(script(nices), 1_800_000);

@@ -36,7 +36,7 @@ function median(xs: number[]): number {
 
 const rows: Record<string, number>[] = [];
 for (let i = 0; i < ROUNDS; i++) {
-  const g = await Guest.start({ outDir: OUT, disk: join(OUT, "paio-x86_64.img"), boot: "direct", snapshot: true });
+  const g = await Guest.start({ outDir: OUT, disk: join(OUT, "paio-x86_64.img"), arch: "x86_64", boot: "direct", snapshot: true });
   try {
     await g.waitReady(300_000);
     const { code, output } = await g.sh(SCRIPT, 240_000);

@@ -60,7 +60,7 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-const guest = await Guest.start({ outDir: OUT, disk: join(OUT, "paio-x86_64.img"), boot: "direct", snapshot: true });
+const guest = await Guest.start({ outDir: OUT, disk: join(OUT, "paio-x86_64.img"), arch: "x86_64", boot: "direct", snapshot: true });
 try {
   await guest.waitReady(300_000);
   const { code, output } = await guest.sh(SCRIPT, (IDLE_S + 300) * 1000);

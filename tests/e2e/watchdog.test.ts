@@ -31,7 +31,7 @@ afterAll(() => {
 test("the supervisor feeds /dev/watchdog; when it stops, the machine is reset", async () => {
   // PID 1 replaces a silent supervisor after 20 s, before the hardware watchdog (30 s) would fire; here
   // it waits far longer, so that the watchdog is what acts, as it would if PID 1 itself could not.
-  const guest = await Guest.start({ outDir: out, disk: join(out, "paio-x86_64.img"), boot: "direct", snapshot: true, watchdog: true, append: ["paio.supervisor_stall_timeout=600"] });
+  const guest = await Guest.start({ outDir: out, disk: join(out, "paio-x86_64.img"), arch: "x86_64", boot: "direct", snapshot: true, watchdog: true, append: ["paio.supervisor_stall_timeout=600"] });
   try {
     await guest.waitReady(BOOT_TIMEOUT_MS);
     await consoleLine(guest, /watchdog: feeding \/dev\/watchdog/);
@@ -50,7 +50,7 @@ test("the supervisor feeds /dev/watchdog; when it stops, the machine is reset", 
 }, 400_000);
 
 test("on a stock kernel the agent falls back to cpu.weight for latency-sensitive units, and says so", async () => {
-  const guest = await Guest.start({ outDir: out, disk: join(out, "paio-x86_64.img"), boot: "direct", snapshot: true });
+  const guest = await Guest.start({ outDir: out, disk: join(out, "paio-x86_64.img"), arch: "x86_64", boot: "direct", snapshot: true });
   try {
     await guest.waitReady(BOOT_TIMEOUT_MS);
     const out1 = await sh(guest, `printf 'exec = ["/bin/sleep", "100000"]\\nrestart = "always"\\nlatency_sensitive = true\\n' > /var/lib/paio/units/quick.toml
