@@ -1,6 +1,7 @@
 // `paio` on the host: commands that work from the repository.
 import { qemuMain, sshMain } from "../qemu/cli.ts";
 import { ASK_USAGE, askCommand } from "../agents/cli/ask.ts";
+import { flashMain } from "../flash/cli.ts";
 
 const USAGE = `usage: paio <command>
   qemu run   [--snapshot] [--direct] [--image FILE]   boot the image with the console here
@@ -8,6 +9,8 @@ const USAGE = `usage: paio <command>
                                                    boot headless, run SCRIPT in the guest, power off
   qemu probe                                       say which accelerator QEMU will use
   ssh [--port N] [COMMAND...]                      log into the guest 'qemu run' started (key in out/ssh/)
+  flash [options] IMAGE TARGET                     write the image to an SD card, a USB drive or a file, checked
+  flash --list                                     the drives here, and which could be written ('flash --help')
 ${ASK_USAGE}
       on the host: --dry-run --units camera,nginx "restart camra" shows what the request means (--json for scripts)`;
 
@@ -22,6 +25,9 @@ switch (cmd) {
     break;
   case "ask":
     code = await askCommand(rest, false);
+    break;
+  case "flash":
+    code = await flashMain(rest);
     break;
   case undefined:
   case "help":
