@@ -51,6 +51,18 @@ export interface AgentStatus {
   cpu_budget_percent: number;
   /** The current tick: longer than configured while the agent is over its budget. */
   tick_ms: number;
+  /** The SoC: its temperature against the threshold, throttling, and the units whose CPU limit the agent lowered for the heat. */
+  soc?: {
+    state: "ok" | "hot" | "cooling" | "unknown";
+    temperature_c?: number;
+    zone?: string;
+    threshold_c?: number;
+    threshold_from?: string;
+    throttled?: boolean;
+    throttle_reason?: string;
+    text: string;
+    capped_units: string[];
+  };
 }
 
 export interface AgentEvent {

@@ -8,16 +8,18 @@
 
 import type { PublishedEvent, UnitEvent, UnitStatus } from "../../init/control/protocol.ts";
 import { Connectivity } from "../analyze/connectivity.ts";
+import { DEFAULT_THERMAL, Thermal, type SocRecovery } from "../analyze/thermal.ts";
 import { Detector, signatureOf, type DetectorConfig, DEFAULT_DETECTOR, type Finding, type Scorer } from "../analyze/detect.ts";
 import { Executor, type Supervisor } from "../execute/executor.ts";
 import { decide, type Decision } from "../guard/guard.ts";
 import type { Policy } from "../guard/policy.ts";
 import { Knowledge, type Incident } from "../knowledge/store.ts";
-import { Monitor, frameOf, type UnitSource } from "../monitor/monitor.ts";
+import { Monitor, frameOf, type Collector, type UnitSource } from "../monitor/monitor.ts";
 import { hasLatencyHooks } from "../monitor/procfs.ts";
-import { rankRemedies, stepFor, type Remedy } from "../plan/ladder.ts";
+import { cpuPercentOf, rankRemedies, stepFor, type PlanContext, type Remedy } from "../plan/ladder.ts";
 import type { AgentEvent, AgentStatus, CallResult, Mode } from "../protocol.ts";
 import { describeCall, HIDDEN, shownArgs, validateCall, type Args, type Origin, type ToolCall } from "../tools/catalog.ts";
+import type { ThermalReading } from "../monitor/thermal.ts";
 import { maskSecrets } from "../nlu/wifi.ts";
 import type { AgentConfig } from "./config.ts";
 import { explainUnit, incidentsText, systemStatusText } from "./explain.ts";
@@ -25,6 +27,9 @@ import { join } from "node:path";
 import type { AgentModels } from "./models.ts";
 import { deviceModelPaths, loadDeviceAnomaly } from "./models.ts";
 import { retrainAnomaly } from "../models/retrain.ts";
+
+/** How long frames wait in memory before they are written (SIGTERM and retraining write them at once). */
+export const FLUSH_EVERY_MS = 60_000;
 
 interface Active {
   incident: Incident;
@@ -53,6 +58,8 @@ export interface AgentDeps {
   policy: Policy;
   config: AgentConfig;
   detector?: Partial<DetectorConfig>;
+  /** The monitor's system collectors and sysfs root (tests give their own). */
+  monitor?: { collectors?: Collector[]; sysfsRoot?: string; thermalPeriodMs?: number };
   models?: AgentModels;
   cgroupRoot?: string;
   /** PIDs the agent must never contain or kill. */
@@ -66,7 +73,6 @@ export class Agent {
   private active = new Map<string, Active>();
   private actionTimes = new Map<string, number[]>();
   private listeners = new Set<(e: AgentEvent) => void>();
-  private lastCompact = 0;
   private cpuWindow: { at: number; cpuMs: number }[] = [];
   /** Model use is paused while the agent is over its CPU budget. */
   modelsPaused = false;
@@ -74,13 +80,23 @@ export class Agent {
   readonly k: Knowledge;
   /** Link state from the network unit's events; outages become network-down findings. */
   readonly connectivity = new Connectivity();
+  /** The SoC's temperature and throttling; a hot episode becomes a soc-hot finding. */
+  readonly thermal: Thermal;
+  /** Units whose CPU limit the agent lowered for a hot SoC: the limit before and the one it set. Kept in the knowledge base, so a restarted agent still gives them back. */
+  private caps = new Map<string, { before?: string; cap: string }>();
   /** Open network incidents by interface, until the link is back. */
   private outages = new Map<string, { incidentId: number; signature: string }>();
 
   constructor(private deps: AgentDeps) {
     this.k = deps.knowledge;
     const cgroupRoot = deps.cgroupRoot ?? join(process.env.PAIO_CGROUP_ROOT ?? "/sys/fs/cgroup", "paio");
-    this.monitor = new Monitor(deps.supervisor, undefined, cgroupRoot);
+    this.monitor = new Monitor(deps.supervisor, deps.monitor?.collectors, cgroupRoot, undefined, undefined, { sysfsRoot: deps.monitor?.sysfsRoot, thermalPeriodMs: deps.monitor?.thermalPeriodMs });
+    this.thermal = new Thermal(deps.policy.thermal ?? DEFAULT_THERMAL);
+    try {
+      for (const [unit, c] of Object.entries(JSON.parse(this.k.get("thermal.caps") ?? "{}") as Record<string, { before?: string; cap: string }>)) this.caps.set(unit, c);
+    } catch {
+      // an unreadable note: nothing to give back
+    }
     const models = deps.models;
     // The detector asks through these, so a retrained model or a paused one takes effect at once.
     const gate = (get: () => Scorer | undefined): Scorer | undefined =>
@@ -144,13 +160,9 @@ export class Agent {
 
   async tick(now = Date.now()): Promise<void> {
     const t = await this.monitor.sample(now);
-    // Frames are written ten at a time: one transaction (one sync) instead of ten.
+    // Frames are written a minute at a time, with the folding of old history, in one transaction: one commit (one sync) a minute at idle.
     this.frames.push({ ts: now, values: frameOf(t) });
-    if (this.frames.length >= 10) this.flushFrames();
-    if (now - this.lastCompact > 60_000) {
-      this.lastCompact = now;
-      this.k.compact(now);
-    }
+    if (now - this.frames[0]!.ts >= FLUSH_EVERY_MS || this.frames.length >= 120) this.flushFrames(now);
     await this.tuneLatency();
     for (const f of await this.detector.onTick(t, this.monitor)) await this.handle(f);
     for (const f of this.connectivity.findings(now)) {
@@ -158,6 +170,7 @@ export class Agent {
       const id = this.k.incidents(1, "network")[0];
       if (id && id.signature === signatureOf(f)) this.outages.set(String(f.inputs.subject), { incidentId: id.id, signature: id.signature });
     }
+    await this.watchSoc(t, now);
     await this.judgeOutcomes(now);
     await this.maybeRetrain(now);
     const used = process.cpuUsage(this.cpuMark);
@@ -167,12 +180,15 @@ export class Agent {
 
   private frames: { ts: number; values: Record<string, number> }[] = [];
 
-  flushFrames(): void {
-    if (this.frames.length === 0) return;
+  /** Stores the buffered frames and folds history that has passed its retention, in one transaction; keeps the database under its cap. */
+  flushFrames(now = Date.now()): void {
     const batch = this.frames.splice(0);
+    if (batch.length === 0) return;
     this.k.db.transaction(() => {
-      for (const f of batch) this.k.addFrame(f);
+      this.k.addFrames(batch);
+      this.k.fold(now);
     })();
+    this.k.enforceCap();
   }
 
   /**
@@ -277,6 +293,103 @@ export class Agent {
     }
   }
 
+  // --- the SoC ----------------------------------------------------------------
+
+  /** Feeds the thermal reading to the SoC watch; raises soc-hot, closes it when the SoC is cool, and gives the CPU limits back. */
+  private async watchSoc(t: { thermal?: ThermalReading; system: Record<string, number> }, now: number): Promise<void> {
+    this.thermal.observe(t.thermal, now, t.system["sys.cpu_pct"]);
+    for (const f of this.thermal.findings(now)) {
+      await this.handle(f);
+      const sig = signatureOf(f);
+      const open = this.k.incidents(5).find((i) => i.signature === sig && i.closed === null);
+      if (open) this.socIncident = open.id;
+    }
+    for (const r of this.thermal.takeRecoveries()) await this.socCooled(r);
+    // Limits left from before a restart of the agent (or from an incident a person took over) go back once the SoC is cool.
+    const coolFor = (this.deps.policy.thermal ?? DEFAULT_THERMAL).coolForMs;
+    if (this.caps.size && !this.thermal.open && this.thermal.coolFor(now) >= coolFor) {
+      await this.restoreCaps(now, `the SoC has been cool for ${Math.round(this.thermal.coolFor(now) / 1000)} s (${this.thermal.describe()})`);
+    }
+  }
+
+  private socIncident: number | undefined;
+
+  /** The end of a hot episode: the remedy being judged worked (it is credited), the incident is resolved, and the limits go back. */
+  private async socCooled(r: SocRecovery): Promise<void> {
+    const coolFor = Math.round((this.deps.policy.thermal ?? DEFAULT_THERMAL).coolForMs / 1000);
+    const observed = `the SoC has been cool for ${coolFor} s after ${Math.round((r.until - r.since) / 1000)} s of trouble${r.peakC !== undefined ? ` (peak ${r.peakC.toFixed(1)} °C)` : ""}: ${r.what}`;
+    const sig = signatureOf({ class: "soc-hot", unit: null, detail: "" });
+    const a = this.active.get(sig);
+    const id = this.socIncident;
+    this.socIncident = undefined;
+    if (a?.pending) await this.settle(a, true, observed, r.until);
+    else if (id !== undefined) {
+      if (a) this.active.delete(sig);
+      const rec = this.k.audit.append("outcome", null, {
+        incident: id, recovered: true, success: true, observed,
+        justification: `the SoC cooled down: ${observed}${a ? "" : "; no remedy was being judged (a person had the proposal), so none is credited"}`,
+      });
+      this.k.setIncidentState(id, "resolved", r.until);
+      this.emit({ event: "outcome", time: r.until, text: `incident ${id} resolved: ${observed}`, audit_seq: rec.seq });
+    }
+    await this.restoreCaps(r.until, observed);
+  }
+
+  private noteCap(unit: string, before: string | undefined, cap: string): void {
+    const had = this.caps.get(unit);
+    // A second, lower limit keeps the first one's "before": that is what goes back.
+    this.caps.set(unit, { before: had ? had.before : before, cap });
+    this.saveCaps();
+  }
+
+  private saveCaps(): void {
+    this.k.set("thermal.caps", JSON.stringify(Object.fromEntries(this.caps)));
+  }
+
+  /**
+   * Gives back the CPU limits lowered for a hot SoC, through the guard like
+   * any change. A unit whose limit was changed meanwhile (by a person, or a
+   * reload of its file) keeps the new one: that is a newer decision.
+   */
+  private async restoreCaps(now: number, why: string): Promise<void> {
+    if (this.caps.size === 0) return;
+    const given: string[] = [];
+    const kept: string[] = [];
+    const actions: { tool: string; args: Args }[] = [];
+    let proposed: Decision | undefined;
+    for (const [unit, c] of [...this.caps]) {
+      const st = await this.deps.supervisor.status(unit);
+      if (!st) {
+        kept.push(`${unit} no longer exists`);
+        continue;
+      }
+      if (cpuPercentOf(st.limits.cpu_max) !== cpuPercentOf(c.cap)) {
+        kept.push(`${unit}'s limit was changed meanwhile (it is ${st.limits.cpu_max ?? "none"}, I had set ${c.cap}), so it stays`);
+        continue;
+      }
+      const pct = cpuPercentOf(c.before);
+      const v = validateCall("unit.restore-cpu", pct === undefined ? { unit } : { unit, cpu_percent: pct }, "agent");
+      if (!v.ok) {
+        kept.push(`${unit}: ${v.error}`);
+        continue;
+      }
+      const decision = decide(v.call, this.deps.policy, this.mode);
+      actions.push({ tool: v.call.tool, args: v.call.args });
+      if (decision.verdict !== "allow") {
+        proposed = decision;
+        kept.push(`${unit} back to ${c.before ?? "no limit"} is proposed, not done: ${decision.rule}`);
+        continue;
+      }
+      const r = await this.executor.run(v.call);
+      (r.ok ? given : kept).push(r.reply);
+    }
+    this.caps.clear();
+    this.saveCaps();
+    const justification = `${why}, so I gave back the CPU limits I had lowered for the heat: ${given.join("; ") || "none"}${kept.length ? `. Not given back: ${kept.join("; ")}` : ""}.`;
+    const rec = this.k.audit.append("decision", null, { kind: "thermal-restore", class: "soc-hot", action: actions, executed: given.length > 0, ...(proposed ? { policy: proposed } : {}), justification });
+    this.emit({ event: given.length ? "action" : "proposal", time: now, text: justification, audit_seq: rec.seq });
+  }
+
   // --- plan and act -----------------------------------------------------------
 
   private async handle(f: Finding): Promise<void> {
@@ -306,10 +419,20 @@ export class Agent {
     const unit = f.unit;
     let status: UnitStatus | undefined;
     if (unit) status = await this.deps.supervisor.status(unit);
+    let ctx: PlanContext = {};
+    if (f.class === "soc-hot") {
+      const th = this.deps.policy.thermal ?? DEFAULT_THERMAL;
+      const units: UnitStatus[] = [];
+      for (const u of await this.deps.supervisor.list()) {
+        const st = await this.deps.supervisor.status(u.name);
+        if (st) units.push(st);
+      }
+      ctx = { units, protectedUnits: this.deps.policy.protectedUnits, cpuCapPercent: th.cpuCapPercent, coolForMs: th.coolForMs };
+    }
     const skipped: string[] = [];
     while (a.rung < a.order.length) {
       const { remedy } = a.order[a.rung]!;
-      const step = stepFor(remedy, f, status);
+      const step = stepFor(remedy, f, status, ctx);
       if ("skip" in step) {
         skipped.push(`${remedyWords(remedy, unit, f.pid)} does not apply (${step.skip})`);
         a.rung++;
@@ -373,14 +496,21 @@ export class Agent {
       }
       const results: string[] = [];
       let ok = true;
+      const many = f.class === "soc-hot";
+      let anyOk = false;
       for (const c of calls) {
         const r = await this.executor.run(c);
         results.push(r.reply);
+        anyOk ||= r.ok;
+        // A lowered limit is noted at once, so it is given back even if the rest fails.
+        if (r.ok && many && c.tool === "unit.limit") this.noteCap(String(c.args.unit), ctx.units?.find((u) => u.name === c.args.unit)?.limits.cpu_max, `${c.args.cpu_percent}%`);
         if (!r.ok) {
           ok = false;
-          break;
+          // One remedy for many units: one unit that cannot be limited (stopped meanwhile) does not spare the others.
+          if (!many) break;
         }
       }
+      if (many) ok = anyOk;
       const rec = this.k.audit.append("decision", unit, { ...body, executed: true, result: results.join("; "), ok });
       const actionId = this.k.recordAction({ incident: a.incident.id, time: now, signature: a.signature, remedy, tool: calls.map((c) => c.tool).join("+"), args: calls.map((c) => c.args), auditSeq: rec.seq });
       this.emit({ event: "action", time: now, unit: unit ?? undefined, text: `${results.join("; ")} (${rungText}: ${f.summary})`, audit_seq: rec.seq });
@@ -409,6 +539,11 @@ export class Agent {
     for (const a of [...this.active.values()]) {
       if (!a.pending || now - a.pending.at < this.deps.config.outcomeWindowMs) continue;
       const unit = a.finding.unit;
+      if (a.finding.class === "soc-hot") {
+        // Still hot after the window: the remedy failed. Not hot but not yet cool long enough: wait; the SoC's recovery settles it.
+        if (this.thermal.hot) await this.settle(a, false, `the SoC is still hot ${Math.round((now - a.pending.at) / 1000)} s after the remedy: ${this.thermal.describe()}`, now);
+        continue;
+      }
       if (a.finding.class === "network-down") {
         // A running network unit is not the point: the link must be back (a recovery settles it at once, see onPublished).
         await this.settle(a, false, `${String(a.finding.inputs.subject)} still has no network ${Math.round(this.deps.config.outcomeWindowMs / 1000)} s later`, now);
@@ -499,6 +634,7 @@ export class Agent {
       agent_cpu_percent: this.cpuPercent,
       tick_ms: this.tickDelayMs(),
       cpu_budget_percent: this.deps.config.cpuBudgetPercent,
+      soc: { ...this.thermal.state(), text: this.thermal.describe(), capped_units: [...this.caps.keys()] },
     };
   }
 }
@@ -522,5 +658,7 @@ export function remedyWords(r: Remedy, unit: string | null, pid?: number): strin
     "renew-network": "renew the network's addresses (DHCP, Wi-Fi)",
     "bounce-link": "take the network links down and up again",
     notify: "tell the person",
+    "cap-cpu": "lower the CPU limit of the units that are not protected",
+    "cap-cpu-hard": "lower the CPU limit of the units that are not protected further",
   }[r];
 }

@@ -18,7 +18,7 @@ export function systemStatusText(mon: Monitor, focus?: string): { reply: string;
     memory: `memory ${Math.round(s["sys.mem_pct"] ?? 0)}% used, ${Math.round(s["sys.mem_avail_mb"] ?? 0)} MiB available`,
     disk: s["disk.use_pct"] !== undefined ? `disk ${Math.round(s["disk.use_pct"])}% used` : "disk usage not measured yet",
     network: `network ${(s["net.rx_kbps"] ?? 0).toFixed(1)} KiB/s in, ${(s["net.tx_kbps"] ?? 0).toFixed(1)} KiB/s out`,
-    temperature: s["sys.temp_c"] !== undefined ? `temperature ${s["sys.temp_c"].toFixed(0)} °C` : "no temperature sensor",
+    temperature: s["sys.temp_c"] !== undefined ? `SoC temperature ${s["sys.temp_c"].toFixed(0)} °C` : "no thermal sensors",
   };
   const failed = mon.units.filter((u) => u.state === "failed").map((u) => u.name);
   const reply = focus && parts[focus] ? parts[focus] : [parts.cpu, parts.memory, parts.disk, parts.temperature, failed.length ? `failed units: ${failed.join(", ")}` : `${mon.units.length} units, none failed`].join("; ");

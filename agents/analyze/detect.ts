@@ -13,7 +13,7 @@ import { WINDOW, forecastInput, modelForecast, ruleForecast, type Forecast } fro
 
 export type FindingClass =
   | "crash" | "oom" | "hung" | "unhealthy" | "leak" | "cpu-hog" | "fork-bomb" | "dependency-down"
-  | "outside-hog" | "outside-fork-bomb" | "new-port" | "anomaly" | "network-down";
+  | "outside-hog" | "outside-fork-bomb" | "new-port" | "anomaly" | "network-down" | "soc-hot";
 
 export interface Finding {
   class: FindingClass;

@@ -90,6 +90,10 @@ export class Executor {
         const parts = [a.cpu_percent !== undefined ? `CPU ${a.cpu_percent}% of one core` : "", a.memory_mb !== undefined ? `memory ${a.memory_mb} MiB` : ""].filter(Boolean);
         return change({ op: "set-limits", unit, limits }, `limited ${unit} to ${parts.join(" and ")}`);
       }
+      case "unit.restore-cpu": {
+        const pct = typeof a.cpu_percent === "number" ? a.cpu_percent : undefined;
+        return change({ op: "set-limits", unit, limits: { cpu_max: pct === undefined ? null : `${pct}%` } }, `gave ${unit} back ${pct === undefined ? "no CPU limit" : `its CPU limit of ${pct}% of one core`}`);
+      }
       case "unit.prioritize": {
         const level = a.level as keyof typeof WEIGHT;
         if (this.read.scheduling() === "latency-nice") {

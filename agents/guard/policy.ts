@@ -6,6 +6,8 @@
 import { join } from "node:path";
 import { readOptionalConfig } from "../../lib/config/read.ts";
 import { tomlErrorLine } from "../../lib/config/toml.ts";
+import { parseDuration } from "../../lib/config/measure.ts";
+import { DEFAULT_THERMAL, type ThermalPolicy } from "../analyze/thermal.ts";
 import { isToolName, type Risk } from "../tools/catalog.ts";
 import type { Mode } from "../protocol.ts";
 
@@ -25,6 +27,8 @@ export interface Policy {
   alwaysConfirm: string[];
   /** Listening ports that are expected (besides those open when the agent starts). */
   allowedPorts: number[];
+  /** When the SoC counts as hot and what the agent does about it (docs/agent.md). */
+  thermal: ThermalPolicy;
   /** Set when the policy file could not be used: the agent then only proposes. */
   broken?: string;
 }
@@ -38,12 +42,19 @@ export const DEFAULT_POLICY: Policy = {
   forbidden: [],
   alwaysConfirm: [],
   allowedPorts: [],
+  thermal: DEFAULT_THERMAL,
 };
 
 const RISKS: Risk[] = ["none", "low", "medium", "high"];
 const MODES: Mode[] = ["auto", "advise", "off"];
-const TOP = ["mode", "protected_units", "agent", "person", "tools", "ports"];
-const SECTIONS: Record<string, string[]> = { agent: ["alone"], person: ["confirm"], tools: ["forbidden", "confirm"], ports: ["allowed"] };
+const TOP = ["mode", "protected_units", "agent", "person", "tools", "ports", "thermal"];
+const SECTIONS: Record<string, string[]> = {
+  agent: ["alone"],
+  person: ["confirm"],
+  tools: ["forbidden", "confirm"],
+  ports: ["allowed"],
+  thermal: ["hot_c", "trip_margin_c", "hot_for", "cool_margin_c", "cool_for", "cpu_cap_percent", "throttling"],
+};
 
 export class PolicyError extends Error {}
 
@@ -120,6 +131,32 @@ export function parsePolicy(text: string, path: string): Policy {
     if (!Array.isArray(ports.allowed) || !ports.allowed.every((p) => Number.isInteger(p) && p > 0 && p < 65536)) fail("ports.allowed", "must be an array of port numbers, e.g. [80, 443]");
     allowedPorts = ports.allowed as number[];
   }
+  const th = section("thermal");
+  const celsius = (key: string, min: number, max: number, dflt: number | undefined): number | undefined => {
+    const v = th[key];
+    if (v === undefined) return dflt;
+    if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) return fail(`thermal.${key}`, `must be a number of degrees Celsius from ${min} to ${max}, e.g. ${key === "hot_c" ? 75 : 5}`);
+    return v;
+  };
+  const duration = (key: string, dflt: number): number => {
+    const v = th[key];
+    if (v === undefined) return dflt;
+    const ms = typeof v === "string" ? parseDuration(v) : undefined;
+    if (ms === undefined || ms < 1000 || ms > 24 * 3600_000) return fail(`thermal.${key}`, 'must be a duration from 1s to 24h such as "30s" or "2m"');
+    return ms;
+  };
+  const cap = th.cpu_cap_percent;
+  if (cap !== undefined && (typeof cap !== "number" || !Number.isInteger(cap) || cap < 2 || cap > 100000)) fail("thermal.cpu_cap_percent", "must be a whole number of percent of one core from 2 to 100000, e.g. 50");
+  if (th.throttling !== undefined && typeof th.throttling !== "boolean") fail("thermal.throttling", "must be true or false");
+  const thermal: ThermalPolicy = {
+    hotC: celsius("hot_c", 30, 125, DEFAULT_THERMAL.hotC),
+    tripMarginC: celsius("trip_margin_c", 0, 50, DEFAULT_THERMAL.tripMarginC)!,
+    hotForMs: duration("hot_for", DEFAULT_THERMAL.hotForMs),
+    coolMarginC: celsius("cool_margin_c", 0, 50, DEFAULT_THERMAL.coolMarginC)!,
+    coolForMs: duration("cool_for", DEFAULT_THERMAL.coolForMs),
+    cpuCapPercent: (cap as number | undefined) ?? DEFAULT_THERMAL.cpuCapPercent,
+    throttling: (th.throttling as boolean | undefined) ?? DEFAULT_THERMAL.throttling,
+  };
   return {
     source: path,
     mode,
@@ -129,5 +166,6 @@ export function parsePolicy(text: string, path: string): Policy {
     forbidden: tools(t.forbidden, "tools.forbidden"),
     alwaysConfirm: tools(t.confirm, "tools.confirm"),
     allowedPorts,
+    thermal,
   };
 }

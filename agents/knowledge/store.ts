@@ -37,6 +37,8 @@ export interface StoreOptions {
   coarseRetentionMs?: number;
   /** Hard cap on the database's size; the oldest metric history goes first. */
   maxBytes?: number;
+  /** Fold old 1-second frames when this much has passed the fine retention (fewer, larger writes). */
+  foldEveryMs?: number;
 }
 
 export class Knowledge {
@@ -47,7 +49,7 @@ export class Knowledge {
   readonly opts: Required<StoreOptions>;
 
   constructor(readonly path: string, opts: StoreOptions = {}) {
-    this.opts = { fineRetentionMs: 3600_000, coarseRetentionMs: 7 * 86400_000, maxBytes: 48 << 20, ...opts };
+    this.opts = { fineRetentionMs: 3600_000, coarseRetentionMs: 7 * 86400_000, maxBytes: 48 << 20, foldEveryMs: 600_000, ...opts };
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path, { create: true });
     this.db.run("PRAGMA journal_mode = WAL");
@@ -60,7 +62,9 @@ export class Knowledge {
 
   private migrate(): void {
     this.db.run(`CREATE TABLE IF NOT EXISTS keysets (id INTEGER PRIMARY KEY, names TEXT NOT NULL UNIQUE)`);
-    this.db.run(`CREATE TABLE IF NOT EXISTS frames_1s (ts INTEGER PRIMARY KEY, keyset INTEGER NOT NULL, vals BLOB NOT NULL)`);
+    this.db.run(`CREATE TABLE IF NOT EXISTS frames_1s (ts INTEGER PRIMARY KEY, keyset INTEGER NOT NULL, vals BLOB NOT NULL, delta INTEGER NOT NULL DEFAULT 0)`);
+    // Databases from before changes-only frames: every frame in them is whole.
+    if (!this.db.query<{ name: string }, []>("PRAGMA table_info(frames_1s)").all().some((c) => c.name === "delta")) this.db.run("ALTER TABLE frames_1s ADD COLUMN delta INTEGER NOT NULL DEFAULT 0");
     this.db.run(`CREATE TABLE IF NOT EXISTS frames_1m (ts INTEGER PRIMARY KEY, keyset INTEGER NOT NULL, vals BLOB NOT NULL)`);
     this.db.run(`CREATE TABLE IF NOT EXISTS incidents (
       id INTEGER PRIMARY KEY, time INTEGER NOT NULL, unit TEXT, signature TEXT NOT NULL, class TEXT NOT NULL,
@@ -99,67 +103,153 @@ export class Knowledge {
     return names;
   }
 
-  /** Stores one sample of every metric (values as float32, names once per key set). */
+  /**
+   * Stores one sample of every metric: values as float32, names once per key
+   * set. Flash storage wears with every page written, and at idle most values
+   * repeat from one second to the next (an idle unit's memory, processes and
+   * restarts), so a frame stores only the values that changed since the
+   * previous one (a bitmap says which), with a full frame at the first
+   * frame of every minute and whenever the set of metrics changes: a reader
+   * goes back at most a minute to rebuild any frame, and folding (which cuts
+   * at minute boundaries) leaves a full frame first.
+   */
   addFrame(frame: Frame): void {
     const names = Object.keys(frame.values).sort();
-    const vals = new Float32Array(names.map((n) => frame.values[n]!));
-    this.db.run("INSERT OR REPLACE INTO frames_1s (ts, keyset, vals) VALUES (?, ?, ?)", [Math.round(frame.ts), this.keyset(names), new Uint8Array(vals.buffer)]);
+    const vals = Float32Array.from(names.map((n) => frame.values[n]!));
+    const keyset = this.keyset(names);
+    const ts = Math.round(frame.ts);
+    const prev = this.lastFrame;
+    const full = !prev || prev.keyset !== keyset || ts <= prev.ts || Math.floor(ts / KEYFRAME_MS) !== Math.floor(prev.fullTs / KEYFRAME_MS);
+    const blob = full ? new Uint8Array(vals.buffer) : deltaBlob(prev.vals, vals);
+    this.db.run("INSERT OR REPLACE INTO frames_1s (ts, keyset, vals, delta) VALUES (?, ?, ?, ?)", [ts, keyset, blob, full ? 0 : 1]);
+    this.lastFrame = { ts, keyset, vals, fullTs: full ? ts : prev.fullTs };
   }
 
+  /** Several frames in one transaction: one commit (one sync) for all of them. */
+  addFrames(frames: Frame[]): void {
+    if (frames.length === 0) return;
+    this.db.transaction(() => {
+      for (const f of frames) this.addFrame(f);
+    })();
+  }
+
+  private lastFrame: { ts: number; keyset: number; vals: Float32Array; fullTs: number } | undefined;
+
   frames(fromTs: number, toTs = Date.now(), table: "frames_1s" | "frames_1m" = "frames_1s"): Frame[] {
-    return this.db
-      .query<{ ts: number; keyset: number; vals: Uint8Array }, [number, number]>(`SELECT ts, keyset, vals FROM ${table} WHERE ts >= ? AND ts <= ? ORDER BY ts`)
-      .all(fromTs, toTs)
-      .map((r) => {
-        const names = this.names(r.keyset);
-        const f = new Float32Array(r.vals.buffer.slice(r.vals.byteOffset, r.vals.byteOffset + r.vals.byteLength));
-        const values: Record<string, number> = {};
-        names.forEach((n, i) => (values[n] = f[i]!));
-        return { ts: r.ts, values };
-      });
+    // A changes-only frame needs the frames before it: start at the last full frame at or before fromTs.
+    const start = table === "frames_1s" ? (this.db.query<{ ts: number }, [number]>("SELECT ts FROM frames_1s WHERE ts <= ? AND delta = 0 ORDER BY ts DESC LIMIT 1").get(fromTs)?.ts ?? fromTs) : fromTs;
+    const out: Frame[] = [];
+    let prev: { keyset: number; vals: Float32Array } | undefined;
+    for (const r of this.db.query<{ ts: number; keyset: number; vals: Uint8Array; delta: number }, [number, number]>(`SELECT ts, keyset, vals, ${table === "frames_1s" ? "delta" : "0 AS delta"} FROM ${table} WHERE ts >= ? AND ts <= ? ORDER BY ts`).iterate(start, toTs)) {
+      const names = this.names(r.keyset);
+      let vals: Float32Array;
+      if (r.delta) {
+        // A changes-only frame whose base is gone (it should not happen: compaction keeps the base) is skipped, not guessed.
+        if (!prev || prev.keyset !== r.keyset) continue;
+        vals = applyDelta(prev.vals, r.vals);
+      } else {
+        vals = new Float32Array(r.vals.buffer.slice(r.vals.byteOffset, r.vals.byteOffset + r.vals.byteLength));
+      }
+      prev = { keyset: r.keyset, vals };
+      if (r.ts < fromTs) continue;
+      const values: Record<string, number> = {};
+      names.forEach((n, i) => (values[n] = vals[i]!));
+      out.push({ ts: r.ts, values });
+    }
+    return out;
   }
 
   /**
-   * Folds 1-second frames older than the fine retention into 1-minute means,
-   * drops 1-minute frames older than the coarse retention, and then, if the
+   * Folds whole minutes of 1-second frames older than the fine retention into
+   * 1-minute means and drops 1-minute frames older than the coarse retention.
+   * It writes only when `foldEveryMs` (ten minutes) of history has passed the
+   * retention (or always, with `force`), and it can run inside the
+   * transaction that stores new frames: at idle, one commit a minute stores
+   * the frames, and every tenth one folds too.
+   */
+  fold(now = Date.now(), force = false): { folded: number; dropped: number } {
+    // Whole minutes only: a minute is folded once, from all of its frames.
+    const cutoff = Math.floor((now - this.opts.fineRetentionMs) / 60_000) * 60_000;
+    const oldest = this.db.query<{ ts: number | null }, []>("SELECT MIN(ts) AS ts FROM frames_1s").get()?.ts;
+    const oldestCoarse = this.db.query<{ ts: number | null }, []>("SELECT MIN(ts) AS ts FROM frames_1m").get()?.ts;
+    const coarseCutoff = now - this.opts.coarseRetentionMs;
+    const foldDue = oldest != null && oldest < cutoff && (force || cutoff - Math.floor(oldest / 60_000) * 60_000 >= this.opts.foldEveryMs);
+    const dropDue = oldestCoarse != null && oldestCoarse < coarseCutoff;
+    if (!foldDue && !dropDue) return { folded: 0, dropped: 0 };
+    let folded = 0;
+    let dropped = 0;
+    this.db.transaction(() => {
+      if (foldDue) {
+        // The frames from the cutoff on, rebuilt before the ones they depend on are deleted.
+        const keep = this.frames(cutoff, cutoff + KEYFRAME_MS);
+        const old = this.frames(0, cutoff - 1);
+        folded = old.length;
+        const byMinute = new Map<number, Frame[]>();
+        for (const f of old) {
+          const m = Math.floor(f.ts / 60_000) * 60_000;
+          (byMinute.get(m) ?? byMinute.set(m, []).get(m)!).push(f);
+        }
+        for (const [m, frames] of byMinute) {
+          const sums: Record<string, { s: number; n: number }> = {};
+          for (const f of frames) for (const [k, v] of Object.entries(f.values)) (sums[k] ??= { s: 0, n: 0 }), (sums[k].s += v), sums[k].n++;
+          const values = Object.fromEntries(Object.entries(sums).map(([k, { s, n }]) => [k, s / n]));
+          const names = Object.keys(values).sort();
+          this.db.run("INSERT OR REPLACE INTO frames_1m (ts, keyset, vals) VALUES (?, ?, ?)", [m, this.keyset(names), new Uint8Array(new Float32Array(names.map((n) => values[n]!)).buffer)]);
+        }
+        this.db.run("DELETE FROM frames_1s WHERE ts < ?", [cutoff]);
+        dropped += this.db.query<{ n: number }, []>("SELECT changes() AS n").get()?.n ?? 0;
+        // The first frame left may hold only changes against a deleted one: store it whole.
+        const first = this.db.query<{ ts: number; delta: number }, []>("SELECT ts, delta FROM frames_1s ORDER BY ts LIMIT 1").get();
+        if (first?.delta) {
+          const f = keep.find((x) => x.ts === first.ts);
+          if (f) {
+            const names = Object.keys(f.values).sort();
+            this.db.run("UPDATE frames_1s SET vals = ?, delta = 0 WHERE ts = ?", [new Uint8Array(Float32Array.from(names.map((n) => f.values[n]!)).buffer), first.ts]);
+          } else this.db.run("DELETE FROM frames_1s WHERE ts = ?", [first.ts]);
+        }
+      }
+      if (dropDue) this.db.run("DELETE FROM frames_1m WHERE ts < ?", [coarseCutoff]);
+    })();
+    return { folded, dropped };
+  }
+
+  /**
+   * Folds old 1-second frames into 1-minute means (see fold), and then, if the
    * database is still over its cap, drops the oldest history until it fits.
    */
   compact(now = Date.now()): { folded: number; dropped: number; bytes: number } {
-    const cutoff = now - this.opts.fineRetentionMs;
-    const old = this.frames(0, cutoff);
-    const byMinute = new Map<number, Frame[]>();
-    for (const f of old) {
-      const m = Math.floor(f.ts / 60_000) * 60_000;
-      (byMinute.get(m) ?? byMinute.set(m, []).get(m)!).push(f);
-    }
+    const r = this.fold(now, true);
+    return { folded: r.folded, dropped: r.dropped + this.enforceCap(), bytes: this.sizeBytes() };
+  }
+
+  /** Over the cap: drop the oldest tenth of the history at a time, then give the space back. Reads only, when under it. */
+  enforceCap(): number {
     let dropped = 0;
-    this.db.transaction(() => {
-      for (const [m, frames] of byMinute) {
-        const sums: Record<string, { s: number; n: number }> = {};
-        for (const f of frames) for (const [k, v] of Object.entries(f.values)) (sums[k] ??= { s: 0, n: 0 }), (sums[k].s += v), sums[k].n++;
-        const values = Object.fromEntries(Object.entries(sums).map(([k, { s, n }]) => [k, s / n]));
-        const names = Object.keys(values).sort();
-        this.db.run("INSERT OR REPLACE INTO frames_1m (ts, keyset, vals) VALUES (?, ?, ?)", [m, this.keyset(names), new Uint8Array(new Float32Array(names.map((n) => values[n]!)).buffer)]);
-      }
-      this.db.run("DELETE FROM frames_1s WHERE ts <= ?", [cutoff]);
-      dropped += this.db.query<{ n: number }, [number]>("SELECT changes() AS n").get(0)?.n ?? 0;
-      this.db.run("DELETE FROM frames_1m WHERE ts < ?", [now - this.opts.coarseRetentionMs]);
-    })();
     let bytes = this.sizeBytes();
-    // Over the cap: drop the oldest tenth of the history at a time, then give the space back.
     for (let round = 0; bytes > this.opts.maxBytes && round < 20; round++) {
       for (const table of ["frames_1m", "frames_1s"]) {
         const n = this.db.query<{ n: number }, []>(`SELECT COUNT(*) AS n FROM ${table}`).get()!.n;
         if (n === 0) continue;
         this.db.run(`DELETE FROM ${table} WHERE ts IN (SELECT ts FROM ${table} ORDER BY ts LIMIT ?)`, [Math.max(1, Math.ceil(n / 10))]);
         dropped += Math.ceil(n / 10);
+        // The next frame stored is whole: the one before it may be gone.
+        this.lastFrame = undefined;
         break;
+      }
+      // The first 1-second frame left must be whole (its base may be gone).
+      const first = this.db.query<{ ts: number; delta: number }, []>("SELECT ts, delta FROM frames_1s ORDER BY ts LIMIT 1").get();
+      if (first?.delta) {
+        const f = this.frames(first.ts, first.ts)[0];
+        if (f) {
+          const names = Object.keys(f.values).sort();
+          this.db.run("UPDATE frames_1s SET vals = ?, delta = 0 WHERE ts = ?", [new Uint8Array(Float32Array.from(names.map((n) => f.values[n]!)).buffer), first.ts]);
+        } else this.db.run("DELETE FROM frames_1s WHERE ts = ?", [first.ts]);
       }
       this.db.run("PRAGMA wal_checkpoint(TRUNCATE)");
       this.db.run("VACUUM");
       bytes = this.sizeBytes();
     }
-    return { folded: old.length, dropped, bytes };
+    return dropped;
   }
 
   sizeBytes(): number {
@@ -250,6 +340,37 @@ export class Knowledge {
   close(): void {
     this.db.close();
   }
+}
+
+/** A full frame in every such period (the first of each minute), so a reader never goes back further to rebuild one. */
+export const KEYFRAME_MS = 60_000;
+
+/** A changes-only frame: a bitmap of the values that differ from `prev`, then those values (float32, little-endian). */
+export function deltaBlob(prev: Float32Array, cur: Float32Array): Uint8Array {
+  const mapBytes = Math.ceil(cur.length / 8);
+  const changed: number[] = [];
+  for (let i = 0; i < cur.length; i++) if (!Object.is(prev[i], cur[i])) changed.push(i);
+  const out = new Uint8Array(mapBytes + 4 * changed.length);
+  const view = new DataView(out.buffer);
+  changed.forEach((i, k) => {
+    out[i >> 3]! |= 1 << (i & 7);
+    view.setFloat32(mapBytes + 4 * k, cur[i]!, true);
+  });
+  return out;
+}
+
+export function applyDelta(prev: Float32Array, blob: Uint8Array): Float32Array {
+  const out = prev.slice();
+  const mapBytes = Math.ceil(prev.length / 8);
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  let k = 0;
+  for (let i = 0; i < prev.length; i++) {
+    if (!((blob[i >> 3] ?? 0) & (1 << (i & 7)))) continue;
+    if (mapBytes + 4 * k + 4 > blob.byteLength) break;
+    out[i] = view.getFloat32(mapBytes + 4 * k, true);
+    k++;
+  }
+  return out;
 }
 
 export function knowledgePath(stateDir = process.env.PAIO_STATE_DIR ?? "/var/lib/paio"): string {

@@ -4,13 +4,16 @@
 // collectors is run only as often as its measured CPU cost allows within the
 // monitor's share of the agent's budget (a collector that costs 2 ms runs
 // every few seconds, one that costs 0.1 ms every tick). Per-unit figures come
-// straight from the units' cgroup files, which is cheap.
+// straight from the units' cgroup files, which is cheap. The SoC's
+// temperature and the CPU frequency come from the kernel's thermal and
+// cpufreq files (thermal.ts), every few seconds.
 
 import si from "systeminformation";
 import { join } from "node:path";
 import type { UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
 import { Ring } from "./ring.ts";
 import { cgroupSample, loadavg, pressure, type CgroupSample } from "./procfs.ts";
+import { readThermal, socZone, sysfsRoot, type ThermalReading } from "./thermal.ts";
 
 export interface UnitSample extends CgroupSample {
   state: string;
@@ -28,6 +31,8 @@ export interface Tick {
   ts: number;
   system: Record<string, number>;
   units: Map<string, UnitSample>;
+  /** The latest thermal reading (taken every few seconds, so possibly from an earlier tick). */
+  thermal?: ThermalReading;
 }
 
 export interface Collector {
@@ -60,10 +65,6 @@ export function systemCollectors(): Collector[] {
       const la = loadavg();
       return { ...pressure(), ...(la ? { "sys.load1": la.load1, "sys.procs": la.procs } : {}) };
     }),
-    collector("temperature", 10_000, async (): Promise<Record<string, number>> => {
-      const t = await si.cpuTemperature();
-      return typeof t.main === "number" ? { "sys.temp_c": t.main } : {};
-    }),
     collector("network", 5000, async () => {
       const stats = await si.networkStats();
       let rx = 0;
@@ -94,6 +95,11 @@ export class Monitor {
   private lastStatusPoll = 0;
   units: UnitSummary[] = [];
   statuses = new Map<string, UnitStatus>();
+  /** The latest reading of the thermal zones and CPU frequency. */
+  thermal: ThermalReading | undefined;
+  private lastThermal = -Infinity;
+  private sysfsRoot: string;
+  private thermalPeriodMs: number;
 
   constructor(
     private source: UnitSource,
@@ -102,8 +108,11 @@ export class Monitor {
     /** CPU the monitor may spend, ms per second. */
     private budgetMsPerS = 4,
     capacity = 600,
+    opts: { sysfsRoot?: string; thermalPeriodMs?: number } = {},
   ) {
     this.ticks = new Ring(capacity);
+    this.sysfsRoot = opts.sysfsRoot ?? sysfsRoot();
+    this.thermalPeriodMs = opts.thermalPeriodMs ?? 2000;
   }
 
   /** How often each collector may run given its measured cost: its share of the budget. */
@@ -129,6 +138,18 @@ export class Monitor {
       }
       Object.assign(system, c.last);
     }
+    if (now - this.lastThermal >= this.thermalPeriodMs) {
+      this.lastThermal = now;
+      try {
+        this.thermal = readThermal(this.sysfsRoot);
+      } catch {
+        this.thermal = undefined;
+      }
+    }
+    const soc = this.thermal && socZone(this.thermal);
+    if (soc) system["sys.temp_c"] = soc.tempC;
+    const cur = this.thermal?.cpufreq[0]?.curKHz;
+    if (cur !== undefined) system["sys.cpu_mhz"] = cur / 1000;
     this.units = await this.source.list();
     // Health latency and limits change slowly: ask the supervisor every 5 s.
     if (now - this.lastStatusPoll >= 5000) {
@@ -152,7 +173,7 @@ export class Monitor {
       if (cg.cpuUsageUs !== undefined) this.prevCpu.set(u.name, { us: cg.cpuUsageUs, wait: cg.waitUs, at: now });
       units.set(u.name, s);
     }
-    const tick: Tick = { ts: now, system, units };
+    const tick: Tick = { ts: now, system, units, thermal: this.thermal };
     this.ticks.push(tick);
     return tick;
   }

@@ -31,6 +31,24 @@ export function loadavg(): { load1: number; procs: number } | undefined {
   return { load1: Number(f[0]), procs: Number(f[3]!.split("/")[1]) };
 }
 
+/** /proc/stat's first line: CPU time of all cores, busy and total, in clock ticks. */
+export function cpuTimes(path = "/proc/stat"): { busy: number; total: number } | undefined {
+  const f = /^cpu\s+(.*)$/m.exec(readText(path) ?? "")?.[1]?.trim().split(/\s+/).map(Number);
+  if (!f || f.length < 4 || f.some((n) => !Number.isFinite(n))) return undefined;
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = f[3]! + (f[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/** The whole system's CPU use over `ms` milliseconds, percent (100 = every core busy). */
+export async function cpuBusyPercent(ms = 100): Promise<number | undefined> {
+  const a = cpuTimes();
+  await Bun.sleep(ms);
+  const b = cpuTimes();
+  if (!a || !b || b.total <= a.total) return undefined;
+  return (100 * (b.busy - a.busy)) / (b.total - a.total);
+}
+
 export interface CgroupSample {
   cpuUsageUs?: number;
   memoryCurrent?: number;

@@ -12,7 +12,8 @@ import type { Finding, FindingClass } from "../analyze/detect.ts";
 
 export type Remedy =
   | "restart" | "restart-with-limits" | "deprioritize" | "limit-cpu" | "freeze" | "mark-failed"
-  | "contain-limit" | "contain-freeze" | "observe" | "renew-network" | "bounce-link" | "notify";
+  | "contain-limit" | "contain-freeze" | "observe" | "renew-network" | "bounce-link" | "notify"
+  | "cap-cpu" | "cap-cpu-hard";
 
 export const LADDERS: Record<FindingClass, readonly Remedy[]> = {
   crash: ["restart", "restart-with-limits", "mark-failed"],
@@ -29,6 +30,8 @@ export const LADDERS: Record<FindingClass, readonly Remedy[]> = {
   anomaly: ["observe"],
   // The network unit itself falls back to the last configuration that reached the gateway (docs/network.md).
   "network-down": ["renew-network", "bounce-link", "restart", "notify"],
+  // The limits go back when the SoC has been cool for a while (thermal.cool_for), whatever rung was reached.
+  "soc-hot": ["cap-cpu", "cap-cpu-hard", "notify"],
 };
 
 export interface PlannedCall {
@@ -41,6 +44,26 @@ export interface Step {
   calls: PlannedCall[];
   /** Why this remedy, in words (for the audit log). */
   why: string;
+}
+
+/** What a remedy that touches many units needs to know: the units, which are protected, and the thermal policy. */
+export interface PlanContext {
+  units?: UnitStatus[];
+  protectedUnits?: readonly string[];
+  cpuCapPercent?: number;
+  coolForMs?: number;
+}
+
+/** A unit's cpu_max ("50%") as a percentage of one core; undefined when it has none. */
+export function cpuPercentOf(cpuMax: string | undefined): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(cpuMax ?? "");
+  return m ? Number(m[1]) : undefined;
+}
+
+/** The CPU limit of a rung of the soc-hot ladder, percent of one core. */
+export function capPercentOf(remedy: "cap-cpu" | "cap-cpu-hard", ctx: PlanContext): number {
+  const p = ctx.cpuCapPercent ?? 50;
+  return remedy === "cap-cpu" ? p : Math.max(1, Math.round(p / 2));
 }
 
 /** Laplace-smoothed success rate: (successes + 1) / (attempts + 2). An untried remedy scores 0.5. */
@@ -67,7 +90,7 @@ export function rankRemedies(cls: FindingClass, stats: RemedyStat[]): { remedy: 
 const MB = 2 ** 20;
 
 /** The tool calls of one remedy for one finding, or a reason it cannot apply. */
-export function stepFor(remedy: Remedy, f: Finding, status: UnitStatus | undefined): Step | { skip: string } {
+export function stepFor(remedy: Remedy, f: Finding, status: UnitStatus | undefined, ctx: PlanContext = {}): Step | { skip: string } {
   const unit = f.unit ?? "";
   switch (remedy) {
     case "restart":
@@ -101,6 +124,24 @@ export function stepFor(remedy: Remedy, f: Finding, status: UnitStatus | undefin
     case "bounce-link":
       return { remedy, calls: [{ tool: "network.bounce", args: {} }], why: "taking the link down and up again resets the driver's view of the cable or radio" };
     case "notify":
+      if (f.class === "soc-hot") return { remedy, calls: [], why: "the SoC stays hot with the CPU limits lowered: a heatsink, a fan or better airflow may be needed, or a person must decide which service may slow down more" };
       return { remedy, calls: [], why: "no remedy on the device brought the network back: a cable, a switch or an access point may need a person" };
+    case "cap-cpu":
+    case "cap-cpu-hard": {
+      const cap = capPercentOf(remedy, ctx);
+      const prot = ctx.protectedUnits ?? [];
+      const live = (ctx.units ?? []).filter((u) => !["inactive", "failed", "stopping"].includes(u.state));
+      const left = live.filter((u) => prot.includes(u.name)).map((u) => u.name);
+      const targets = live.filter((u) => !prot.includes(u.name) && (cpuPercentOf(u.limits.cpu_max) ?? Infinity) > cap);
+      if (targets.length === 0) {
+        return { skip: live.some((u) => !prot.includes(u.name)) ? `every running unit outside protected_units already has a CPU limit of ${cap}% of one core or less` : "no unit outside protected_units is running" };
+      }
+      const was = targets.map((u) => `${u.name} ${u.limits.cpu_max ?? "no limit"}`).join(", ");
+      return {
+        remedy,
+        calls: targets.map((u) => ({ tool: "unit.limit", args: { unit: u.name, cpu_percent: cap } })),
+        why: `a lower CPU limit (cpu.max ${cap}% of one core, was: ${was}) makes the units do less work at once, so the SoC draws less power and heats less${left.length ? `; protected units (${left.join(", ")}) are left alone` : ""}; the limits go back when the SoC has been cool for ${Math.round((ctx.coolForMs ?? 120_000) / 1000)} s`,
+      };
+    }
   }
 }

@@ -135,6 +135,12 @@ export const TOOLS = [
     slots: [unit, { name: "reason", type: { kind: "enum", values: ["ladder-exhausted", "policy"] }, description: "why" }],
     effect: "change", risk: "medium", effects: ["stops the unit and keeps it down"], agentOnly: true,
   },
+  {
+    name: "unit.restore-cpu",
+    description: "Give a unit back the CPU limit it had before the agent lowered it",
+    slots: [unit, { name: "cpu_percent", type: { kind: "number", min: 0.1, max: 100000 }, optional: true, description: "the limit to give back, one core = 100; absent: no limit" }],
+    effect: "change", risk: "low", effects: ["sets the unit's cpu.max back to what it was"], agentOnly: true,
+  },
   { name: "network.renew", description: "Run DHCP (and Wi-Fi association) again on every interface", slots: [], effect: "change", risk: "low", effects: ["each interface asks for its address again; a second without one"], agentOnly: true },
   { name: "network.bounce", description: "Take every network link down and up again, then renew", slots: [], effect: "change", risk: "low", effects: ["every interface goes down for a moment"], agentOnly: true },
   {

@@ -9,9 +9,11 @@ import { KNOWLEDGE_USAGE, knowledgeCommand } from "../../agents/cli/knowledge.ts
 import { AGENT_USAGE, agentCommand } from "../../agents/cli/agent.ts";
 import { ASK_USAGE, askCommand } from "../../agents/cli/ask.ts";
 import { NET_USAGE, netCommand } from "./net.ts";
+import { readThermal, socStatus, throttleOf, type SocStatus } from "../../agents/monitor/thermal.ts";
+import { cpuBusyPercent } from "../../agents/monitor/procfs.ts";
 
 const USAGE = `usage: paio [--json] <command>
-  status                 overview of the system and its units
+  status                 overview of the system (SoC temperature, throttling) and its units
   units                  list units
   status UNIT            one unit in detail
   start|stop|restart UNIT
@@ -41,6 +43,19 @@ function unitTable(units: UnitSummary[]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ");
   return [fmt(head), ...rows.map(fmt)].join("\n");
+}
+
+/**
+ * The SoC now, read from the kernel (docs/agent.md): temperature, and whether
+ * the CPU is throttled. A frequency under the maximum means throttling only
+ * on a busy CPU, so the CPU's use is measured for a tenth of a second when
+ * that is the question.
+ */
+async function socNow(): Promise<SocStatus> {
+  const r = readThermal();
+  let t = throttleOf(r);
+  if (t.throttled === undefined && r.cpufreq.length) t = throttleOf(r, await cpuBusyPercent(100));
+  return socStatus(r, t);
 }
 
 function unitDetail(s: UnitStatus): string {
@@ -94,9 +109,15 @@ async function main(argv: string[]): Promise<number> {
         return print(await client.request({ op: "list" }), (u: UnitSummary[]) => unitTable(u));
       case "status": {
         if (rest[0]) return print(await client.request({ op: "status", unit: rest[0] }), (s: UnitStatus) => unitDetail(s));
-        return print(await client.request({ op: "list" }), (u: UnitSummary[]) => {
+        const [r, soc] = await Promise.all([client.request({ op: "list" }), socNow()]);
+        // --json: the units and the SoC, {"units": [...], "soc": {...}}.
+        if (json && r.ok) {
+          console.log(JSON.stringify({ units: r.result, soc }));
+          return EXIT.ok;
+        }
+        return print(r, (u: UnitSummary[]) => {
           const bad = u.filter((x) => ["failed", "unhealthy", "degraded", "backoff"].includes(x.state));
-          return `${u.length} units, ${u.filter((x) => x.state === "running").length} running${bad.length ? `, needing attention: ${bad.map((x) => `${x.name} (${x.state})`).join(", ")}` : ""}\n${unitTable(u)}`;
+          return `${u.length} units, ${u.filter((x) => x.state === "running").length} running${bad.length ? `, needing attention: ${bad.map((x) => `${x.name} (${x.state})`).join(", ")}` : ""}\n${soc.text}\n${unitTable(u)}`;
         });
       }
       case "start":
