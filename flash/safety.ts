@@ -239,7 +239,7 @@ function partLine(n: BlockDevice, host: HostState): string {
 
 /** How a drive reads in one line: "/dev/sdb: SanDisk Ultra, 28.7 GiB, usb, removable". */
 export function describeDrive(d: BlockDevice, host: HostState): string {
-  const model = modelOf(d);
+  const model = d.type === "loop" ? `loop device over ${host.loops[d.kname]?.file ?? "an unknown file"}` : modelOf(d);
   return `${d.path}: ${model === "-" ? "no model name" : model}, ${human(d.size)}, ${busOf(d, host)}, ${isRemovable(d, host) ? "removable" : "fixed"}${d.readOnly ? ", read-only" : ""}`;
 }
 
