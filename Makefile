@@ -46,7 +46,7 @@ export PAIO_BUN
 # onnxruntime (training, tests, paio ask) must not try to upload telemetry.
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: help deps build models kernel image image-arm64 buildroot test-buildroot run test test-unit test-e2e test-arm64 bench fuzz typecheck clean
+.PHONY: help deps build models kernel image image-arm64 release buildroot test-buildroot run test test-unit test-e2e test-arm64 bench fuzz typecheck clean
 
 help:
 	@echo "PAIO make targets:"
@@ -57,6 +57,7 @@ help:
 	@echo "  make build      compile PID 1, the guest exec helper and the app bundles into $(BUILD)/"
 	@echo "  make models     train the agent's ONNX models into $(OUT)/models/ and sign their manifest"
 	@echo "  make kernel     build Debian's linux-source-6.1 with kernel-patches/ (cached in ~/.cache/paio/kernel)"
+	@echo "  make release    out/release/: the images as .xz with .bmap, SHA256SUMS, a Raspberry Pi Imager repository file"
 	@echo "  make buildroot  build distro/ (Buildroot tree) offline from Debian's packages; needs BUILDROOT_DIR"
 	@echo "  make image      assemble $(OUT)/paio-x86_64.img, rootfs.squashfs, vmlinuz, initrd.img, manifest"
 	@echo "                  ARCH=arm64: $(OUT)/arm64/paio-arm64.img (UEFI, QEMU virt) and paio-rpi.img (Raspberry Pi 3/4)"
@@ -135,6 +136,11 @@ image: build models
 # disk image. The app and models come from this tree, as for the assembler.
 buildroot: build models
 	@$(BUN) distro/offline/build.ts
+
+# Release files for every image (xz, bmap, SHA256SUMS, a Raspberry Pi Imager
+# repository, a release note) in out/release/.
+release: image image-arm64
+	@$(BUN) image/release.ts
 
 run: image
 	@bin/paio qemu run --arch $(ARCH) --board $(BOARD)

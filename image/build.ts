@@ -27,7 +27,7 @@ import { Stage } from "./stage.ts";
 import { appFiles, bunBinary, onnxLibrary } from "./app.ts";
 import { cpioArchive, type CpioEntry } from "./cpio.ts";
 
-const STEPS = ["inputs", "Debian packages", "root tree", "initramfs", "boot partitions", "squashfs", "disk images"];
+const STEPS = ["inputs", "Debian packages", "root tree", "initramfs", "boot partitions", "squashfs", "disk images", "release files"];
 const started = Date.now();
 let stepNo = 0;
 function step(name: string): void {
@@ -69,7 +69,7 @@ function checkOwnParts(): void {
 }
 
 function resolveInputs(): Inputs {
-  requireTools(["mksquashfs", "genimage", "mkdosfs", "mcopy", "readelf", "apt-get", "dpkg-deb"]);
+  requireTools(["mksquashfs", "genimage", "mkdosfs", "mcopy", "readelf", "apt-get", "dpkg-deb", "bmaptool", "xz"]);
   checkOwnParts();
   const bun = bunBinary(ARCH, log);
   const onnxLib = onnxLibrary(ARCH);
@@ -110,9 +110,15 @@ function inputHash(inp: Inputs): string {
   return h.digest("hex");
 }
 
+/** Each disk image comes with IMAGE.bmap and IMAGE.xz; SHA256SUMS covers them all. */
+function imageFiles(img: DiskImage): string[] {
+  return [img.file, `${img.file}.bmap`, `${img.file}.xz`];
+}
+
 function upToDate(hash: string): boolean {
   if (!Object.values(OUTPUTS).every((p) => existsSync(p))) return false;
-  if (!DISK_IMAGES[ARCH].every((img) => existsSync(join(OUT, img.file)))) return false;
+  if (!DISK_IMAGES[ARCH].every((img) => imageFiles(img).every((f) => existsSync(join(OUT, f))))) return false;
+  if (!existsSync(join(OUT, "SHA256SUMS"))) return false;
   return readFileSync(OUTPUTS.stamp, "utf8").trim() === hash;
 }
 
@@ -296,6 +302,20 @@ function stageRpiBoot(inp: Inputs, img: DiskImage, dir: string, initrd: string):
   }
 }
 
+/**
+ * What a person flashing the image needs beside it: IMAGE.bmap (bmaptool's
+ * map of the ranges that hold data, with a sha256 for each, so a flasher
+ * writes only those and can verify them) and IMAGE.xz (the download; the
+ * sparse zeros compress to nothing). The root inside is already zstd-compressed,
+ * so xz's fastest level gives nearly the smallest file (82.5 against 82.3 MB at
+ * -6 for the x86_64 image) in a third of the time.
+ */
+function releaseFiles(dir: string, img: DiskImage): void {
+  run(["bmaptool", "-q", "create", "-o", `${img.file}.bmap`, img.file], { cwd: dir });
+  run(["sh", "-c", `xz -T0 -1 --stdout "$1" > "$1.xz"`, "sh", img.file], { cwd: dir });
+  log(`${img.file}.bmap, ${img.file}.xz ${(statSync(join(dir, `${img.file}.xz`)).size / 1048576).toFixed(1)} MiB`);
+}
+
 function main(): void {
   step("inputs");
   const inp = resolveInputs();
@@ -351,11 +371,15 @@ function main(): void {
     log(`${img.file} ${(statSync(join(tmp, img.file)).size / 1048576).toFixed(0)} MiB`);
   }
 
+  step("release files");
+  for (const img of images) releaseFiles(tmp, img);
+
   // Move the finished outputs into place only now, so a failed build never
   // leaves a half-written image behind the stamp of a good one.
   rmSync(OUTPUTS.stamp, { force: true });
   renameSync(join(tmp, "rootfs.squashfs"), OUTPUTS.rootfs);
-  for (const img of images) renameSync(join(tmp, img.file), join(OUT, img.file));
+  for (const img of images) for (const f of imageFiles(img)) renameSync(join(tmp, f), join(OUT, f));
+  run(["sh", "-c", `sha256sum ${images.flatMap(imageFiles).join(" ")} > SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS`], { cwd: OUT });
   renameSync(join(tmp, "initrd.img"), OUTPUTS.initrd);
   renameSync(join(tmp, "manifest.tsv"), OUTPUTS.manifest);
   writeFileSync(OUTPUTS.kernel, readFileSync(inp.kernel.vmlinuz));
