@@ -66,7 +66,7 @@ export function compareManifests(assemblerText: string, buildrootText: string): 
     }
     if (!other) {
       // The shared library goes to /usr/lib under Buildroot (no multiarch directory).
-      const moved = path.replace("/usr/lib/x86_64-linux-gnu/", "/usr/lib/");
+      const moved = path.replace(/^\/usr\/lib\/(x86_64|aarch64)-linux-gnu\//, "/usr/lib/");
       if (moved !== path && b.get(moved)?.sha === row.sha) {
         relocated.push(`${path} -> ${moved}`);
         paioSame++;

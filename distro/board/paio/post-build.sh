@@ -29,6 +29,19 @@ for f in usr/bin/bun usr/lib/paio/supervisor.js sbin/mke2fs sbin/e2fsck; do
 	[ -e "$target/$f" ] || fail "/$f is missing from the target"
 done
 
+# Bun and onnxruntime are prebuilt: they must be built for the target's
+# architecture (e_machine in the ELF header: 62 x86_64, 183 aarch64).
+if grep -qx 'BR2_aarch64=y' "$BR2_CONFIG"; then
+	machine=183 npm_arch=arm64
+else
+	machine=62 npm_arch=x64
+fi
+for f in usr/bin/bun usr/lib/libonnxruntime.so.1 "usr/lib/paio/node_modules/onnxruntime-node/bin/napi-v6/linux/$npm_arch/onnxruntime_binding.node"; do
+	[ -f "$target/$f" ] || fail "/$f is missing from the target (is image/app.ts installing the $npm_arch files?)"
+	got=$(od -An -tu2 -j18 -N2 "$target/$f" | tr -d ' ')
+	[ "$got" = "$machine" ] || fail "/$f is built for ELF machine $got, the target needs $machine ($npm_arch)"
+done
+
 version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$paio_top/package.json")
 release=$(cat "$BUILD_DIR"/linux-*/include/config/kernel.release 2>/dev/null | head -n 1)
 printf 'PAIO_VERSION=%s\nKERNEL=%s\nBUILD_EPOCH=%s\n' \

@@ -14,14 +14,22 @@ PAIO_APP_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = --exclude=*
 PAIO_APP_LICENSE = MIT
 PAIO_APP_BUN = $(PAIO_TOP)/node_modules/.bin/bun
 
+# The architecture whose Bun and onnxruntime image/app.ts installs, in its
+# own names: x86_64 (npm's bun-linux-x64-baseline, onnxruntime's linux/x64)
+# or arm64 (bun-linux-aarch64, onnxruntime's linux/arm64).
+PAIO_APP_ARCH = $(if $(BR2_aarch64),arm64,x86_64)
+PAIO_APP_ARGS = --lib-dir usr/lib --arch $(PAIO_APP_ARCH)
+
 define PAIO_APP_BUILD_CMDS
 	@test -x $(PAIO_APP_BUN) || { \
 		echo "paio-app: $(PAIO_APP_BUN) is missing: run 'make build models' in $(PAIO_TOP) first" >&2; exit 1; }
-	cd $(PAIO_TOP) && $(PAIO_APP_BUN) image/app.ts list > $(@D)/app-files.tsv
+	cd $(PAIO_TOP) && $(PAIO_APP_BUN) image/app.ts list $(PAIO_APP_ARGS) > $(@D)/app-files.tsv
 endef
 
+# board/paio/post-build.sh checks afterwards that Bun and onnxruntime are
+# built for the target's architecture.
 define PAIO_APP_INSTALL_TARGET_CMDS
-	cd $(PAIO_TOP) && $(PAIO_APP_BUN) image/app.ts install $(TARGET_DIR) --lib-dir usr/lib
+	cd $(PAIO_TOP) && $(PAIO_APP_BUN) image/app.ts install $(TARGET_DIR) $(PAIO_APP_ARGS)
 endef
 
 $(eval $(generic-package))
