@@ -38,7 +38,7 @@ const TOP = ["hostname", "ntp", "wired", "interface"] as const;
 const WIRED = ["enabled", "dhcp", "address", "gateway", "dns"] as const;
 const IFACE = [...WIRED, "ssid", "psk", "psk_hex"] as const;
 export const IFACE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,14}$/;
-const HOSTNAME_RE = /^(?=.{1,63}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/;
+export const HOSTNAME_RE = /^(?=.{1,63}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/;
 const NTP_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/;
 
 export function parseIpv4(text: string): number[] | undefined {
