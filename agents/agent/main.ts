@@ -15,6 +15,7 @@ import { loadAgentConfig } from "./config.ts";
 import { AgentServer } from "./server.ts";
 import { SupervisorLink } from "./supervisor-link.ts";
 import { loadAgentModels } from "./models.ts";
+import { reportProvisioningProblems } from "../../lib/provision/incidents.ts";
 
 function say(line: string): void {
   console.log(`paio-agent: ${line}`);
@@ -36,6 +37,8 @@ async function main(): Promise<void> {
   }
   const knowledge = new Knowledge(knowledgePath(), { maxBytes: config.maxDbBytes });
   say(`knowledge base ${knowledge.path} (integrity ${knowledge.integrityCheck()}); policy from ${policy.source}`);
+  // Problems of the first-boot settings (imported before any unit ran) become incidents.
+  reportProvisioningProblems(knowledge, state);
   const models = await loadAgentModels(say);
   for (const m of models.states) {
     if (m.state !== "loaded") knowledge.audit.append("model", null, { model: m.name, state: m.state, reason: m.reason, justification: `model ${m.name} is not used (${m.reason}); its rule answers instead` });

@@ -11,7 +11,7 @@ import { readConfigFile } from "../../lib/config/read.ts";
 import type { NetEvent, NetworkStatus } from "../control/network-state.ts";
 import { NETWORK_STATE_FILE } from "../control/network-state.ts";
 import type { PublishedEvent, UnitSummary } from "../control/protocol.ts";
-import { parseNetworkFile, scrubPassphrases, settingsFor, unknownInterfaces, type InterfaceConfig, type NetworkConfig } from "../../lib/config/network.ts";
+import { HOSTNAME_RE, parseNetworkFile, scrubPassphrases, settingsFor, unknownInterfaces, type InterfaceConfig, type NetworkConfig } from "../../lib/config/network.ts";
 import { rulesetFor, type OpenPort } from "./firewall.ts";
 import { defaultRoute, interfaceNames, isWireless, linkState, readLease } from "./links.ts";
 import { parsePort } from "../../lib/config/measure.ts";
@@ -153,9 +153,12 @@ export class NetworkUnit {
         this.say(`network: cannot keep a copy of the applied configuration: ${(e as Error).message}`);
       }
     }
-    // The file's host name, else the image's again (a name set by an earlier configuration does not linger).
+    // The file's host name, else the device's own (first-boot settings, docs/provisioning.md), else the image's
+    // again (a name set by an earlier configuration does not linger).
+    const own = readConfigFile(join(dirname(this.paths.deviceFile), "hostname"));
     const image = readConfigFile("/etc/hostname");
-    const hostname = config.hostname ?? (image.ok ? image.text.trim() : "");
+    const ownName = own.ok && HOSTNAME_RE.test(own.text.trim()) ? own.text.trim() : undefined;
+    const hostname = config.hostname ?? ownName ?? (image.ok ? image.text.trim() : "");
     if (hostname) {
       try {
         writeFileSync("/proc/sys/kernel/hostname", hostname);

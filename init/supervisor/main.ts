@@ -4,6 +4,7 @@
 // PAIO_NOTIFY_FD (pid1-link.ts).
 
 import { join } from "node:path";
+import { firstBoot } from "../../lib/provision/firstboot.ts";
 import { ControlServer } from "./control-server.ts";
 import { Pid1Link } from "./pid1-link.ts";
 import { configFromEnv, Supervisor } from "./supervisor.ts";
@@ -11,6 +12,8 @@ import { configFromEnv, Supervisor } from "./supervisor.ts";
 // First, before any unit is started: the descriptor PID 1 watches us through must not leak into units.
 const pid1 = new Pid1Link(process.env);
 const cfg = configFromEnv(process.env);
+// First-boot settings from the boot partition, once per boot, before any unit file is read (docs/provisioning.md).
+if (process.ppid === 1 && process.env.PAIO_FIRST_BOOT !== "off") firstBoot({ runDir: cfg.runDir, state: cfg.stateDir, say: cfg.say });
 const supervisor = new Supervisor(cfg);
 const control = new ControlServer(supervisor, process.env.PAIO_CONTROL_SOCKET ?? join(cfg.runDir, "control.sock"));
 

@@ -14,6 +14,7 @@ import { parseUnitFile, type Limits, type Unit } from "./unit-file.ts";
 import { rotateIfLarge } from "./unit-log.ts";
 import { UnitRunner, type StateChange } from "./unit-runner.ts";
 import { CPU_PERIOD_US, formatPort, parseCpuMax, parseSize } from "../../lib/config/measure.ts";
+import { checkTimezone } from "../../lib/provision/plan.ts";
 
 export interface SupervisorConfig {
   unitDirs: string[];
@@ -103,6 +104,10 @@ export class Supervisor {
       HOME: process.env.HOME ?? "/root",
       TERM: process.env.TERM ?? "linux",
     };
+    // The device's time zone (first-boot settings, docs/provisioning.md), for the units' clocks.
+    const tz = readConfigFile(join(cfg.stateDir, "timezone"), 256);
+    const zone = tz.ok ? checkTimezone(tz.text.trim()) : undefined;
+    if (zone?.ok) this.baseEnv.TZ = zone.value;
     this.logDir = join(cfg.stateDir, "logs");
   }
 
