@@ -119,7 +119,7 @@ function readBoot(boot: string, name: string): FileState {
 
 function hashOf(files: FileState[]): string {
   const h = createHash("sha256");
-  for (const f of files) h.update(`${f.name}\0${f.text ?? (f.error ? "<unreadable>" : "<absent>")}\0`);
+  for (const f of files) h.update(`${f.name}\0${f.text ?? (f.error ? `<unreadable: ${f.error}>` : "<absent>")}\0`);
   return h.digest("hex");
 }
 
@@ -196,6 +196,11 @@ function scrub(text: string, names: readonly string[], kind: "toml" | "yaml", da
     // falls through: the file is replaced by a note
   }
   return `${kind === "yaml" && file === USER_DATA ? "#cloud-config\n" : ""}# ${file} was imported by PAIO on ${date} and removed from the boot partition because it held a secret that could not be cut out alone.\n# What was imported is listed in /var/lib/paio/${RECORD_FILE} on the device.\n`;
+}
+
+/** An error in words: the errno's text for a system call, else the message. */
+function why(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ? errnoText(e) : (e as Error).message ?? String(e);
 }
 
 function describeKeys(keys: string[]): string {
@@ -294,7 +299,7 @@ export class Importer {
       try {
         applied.push(this.apply(s, notes));
       } catch (e) {
-        problems.push({ part: s.part, file: s.file, message: `${s.file}: could not install the ${s.part} setting: ${errnoText(e)}` });
+        problems.push({ part: s.part, file: s.file, message: `${s.file}: could not install the ${s.part} setting: ${why(e)}` });
       }
     }
     const removed = this.opts.persistent ? this.removeSecrets(source, files, problems) : [];
@@ -326,7 +331,7 @@ export class Importer {
         try {
           this.opts.setHostname?.(s.value);
         } catch (e) {
-          notes.push(`the host name takes effect when the network unit starts (setting it now failed: ${errnoText(e)})`);
+          notes.push(`the host name takes effect when the network unit starts (setting it now failed: ${why(e)})`);
         }
         return `host name ${s.value}`;
       case "timezone":
@@ -421,7 +426,7 @@ export class Importer {
         this.writeBoot(t.name, t.text);
         removed.push(`${t.name}: ${t.what}`);
       } catch (e) {
-        problems.push({ part: "file", file: t.name, message: `could not remove ${t.what} from ${t.name} on the boot partition: ${errnoText(e)}; delete the file by hand` });
+        problems.push({ part: "file", file: t.name, message: `could not remove ${t.what} from ${t.name} on the boot partition: ${why(e)}; delete the file by hand` });
       }
     }
     return removed;
