@@ -221,7 +221,7 @@ export async function flashMain(args: string[]): Promise<number> {
     console.error(r.image.bmap
       ? `verified: read ${v.ranges} range${v.ranges === 1 ? "" : "s"} (${human(v.bytes)}) back from ${req.target} in ${v.seconds.toFixed(1)} s: every ${r.image.bmap.checksumType} matches the bmap`
       : `verified: read ${human(v.bytes)} back from ${req.target} in ${v.seconds.toFixed(1)} s: identical to the image`);
-    for (const l of r.settings) console.error(`settings: ${l}`);
+    for (const l of r.settings) console.error(l);
     if (r.allocated !== undefined) console.error(`done: ${req.target} holds the image (${human(r.allocated)} allocated on disk of ${human(r.image.size)})`);
     else console.error(`done: ${req.target} is written, verified and synced; it can be removed`);
     return 0;

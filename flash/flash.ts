@@ -109,13 +109,17 @@ export async function flash(req: FlashRequest, ui: Ui): Promise<FlashResult> {
 
   let settings;
   try {
-    settings = await loadSettings(req.settings);
+    settings = await loadSettings(req.settings, info.compression === "none" ? info.path : undefined);
   } catch (e) {
-    if (e instanceof SettingsError) refuse("bad-settings", e.message, "fix the option or file it names; nothing was written");
+    if (e instanceof SettingsError) refuse("bad-settings", e.message, e.remedy);
     throw e;
   }
 
   for (const l of plan(req, info, decision)) ui.say(l);
+  if (settings) {
+    ui.say("then writes first-boot settings into its boot partition:");
+    for (const l of settings.summary) ui.say(`  ${l}`);
+  }
   const result: FlashResult = { image: info, target: req.target, dryRun: req.dryRun, writeSeconds: 0, settings: [], unmounted: [] };
   if (req.dryRun) {
     ui.say("dry run: every check passed; nothing was written");

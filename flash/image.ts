@@ -194,7 +194,8 @@ export function imageStream(info: ImageInfo): { stream: ReadableStream<Uint8Arra
   const done = (async () => {
     const code = await p.exited;
     if (code === 0) return undefined;
-    return `${tool}: ${lastLine(await new Response(p.stderr).text()) || `exited with ${code}`}`;
+    const err = lastLine(await new Response(p.stderr).text());
+    return err.startsWith(`${tool}:`) ? err : `${tool}: ${err || `exited with ${code}`}`;
   })();
   return { stream: p.stdout, done };
 }

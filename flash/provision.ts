@@ -17,17 +17,25 @@ export interface FlashSettingsInput {
   timezone?: string;
 }
 
-/** What the library returns from loadFlashSettings; opaque here. */
-export type ProvisionBundle = { readonly __bundle?: never } & object;
+/** What the library returns from loadFlashSettings: the files for the boot partition and, in words, what they set. */
+export interface ProvisionBundle {
+  summary?: string[];
+}
 
 interface ProvisionLibrary {
   loadFlashSettings(input: FlashSettingsInput): ProvisionBundle;
   writeBundleToTarget(target: string, bundle: ProvisionBundle): string[];
   isEmptyBundle(bundle: ProvisionBundle): boolean;
+  /** Partition 1 of an image or drive, which must be FAT; throws when it is not. */
+  bootPartitionOf?(target: string): unknown;
 }
 
 /** Bad provisioning input, or no provisioning library: nothing is written. */
-export class SettingsError extends Error {}
+export class SettingsError extends Error {
+  constructor(message: string, readonly remedy = "fix the option or file it names") {
+    super(message);
+  }
+}
 
 export function hasSettings(input: FlashSettingsInput): boolean {
   return Object.values(input).some((v) => v !== undefined && v !== false);
@@ -46,6 +54,8 @@ async function library(): Promise<ProvisionLibrary> {
 
 export interface LoadedSettings {
   bundle: ProvisionBundle;
+  /** What the device will be given, in words (nothing secret). */
+  summary: string[];
   write(target: string): string[];
 }
 
@@ -54,9 +64,17 @@ export interface LoadedSettings {
  * passphrase from stdin); undefined when none were given. A problem is a
  * SettingsError naming the option or file.
  */
-export async function loadSettings(input: FlashSettingsInput): Promise<LoadedSettings | undefined> {
+export async function loadSettings(input: FlashSettingsInput, rawImage?: string): Promise<LoadedSettings | undefined> {
   if (!hasSettings(input)) return undefined;
   const lib = await library();
+  if (rawImage && lib.bootPartitionOf) {
+    // An image without a FAT boot partition would be written, then fail here: say so first.
+    try {
+      lib.bootPartitionOf(rawImage);
+    } catch (e) {
+      throw new SettingsError(`first-boot settings need a FAT boot partition in the image: ${(e as Error).message}`, "flash a PAIO image, or leave the first-boot settings out");
+    }
+  }
   let bundle: ProvisionBundle;
   try {
     bundle = lib.loadFlashSettings(input);
@@ -66,5 +84,5 @@ export async function loadSettings(input: FlashSettingsInput): Promise<LoadedSet
     throw new SettingsError(err.name === "ProvisionError" || err.constructor?.name === "ProvisionError" ? err.message : `first-boot settings: ${err.message}`);
   }
   if (lib.isEmptyBundle(bundle)) return undefined;
-  return { bundle, write: (target) => lib.writeBundleToTarget(target, bundle) };
+  return { bundle, summary: bundle.summary ?? [], write: (target) => lib.writeBundleToTarget(target, bundle) };
 }
