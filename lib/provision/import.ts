@@ -9,7 +9,7 @@
 // /var/lib/paio.
 
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { derivePsk } from "../config/network.ts";
 import { errnoText, readConfigFile } from "../config/read.ts";
@@ -381,7 +381,20 @@ export class Importer {
       this.bootWritable = true;
     }
     const path = join(this.paths.boot, name);
-    writeAtomic(path, text, 0o644);
+    // In place, not written aside and renamed: FAT frees a replaced file's clusters without clearing
+    // them, so the secret would stay readable on the card. Its bytes are overwritten where they are first.
+    const fd = openSync(path, "r+");
+    try {
+      const size = fstatSync(fd).size;
+      writeSync(fd, Buffer.alloc(size, 0x20), 0, size, 0);
+      fsyncSync(fd);
+      const data = Buffer.from(text);
+      writeSync(fd, data, 0, data.length, 0);
+      ftruncateSync(fd, data.length);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Takes Wi-Fi keys and password hashes off the boot partition; returns what was removed. */
