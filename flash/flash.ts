@@ -12,7 +12,7 @@ import { ImageError, inspectImage, type ImageInfo } from "./image.ts";
 import { human } from "./format.ts";
 import { loadSettings, SettingsError, type FlashSettingsInput } from "./provision.ts";
 import {
-  bmapCopy, digHoles, openTarget, probeExclusive, syncAndDropCache, unmountAll, verifyRanges, verifyWhole,
+  WriteError, bmapCopy, digHoles, openTarget, probeExclusive, syncAndDropCache, unmountAll, verifyRanges, verifyWhole,
   type VerifyResult,
 } from "./write.ts";
 import type { HostState } from "./lsblk.ts";
@@ -109,7 +109,7 @@ export async function flash(req: FlashRequest, ui: Ui): Promise<FlashResult> {
 
   let settings;
   try {
-    settings = await loadSettings(req.settings, info.compression === "none" ? info.path : undefined);
+    settings = loadSettings(req.settings, info.compression === "none" ? info.path : undefined);
   } catch (e) {
     if (e instanceof SettingsError) refuse("bad-settings", e.message, e.remedy);
     throw e;
@@ -157,7 +157,12 @@ export async function flash(req: FlashRequest, ui: Ui): Promise<FlashResult> {
   }
 
   if (settings) {
-    result.settings = settings.write(req.target);
+    try {
+      result.settings = settings.write(req.target);
+    } catch (e) {
+      if (e instanceof SettingsError) throw new WriteError(`writing the first-boot settings failed: ${e.message}`, e.remedy);
+      throw e;
+    }
     if (isBlock) syncAndDropCache(req.target, true);
     else {
       const f = openSync(req.target, "r+");

@@ -194,13 +194,6 @@ describe("caught, and what is written", () => {
     for (const f of ["x1.img", "x2.img", "x3.img"]) expect(existsSync(t(f))).toBe(false);
   });
 
-  test("first-boot settings that cannot be loaded write nothing", () => {
-    const r = paioFlash(REPO, ["--yes", "--ssh-key", t("no-such-key.pub"), img.image, t("prov.img")]);
-    expect(r.code).toBe(1);
-    expect(r.err).toContain("nothing was written");
-    expect(existsSync(t("prov.img"))).toBe(false);
-  });
-
   test("the read-back names the first range that differs on the target", () => {
     const target = t("readback.img");
     expect(paioFlash(REPO, ["--yes", img.image, target]).code).toBe(0);
@@ -220,6 +213,54 @@ describe("caught, and what is written", () => {
     } finally {
       closeSync(fd);
     }
+  });
+});
+
+describe("first-boot settings", () => {
+  const fatFile = (disk: string, name: string) =>
+    Bun.spawnSync(["mcopy", "-i", `${disk}@@${MiB}`, `::${name}`, "-"], { stdout: "pipe", stderr: "pipe", env: { ...process.env, MTOOLS_SKIP_CHECK: "1" } });
+
+  test("written into the boot partition after the verified image; the passphrase itself is not on it", () => {
+    sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "flash-test", "-f", t("id_ed25519")]);
+    const target = t("settings.img");
+    const r = paioFlash(REPO, ["--yes", "--hostname", "cam-7", "--ssh-key", t("id_ed25519.pub"), "--wifi", "Shed", "--wifi-psk-stdin", img.image, target], "swordfish-42\n");
+    expect(r.err).toMatch(/then writes first-boot settings into its boot partition:\n  host name: cam-7/);
+    expect(r.err).toMatch(/verified: .*\nfirst-boot settings written to partition 1 of/);
+    expect(r.code).toBe(0);
+    const config = fatFile(target, "paio-config.toml").stdout.toString();
+    expect(config).toContain('hostname = "cam-7"');
+    expect(config).toContain("flash-test");
+    expect(config).not.toContain("swordfish-42");
+    // The image's own ranges outside the boot partition are as written.
+    const bmap = readBmap(img.bmap);
+    const digests = rangeDigests(target, bmap);
+    bmap.ranges.forEach((range, i) => {
+      if (range.first * bmap.blockSize >= 17 * MiB) expect(digests[i]).toBe(range.checksum);
+    });
+  });
+
+  test("bad settings write nothing: an unreadable file, a private key, an image with no boot partition", () => {
+    const cases: [string[], RegExp][] = [
+      [["--ssh-key", t("no-such-key.pub")], /--ssh-key/],
+      [["--ssh-key", t("id_ed25519")], /private key/],
+      [["--hostname", "bad_name!"], /--hostname/],
+      [["--wifi", "Shed", "--wifi-psk-file", t("no-such-psk")], /--wifi-psk-file/],
+    ];
+    if (!existsSync(t("id_ed25519"))) sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", t("id_ed25519")]);
+    for (const [opts, re] of cases) {
+      const r = paioFlash(REPO, ["--yes", ...opts, img.image, t("prov.img")]);
+      expect(r.code, r.err).toBe(1);
+      expect(r.err).toMatch(re);
+      expect(r.err).toContain("nothing was written");
+      expect(existsSync(t("prov.img"))).toBe(false);
+    }
+    const blank = t("blank.img");
+    sh(["truncate", "-s", "8M", blank]);
+    sh(["bmaptool", "create", "-o", `${blank}.bmap`, blank]);
+    const r = paioFlash(REPO, ["--yes", "--hostname", "cam-8", blank, t("prov.img")]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/need a FAT boot partition in the image/);
+    expect(existsSync(t("prov.img"))).toBe(false);
   });
 });
 
