@@ -33,6 +33,11 @@ exit status: 0 written and verified, 1 refused (nothing written) or failed, 2 us
 
 class UsageError extends Error {}
 
+/** A line on stderr, as it is (no colouring). */
+function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
 interface Parsed {
   list: boolean;
   json: boolean;
@@ -198,18 +203,18 @@ export async function flashMain(args: string[]): Promise<number> {
     parsed = parseFlashArgs(args);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    console.error(`paio flash: ${e.message}\n${FLASH_USAGE}`);
+    say(`paio flash: ${e.message}\n${FLASH_USAGE}`);
     return 2;
   }
   try {
     if (parsed.list) return listCommand(parsed.json);
     const req = parsed.req;
     const ui: Ui = {
-      say: (l) => console.error(l),
+      say,
       progress: progressView(),
       confirm: async (prompt, accepted) => {
         const answer = await ask(prompt, req.settings.wifiPskStdin === true);
-        if (answer === undefined) console.error("\nno answer (no terminal to ask on): add --yes to flash without asking");
+        if (answer === undefined) say("\nno answer (no terminal to ask on): add --yes to flash without asking");
         return answer !== undefined && accepted.includes(answer);
       },
     };
@@ -217,26 +222,26 @@ export async function flashMain(args: string[]): Promise<number> {
     if (r.dryRun) return 0;
     const v = r.verify!;
     const rate = (bytes: number, s: number) => (s > 0 ? `, ${human(bytes / s)}/s` : "");
-    console.error(`written: ${human(r.image.written)}${r.image.bmap ? ` (the mapped part of ${human(r.image.size)})` : ""} in ${r.writeSeconds.toFixed(1)} s${rate(r.image.written, r.writeSeconds)}`);
-    console.error(r.image.bmap
+    say(`written: ${human(r.image.written)}${r.image.bmap ? ` (the mapped part of ${human(r.image.size)})` : ""} in ${r.writeSeconds.toFixed(1)} s${rate(r.image.written, r.writeSeconds)}`);
+    say(r.image.bmap
       ? `verified: read ${v.ranges} range${v.ranges === 1 ? "" : "s"} (${human(v.bytes)}) back from ${req.target} in ${v.seconds.toFixed(1)} s: every ${r.image.bmap.checksumType} matches the bmap`
       : `verified: read ${human(v.bytes)} back from ${req.target} in ${v.seconds.toFixed(1)} s: identical to the image`);
-    for (const l of r.settings) console.error(l);
-    if (r.allocated !== undefined) console.error(`done: ${req.target} holds the image (${human(r.allocated)} allocated on disk of ${human(r.image.size)})`);
-    else console.error(`done: ${req.target} is written, verified and synced; it can be removed`);
+    for (const l of r.settings) say(l);
+    if (r.allocated !== undefined) say(`done: ${req.target} holds the image (${human(r.allocated)} allocated on disk of ${human(r.image.size)})`);
+    else say(`done: ${req.target} is written, verified and synced; it can be removed`);
     return 0;
   } catch (e) {
     if (e instanceof FlashRefused) {
-      for (const r of e.refusals) console.error(`paio flash: refused: ${r.reason}\n  what to do: ${r.remedy}`);
-      console.error("paio flash: nothing was written");
+      for (const r of e.refusals) say(`paio flash: refused: ${r.reason}\n  what to do: ${r.remedy}`);
+      say("paio flash: nothing was written");
       return 1;
     }
     if (e instanceof WriteError || e instanceof VerifyError) {
-      console.error(`paio flash: failed: ${e.message}\n  what to do: ${e.remedy}`);
+      say(`paio flash: failed: ${e.message}\n  what to do: ${e.remedy}`);
       return 1;
     }
     if (e instanceof HostError || e instanceof LayoutError) {
-      console.error(`paio flash: ${e.message}`);
+      say(`paio flash: ${e.message}`);
       return 1;
     }
     throw e;

@@ -10,7 +10,7 @@ export function human(bytes: number): string {
     v /= 1024;
     i++;
   }
-  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${UNITS[i]}`;
+  return i === 0 ? `${Math.round(v)} B` : `${v.toFixed(1)} ${UNITS[i]}`;
 }
 
 /** Seconds as "0:07", "12:30", "1:02:03". */
@@ -42,7 +42,8 @@ export function progressLine(p: ProgressSample, width = 24): string {
   const filled = Math.round(frac * width);
   const bar = `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
   const rate = p.elapsed > 0 ? p.done / p.elapsed : 0;
-  const left = rate > 0 ? (p.total - p.done) / rate : NaN;
+  // Too early to tell below 1% done.
+  const left = rate > 0 && frac >= 0.01 ? (p.total - p.done) / rate : NaN;
   const pct = `${Math.floor(frac * 100)}%`.padStart(4);
   const amount = `${human(p.done)}/${human(p.total)}`;
   const speed = p.elapsed >= 0.05 && p.done > 0 ? `  ${human(rate)}/s` : "";

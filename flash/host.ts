@@ -90,14 +90,14 @@ export function targetFacts(path: string): TargetFacts {
     const parentExists = existsSync(parent);
     return { kind: "missing", path, parentExists, free: parentExists ? freeBytes(parent) : undefined };
   }
-  if (st.isBlockDevice()) return { kind: "block", path, rdev: devString(st.rdev) };
+  let writable = true;
+  try {
+    accessSync(path, constants.W_OK);
+  } catch {
+    writable = false;
+  }
+  if (st.isBlockDevice()) return { kind: "block", path, rdev: devString(st.rdev), writable };
   if (st.isFile()) {
-    let writable = true;
-    try {
-      accessSync(path, constants.W_OK);
-    } catch {
-      writable = false;
-    }
     const free = freeBytes(dirname(resolve(path)));
     // Writing replaces the file: the blocks it holds now come free.
     return {

@@ -178,7 +178,7 @@ export function listDrives(host: HostState): DriveSummary[] {
 export type Rule =
   | "not-a-drive" | "partition" | "no-medium" | "system-disk" | "in-use-stack" | "mounted" | "fixed"
   | "too-small" | "read-only" | "is-image" | "holds-image" | "no-space"
-  | "bad-image" | "bad-settings" | "not-confirmed";
+  | "bad-image" | "bad-settings" | "not-confirmed" | "permission";
 
 export interface Refusal {
   rule: Rule;
@@ -205,7 +205,7 @@ export interface ImageFacts {
 
 /** What TARGET is, as flash/host.ts found it. */
 export type TargetFacts =
-  | { kind: "block"; path: string; rdev: string }
+  | { kind: "block"; path: string; rdev: string; writable?: boolean }
   | { kind: "file"; path: string; size: number; dev: string; ino: number; writable: boolean; free?: number }
   | { kind: "missing"; path: string; parentExists: boolean; free?: number }
   | { kind: "other"; path: string; what: string };
@@ -323,6 +323,9 @@ export function checkTarget(host: HostState, target: TargetFacts, image: ImageFa
   if (!isRemovable(d, host) && !opts.allowFixed) {
     refuse("fixed", d.type === "loop" ? `${target.path} is a loop device, not a removable drive` : `${target.path} is a fixed (non-removable) drive: ${describeDrive(d, host)}`,
       "if you really mean this drive, add --allow-fixed");
+  }
+  if (target.writable === false && !d.readOnly) {
+    refuse("permission", `${target.path}: permission denied (writing a drive needs root)`, "run it as root: sudo bin/paio flash ...");
   }
   const loop = d.type === "loop" ? host.loops[d.kname] : undefined;
   if (loop && sameFile(loop.dev, loop.ino, image.dev, image.ino)) {

@@ -58,7 +58,8 @@ export interface CopyResult {
  * percents without a rate.
  */
 export async function bmapCopy(info: ImageInfo, target: string, progress?: Progress): Promise<CopyResult> {
-  const argv = ["bmaptool", "copy", ...(info.bmapPath ? ["--bmap", info.bmapPath] : ["--nobmap"]), info.path, target];
+  // --quiet: warnings and errors only (its other lines would count as written bytes below).
+  const argv = ["bmaptool", "--quiet", "copy", ...(info.bmapPath ? ["--bmap", info.bmapPath] : ["--nobmap"]), info.path, target];
   const started = performance.now();
   let proc;
   try {
