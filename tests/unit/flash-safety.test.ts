@@ -214,6 +214,13 @@ describe("recorded layouts", () => {
     expect(d.refusals[0]!.reason).toContain("/tmp/x/paio.img");
   });
 
+  test("a drive this user cannot write is refused up front, saying root is needed", () => {
+    const h = layout("lvm-luks");
+    const d = checkTarget(h, { ...block(h, "/dev/sda"), writable: false } as TargetFacts, RPI_IMAGE, NO);
+    expect(rules(d)).toEqual(["permission"]);
+    expect(d.refusals[0]!.remedy).toMatch(/sudo/);
+  });
+
   test("mountinfo and /proc/swaps escapes", () => {
     expect(unescapeOctal("/media/ana/My\\040Card")).toBe("/media/ana/My Card");
     const m = parseMountinfo("300 25 8:17 / /media/ana/My\\040Card rw,nosuid shared:1 - vfat /dev/sdb1 rw\n");
