@@ -185,6 +185,8 @@ async function ask(prompt: string, stdinTaken: boolean): Promise<string | undefi
       rl.once("close", () => resolve(undefined));
       input.once?.("error", () => resolve(undefined));
     });
+    // A piped answer is not echoed: end the prompt's line.
+    if (!stdinTaken && !process.stdin.isTTY) process.stderr.write("\n");
     return answer?.trim();
   } finally {
     rl.close();

@@ -6,7 +6,7 @@
 
 import { closeSync, openSync, fsyncSync, statSync, truncateSync } from "node:fs";
 import { basename } from "node:path";
-import { checkTarget, type Decision, type FlashOptions, type ImageFacts, type Refusal } from "./safety.ts";
+import { checkTarget, type Decision, type FlashOptions, type ImageFacts, type Refusal, type TargetFacts } from "./safety.ts";
 import { fileIdentity, readHost, targetFacts } from "./host.ts";
 import { ImageError, inspectImage, type ImageInfo } from "./image.ts";
 import { human } from "./format.ts";
@@ -15,7 +15,7 @@ import {
   WriteError, bmapCopy, digHoles, openTarget, probeExclusive, syncAndDropCache, unmountAll, verifyRanges, verifyWhole,
   type VerifyResult,
 } from "./write.ts";
-import type { HostState } from "./lsblk.ts";
+import { findDevice, type HostState } from "./lsblk.ts";
 
 export interface FlashRequest extends FlashOptions {
   image: string;
@@ -88,6 +88,23 @@ function plan(req: FlashRequest, info: ImageInfo, decision: Decision): string[] 
   return lines;
 }
 
+/**
+ * After the question, which can take a while: the same drive must still be
+ * there (same size, model and serial: a card swapped meanwhile is another
+ * drive) and pass the same rules.
+ */
+function recheck(facts: TargetFacts, before: Decision, image: ImageFacts, req: FlashRequest): void {
+  const host = readHost();
+  const was = before.device!;
+  const now = facts.kind === "block" ? findDevice(host.devices, facts.rdev) : undefined;
+  if (!now || now.size !== was.size || now.serial !== was.serial || now.model !== was.model) {
+    refuse("not-confirmed", `${req.target} changed while you were asked (${now ? "another medium" : "it is gone"})`, "check the drive with 'bin/paio flash --list' and run the command again");
+  }
+  const again = checkTarget(host, facts, image, { unmount: req.unmount, allowFixed: req.allowFixed });
+  if (again.refusals.length) throw new FlashRefused(again.refusals);
+  before.unmount = again.unmount;
+}
+
 export async function flash(req: FlashRequest, ui: Ui): Promise<FlashResult> {
   let info: ImageInfo;
   try {
@@ -130,7 +147,8 @@ export async function flash(req: FlashRequest, ui: Ui): Promise<FlashResult> {
     const name = decision.device?.name ?? basename(req.target);
     const accepted = [name, req.target, ...(decision.device ? [decision.device.path] : [])];
     const ok = await ui.confirm(`Type ${name} to ${isBlock ? "erase the drive" : "replace the file"} and write the image (anything else stops): `, accepted);
-    if (!ok) refuse("not-confirmed", "not confirmed: nothing was written", "type the name exactly as shown, or add --yes in scripts");
+    if (!ok) refuse("not-confirmed", "not confirmed", "type the name exactly as shown, or add --yes in scripts");
+    if (isBlock) recheck(facts, decision, imageFacts, req);
   }
 
   result.unmounted = unmountAll(decision.unmount);

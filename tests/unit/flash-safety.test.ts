@@ -335,6 +335,18 @@ describe.skipIf(noLoop !== undefined)("real loop devices", () => {
     expect(rangeDigests(dev, bmap)).toEqual(bmap.ranges.map((x) => x.checksum));
   });
 
+  test("without --yes the drive's name must be typed; anything else writes nothing", () => {
+    const name = dev.replace("/dev/", "");
+    const before = sh(["sha256sum", backing]);
+    const no = paioFlash(REPO, ["--allow-fixed", img.image, dev], "sdb\n");
+    expect(no.err).toContain(`Type ${name} to erase the drive`);
+    expect(no.err).toContain("refused: not confirmed");
+    expect(no.code).toBe(1);
+    expect(sh(["sha256sum", backing])).toBe(before);
+    const yes = paioFlash(REPO, ["--allow-fixed", img.image, dev], `${name}\n`);
+    expect(yes.code, yes.err).toBe(0);
+  });
+
   test("a device another program holds exclusively is refused as in use, nothing written", async () => {
     const before = sh(["sha256sum", backing]);
     const holder = Bun.spawn(["python3", "-c", `import os, sys, time
