@@ -36,6 +36,8 @@ interface Layout {
 }
 
 function layout(text: string, file: string): { ok: true; value: Layout } | { ok: false; error: string } {
+  const long = longInvalidToml(text, file);
+  if (long) return { ok: false, error: long };
   return parseTomlFile(text, file, (doc) => {
     checkKeys(doc, TOP, "");
     if (doc.version !== undefined && doc.version !== 1) throw new FieldError("version", `this device reads version 1 of ${CONFIG_FILE}; got ${JSON.stringify(doc.version)}`);
@@ -68,6 +70,24 @@ function layout(text: string, file: string): { ok: true; value: Layout } | { ok:
     }
     return { doc, unitFiles, policyFile };
   });
+}
+
+/**
+ * Finding the line of a TOML error parses every prefix of the file, which
+ * takes seconds for a long file: a long file that is not valid TOML is
+ * refused without the line. Files written by hand or by `paio flash` are a
+ * few dozen lines.
+ */
+const LINE_SEARCH_MAX_LINES = 300;
+
+function longInvalidToml(text: string, file: string): string | undefined {
+  if (text.split("\n").length <= LINE_SEARCH_MAX_LINES) return undefined;
+  try {
+    Bun.TOML.parse(text);
+    return undefined;
+  } catch (e) {
+    return `${file}: not valid TOML (${(e as Error).message.replace(/^TOML Parse error:\s*/i, "")}); check it with a TOML checker, it is too long for this device to find the line`;
+  }
 }
 
 /** "FILE line N field 'F': message" for a field of paio-config.toml. */
@@ -129,12 +149,16 @@ function networkPart(text: string, file: string, net: Doc, ctx: PlanContext): { 
 
 /** Checks a unit file as the supervisor does. */
 export function checkUnit(text: string, file: string): { ok: true; name: string } | { ok: false; error: string } {
+  const long = longInvalidToml(text, file);
+  if (long) return { ok: false, error: long };
   const r = parseUnitFile(text, file);
   return r.ok ? { ok: true, name: r.unit.name } : { ok: false, error: r.error };
 }
 
 /** Checks a policy file as the agent does. */
 export function checkPolicy(text: string, file: string): { ok: true } | { ok: false; error: string } {
+  const long = longInvalidToml(text, file);
+  if (long) return { ok: false, error: long };
   try {
     parsePolicy(text, file);
     return { ok: true };

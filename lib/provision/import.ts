@@ -110,8 +110,11 @@ function writeAtomic(path: string, text: string, mode: number): void {
 
 type FileState = { name: string; text?: string; error?: string };
 
+/** The files on the boot partition are small; a larger one is a mistake (or an attack), not settings. */
+export const BOOT_FILE_MAX_BYTES = 256 * 1024;
+
 function readBoot(boot: string, name: string): FileState {
-  const r = readConfigFile(join(boot, name));
+  const r = readConfigFile(join(boot, name), BOOT_FILE_MAX_BYTES);
   if (r.ok) return { name, text: r.text };
   if (r.error.endsWith("(ENOENT)")) return { name };
   return { name, error: r.error.replace(join(boot, name), name) };
@@ -230,7 +233,9 @@ export class Importer {
   private context(): PlanContext {
     const device = readConfigFile(join(this.paths.state, "network.toml"));
     const image = readConfigFile(this.paths.imageNetwork);
-    const base = device.ok ? device.text : image.ok ? image.text : "[wired]\ndhcp = true\n";
+    // The image's file speaks of itself in its comments: they are left out of the device's copy.
+    const imageText = image.ok ? image.text.split("\n").filter((l) => !l.trim().startsWith("#")).join("\n").replace(/^\n+/, "") : "[wired]\ndhcp = true\n";
+    const base = device.ok ? device.text : `# The image's network settings with the interfaces of the boot partition's network-config (docs/provisioning.md).\n${imageText}`;
     return {
       knownKey: (ssid) => {
         const k = this.wifiKeys[ssid];

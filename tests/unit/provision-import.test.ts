@@ -209,8 +209,16 @@ describe("paio-config.toml", () => {
     const r = run();
     expect(r.problems[0]!.message).toMatch(/^paio-config\.toml: a directory, not a regular file/);
     rmSync(join(boot, "paio-config.toml"), { recursive: true });
-    writeFileSync(join(boot, "paio-config.toml"), "#".repeat(2 * 1024 * 1024));
-    expect(run().problems[0]!.message).toMatch(/too large/);
+    writeFileSync(join(boot, "paio-config.toml"), "#".repeat(300 * 1024));
+    expect(run().problems[0]!.message).toMatch(/^paio-config\.toml: too large \(307200 bytes, at most 262144/);
+  });
+
+  test("a long file that is not valid TOML is refused at once, without its line", () => {
+    writeFileSync(join(boot, "paio-config.toml"), `${Array.from({ length: 20_000 }, (_, i) => `# line ${i}`).join("\n")}\n= broken\n`);
+    const t = performance.now();
+    const r = run();
+    expect(performance.now() - t).toBeLessThan(5000);
+    expect(r.problems[0]!.message).toMatch(/^paio-config\.toml: not valid TOML \(.*\); check it with a TOML checker, it is too long for this device to find the line; nothing in paio-config\.toml was applied/);
   });
 
   test("a data partition that is not persistent: applied for this boot, the boot partition left as it is", () => {
