@@ -8,7 +8,9 @@
 
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { describeReport, importFirstBootSettings, type ImportReport } from "./import.ts";
+import { HOSTNAME_RE } from "../config/network.ts";
+import { readConfigFile } from "../config/read.ts";
+import { describeReport, HOSTNAME_FILE, importFirstBootSettings, type ImportReport } from "./import.ts";
 
 export const BOOT_PARTLABEL = "paio-esp";
 
@@ -133,6 +135,22 @@ function run(argv: string[]): { ok: boolean; out: string } {
   }
 }
 
+/** The device's own host name (first-boot settings) from the start of the boot, before any unit runs; the network unit keeps it. */
+function setDeviceHostname(state: string, say: (line: string) => void): void {
+  const r = readConfigFile(join(state, HOSTNAME_FILE), 256);
+  if (!r.ok) return;
+  const name = r.text.trim();
+  if (!HOSTNAME_RE.test(name)) {
+    say(`first-boot settings: ${join(state, HOSTNAME_FILE)} does not hold a host name; the image's stays`);
+    return;
+  }
+  try {
+    writeFileSync("/proc/sys/kernel/hostname", name);
+  } catch (e) {
+    say(`first-boot settings: cannot set the host name: ${(e as Error).message}`);
+  }
+}
+
 export interface FirstBootOptions {
   runDir?: string;
   state?: string;
@@ -141,13 +159,27 @@ export interface FirstBootOptions {
 
 /**
  * Once per boot: finds, mounts and imports the boot partition's first-boot
- * settings. Reports on the console through `say`; never throws.
+ * settings, and sets the device's host name. Reports on the console through
+ * `say`; never throws.
  */
 export function firstBoot(opts: FirstBootOptions): ImportReport | undefined {
+  const state = opts.state ?? "/var/lib/paio";
+  const marker = join(opts.runDir ?? "/run/paio", "provision.done");
+  if (existsSync(marker)) return undefined;
+  try {
+    return importFromBootPartition(opts);
+  } catch (e) {
+    opts.say(`first-boot settings: internal error: ${(e as Error).stack ?? e}`);
+    return undefined;
+  } finally {
+    setDeviceHostname(state, opts.say);
+  }
+}
+
+function importFromBootPartition(opts: FirstBootOptions): ImportReport | undefined {
   const runDir = opts.runDir ?? "/run/paio";
   const state = opts.state ?? "/var/lib/paio";
   const marker = join(runDir, "provision.done");
-  if (existsSync(marker)) return undefined;
   try {
     mkdirSync(runDir, { recursive: true });
     writeFileSync(marker, "");
