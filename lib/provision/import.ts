@@ -174,27 +174,39 @@ const TOML_SECRETS = ["psk", "psk_hex"] as const;
 const NETWORK_SECRETS = ["password"] as const;
 const USER_SECRETS = ["passwd", "hashed_passwd", "plain_text_passwd", "password"] as const;
 
+/** A 64-digit hexadecimal key (a derived Wi-Fi key) on a line that is not a comment. */
+function holdsHexKey(text: string): boolean {
+  return text.split("\n").some((l) => !l.trim().startsWith("#") && /(^|[^0-9a-fA-F])[0-9a-fA-F]{64}([^0-9a-fA-F]|$)/.test(l));
+}
+
+/** Whether a file that cannot be parsed may hold a Wi-Fi key or password. */
+function maySecret(text: string): boolean {
+  return /psk|password|passwd/i.test(text) || holdsHexKey(text);
+}
+
 /**
- * The text with every line that sets one of `names` replaced by a comment;
- * undefined when nothing needed it. When the result still holds a secret or
- * no longer parses (a value over several lines), the whole file becomes a
- * note saying where its settings went.
+ * The text with every line that sets one of `names`, or whose value is a
+ * 64-digit key, replaced by a comment; undefined when nothing needed it.
+ * When the result still holds a secret or no longer parses (a value over
+ * several lines), the whole file becomes a note saying where its settings went.
  */
 function scrub(text: string, names: readonly string[], kind: "toml" | "yaml", date: string, file: string): string | undefined {
-  const re = kind === "toml" ? new RegExp(`^(\\s*)(${names.join("|")})\\s*=`) : new RegExp(`^(\\s*(?:-\\s+)?)(${names.join("|")})\\s*:`);
+  const named = kind === "toml" ? new RegExp(`^(\\s*)(${names.join("|")})\\s*=`) : new RegExp(`^(\\s*(?:-\\s+)?)(${names.join("|")})\\s*:`);
+  const hexValue = kind === "toml" ? /^(\s*)([^=#]+?)\s*=\s*["']?[0-9a-fA-F]{64}["']?\s*(#.*)?$/ : /^(\s*(?:-\s+)?)([^:#]+?)\s*:\s*["']?[0-9a-fA-F]{64}["']?\s*(#.*)?$/;
   let changed = false;
   const lines = text.split("\n").map((l) => {
-    const m = re.exec(l);
+    const m = named.exec(l) ?? hexValue.exec(l);
     if (!m) return l;
     changed = true;
     const indent = m[1]!.replace(/-/, " ");
-    return `${indent}# ${m[2]} removed from the boot partition after import on ${date}; the device keeps what it needs`;
+    const key = /^[\w.-]{1,40}$/.test(m[2]!) ? m[2] : "a key";
+    return `${indent}# ${key} removed from the boot partition after import on ${date}; the device keeps what it needs`;
   });
   if (!changed) return undefined;
   const out = lines.join("\n");
   try {
     const parsed = kind === "toml" ? Bun.TOML.parse(out) : parseYaml(out);
-    if (!holdsKey(parsed, names)) return out;
+    if (!holdsKey(parsed, names) && !holdsHexKey(out)) return out;
   } catch {
     // falls through: the file is replaced by a note
   }
@@ -417,7 +429,7 @@ export class Importer {
           valid = false;
         }
         const out = valid ? scrub(f.text, TOML_SECRETS, "toml", date, f.name) : undefined;
-        if (!valid && /^\s*(psk|psk_hex)\s*=/m.test(f.text)) problems.push({ part: "file", file: f.name, message: `${f.name} is not valid TOML, so it was left as it is on the boot partition, with the Wi-Fi key in it; fix it (or delete it) soon` });
+        if (!valid && maySecret(f.text)) problems.push({ part: "file", file: f.name, message: `${f.name} is not valid TOML, so it was left as it is on the boot partition, and it may hold the Wi-Fi key; fix it (or delete it) soon` });
         if (out !== undefined) {
           const keys = keysInConfig(f.text);
           todo.push({ name: f.name, text: out, what: keys.length ? `the key of Wi-Fi network ${keys.map((k) => `'${k.ssid}'`).join(", ")}` : "a Wi-Fi key", keys });
@@ -427,7 +439,7 @@ export class Importer {
         try {
           parsed = parseYaml(f.text);
         } catch {
-          if (f.name === NETWORK_CONFIG && /password\s*:/.test(f.text)) problems.push({ part: "file", file: f.name, message: `${f.name} could not be read, so it was left as it is on the boot partition, with the Wi-Fi password in it; fix it (or delete it) soon` });
+          if (maySecret(f.text)) problems.push({ part: "file", file: f.name, message: `${f.name} could not be read, so it was left as it is on the boot partition, and it may hold ${f.name === NETWORK_CONFIG ? "the Wi-Fi password" : "a password"}; fix it (or delete it) soon` });
           continue;
         }
         const names = f.name === NETWORK_CONFIG ? NETWORK_SECRETS : USER_SECRETS;

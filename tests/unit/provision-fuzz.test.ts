@@ -1,0 +1,148 @@
+// First-boot settings under mutation: the documented paio-config.toml and
+// Raspberry Pi Imager's user-data and network-config, each mutated (lines
+// dropped, doubled, swapped or cut, characters flipped, junk and control
+// bytes inserted). Every mutant is accepted or refused with problems that
+// start with the file's name; nothing throws, none takes long; and a whole
+// import of a mutant on folders standing for the partitions leaves no Wi-Fi
+// key on the boot partition unless the file could not be read at all.
+import { describe, expect, test } from "vitest";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { rng } from "../../agents/models/train.ts";
+import { planNetworkConfig, planUserData } from "../../lib/provision/cloud-init.ts";
+import { planConfig } from "../../lib/provision/config.ts";
+import { importFirstBootSettings } from "../../lib/provision/import.ts";
+import type { Plan } from "../../lib/provision/plan.ts";
+
+const REPO = join(import.meta.dirname, "../..");
+const MUTANTS = Number(process.env.PAIO_FUZZ_MUTANTS ?? 1000);
+const SEED = Number(process.env.PAIO_FUZZ_SEED ?? 20261130);
+
+const doc = readFileSync(join(REPO, "docs/provisioning.md"), "utf8");
+/** The documented example, with a whole key where the document shortens it. */
+const CONFIG = /```toml\n([\s\S]*?)```/.exec(doc)![1]!.replace(/"ssh-ed25519 AAAA[^"]*"/, '"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIUvRAp09cnvoxpPmdlCDBb/oP7f20knh78HDiQcg6/Y me@laptop"');
+const UNIT = 'description = "Camera"\nexec = ["/bin/sleep", "1000"]\n';
+const POLICY = 'mode = "advise"\n';
+const USER_DATA = `#cloud-config
+hostname: cam-01
+manage_etc_hosts: true
+packages:
+- avahi-daemon
+apt:
+  conf: |
+    Acquire {
+      Check-Date "false";
+    };
+timezone: Europe/London
+users:
+- name: pi
+  groups: users,adm,sudo
+  lock_passwd: false
+  passwd: $5$abcdefgh$ijklmnopqrstuvwxyz0123456789
+  ssh_authorized_keys:
+    - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIUvRAp09cnvoxpPmdlCDBb/oP7f20knh78HDiQcg6/Y me@laptop
+runcmd:
+  - [ sh, -c, "echo hi" ]
+`;
+const NETWORK_CONFIG = `network:
+  version: 2
+  wifis:
+    wlan0:
+      dhcp4: true
+      regulatory-domain: "GB"
+      access-points:
+        "My Home":
+          password: "0c9d28a5eb4d939167e66d2e112bcae6b12f8e325592d79b337261c4ad3d7a15"
+      optional: true
+`;
+
+const JUNK = ["=", "[", "]]", '"', "'''", "\u0000", "\u001b[2J", "\u202e", "#", "{", "}", ",", "\n", "\t", "&a ", "*a", "!!str ", "? ", "- ", ": ", "|", ">-", "---", "999999999999999999999", "é", "\ud800", "[network.interface.]", "psk = \"\""];
+
+function mutate(text: string, r: () => number): string {
+  let lines = text.split("\n");
+  const n = 1 + Math.floor(r() * 3);
+  for (let k = 0; k < n; k++) {
+    const i = Math.floor(r() * lines.length);
+    const j = Math.floor(r() * lines.length);
+    const line = lines[i] ?? "";
+    switch (Math.floor(r() * 6)) {
+      case 0: lines.splice(i, 1); break;
+      case 1: lines.splice(i, 0, line); break;
+      case 2: [lines[i], lines[j]] = [lines[j] ?? "", line]; break;
+      case 3: {
+        const p = Math.floor(r() * (line.length + 1));
+        lines[i] = line.slice(0, p) + JUNK[Math.floor(r() * JUNK.length)] + line.slice(p);
+        break;
+      }
+      case 4: {
+        const p = Math.floor(r() * line.length);
+        lines[i] = line.slice(0, p) + String.fromCharCode(32 + Math.floor(r() * 95)) + line.slice(p + 1);
+        break;
+      }
+      default: lines = lines.slice(0, Math.floor(r() * lines.length));
+    }
+  }
+  return lines.join("\n");
+}
+
+function check(name: string, file: string, text: string, plan: (t: string) => Plan, besides: string[] = []): void {
+  test(`${MUTANTS} mutants of ${name}: settings or problems that name ${file}, nothing thrown (seed ${SEED})`, () => {
+    expect(plan(text).problems).toEqual([]);
+    const r = rng(SEED + file.length);
+    let refused = 0;
+    let slowest = 0;
+    for (let k = 0; k < MUTANTS; k++) {
+      const m = mutate(text, r);
+      const t = performance.now();
+      let p: Plan;
+      try {
+        p = plan(m);
+      } catch (e) {
+        throw new Error(`mutant ${k} threw ${(e as Error).stack}\n--- mutant ---\n${m}`);
+      }
+      slowest = Math.max(slowest, performance.now() - t);
+      for (const prob of p.problems) {
+        const named = prob.message.startsWith(prob.file) && (prob.file === file || besides.some((b) => prob.file.startsWith(b)));
+        if (!named) throw new Error(`mutant ${k}: a problem that does not name its file: ${prob.message}\n--- mutant ---\n${m}`);
+      }
+      if (p.problems.length) refused++;
+    }
+    expect(refused).toBeGreaterThan(MUTANTS / 10);
+    expect(slowest).toBeLessThan(2000);
+  }, 300_000);
+}
+
+describe("first-boot settings under mutation", () => {
+  const beside = (n: string) => (n === "paio-units/camera.toml" ? { ok: true as const, text: UNIT } : n === "paio-policy.toml" ? { ok: true as const, text: POLICY } : undefined);
+  // A mutant may name other files beside it (paio-units/x.toml, another policy file): their problems name them.
+  check("the documented paio-config.toml", "paio-config.toml", CONFIG, (t) => planConfig(t, beside), [""]);
+  check("Imager's user-data", "user-data", USER_DATA, (t) => planUserData(t));
+  check("Imager's network-config", "network-config", NETWORK_CONFIG, (t) => planNetworkConfig(t, { baseNetwork: "[wired]\ndhcp = true\n" }));
+
+  test("whole imports of mutants: no Wi-Fi key is left on a boot partition whose file could be read", () => {
+    const r = rng(SEED);
+    const dir = mkdtempSync(join(tmpdir(), "paio-provision-fuzz-"));
+    const KEY = "0c9d28a5eb4d939167e66d2e112bcae6b12f8e325592d79b337261c4ad3d7a15";
+    try {
+      for (let k = 0; k < Math.min(MUTANTS, 200); k++) {
+        const boot = join(dir, `b${k}`);
+        const state = join(dir, `s${k}`);
+        mkdirSync(join(boot, "paio-units"), { recursive: true });
+        mkdirSync(state);
+        const which = k % 2 === 0 ? "paio-config.toml" : "network-config";
+        const text = mutate(which === "paio-config.toml" ? CONFIG.replace('psk = "correct horse battery"', `psk_hex = "${KEY}"`) : NETWORK_CONFIG, r);
+        writeFileSync(join(boot, which), text);
+        writeFileSync(join(boot, "paio-units/camera.toml"), UNIT);
+        writeFileSync(join(boot, "paio-policy.toml"), POLICY);
+        const report = importFirstBootSettings({ boot, state, imageNetwork: join(REPO, "image/overlay/etc/paio/network.toml") }, { persistent: true });
+        const after = readFileSync(join(boot, which), "utf8");
+        const unreadable = report.problems.some((p) => /left as it is on the boot partition/.test(p.message));
+        if (after.includes(KEY) && !unreadable) throw new Error(`mutant ${k} (${which}): the key stayed on the boot partition\n--- mutant ---\n${text}\n--- after ---\n${after}`);
+        expect(readdirSync(state).every((n) => !n.endsWith(".tmp"))).toBe(true);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
+});
