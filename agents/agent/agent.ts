@@ -627,7 +627,7 @@ export class Agent {
       health: failed.length ? "failing" : sick.length ? "degraded" : "ok",
       cpu_percent: Math.round(t?.system["sys.cpu_pct"] ?? 0),
       memory_percent: Math.round(t?.system["sys.mem_pct"] ?? 0),
-      temperature_c: t?.system["sys.temp_c"],
+      temperature_c: t?.system["sys.temp_c"] === undefined ? undefined : +t.system["sys.temp_c"].toFixed(1),
       failed_units: failed,
       scheduling: this.scheduling(),
       models: (this.deps.models?.states ?? []).map((m) => (this.modelsPaused && m.state === "loaded" ? { ...m, state: "rules" as const, reason: "paused: the agent is over its CPU budget" } : m)),

@@ -100,6 +100,9 @@ export class Monitor {
   private lastThermal = -Infinity;
   private sysfsRoot: string;
   private thermalPeriodMs: number;
+  /** Whether the thermal period follows the reading's measured cost (unless a fixed period was given). */
+  private thermalAdaptive: boolean;
+  private thermalCostMs = 0;
 
   constructor(
     private source: UnitSource,
@@ -113,6 +116,7 @@ export class Monitor {
     this.ticks = new Ring(capacity);
     this.sysfsRoot = opts.sysfsRoot ?? sysfsRoot();
     this.thermalPeriodMs = opts.thermalPeriodMs ?? 2000;
+    this.thermalAdaptive = opts.thermalPeriodMs === undefined;
   }
 
   /** How often each collector may run given its measured cost: its share of the budget. */
@@ -138,13 +142,20 @@ export class Monitor {
       }
       Object.assign(system, c.last);
     }
-    if (now - this.lastThermal >= this.thermalPeriodMs) {
+    // Like a collector: every 2 s, or less often if reading the zones costs more than a collector's share (ACPI zones can be slow).
+    const share = this.budgetMsPerS / (this.collectors.length + 1);
+    const period = this.thermalAdaptive && share > 0 ? Math.max(this.thermalPeriodMs, (this.thermalCostMs / share) * 1000) : this.thermalPeriodMs;
+    if (now - this.lastThermal >= period) {
       this.lastThermal = now;
+      const before = process.cpuUsage();
       try {
         this.thermal = readThermal(this.sysfsRoot);
       } catch {
         this.thermal = undefined;
       }
+      const used = process.cpuUsage(before);
+      const ms = (used.user + used.system) / 1000;
+      this.thermalCostMs = this.thermalCostMs === 0 ? ms : 0.8 * this.thermalCostMs + 0.2 * ms;
     }
     const soc = this.thermal && socZone(this.thermal);
     if (soc) system["sys.temp_c"] = soc.tempC;
