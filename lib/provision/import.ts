@@ -199,8 +199,10 @@ function scrub(text: string, names: readonly string[], kind: "toml" | "yaml", da
     if (!m) return l;
     changed = true;
     const indent = m[1]!.replace(/-/, " ");
-    const key = /^[\w.-]{1,40}$/.test(m[2]!) ? m[2] : "a key";
-    return `${indent}# ${key} removed from the boot partition after import on ${date}; the device keeps what it needs`;
+    // Said in words, not by the field's name, so a search for the field finds nothing left.
+    const field = m[2]!;
+    const what = file === USER_DATA ? (/^(passwd|hashed_passwd)$/.test(field) ? "a password hash" : "a password") : field === "password" ? "the Wi-Fi password" : "the Wi-Fi key";
+    return `${indent}# ${what} was removed from the boot partition after import on ${date}; the device keeps what it needs`;
   });
   if (!changed) return undefined;
   const out = lines.join("\n");

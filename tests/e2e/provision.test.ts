@@ -111,7 +111,7 @@ describe("first-boot settings", () => {
     }
     const config = run(["mtype", "-i", `${disk}@@${bootPartitionOf(disk).offset}`, "::paio-config.toml"]);
     expect(config).toContain('hostname = "cam-e2e"');
-    expect(config).toMatch(/# psk_hex removed from the boot partition after import/);
+    expect(config).toMatch(/# the Wi-Fi key was removed from the boot partition after import/);
     // Not in any file, nor in freed clusters: no byte of the key is left.
     expect(bootBytes(disk).includes(hex)).toBe(false);
     expect(bootBytes(disk).includes(PASSPHRASE)).toBe(false);
@@ -176,7 +176,7 @@ users:
       expect(await guest.shutdown()).toBe(0);
     }
     const after = run(["mtype", "-i", img, "::network-config"]);
-    expect(after).toMatch(/# password removed from the boot partition after import/);
+    expect(after).toMatch(/# the Wi-Fi password was removed from the boot partition after import/);
     expect(after).toContain('"Imager Net":');
     expect(bootBytes(disk).includes(hex)).toBe(false);
   }, 1_200_000);

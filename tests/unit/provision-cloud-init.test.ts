@@ -115,7 +115,7 @@ describe("Raspberry Pi Imager's files", () => {
     // Off the boot partition: the Wi-Fi key and the password hash.
     expect(bootText()).not.toContain(HEX);
     expect(bootText()).not.toContain("$5$KtI1s5");
-    expect(readFileSync(join(boot, "network-config"), "utf8")).toMatch(/# password removed from the boot partition after import on 2025-01-02/);
+    expect(readFileSync(join(boot, "network-config"), "utf8")).toMatch(/# the Wi-Fi password was removed from the boot partition after import on 2025-01-02/);
     const ud = readFileSync(join(boot, "user-data"), "utf8");
     expect(ud.startsWith("#cloud-config\n")).toBe(true);
     expect(ud).toContain("hostname: cam-01");

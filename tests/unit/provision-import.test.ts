@@ -106,9 +106,10 @@ describe("paio-config.toml", () => {
     // The boot partition keeps its settings but no key; the device keeps the key for later imports.
     const after = readFileSync(join(boot, "paio-config.toml"), "utf8");
     expect(after).toContain('hostname = "cam-01"');
-    expect(after).toMatch(/# psk removed from the boot partition after import on 2025-01-02/);
+    expect(after).toMatch(/# the Wi-Fi key was removed from the boot partition after import on 2025-01-02/);
     expect(bootBytes()).not.toContain(PASS);
     expect(bootBytes()).not.toContain(HEX);
+    expect(bootBytes()).not.toMatch(/psk/);
     expect(bootWrites).toBe(1);
     expect(JSON.parse(readFileSync(join(state, "provision/wifi-keys.json"), "utf8"))).toEqual({ HOME: HEX });
     expect(statSync(join(state, "provision/wifi-keys.json")).mode & 0o777).toBe(0o600);
