@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   const knowledge = new Knowledge(knowledgePath(), { maxBytes: config.maxDbBytes });
   say(`knowledge base ${knowledge.path} (integrity ${knowledge.integrityCheck()}); policy from ${policy.source}`);
   // Problems of the first-boot settings (imported before any unit ran) become incidents.
-  reportProvisioningProblems(knowledge, state);
+  reportProvisioningProblems(knowledge, state, say);
   const models = await loadAgentModels(say);
   for (const m of models.states) {
     if (m.state !== "loaded") knowledge.audit.append("model", null, { model: m.name, state: m.state, reason: m.reason, justification: `model ${m.name} is not used (${m.reason}); its rule answers instead` });

@@ -15,8 +15,18 @@ export interface IncidentSink {
 
 const REPORTED = "provision.reported";
 
-/** Opens an incident for every problem of imports not reported yet; returns how many. */
-export function reportProvisioningProblems(k: IncidentSink, state = process.env.PAIO_STATE_DIR ?? "/var/lib/paio", now = Date.now()): number {
+/** Opens an incident for every problem of imports not reported yet; returns how many. Never throws: a failure is said. */
+export function reportProvisioningProblems(k: IncidentSink, state = process.env.PAIO_STATE_DIR ?? "/var/lib/paio", say: (line: string) => void = () => {}): number {
+  let n = 0;
+  try {
+    n = report(k, state, Date.now());
+  } catch (e) {
+    say(`cannot record the problems of the first-boot settings as incidents: ${(e as Error).message}`);
+  }
+  return n;
+}
+
+function report(k: IncidentSink, state: string, now: number): number {
   const record = readRecord(state);
   const last = Number(k.get(REPORTED) ?? 0);
   let n = 0;
