@@ -27,7 +27,8 @@ else ifeq ($(ARCH),arm64)
   ARCH_BUILD := $(BUILD)/arm64
   ARCH_CC    := aarch64-linux-gnu-gcc
   BOARD      ?= virt
-  BOARDS     := virt rpi3
+  # rpi4: the Buildroot tree's Pi 4 build (QEMU 7.2 has no Pi 4 model to run it on)
+  BOARDS     := virt rpi3 rpi4
 else
   $(error unknown ARCH '$(ARCH)'; the architectures PAIO builds: x86_64, arm64)
 endif
@@ -59,6 +60,7 @@ help:
 	@echo "  make kernel     build Debian's linux-source-6.1 with kernel-patches/ (cached in ~/.cache/paio/kernel)"
 	@echo "  make release    out/release/: the images as .xz with .bmap, SHA256SUMS, a Raspberry Pi Imager repository file"
 	@echo "  make buildroot  build distro/ (Buildroot tree) offline from Debian's packages; needs BUILDROOT_DIR"
+	@echo "                  ARCH=arm64 builds the QEMU virt/UEFI image, ARCH=arm64 BOARD=rpi4 the Raspberry Pi 4 one"
 	@echo "  make image      assemble $(OUT)/paio-x86_64.img, rootfs.squashfs, vmlinuz, initrd.img, manifest"
 	@echo "                  ARCH=arm64: $(OUT)/arm64/paio-arm64.img (UEFI, QEMU virt) and paio-rpi.img (Raspberry Pi 3/4)"
 	@echo "  make test-unit  host-only tests (no QEMU)"
@@ -135,7 +137,7 @@ image: build models
 # at BUILDROOT_DIR from Debian's toolchain and sources; out/buildroot/ gets the
 # disk image. The app and models come from this tree, as for the assembler.
 buildroot: build models
-	@$(BUN) distro/offline/build.ts
+	@PAIO_BOARD=$(BOARD) $(BUN) distro/offline/build.ts
 
 # Release files for every image (xz, bmap, SHA256SUMS, a Raspberry Pi Imager
 # repository, a release note) in out/release/.

@@ -1,7 +1,7 @@
 #!/bin/busybox sh
 # PAIO initramfs /init: load the drivers the root needs, find the read-only
 # squashfs root, mount it and hand over to PID 1 (/sbin/init) with switch_root.
-# Kernel command line: root=PARTLABEL=name|PARTUUID=uuid|/dev/path (default
+# Kernel command line: root=PARTLABEL=name|PARTUUID=sig-nn (MBR)|/dev/path (default
 # PARTLABEL=paio-root), paio.init=PATH (default /sbin/init),
 # paio.break=initramfs (open a shell here instead of booting).
 
@@ -48,10 +48,28 @@ find_by_uevent() {
   return 1
 }
 
+# Prints /dev/NAME of the MBR partition whose PARTUUID is $1 ("50a10001-02": the
+# disk signature, 4 bytes at offset 440, and the partition number). sysfs does
+# not show it, so it is read from each partition's parent disk.
+find_by_mbr_partuuid() {
+  want=$(echo "$1" | tr A-F a-f)
+  for p in /sys/class/block/*/partition; do
+    [ -e "$p" ] || continue
+    d=${p%/partition}
+    disk=$(basename "$(dirname "$(readlink -f "$d")")")
+    sig=$(od -An -tx4 -j440 -N4 "/dev/$disk" 2>/dev/null | tr -d ' ')
+    if [ "$sig-$(printf %02d "$(cat "$p")")" = "$want" ]; then
+      echo "/dev/${d##*/}"
+      return 0
+    fi
+  done
+  return 1
+}
+
 resolve_root() {
   case "$root" in
     PARTLABEL=*) find_by_uevent PARTNAME "${root#PARTLABEL=}" ;;
-    PARTUUID=*) find_by_uevent PARTUUID "${root#PARTUUID=}" ;;
+    PARTUUID=*) find_by_mbr_partuuid "${root#PARTUUID=}" ;;
     /dev/*) [ -b "$root" ] && echo "$root" ;;
     *) return 1 ;;
   esac

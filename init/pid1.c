@@ -6,7 +6,7 @@
  *
  *  - mounts /proc, /sys, /dev, /dev/pts, /run, /tmp and /sys/fs/cgroup (v2),
  *    sets the hostname from /etc/hostname and brings up the loopback interface;
- *  - mounts the data partition (paio.data=/dev/X|PARTLABEL=name|PARTUUID=id, default
+ *  - mounts the data partition (paio.data=/dev/X|PARTLABEL=name|PARTUUID=sig-nn (MBR), default
  *    PARTLABEL=paio-data) at /var/lib/paio: e2fsck -p if it holds ext2/3/4,
  *    mke2fs if its first MiB is all zeros, and otherwise (or on any failure)
  *    a tmpfs instead, so it never formats what it does not recognise. The
@@ -222,11 +222,9 @@ static void loopback_up(void)
 
 /* ---- data partition -------------------------------------------------------------- */
 
-/* /dev/DEVNAME of the block device whose uevent says KEY=value (PARTNAME=, the
- * GPT label, or PARTUUID=, which an MBR disk has too: "<disk signature>-<nn>"). */
-static int find_partition(const char *key, const char *value, char *dev, size_t size)
+/* /dev/DEVNAME of the block device whose uevent says PARTNAME=label (a GPT partition's name). */
+static int find_partlabel(const char *label, char *dev, size_t size)
 {
-	size_t klen = strlen(key);
 	DIR *d = opendir("/sys/class/block");
 	struct dirent *e;
 	int found = -1;
@@ -239,11 +237,65 @@ static int find_partition(const char *key, const char *value, char *dev, size_t 
 		for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
 			if (strncmp(l, "DEVNAME=", 8) == 0)
 				devname = l + 8;
-			else if (strncmp(l, key, klen) == 0 && l[klen] == '=' && strcasecmp(l + klen + 1, value) == 0)
+			else if (strncmp(l, "PARTNAME=", 9) == 0 && strcmp(l + 9, label) == 0)
 				match = 1;
 		}
 		if (match && devname) {
 			snprintf(dev, size, "/dev/%s", devname);
+			found = 0;
+		}
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/*
+ * The PARTUUID the kernel gives a partition of an MBR disk (the Raspberry Pi
+ * image): the disk signature (4 bytes at offset 440, little-endian) and the
+ * partition number, as "50a10001-03". sysfs does not show it, so it is read
+ * from the parent disk. -1 when NAME is not a partition of an MBR disk.
+ */
+static int mbr_partuuid(const char *name, char *out, size_t size)
+{
+	char path[320], buf[32], link[512];
+	snprintf(path, sizeof(path), "/sys/class/block/%s/partition", name);
+	if (read_file(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	int number = atoi(buf);
+	snprintf(path, sizeof(path), "/sys/class/block/%s", name);
+	ssize_t len = readlink(path, link, sizeof(link) - 1); /* .../mmcblk0/mmcblk0p3 */
+	if (len <= 0)
+		return -1;
+	link[len] = '\0';
+	char *slash = strrchr(link, '/');
+	if (!slash)
+		return -1;
+	*slash = '\0';
+	const char *parent = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+	char disk[600];
+	snprintf(disk, sizeof(disk), "/dev/%s", parent);
+	unsigned char mbr[512];
+	int fd = open(disk, O_RDONLY | O_CLOEXEC);
+	ssize_t got = fd < 0 ? -1 : pread(fd, mbr, sizeof(mbr), 0);
+	if (fd >= 0)
+		close(fd);
+	/* A boot signature, and not GPT's protective MBR (its partition type 0xEE). */
+	if (got != (ssize_t)sizeof(mbr) || mbr[510] != 0x55 || mbr[511] != 0xaa || mbr[450] == 0xee)
+		return -1;
+	snprintf(out, size, "%02x%02x%02x%02x-%02d", mbr[443], mbr[442], mbr[441], mbr[440], number);
+	return 0;
+}
+
+static int find_partuuid(const char *uuid, char *dev, size_t size)
+{
+	DIR *d = opendir("/sys/class/block");
+	struct dirent *e;
+	int found = -1;
+	while (d && found < 0 && (e = readdir(d))) {
+		char id[32];
+		if (e->d_name[0] != '.' && mbr_partuuid(e->d_name, id, sizeof(id)) == 0 && strcasecmp(id, uuid) == 0) {
+			snprintf(dev, size, "/dev/%s", e->d_name);
 			found = 0;
 		}
 	}
@@ -257,10 +309,10 @@ static int wait_for_device(const char *spec, char *dev, size_t size)
 {
 	for (int i = 0; i < 50; i++, usleep(100000)) {
 		if (strncmp(spec, "PARTLABEL=", 10) == 0) {
-			if (find_partition("PARTNAME", spec + 10, dev, size) < 0)
+			if (find_partlabel(spec + 10, dev, size) < 0)
 				continue;
 		} else if (strncmp(spec, "PARTUUID=", 9) == 0) {
-			if (find_partition("PARTUUID", spec + 9, dev, size) < 0)
+			if (find_partuuid(spec + 9, dev, size) < 0)
 				continue;
 		} else {
 			snprintf(dev, size, "%s", spec);

@@ -248,7 +248,7 @@ async function runCommand(args: string[]): Promise<number> {
   if (rpi) {
     const files = rpiBootFiles(detectImage(disk), tmp);
     for (const w of files.config.warnings) console.error(`paio: ${w}`);
-    Object.assign(machine, { kernel: files.kernel, dtb: files.dtb, initrd: files.initrd, cmdline: [files.cmdline, ...f.append].join(" ") });
+    Object.assign(machine, { kernel: files.kernel, dtb: files.dtb, initrd: files.initrd, cmdline: [files.cmdline, ...RPI_QEMU_CMDLINE, ...f.append].join(" ") });
     how = `${files.config.kernel}, ${files.config.deviceTree}${files.config.initramfs ? `, ${files.config.initramfs}` : ""} from its config.txt`;
   } else {
     const varsFile = persistentVars ?? join(dir, t.arch === "x86_64" ? "OVMF_VARS.snapshot.fd" : "AAVMF_VARS.snapshot.fd");

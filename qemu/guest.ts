@@ -14,7 +14,7 @@ import { chooseAccel, type Accel } from "./accel.ts";
 import { ConsoleWatcher } from "./console.ts";
 import { ExecClient } from "./exec-client.ts";
 import { checkImageFor, checkSdSize, detectImage, rpiBootFiles } from "./image-info.ts";
-import { ensureVars, FIRMWARE, imageCmdline, qemuArgs, RPI_EXEC_TTY, type MachineOptions } from "./machine.ts";
+import { ensureVars, FIRMWARE, imageCmdline, qemuArgs, RPI_EXEC_TTY, RPI_QEMU_CMDLINE, type MachineOptions } from "./machine.ts";
 import { freePort, guestKey, sshArgv, type Forward } from "./net.ts";
 import { describeTarget, resolveTarget, RPI3_CPUS, RPI3_MEMORY_MB, TargetError, targetFromEnv, type Arch, type Board, type Target } from "./target.ts";
 
@@ -164,7 +164,7 @@ export class Guest {
         machine.kernel = files.kernel;
         machine.dtb = files.dtb;
         machine.initrd = files.initrd;
-        machine.cmdline = [files.cmdline, "panic=-1", `paio.exec_port=${RPI_EXEC_TTY}`, ...(opts.append ?? [])].join(" ");
+        machine.cmdline = [files.cmdline, "panic=-1", `paio.exec_port=${RPI_EXEC_TTY}`, ...RPI_QEMU_CMDLINE, ...(opts.append ?? [])].join(" ");
       } else {
         let varsFile = opts.varsFile;
         if (opts.boot === "uefi" && !varsFile) varsFile = join(tmp, FIRMWARE[target.arch].varsName);

@@ -22,6 +22,13 @@ export const AAVMF_VARS = "/usr/share/AAVMF/AAVMF_VARS.fd";
 export const EXEC_PORT_NAME = "org.paio.exec";
 /** Where the Pi's guest finds the exec protocol (the runner puts it on the command line). */
 export const RPI_EXEC_TTY = "/dev/ttyAMA0";
+/**
+ * Kernel arguments every raspi3b guest gets. QEMU 7.2's model of the SoC's
+ * watchdog has no countdown: arming it (what bcm2835-wdt does when opened)
+ * resets the machine at once. So under QEMU the supervisor leaves it alone;
+ * the device is still there (a real Pi's is fed as on x86).
+ */
+export const RPI_QEMU_CMDLINE = ["paio.watchdog=off"];
 
 /** UEFI firmware per architecture: code (read-only) and the template of the variable store. */
 export const FIRMWARE: Record<Arch, { code: string; vars: string; varsName: string }> = {

@@ -229,9 +229,11 @@ export class Supervisor {
    * supervisor leads to a reset.
    */
   private startWatchdog(): void {
-    // Only the system's supervisor (PID 1's child) owns the watchdog; PAIO_WATCHDOG names another device.
-    const dev = process.env.PAIO_WATCHDOG ?? (process.ppid === 1 ? "/dev/watchdog" : undefined);
-    if (!dev || dev === "none") return;
+    // Only the system's supervisor (PID 1's child) owns the watchdog; PAIO_WATCHDOG names another
+    // device; paio.watchdog=off|/dev/X on the kernel command line turns it off or picks one.
+    const dev = process.env.PAIO_WATCHDOG ?? (process.ppid === 1 ? cmdlineWatchdog() ?? "/dev/watchdog" : undefined);
+    if (dev === "off") this.say("watchdog: not used (paio.watchdog=off on the kernel command line)");
+    if (!dev || dev === "none" || dev === "off") return;
     try {
       if (!statSync(dev).isCharacterDevice()) return;
       this.watchdogFd = openSync(dev, "r+"); // never create: it must be the driver's device
@@ -414,5 +416,14 @@ export class Supervisor {
     this.saveState();
     this.closeWatchdog();
     return n;
+  }
+}
+
+/** paio.watchdog= from the kernel command line: "off", or the device to feed. */
+function cmdlineWatchdog(): string | undefined {
+  try {
+    return /(?:^|\s)paio\.watchdog=(\S+)/.exec(readFileSync("/proc/cmdline", "utf8"))?.[1];
+  } catch {
+    return undefined;
   }
 }

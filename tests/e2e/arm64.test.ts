@@ -6,7 +6,8 @@
 //    kept across a reboot;
 //  - paio-rpi.img on QEMU raspi3b with a Cortex-A53 (the Pi 3's core), booted
 //    the way the Pi's firmware would from the image's own boot partition: the
-//    supervisor ready and the SoC's watchdog present.
+//    supervisor ready and the SoC's watchdog present (QEMU 7.2 cannot run it:
+//    armed, its model resets the machine at once).
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -136,14 +137,14 @@ describe("Raspberry Pi image on QEMU raspi3b (cortex-a53)", () => {
     expect(out).toMatch(/^\/dev\/mmcblk0p3 \/var\/lib\/paio ext4/m);
   });
 
-  test("the SoC's watchdog (bcm2835-wdt) is there and the supervisor feeds it", async () => {
+  // QEMU 7.2's model of this watchdog resets the machine the moment it is armed (it has no
+  // countdown), so the runner passes paio.watchdog=off; feeding it is tested on x86 (i6300esb).
+  test("the SoC's watchdog (bcm2835-wdt) is there; under QEMU the supervisor is told to leave it alone", async () => {
     const out = await run(guest!, `
       ls /dev/watchdog*
-      cat /sys/class/watchdog/watchdog0/identity 2>/dev/null
-      cat /sys/class/watchdog/watchdog0/state 2>/dev/null`);
+      basename "$(readlink -f /sys/class/watchdog/watchdog0/device/driver)"`);
     expect(out).toContain("/dev/watchdog0");
-    expect(out).toMatch(/bcm2835|Broadcom/i);
-    expect(out).toMatch(/^active$/m);
-    expect(guest!.console.lines().some((l) => /watchdog: feeding \/dev\/watchdog/.test(l))).toBe(true);
+    expect(out).toMatch(/^bcm2835-wdt$/m);
+    expect(guest!.console.lines().some((l) => /watchdog: not used \(paio\.watchdog=off/.test(l))).toBe(true);
   });
 });
