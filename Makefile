@@ -86,7 +86,9 @@ $(ARCH_BUILD)/qemu-exec: qemu/guest/qemu-exec.c
 	$(CC_STATIC) -o $@ $<
 
 INIT_TS := $(shell find init lib -name '*.ts' 2>/dev/null)
-$(BUILD)/supervisor.js: $(INIT_TS) package-lock.json
+AGENTS_TS := $(shell find agents -name '*.ts' -o -name '*.tsx' 2>/dev/null)
+# The supervisor checks policy files with the agent's own parser (agents/guard/), so it depends on agents/ too.
+$(BUILD)/supervisor.js: $(INIT_TS) $(AGENTS_TS) package-lock.json
 	@mkdir -p $(BUILD)
 	$(BUN) build --target=bun --outfile=$@ init/supervisor/main.ts
 
@@ -98,7 +100,6 @@ $(BUILD)/paio.js: $(INIT_TS) $(shell find agents -name '*.ts' 2>/dev/null) packa
 	@mkdir -p $(BUILD)
 	$(BUN) build --target=bun --external onnxruntime-node --outfile=$@ init/cli/paio.ts
 
-AGENTS_TS := $(shell find agents -name '*.ts' -o -name '*.tsx' 2>/dev/null)
 $(BUILD)/agent.js: $(AGENTS_TS) $(INIT_TS) package-lock.json
 	@mkdir -p $(BUILD)
 	$(BUN) build --target=bun --external onnxruntime-node --outfile=$@ agents/agent/main.ts
