@@ -10,9 +10,11 @@
  * unchanged. It serves this byte protocol, one command per '\n'-terminated
  * line:
  *
- *   host  HELLO\n                 guest  PAIO-EXEC-READY 1\n
+ *   host  HELLO\n                 guest  PAIO-EXEC-READY 2\n  (2: PUT is understood)
  *   host  RUN <len>\n<script>     guest  OUT <len>\n<bytes> ... EXIT <code>\n
  *   host  KILL\n                  SIGKILL to the running script (EXIT 137)
+ *   host  PUT <len> <mode> <sha256> <path>\n
+ *                                 guest  MORE <n>\n ... OK <sha256>\n | ERR <reason>\n
  *   host  POWEROFF\n | REBOOT\n   guest  OK\n, then signals PID 1
  *   anything else                 guest  ERR <reason>\n
  *
@@ -23,34 +25,90 @@
  * is killed and the port is reopened. Without the port (real hardware) the
  * program idles forever instead of exiting, so its unit does not flap.
  * A serial line never hangs up: a host that comes back simply goes on.
+ *
+ * PUT writes a file of <len> bytes at <path> (absolute; the rest of the line,
+ * spaces allowed) with the octal <mode>, creating missing parent directories
+ * (0755). The host sends the file's bytes only as the guest asks for them:
+ * each MORE <n> lets it send n more. The guest grants a window ahead (1 MiB;
+ * 32 KiB on a terminal) and tops it up as it writes, so a serial line without
+ * flow control never has more than a window in its buffers, and a slow disk
+ * slows the host down instead of filling memory. The bytes go to a temporary
+ * file beside <path>, with the space reserved first; it is renamed to <path>
+ * only when all of them arrived and their SHA-256 (computed here) equals
+ * <sha256>, so <path> never holds a partial or damaged file. ERR (starting
+ * with the path) comes at once for a path that cannot be written or a file
+ * that does not fit, or during the transfer when a write fails; then the
+ * guest asks for nothing more, the host still sends what was already granted,
+ * and the guest drops it. A transfer cut off (the host hangs up, or no byte
+ * for 60 s: a serial line cannot say that the host went away) is dropped with
+ * its temporary file.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PORT_NAME "org.paio.exec"
 #define CMDLINE_KEY "paio.exec_port="
-#define MAX_LINE 256
+#define MAX_LINE (PATH_MAX + 128) /* a PUT line carries a path */
 #define MAX_SCRIPT (16u << 20)
-#define CHUNK 4096
+#define CHUNK 4096                /* script output per OUT frame */
+#define IN_CHUNK 65536            /* what is read from the host at once */
+#define MAX_PUT 999999999999999ULL
+/* The window of PUT bytes the host may have on their way, and the step in
+ * which it is topped up: on a virtio port (flow controlled end to end) and on
+ * a terminal (raw, no flow control: the kernel's buffers must hold it all). */
+#define PUT_WINDOW (1u << 20)
+#define PUT_STEP (256u << 10)
+#define TTY_PUT_WINDOW (32u << 10)
+#define TTY_PUT_STEP (8u << 10)
+#define PUT_IDLE_MS 60000
 
 static char *const SCRIPT_ENV[] = {
 	"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=dumb", NULL};
 
+struct sha256 {
+	uint32_t h[8];
+	uint64_t bytes;
+	unsigned char block[64];
+	size_t used;
+};
+
+/* A PUT in progress. */
+struct put {
+	int active;                  /* its bytes are being received */
+	int fd;                      /* the temporary file; -1 after an error (the rest is dropped) */
+	unsigned long long len;      /* the file's size */
+	unsigned long long received; /* bytes that came */
+	unsigned long long granted;  /* bytes the host was allowed to send (MORE) */
+	unsigned long long window, step;
+	mode_t mode;
+	char want[65];               /* the SHA-256 the host announced, lower-case hex */
+	char path[PATH_MAX];
+	char tmp[PATH_MAX + 48];
+	struct sha256 sha;
+	long long last_ms;           /* when the last byte came */
+};
+
 struct conn {
 	int fd;
+	int tty;              /* the port is a terminal (no flow control) */
 	char line[MAX_LINE + 1];
 	size_t line_len;
 	int discarding;       /* after an over-long line: drop bytes up to '\n' */
@@ -60,7 +118,10 @@ struct conn {
 	char script[64];      /* the script file being written or run */
 	pid_t pid;            /* running script (also its process group), or 0 */
 	int out;              /* read end of its output pipe, or -1 after EOF */
+	struct put put;
 };
+
+static long long put_idle_ms = PUT_IDLE_MS;
 
 /* ---- I/O helpers ------------------------------------------------------------ */
 
@@ -87,6 +148,129 @@ static int write_all(int fd, const void *buf, size_t len)
 static int reply(struct conn *c, const char *text)
 {
 	return write_all(c->fd, text, strlen(text));
+}
+
+static int replyf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int replyf(struct conn *c, const char *fmt, ...)
+{
+	char msg[MAX_LINE + PATH_MAX + 256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof(msg) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return 0;
+	if ((size_t)n > sizeof(msg) - 2)
+		n = (int)sizeof(msg) - 2;
+	/* One line, whatever an error text holds. */
+	for (int i = 0; i < n; i++)
+		if (msg[i] == '\n')
+			msg[i] = ' ';
+	msg[n++] = '\n';
+	return write_all(c->fd, msg, (size_t)n);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- SHA-256 (FIPS 180-4) ---------------------------------------------------- */
+
+static const uint32_t SHA_K[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+	0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+	0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+	0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+	0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+static uint32_t ror(uint32_t x, int n)
+{
+	return (x >> n) | (x << (32 - n));
+}
+
+static void sha256_init(struct sha256 *s)
+{
+	static const uint32_t H0[8] = {
+		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+	};
+	memcpy(s->h, H0, sizeof(H0));
+	s->bytes = 0;
+	s->used = 0;
+}
+
+static void sha256_block(struct sha256 *s, const unsigned char *p)
+{
+	uint32_t w[64];
+	for (int i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+	for (int i = 16; i < 64; i++) {
+		uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
+		uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
+		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+	}
+	uint32_t a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3];
+	uint32_t e = s->h[4], f = s->h[5], g = s->h[6], h = s->h[7];
+	for (int i = 0; i < 64; i++) {
+		uint32_t t1 = h + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + SHA_K[i] + w[i];
+		uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+		h = g;
+		g = f;
+		f = e;
+		e = d + t1;
+		d = c;
+		c = b;
+		b = a;
+		a = t1 + t2;
+	}
+	s->h[0] += a;
+	s->h[1] += b;
+	s->h[2] += c;
+	s->h[3] += d;
+	s->h[4] += e;
+	s->h[5] += f;
+	s->h[6] += g;
+	s->h[7] += h;
+}
+
+static void sha256_update(struct sha256 *s, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	s->bytes += len;
+	if (s->used > 0) {
+		size_t n = 64 - s->used < len ? 64 - s->used : len;
+		memcpy(s->block + s->used, p, n);
+		s->used += n;
+		p += n;
+		len -= n;
+		if (s->used < 64)
+			return;
+		sha256_block(s, s->block);
+		s->used = 0;
+	}
+	for (; len >= 64; p += 64, len -= 64)
+		sha256_block(s, p);
+	memcpy(s->block, p, len);
+	s->used = len;
+}
+
+/* Finishes the hash into 64 lower-case hex digits and a NUL. */
+static void sha256_hex(struct sha256 *s, char out[65])
+{
+	uint64_t bits = s->bytes * 8;
+	unsigned char pad[72] = {0x80};
+	size_t padlen = (s->used < 56 ? 56 : 120) - s->used;
+	for (int i = 0; i < 8; i++)
+		pad[padlen + (size_t)i] = (unsigned char)(bits >> (56 - 8 * i));
+	sha256_update(s, pad, padlen + 8);
+	for (int i = 0; i < 8; i++)
+		snprintf(out + 8 * i, 9, "%08x", s->h[i]);
 }
 
 /* ---- finding and opening the port --------------------------------------- */
@@ -286,10 +470,225 @@ static int end_run(struct conn *c)
 	return reply(c, msg);
 }
 
-static int handle_line(struct conn *c, const char *line)
+/* ---- PUT: a file from the host ------------------------------------------------ */
+
+/* Creates the directories above path (0755), as mkdir -p; on failure names the one that failed. */
+static int make_parents(const char *path, char *failed, size_t size)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *end = strrchr(dir, '/');
+	if (!end || end == dir)
+		return 0; /* directly under / */
+	*end = '\0';
+	for (char *p = dir + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char keep = *p;
+		*p = '\0';
+		struct stat st;
+		if (mkdir(dir, 0755) < 0) {
+			int err = errno;
+			if (err != EEXIST || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+				snprintf(failed, size, "%s", dir);
+				errno = err == EEXIST ? ENOTDIR : err;
+				return -1;
+			}
+		}
+		if (keep == '\0')
+			return 0;
+		*p = keep;
+	}
+}
+
+/* Drops the PUT's temporary file. */
+static void put_discard(struct put *p)
+{
+	if (p->fd >= 0) {
+		close(p->fd);
+		unlink(p->tmp);
+	}
+	p->fd = -1;
+}
+
+/* A PUT failed while its bytes come: say so at once, and drop what the host still sends. */
+static int put_fail(struct conn *c, const char *what, int err)
+{
+	struct put *p = &c->put;
+	put_discard(p);
+	int rc = replyf(c, "ERR %s: %s after %llu of %llu bytes: %s; nothing was written there",
+			p->path, what, p->received, p->len, strerror(err));
+	if (p->received >= p->granted)
+		p->active = 0;
+	return rc;
+}
+
+/* Lets the host send more, keeping up to a window of bytes on their way. */
+static int put_grant(struct conn *c)
+{
+	struct put *p = &c->put;
+	unsigned long long ahead = p->granted - p->received;
+	if (p->fd < 0 || p->granted >= p->len || ahead + p->step > p->window)
+		return 0;
+	unsigned long long n = p->window - ahead;
+	if (n > p->len - p->granted)
+		n = p->len - p->granted;
+	p->granted += n;
+	return replyf(c, "MORE %llu", n);
+}
+
+/* Every byte came: check the SHA-256, then put the file in place. */
+static int put_finish(struct conn *c)
+{
+	struct put *p = &c->put;
+	char got[65];
+	p->active = 0;
+	sha256_hex(&p->sha, got);
+	if (strcmp(got, p->want) != 0) {
+		put_discard(p);
+		return replyf(c, "ERR %s: SHA-256 mismatch: %s arrived, the host sent %s; nothing was written there", p->path, got, p->want);
+	}
+	const char *what = NULL;
+	if (fchmod(p->fd, p->mode) < 0)
+		what = "cannot set its mode";
+	else if (fsync(p->fd) < 0)
+		what = "cannot write it to disk";
+	else if (rename(p->tmp, p->path) < 0)
+		what = "cannot move it in place";
+	if (what) {
+		int err = errno;
+		put_discard(p);
+		return replyf(c, "ERR %s: %s: %s; nothing was written there", p->path, what, strerror(err));
+	}
+	close(p->fd);
+	p->fd = -1;
+	/* The rename itself must survive a power cut too. */
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", p->path);
+	char *slash = strrchr(dir, '/');
+	slash[slash == dir ? 1 : 0] = '\0';
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return replyf(c, "OK %s", got);
+}
+
+/* PUT <len> <mode> <sha256> <path>: checks, makes the directories and the temporary file, asks for the bytes. */
+static int begin_put(struct conn *c, char *arg)
+{
+	static unsigned counter;
+	struct put *p = &c->put;
+	char *fields[4] = {arg, NULL, NULL, NULL};
+	for (int i = 1; i < 4; i++) {
+		char *sp = strchr(fields[i - 1], ' ');
+		if (!sp)
+			return reply(c, "ERR bad PUT: PUT <len> <mode> <sha256> <path> expected\n");
+		*sp = '\0';
+		fields[i] = sp + 1;
+	}
+	size_t digits = strspn(fields[0], "0123456789");
+	size_t octal = strspn(fields[1], "01234567");
+	size_t hex = strspn(fields[2], "0123456789abcdefABCDEF");
+	if (digits == 0 || digits > 15 || fields[0][digits] != '\0')
+		return reply(c, "ERR bad PUT length\n");
+	if (octal == 0 || octal > 5 || fields[1][octal] != '\0' || strtoul(fields[1], NULL, 8) > 07777)
+		return reply(c, "ERR bad PUT mode (octal, up to 7777)\n");
+	if (hex != 64 || fields[2][hex] != '\0')
+		return reply(c, "ERR bad PUT SHA-256 (64 hex digits)\n");
+	const char *path = fields[3];
+	if (strlen(path) >= sizeof(p->path))
+		return reply(c, "ERR bad PUT: path too long\n");
+
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+	snprintf(p->path, sizeof(p->path), "%s", path);
+	p->len = strtoull(fields[0], NULL, 10);
+	p->mode = (mode_t)strtoul(fields[1], NULL, 8);
+	for (int i = 0; i < 64; i++)
+		p->want[i] = (char)(fields[2][i] | 0x20); /* lower case */
+	p->window = c->tty ? TTY_PUT_WINDOW : PUT_WINDOW;
+	p->step = c->tty ? TTY_PUT_STEP : PUT_STEP;
+
+	const char *base = strrchr(path, '/');
+	if (path[0] != '/')
+		return replyf(c, "ERR %s: not an absolute path", path);
+	if (base[1] == '\0' || strcmp(base + 1, ".") == 0 || strcmp(base + 1, "..") == 0)
+		return replyf(c, "ERR %s: names a directory, not a file", path);
+	char failed[PATH_MAX];
+	if (make_parents(path, failed, sizeof(failed)) < 0)
+		return replyf(c, "ERR %s: cannot create the directory %s: %s", path, failed, strerror(errno));
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return replyf(c, "ERR %s: is a directory", path);
+	/* The temporary file lies beside the target, so that rename() is atomic. */
+	snprintf(p->tmp, sizeof(p->tmp), "%.*s/.paio-put.%d.%u", (int)(base - path), path, (int)getpid(), counter++);
+	/* O_EXCL|O_NOFOLLOW: root must not write through a planted link. */
+	p->fd = open(p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (p->fd < 0)
+		return replyf(c, "ERR %s: cannot create a file in its directory: %s", path, strerror(errno));
+	/* Reserve the space now: a file that does not fit is refused before its bytes travel. */
+	if (p->len > 0 && fallocate(p->fd, 0, 0, (off_t)p->len) < 0 && (errno == ENOSPC || errno == EFBIG || errno == EDQUOT)) {
+		int err = errno;
+		struct statvfs vfs;
+		char free_text[64] = "";
+		if (fstatvfs(p->fd, &vfs) == 0)
+			snprintf(free_text, sizeof(free_text), " (%llu bytes free there)", (unsigned long long)vfs.f_bavail * vfs.f_frsize);
+		put_discard(p);
+		return replyf(c, "ERR %s: %s: %llu bytes do not fit%s", path, strerror(err), p->len, free_text);
+	}
+	sha256_init(&p->sha);
+	p->last_ms = now_ms();
+	if (p->len == 0)
+		return put_finish(c);
+	p->active = 1;
+	return put_grant(c);
+}
+
+/* Bytes of the PUT in progress; returns how many were taken, or -1 when the port failed. */
+static ssize_t put_bytes(struct conn *c, const char *buf, size_t len)
+{
+	struct put *p = &c->put;
+	/* After an error only what was granted still comes. */
+	unsigned long long limit = p->fd >= 0 ? p->len : p->granted;
+	size_t n = len < limit - p->received ? len : (size_t)(limit - p->received);
+	p->last_ms = now_ms();
+	if (p->fd >= 0) {
+		if (write_all(p->fd, buf, n) < 0) {
+			int err = errno;
+			p->received += n;
+			return put_fail(c, err == ENOSPC ? "the disk is full" : "cannot write", err) < 0 ? -1 : (ssize_t)n;
+		}
+		sha256_update(&p->sha, buf, n);
+	}
+	p->received += n;
+	if (p->fd < 0) {
+		if (p->received >= p->granted)
+			p->active = 0;
+		return (ssize_t)n;
+	}
+	if (p->received == p->len)
+		return put_finish(c) < 0 ? -1 : (ssize_t)n;
+	return put_grant(c) < 0 ? -1 : (ssize_t)n;
+}
+
+/* No byte for a long time: the host is gone (a serial line never says so). */
+static int put_stalled(struct conn *c)
+{
+	struct put *p = &c->put;
+	p->active = 0;
+	if (p->fd < 0)
+		return 0; /* already answered */
+	put_discard(p);
+	return replyf(c, "ERR %s: no data for %lld s after %llu of %llu bytes; nothing was written there",
+		      p->path, put_idle_ms / 1000, p->received, p->len);
+}
+
+static int handle_line(struct conn *c, char *line)
 {
 	if (strcmp(line, "HELLO") == 0)
-		return reply(c, "PAIO-EXEC-READY 1\n");
+		return reply(c, "PAIO-EXEC-READY 2\n");
 	if (strcmp(line, "KILL") == 0) {
 		/* Silent when idle: a KILL that crossed the script's EXIT is not an error.
 		 * The unreaped child keeps its pid, so -pid cannot name a stranger. */
@@ -304,6 +703,8 @@ static int handle_line(struct conn *c, const char *line)
 	}
 	if (strncmp(line, "RUN ", 4) == 0)
 		return begin_run(c, line + 4);
+	if (strncmp(line, "PUT ", 4) == 0)
+		return begin_put(c, line + 4);
 	return reply(c, "ERR unknown command\n");
 }
 
@@ -320,6 +721,14 @@ static int feed(struct conn *c, const char *buf, size_t len)
 			c->body_left -= n;
 			if (c->body_left == 0 && end_run(c) < 0)
 				return -1;
+			continue;
+		}
+		if (c->put.active) {
+			ssize_t n = put_bytes(c, buf, len);
+			if (n < 0)
+				return -1;
+			buf += n;
+			len -= (size_t)n;
 			continue;
 		}
 		char ch = *buf++;
@@ -352,16 +761,26 @@ static int feed(struct conn *c, const char *buf, size_t len)
 /* Serves one connection until the host goes away. */
 static void serve(struct conn *c)
 {
+	static char in[IN_CHUNK];
 	char buf[CHUNK], head[32];
 	for (;;) {
 		struct pollfd fds[2] = {{c->fd, POLLIN, 0}, {c->out, POLLIN, 0}};
 		/* Output ended but the script may still be running: look again shortly. */
-		int waiting = c->pid > 0 && c->out < 0;
-		if (poll(fds, 2, waiting ? 20 : -1) < 0) {
+		int timeout = c->pid > 0 && c->out < 0 ? 20 : -1;
+		if (c->put.active) {
+			long long left = c->put.last_ms + put_idle_ms - now_ms();
+			int t = left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
+			if (timeout < 0 || t < timeout)
+				timeout = t;
+		}
+		int ready = poll(fds, 2, timeout);
+		if (ready < 0) {
 			if (errno == EINTR)
 				continue;
 			return;
 		}
+		if (c->put.active && now_ms() - c->put.last_ms >= put_idle_ms && put_stalled(c) < 0)
+			return;
 		if (c->out >= 0 && fds[1].revents) {
 			ssize_t n = read(c->out, buf, sizeof(buf));
 			if (n > 0) {
@@ -380,10 +799,10 @@ static void serve(struct conn *c)
 				return;
 		}
 		if (fds[0].revents) {
-			ssize_t n = read(c->fd, buf, sizeof(buf));
+			ssize_t n = read(c->fd, in, sizeof(in));
 			if (n < 0 && errno == EINTR)
 				continue;
-			if (n <= 0 || feed(c, buf, (size_t)n) < 0)
+			if (n <= 0 || feed(c, in, (size_t)n) < 0)
 				return;
 		}
 	}
@@ -400,6 +819,10 @@ int main(int argc, char **argv)
 {
 	char path[300];
 	signal(SIGPIPE, SIG_IGN); /* a vanished host shows up as EPIPE, not as our death */
+	/* Tests shorten the wait after which a silent PUT is dropped. */
+	const char *idle = getenv("QEMU_EXEC_PUT_IDLE_MS");
+	if (idle && atoll(idle) > 0)
+		put_idle_ms = atoll(idle);
 	if (argc > 1) {
 		snprintf(path, sizeof(path), "%s", argv[1]);
 	} else if (cmdline_port(path, sizeof(path)) == 0) {
@@ -419,8 +842,14 @@ int main(int argc, char **argv)
 		}
 	}
 	for (;;) {
-		struct conn c = {.fd = open_port(path), .body_fd = -1, .out = -1};
+		static struct conn c;
+		memset(&c, 0, sizeof(c));
+		c.fd = open_port(path);
+		c.body_fd = -1;
+		c.out = -1;
+		c.put.fd = -1;
 		if (c.fd >= 0) {
+			c.tty = isatty(c.fd);
 			serve(&c);
 			if (c.pid > 0)
 				abandon_script(&c);
@@ -428,6 +857,8 @@ int main(int argc, char **argv)
 				close(c.body_fd);
 				unlink(c.script);
 			}
+			/* A transfer cut off leaves nothing behind. */
+			put_discard(&c.put);
 			close(c.fd);
 		}
 		usleep(200000);

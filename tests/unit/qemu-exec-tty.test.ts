@@ -4,7 +4,8 @@
 // pseudo-terminal pair; the helper runs on the slave, the test speaks the
 // protocol on the master through the relay's stdin and stdout.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -99,7 +100,7 @@ class Line {
     while (Date.now() < deadline) {
       this.send("HELLO\n");
       try {
-        for (;;) if ((await this.line(500)) === "PAIO-EXEC-READY 1") break;
+        for (;;) if ((await this.line(500)) === "PAIO-EXEC-READY 2") break;
       } catch {
         continue;
       }
@@ -109,6 +110,30 @@ class Line {
       return;
     }
     throw new Error("the helper never answered HELLO on the terminal");
+  }
+
+  /**
+   * PUT as the host's ExecClient does it: the file's bytes only as the
+   * helper grants them. Returns the final answer and the largest grant seen
+   * (what may be in the terminal's buffers at once). stopAfter: stop sending
+   * once that many bytes went, as a host that vanished would.
+   */
+  async put(data: Uint8Array, mode: string, path: string, stopAfter = Infinity): Promise<{ answer: string; largest: number }> {
+    this.send(`PUT ${data.length} ${mode} ${createHash("sha256").update(data).digest("hex")} ${path}\n`);
+    let sent = 0;
+    let granted = 0;
+    let largest = 0;
+    for (;;) {
+      const line = await this.line(30_000);
+      const more = /^MORE (\d+)$/.exec(line);
+      if (!more) return { answer: line, largest };
+      granted += Number(more[1]);
+      largest = Math.max(largest, granted - sent);
+      const end = Math.min(granted, stopAfter);
+      if (end > sent) this.send(data.subarray(sent, end));
+      sent = Math.max(sent, end);
+      if (sent >= stopAfter) return { answer: "", largest };
+    }
   }
 
   async result(): Promise<{ code: number; out: Buffer }> {
@@ -159,7 +184,8 @@ describe("qemu-exec on a terminal", () => {
     const slave = first.slice(0, first.indexOf("\n"));
     expect(first.slice(first.indexOf("\n") + 1)).toBe("");
     line = new Line(relay);
-    helper = Bun.spawn([bin, slave], { stdout: "ignore", stderr: "inherit" });
+    // A silent PUT is dropped after 2 s here (60 s in the image), so that the test can wait for it.
+    helper = Bun.spawn([bin, slave], { stdout: "ignore", stderr: "inherit", env: { ...process.env, QEMU_EXEC_PUT_IDLE_MS: "2000" } });
     await line.handshake();
   }, 60_000);
 
@@ -171,9 +197,9 @@ describe("qemu-exec on a terminal", () => {
 
   test("HELLO is answered with a bare \\n: no echo, no CR added", async () => {
     line.send("HELLO\n");
-    expect(await line.line()).toBe("PAIO-EXEC-READY 1");
+    expect(await line.line()).toBe("PAIO-EXEC-READY 2");
     line.send("HELLO\n");
-    expect(await line.line()).toBe("PAIO-EXEC-READY 1");
+    expect(await line.line()).toBe("PAIO-EXEC-READY 2");
   });
 
   test("every byte value goes in and comes back unchanged: \\r, \\n, ^C, ^D, DEL, ^Q, ^S, high bytes", async () => {
@@ -207,6 +233,39 @@ describe("qemu-exec on a terminal", () => {
     expect([...out]).toEqual([0x61, 13, 10, 0x62, 3, 4, 0x7f, 0x80, 0xff, 10]);
     expect(code).toBe(7);
   });
+
+  test("PUT: a binary file crosses the terminal byte for byte, never more than a small window at once", async () => {
+    const data = Buffer.alloc(2 * 1024 * 1024 + 77);
+    let x = 99991;
+    for (let i = 0; i < data.length; i++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      data[i] = x >>> 24;
+    }
+    // Every byte value that a terminal could eat or translate, at the start.
+    Buffer.from([13, 10, 3, 4, 0x7f, 0x11, 0x13, 0x1a, 0, 0xff]).copy(data);
+    const target = join(dir, "put", "file.bin");
+    const { answer, largest } = await line.put(data, "750", target);
+    expect(answer).toBe(`OK ${createHash("sha256").update(data).digest("hex")}`);
+    expect(readFileSync(target).equals(data)).toBe(true);
+    expect(statSync(target).mode & 0o7777).toBe(0o750);
+    // 32 KiB: far below what the kernel buffers for a terminal, so nothing is dropped without flow control.
+    expect(largest).toBe(32 * 1024);
+  }, 60_000);
+
+  test("PUT: a host that stops sending mid-file (a serial line has no hang-up) leaves no file, and the helper serves again", async () => {
+    const target = join(dir, "put", "cut.bin");
+    const data = Buffer.alloc(200_000, 7);
+    const { answer } = await line.put(data, "644", target, 50_000);
+    expect(answer).toBe("");
+    // What the helper granted for the bytes that did come goes unanswered.
+    let next = await line.line(10_000);
+    while (/^MORE \d+$/.test(next)) next = await line.line(10_000);
+    expect(next).toBe(`ERR ${target}: no data for 2 s after 50000 of 200000 bytes; nothing was written there`);
+    expect(existsSync(target)).toBe(false);
+    expect(readdirSync(join(dir, "put")).filter((f) => f.startsWith(".paio-put."))).toEqual([]);
+    line.send("HELLO\n");
+    expect(await line.line()).toBe("PAIO-EXEC-READY 2");
+  }, 30_000);
 
   test("KILL still reaches a running script", async () => {
     line.run(Buffer.from("echo started; sleep 30 & wait\n"));

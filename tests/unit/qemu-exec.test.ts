@@ -125,8 +125,8 @@ describe("qemu-exec protocol", () => {
 
   test("every HELLO is answered with the ready line", async () => {
     host.send("HELLO\nHELLO\n");
-    expect(await host.line()).toBe("PAIO-EXEC-READY 1");
-    expect(await host.line()).toBe("PAIO-EXEC-READY 1");
+    expect(await host.line()).toBe("PAIO-EXEC-READY 2");
+    expect(await host.line()).toBe("PAIO-EXEC-READY 2");
   });
 
   test("a script's stdout and stderr come back in order, then its exit status", async () => {
@@ -161,7 +161,7 @@ describe("qemu-exec protocol", () => {
   test("HELLO is answered while a script runs; a second RUN is refused and skipped", async () => {
     host.run("sleep 0.5; echo done\n");
     host.send("HELLO\n");
-    expect(await host.line()).toBe("PAIO-EXEC-READY 1");
+    expect(await host.line()).toBe("PAIO-EXEC-READY 2");
     host.run("echo never\n");
     expect(await host.line()).toBe("ERR busy: a script is running");
     const { code, out } = await host.result();
@@ -173,7 +173,7 @@ describe("qemu-exec protocol", () => {
     host.send("BOGUS\n");
     host.send("RUN abc\n");
     host.send("RUN -1\n");
-    host.send(`${"x".repeat(1000)}\n`);
+    host.send(`${"x".repeat(5000)}\n`);
     host.send(new Uint8Array([0, 255, 10]));
     host.send("HELLO\n");
     expect(await host.line()).toBe("ERR unknown command");
@@ -181,7 +181,7 @@ describe("qemu-exec protocol", () => {
     expect(await host.line()).toBe("ERR bad RUN length");
     expect(await host.line()).toBe("ERR line too long");
     expect(await host.line()).toBe("ERR unknown command");
-    expect(await host.line()).toBe("PAIO-EXEC-READY 1");
+    expect(await host.line()).toBe("PAIO-EXEC-READY 2");
     host.run("exit 0\n");
     expect((await host.result()).code).toBe(0);
   });
@@ -190,6 +190,6 @@ describe("qemu-exec protocol", () => {
     host.hangUp();
     host = await nextConnection();
     host.send("HELLO\n");
-    expect(await host.line()).toBe("PAIO-EXEC-READY 1");
+    expect(await host.line()).toBe("PAIO-EXEC-READY 2");
   });
 });
