@@ -13,8 +13,8 @@ export const NUM = "xnumx";
 
 type Templates = Record<string, string[]>;
 
-// {a|b|c} picks one alternative; [x] is optional.
-const T: Templates = {
+// {a|b|c} picks one alternative; [x] is optional, [a|b] is none or one of a and b.
+export const TEMPLATES: Templates = {
   "system.status": [
     "{how is|how's|hows} the {system|device|machine|box} [doing]",
     "{system|device} {status|health|state}",
@@ -193,20 +193,69 @@ const T: Templates = {
   ],
 };
 
-const POLITE_PREFIX = ["", "", "", "please ", "could you ", "can you ", "would you ", "hey paio ", "paio ", "i want to ", "i need you to ", "kindly ", "pls ", "go ahead and "];
-const POLITE_SUFFIX = ["", "", "", " please", " thanks", " now", " for me", " asap", " thank you", " pls", "?"];
+export const POLITE_PREFIX = ["", "", "", "please ", "could you ", "can you ", "would you ", "hey paio ", "paio ", "i want to ", "i need you to ", "kindly ", "pls ", "go ahead and "];
+export const POLITE_SUFFIX = ["", "", "", " please", " thanks", " now", " for me", " asap", " thank you", " pls", "?"];
 
-function expand(tpl: string, r: () => number): string {
-  // Optional parts first ([...]), then alternatives ({a|b}), innermost first.
-  let s = tpl;
-  for (let guard = 0; guard < 20 && /[[{]/.test(s); guard++) {
-    s = s.replace(/\[([^[\]{}]*)\]/g, (_, x: string) => (r() < 0.5 ? x : ""));
-    s = s.replace(/\{([^{}[\]]*)\}/g, (_, x: string) => {
-      const alts = x.split("|");
-      return alts[Math.floor(r() * alts.length)]!;
-    });
-  }
-  return s.replace(/\s+/g, " ").trim();
+/** A parsed template: a sequence of text and groups; a group is a list of alternatives, each a sequence. */
+type Part = string | { optional: boolean; alts: Part[][] };
+
+/** Parses "{a|b}" (one of) and "[a|b]" (none or one of), nested to any depth. */
+export function parseTemplate(tpl: string): Part[] {
+  let i = 0;
+  const seq = (close?: string): Part[][] => {
+    const alts: Part[][] = [[]];
+    let text = "";
+    const flush = () => {
+      if (text) alts[alts.length - 1]!.push(text);
+      text = "";
+    };
+    while (i < tpl.length) {
+      const c = tpl[i++]!;
+      if (c === "{" || c === "[") {
+        flush();
+        const inner = seq(c === "{" ? "}" : "]");
+        alts[alts.length - 1]!.push({ optional: c === "[", alts: inner });
+      } else if (c === "|" && close) {
+        flush();
+        alts.push([]);
+      } else if (c === close) {
+        flush();
+        return alts;
+      } else if (c === "}" || c === "]" || c === "|") {
+        throw new Error(`template ${JSON.stringify(tpl)}: unexpected '${c}' at ${i - 1}`);
+      } else text += c;
+    }
+    if (close) throw new Error(`template ${JSON.stringify(tpl)}: '${close}' missing`);
+    flush();
+    return alts;
+  };
+  return seq()[0]!;
+}
+
+const tidy = (s: string) => s.replace(/\s+/g, " ").trim();
+
+/** One random expansion: each {…} picks one alternative, each […] is left out half the time or picks one. */
+export function expand(tpl: string, r: () => number): string {
+  const walk = (parts: Part[]): string =>
+    parts.map((p) => {
+      if (typeof p === "string") return p;
+      if (p.optional && r() < 0.5) return "";
+      return walk(p.alts[Math.floor(r() * p.alts.length)]!);
+    }).join("");
+  return tidy(walk(parseTemplate(tpl)));
+}
+
+/** Every expansion of a template (what expand can ever return), without repeats. */
+export function expansions(tpl: string): string[] {
+  const walk = (parts: Part[]): string[] => {
+    let acc = [""];
+    for (const p of parts) {
+      const options = typeof p === "string" ? [p] : [...(p.optional ? [""] : []), ...p.alts.flatMap(walk)];
+      acc = acc.flatMap((a) => options.map((o) => a + o));
+    }
+    return acc;
+  };
+  return [...new Set(walk(parseTemplate(tpl)).map(tidy))];
 }
 
 const KEYS = "qwertyuiopasdfghjklzxcvbnm";
@@ -232,7 +281,7 @@ export interface Example {
   intent: string;
 }
 
-export const INTENTS = Object.keys(T);
+export const INTENTS = Object.keys(TEMPLATES);
 
 /** `perIntent` generated utterances for every intent, seeded. */
 /** Letters typed at random: one to four made-up words. */
@@ -246,7 +295,7 @@ export function generate(perIntent: number, seed: number): Example[] {
   const out: Example[] = [];
   for (let n = 0; n < perIntent; n++) out.push({ text: gibberish(r), intent: "none" });
   for (const intent of INTENTS) {
-    const tpls = T[intent]!;
+    const tpls = TEMPLATES[intent]!;
     for (let n = 0; n < perIntent; n++) {
       let text = expand(tpls[Math.floor(r() * tpls.length)]!, r);
       if (intent !== "none" && r() < 0.5) text = POLITE_PREFIX[Math.floor(r() * POLITE_PREFIX.length)]! + text + POLITE_SUFFIX[Math.floor(r() * POLITE_SUFFIX.length)]!;

@@ -6,7 +6,7 @@ import { encodeModel, mlpGraph } from "../models/onnx.ts";
 import { forward, initMlp, rng, softmax, trainMlp } from "../models/train.ts";
 import type { TrainedModel } from "../models/forecast-model.ts";
 import { FEATURES, featurize } from "./features.ts";
-import { generate, INTENTS, NUM, UNIT } from "./generator.ts";
+import { generate, INTENTS, NUM, UNIT, type Example } from "./generator.ts";
 import { tokens } from "./text.ts";
 
 /** Hand-written examples (in the generator's placeholder form) that templates do not reach. */
@@ -47,10 +47,16 @@ const HANDWRITTEN: [string, string][] = [
   ["lorem ipsum dolor", "none"],
 ];
 
-export function trainIntent(log: (line: string) => void, seed = 3): TrainedModel & { labels: string[] } {
-  const r = rng(seed);
+/** The training set: the generator's utterances and the hand-written examples (each eight times). */
+export function trainingExamples(seed = 3): Example[] {
   const data = generate(450, seed);
   for (let k = 0; k < 8; k++) for (const [text, intent] of HANDWRITTEN) data.push({ text, intent });
+  return data;
+}
+
+export function trainIntent(log: (line: string) => void, seed = 3): TrainedModel & { labels: string[] } {
+  const r = rng(seed);
+  const data = trainingExamples(seed);
   const xs = data.map((e) => featurize(tokens(e.text).map((w) => (w === UNIT.toLowerCase() ? UNIT : w))));
   const ys = data.map((e) => {
     const y = new Float32Array(INTENTS.length);

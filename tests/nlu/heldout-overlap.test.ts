@@ -1,0 +1,119 @@
+// The held-out set must be held out: no row may be something the generator
+// can produce, nor a row of the training set. Both sides are brought to one
+// form the same way: the Wi-Fi name and passphrase, the unit, numbers (in
+// digits or words, with their units of measure left as words), paths and
+// URLs become placeholders, and words are lower-cased without punctuation.
+// Every template is expanded in full (every alternative, every optional part);
+// a row matches when, with one of the generator's polite openings and
+// endings taken off and at most one word put back from a one-letter typo (the
+// generator's typo), it equals an expansion. The gibberish the generator also
+// writes (random letters) is left out: a row matches it only by chance.
+import { describe, expect, test } from "vitest";
+import { editDistance } from "../../lib/config/toml.ts";
+import { expansions, INTENTS, NUM, POLITE_PREFIX, POLITE_SUFFIX, TEMPLATES, UNIT } from "../../agents/nlu/generator.ts";
+import { trainingExamples } from "../../agents/nlu/intent-model.ts";
+import { placeholderTokens } from "../../agents/nlu/features.ts";
+import { findUnit, numberAt, tokens } from "../../agents/nlu/text.ts";
+import { wifiWords } from "../../agents/nlu/wifi.ts";
+import { heldOut, UNITS } from "./heldout-rows.ts";
+
+const PATH = "xpathx";
+
+/** The comparable form of an utterance: placeholders for names, numbers, paths; lower-case words. */
+function canonical(text: string, units: readonly string[]): string[] {
+  const model = wifiWords(text).model.replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+|(?<![\w.])\/[^\s,]*/gi, ` ${PATH} `);
+  const t = tokens(model);
+  const p = placeholderTokens(t, findUnit(t, units));
+  const out: string[] = [];
+  for (let i = 0; i < p.length; i++) {
+    const n = numberAt(p, i);
+    if (n && p[i] !== "a" && p[i] !== "an") {
+      out.push(NUM);
+      i += n.used - 1;
+    } else out.push(p[i]!);
+  }
+  // "xunitx" typed in a template is one token already; the same for the others.
+  return out.map((w) => (w === UNIT.toLowerCase() ? UNIT : w));
+}
+
+const key = (words: string[]) => words.join(" ");
+
+// Every expansion of every template, in canonical form, with its intent.
+const EXPANDED = new Map<string, string>();
+for (const intent of INTENTS) for (const tpl of TEMPLATES[intent]!) for (const e of expansions(tpl)) EXPANDED.set(key(canonical(e, [])), intent);
+const PREFIXES = [...new Set(POLITE_PREFIX.map((p) => key(canonical(p, []))))].map((k) => (k ? k.split(" ") : []));
+const SUFFIXES = [...new Set(POLITE_SUFFIX.map((s) => key(canonical(s, []))))].map((k) => (k ? k.split(" ") : []));
+// Words the templates and wrappers use that a typo can reach (longer than three letters).
+const VOCABULARY = [...new Set([...EXPANDED.keys(), ...PREFIXES.map(key), ...SUFFIXES.map(key)].flatMap((k) => k.split(" ")))].filter((w) => w.length > 3 && !/^x(unit|num|ssid|psk|path)x$/.test(w));
+
+const startsWith = (w: string[], p: string[]) => p.every((x, i) => w[i] === x);
+const endsWith = (w: string[], s: string[]) => s.every((x, i) => w[w.length - s.length + i] === x);
+
+/** The template expansion a canonical utterance equals, with the wrappers off: or undefined. */
+function expansionOf(words: string[]): string | undefined {
+  for (const p of PREFIXES) {
+    if (!startsWith(words, p)) continue;
+    for (const s of SUFFIXES) {
+      if (p.length + s.length > words.length || !endsWith(words, s)) continue;
+      const core = key(words.slice(p.length, words.length - s.length));
+      if (EXPANDED.has(core)) return core;
+    }
+  }
+  return undefined;
+}
+
+/** What the generator could have written this as: an expansion, or an expansion with one typo. */
+export function producedBy(words: string[]): string | undefined {
+  const exact = expansionOf(words);
+  if (exact !== undefined) return exact;
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    if (w.length < 3) continue;
+    for (const v of VOCABULARY) {
+      if (v === w || Math.abs(v.length - w.length) > 1 || editDistance(v, w) > 1) continue;
+      const hit = expansionOf(words.map((x, j) => (j === i ? v : x)));
+      if (hit !== undefined) return `${hit} (with the typo '${w}' for '${v}')`;
+    }
+  }
+  return undefined;
+}
+
+describe("the held-out set is held out", () => {
+  const rows = heldOut();
+
+  test("canonical forms put placeholders in the same way on both sides", () => {
+    expect(key(canonical("limit camra to two cores and 1.5 GB please", UNITS))).toBe(`limit ${UNIT} to ${NUM} cores and ${NUM} gb please`);
+    expect(key(canonical(`limit ${UNIT} to ${NUM} cores`, []))).toBe(`limit ${UNIT} to ${NUM} cores`);
+    expect(key(canonical('join wifi "My Net" password "a b c d e f"', []))).toBe("join wifi xssidx password xpskx");
+    expect(key(canonical("install the update from https://example.org/paio.raucb", []))).toBe(`install the update from ${PATH}`);
+    expect(key(canonical("install /data/paio-1.2.raucb now", []))).toBe(`install ${PATH} now`);
+    // The check itself finds what the generator writes, wrapped and with a typo.
+    expect(producedBy(canonical("could you restart the service nginx please", UNITS))).toBeDefined();
+    expect(producedBy(canonical("pls restrat nginx now", UNITS))).toBeDefined();
+    expect(producedBy(canonical("the camera froze, give it a restart", UNITS))).toBeUndefined();
+  });
+
+  test("no held-out utterance can be produced by the generator's templates", () => {
+    const produced = rows.map((r) => ({ r, by: producedBy(canonical(r.text, UNITS)) })).filter((x) => x.by !== undefined);
+    expect(produced.map(({ r, by }) => `line ${r.line} "${r.text}" = template expansion "${by}" (${EXPANDED.get(by!.replace(/ \(with the typo.*$/, ""))})`)).toEqual([]);
+  });
+
+  test("the held-out set and the training set share no row", () => {
+    const training = new Set(trainingExamples().map((e) => key(canonical(e.text, []))));
+    const shared = rows.filter((r) => training.has(key(canonical(r.text, UNITS))));
+    expect(shared.map((r) => `line ${r.line} "${r.text}"`)).toEqual([]);
+  });
+
+  test("every tool a person can ask for has held-out utterances, and out-of-scope requests are there too", async () => {
+    const { PERSON_TOOLS } = await import("../../agents/tools/catalog.ts");
+    const count = new Map<string, number>();
+    for (const r of rows) count.set(r.intent, (count.get(r.intent) ?? 0) + 1);
+    const thin = PERSON_TOOLS.map((t) => t.name).filter((n) => (count.get(n) ?? 0) < (n === "none" ? 30 : 10));
+    expect(thin).toEqual([]);
+    expect([...count.keys()].filter((i) => !INTENTS.includes(i))).toEqual([]);
+    expect(rows.length).toBeGreaterThanOrEqual(250);
+    // No row twice.
+    const seen = new Set<string>();
+    expect(rows.filter((r) => seen.size === seen.add(r.text.toLowerCase()).size).map((r) => r.text)).toEqual([]);
+  });
+});
