@@ -1,12 +1,36 @@
 // Host side of the exec port protocol spoken with the guest's qemu-exec helper
-// (qemu/guest/qemu-exec.c) over a virtio-serial port:
-//   host: HELLO\n                      guest: PAIO-EXEC-READY 1\n
+// (qemu/guest/qemu-exec.c) over a virtio-serial port (a UART on the Pi):
+//   host: HELLO\n                      guest: PAIO-EXEC-READY <version>\n
 //   host: RUN <len>\n<script bytes>    guest: OUT <len>\n<bytes> ... EXIT <code>\n
 //   host: KILL\n                       (kills the running script: EXIT 137)
+//   host: PUT <len> <mode> <sha256> <path>\n
+//                                      guest: MORE <n>\n (send n more bytes) ... OK <sha256>\n | ERR <reason>\n
 //   host: POWEROFF\n | REBOOT\n        guest: OK\n, then signals PID 1
+// Version 2 added PUT; a version 1 helper (an image built before) answers it
+// with ERR, so put() refuses to try.
 
 import type { Socket } from "bun";
+import { closeSync, openSync, readSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { SocketWriter } from "../init/control/socket-writer.ts";
+
+/** The first protocol version with PUT. */
+export const PUT_VERSION = 2;
+/** Bytes read from the file and sent at once. */
+const PUT_PIECE = 256 * 1024;
+
+/** A host file to PUT: its size, mode and SHA-256, taken before the transfer. */
+export interface PutSource {
+  file: string;
+  size: number;
+  mode: number;
+  sha256: string;
+}
+
+export type PutResult =
+  | { ok: true; sha256: string }
+  /** The guest refused or failed; reason starts with the guest path, as the guest says it. */
+  | { ok: false; reason: string; changed: boolean };
 
 type Frame = { kind: "line"; line: string } | { kind: "out"; data: Uint8Array };
 
@@ -15,6 +39,8 @@ export class ExecClient {
   private frames: Frame[] = [];
   private wake: (() => void) | null = null;
   private closed = false;
+  /** The helper's protocol version, from its answer to HELLO. */
+  version = 0;
 
   private out: SocketWriter;
 
@@ -106,6 +132,7 @@ export class ExecClient {
       this.send("HELLO\n");
       const frame = await this.next(1000);
       if (frame?.kind === "line" && frame.line.startsWith("PAIO-EXEC-READY")) {
+        this.version = Number(/^PAIO-EXEC-READY (\d+)/.exec(frame.line)?.[1] ?? 1);
         this.frames = []; // answers to earlier HELLOs
         return true;
       }
@@ -128,6 +155,55 @@ export class ExecClient {
       else if (frame.line.startsWith("EXIT ")) return Number(frame.line.slice(5));
       else if (frame.line.startsWith("ERR ")) throw new Error(`guest exec helper: ${frame.line.slice(4)}`);
       // stray READY lines from repeated HELLOs are ignored
+    }
+  }
+
+  /**
+   * Sends a file: its bytes go as the guest grants them (MORE), read from
+   * the file piece by piece, so neither side holds more than a window.
+   * onProgress gets the bytes sent so far. Resolves with the guest's answer,
+   * or undefined when the connection closed or the guest asked for nothing
+   * within stallMs.
+   */
+  async put(src: PutSource, guestPath: string, onProgress?: (sent: number, total: number) => void, stallMs = 300_000): Promise<PutResult | undefined> {
+    this.send(`PUT ${src.size} ${(src.mode & 0o7777).toString(8)} ${src.sha256} ${guestPath}\n`);
+    const fd = openSync(src.file, "r");
+    // What really went: a file changed since its SHA-256 was taken is told apart from damage on the way.
+    const sent = createHash("sha256");
+    let offset = 0;
+    try {
+      for (;;) {
+        const frame = await this.next(stallMs);
+        if (!frame) return undefined;
+        if (frame.kind !== "line") continue;
+        const more = /^MORE (\d+)$/.exec(frame.line);
+        if (more) {
+          let n = Math.min(Number(more[1]), src.size - offset);
+          while (n > 0) {
+            const piece = Buffer.alloc(Math.min(n, PUT_PIECE)); // zeros where a shrunk file ends
+            let got = 0;
+            while (got < piece.length) {
+              const r = readSync(fd, piece, got, piece.length - got, offset + got);
+              if (r === 0) break;
+              got += r;
+            }
+            sent.update(piece);
+            this.send(piece);
+            offset += piece.length;
+            n -= piece.length;
+          }
+          onProgress?.(offset, src.size);
+          continue;
+        }
+        if (frame.line.startsWith("OK ")) return { ok: true, sha256: frame.line.slice(3) };
+        if (frame.line.startsWith("ERR ")) {
+          const changed = offset === src.size && sent.digest("hex") !== src.sha256;
+          return { ok: false, reason: frame.line.slice(4), changed };
+        }
+        // stray READY lines from repeated HELLOs are ignored
+      }
+    } finally {
+      closeSync(fd);
     }
   }
 

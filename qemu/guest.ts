@@ -1,18 +1,20 @@
 // One booted PAIO guest under QEMU, driven by the host: boot, wait for the
-// supervisor's readiness line, run scripts through the exec port, power off.
+// supervisor's readiness line, copy files in and run scripts through the exec
+// port, power off.
 // The same for every board (x86_64 q35, arm64 virt, the Raspberry Pi 3 on
 // raspi3b), except that the Pi has no network and speaks the exec protocol on
 // its first UART instead of a virtio port.
 // QEMU never outlives the host process: it is killed on exit and on signals,
 // and runs under `timeout` as a last resort.
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { chooseAccel, type Accel } from "./accel.ts";
 import { ConsoleWatcher } from "./console.ts";
-import { ExecClient } from "./exec-client.ts";
+import { ExecClient, PUT_VERSION, type PutSource } from "./exec-client.ts";
 import { checkImageFor, checkSdSize, detectImage, rpiBootFiles } from "./image-info.ts";
 import { ensureVars, FIRMWARE, imageCmdline, qemuArgs, RPI_EXEC_TTY, RPI_QEMU_CMDLINE, type MachineOptions } from "./machine.ts";
 import { freePort, guestKey, sshArgv, type Forward } from "./net.ts";
@@ -25,6 +27,41 @@ export class GuestError extends Error {
   constructor(message: string, readonly consoleTail: string[] = []) {
     super(message);
   }
+}
+
+/** A file could not be put into the guest: names both ends and says why. */
+export class PutError extends Error {
+  constructor(readonly hostFile: string, readonly guestPath: string, readonly reason: string) {
+    super(`cannot put ${hostFile} at ${guestPath} in the guest: ${reason}`);
+  }
+}
+
+/** Why a guest path cannot take a PUT, or undefined when it can. */
+export function badGuestPath(path: string): string | undefined {
+  if (!path.startsWith("/")) return "the guest path must be absolute (start with /)";
+  if (/[\n\r\0]/.test(path)) return "the guest path holds a line break or a NUL";
+  if (Buffer.byteLength(path) >= 4096) return "the guest path is too long";
+  if (/\/(\.\.?)?$/.test(path)) return "the guest path names a directory, not a file";
+  return undefined;
+}
+
+/** A host file's size, mode and SHA-256, read piece by piece (it may be hundreds of MB). */
+export function putSource(file: string): PutSource {
+  const st = statSync(file);
+  if (!st.isFile()) throw new Error("not a regular file");
+  const hash = createHash("sha256");
+  const fd = openSync(file, "r");
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      hash.update(buf.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { file, size: st.size, mode: st.mode & 0o7777, sha256: hash.digest("hex") };
 }
 
 export interface GuestOptions {
@@ -273,6 +310,39 @@ export class Guest {
       return this.fail(`the script did not finish within ${Math.round(timeoutMs / 1000)} s`);
     }
     return code;
+  }
+
+  /**
+   * Copies a host file into the guest at guestPath (absolute; missing
+   * directories are made), with its mode, before scripts need it. Any size
+   * the guest's file system holds: it is read and sent piece by piece. It
+   * appears at guestPath whole or not at all (the guest renames a temporary
+   * file once the SHA-256 matches). Throws PutError when the guest refuses.
+   */
+  async put(hostFile: string, guestPath: string, onProgress?: (sent: number, total: number) => void): Promise<{ sha256: string; size: number }> {
+    const bad = badGuestPath(guestPath);
+    if (bad) throw new PutError(hostFile, guestPath, bad);
+    let src: PutSource;
+    try {
+      src = putSource(hostFile);
+    } catch (e) {
+      throw new PutError(hostFile, guestPath, `cannot read it on the host: ${(e as Error).message}`);
+    }
+    const client = await this.execClient(60_000);
+    if (client.version < PUT_VERSION) {
+      throw new PutError(hostFile, guestPath, `the image's exec helper speaks protocol ${client.version}, from before file transfers (PUT, protocol ${PUT_VERSION}): rebuild the image ('make image')`);
+    }
+    const result = await client.put(src, guestPath, onProgress);
+    if (!result) {
+      const qemuCode = this.exited ? this.exitCode : await this.exitWithin(1000);
+      if (qemuCode !== null) return this.fail(`QEMU exited (status ${qemuCode}) while ${hostFile} was copied into the guest`);
+      return this.fail(`the guest stopped taking ${hostFile} (for ${guestPath}): nothing asked for in 300 s`);
+    }
+    if (!result.ok) {
+      const reason = result.reason.startsWith(`${guestPath}: `) ? result.reason.slice(guestPath.length + 2) : result.reason;
+      throw new PutError(hostFile, guestPath, result.changed ? `it changed on the host while it was sent (${reason})` : reason);
+    }
+    return { sha256: result.sha256, size: src.size };
   }
 
   /** Runs a script and returns its output as text. */

@@ -8,11 +8,24 @@
 // the overlay holds the device's data and survives image rebuilds, as long as
 // the partition layout stays the same; if it changes, the old overlay is kept
 // aside and a fresh one is made.
+//
+// `paio qemu exec --keep-disk FILE` boots a disk of the caller's own instead:
+// made on first use as a sparse copy of the built image (or of --image), and
+// booted as it is by every later run with the same FILE. A copy rather than
+// an overlay, because such a disk is a whole device: an update test writes
+// its boot partition and root slots, which an overlay would mix with
+// whatever a later `make image` puts in the base file. The copy is also raw,
+// so a guest killed on purpose (a power cut) loses nothing QEMU held. Sparse
+// (and shared blocks where the file system can), it costs about what the
+// image holds (some 80 MB), not its size. A FILE that is a qcow2 disk (made
+// with qemu-img) is booted too, through its backing file.
 
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
-import { join } from "node:path";
-import { artifactDir, imagePath, type Target } from "./target.ts";
+import { dirname, join, resolve } from "node:path";
+import { checkImageFor, checkSdSize, detectImage, displayPath } from "./image-info.ts";
+import { FIRMWARE } from "./machine.ts";
+import { artifactDir, imagePath, TargetError, type Target } from "./target.ts";
 
 export interface PersistentDisk {
   disk: string;
@@ -56,4 +69,45 @@ export function persistentDisk(outDir: string, t: Target = X86): PersistentDisk 
   }
   const varsFile = t.board === "rpi3" ? undefined : join(dir, t.arch === "x86_64" ? "OVMF_VARS.fd" : "AAVMF_VARS.fd");
   return { disk, varsFile, note };
+}
+
+export interface KeptDisk {
+  disk: string;
+  /** The UEFI variable store kept beside it (FILE.OVMF_VARS.fd, FILE.AAVMF_VARS.fd); none for the Pi. */
+  varsFile?: string;
+  /** It was made by this call. */
+  created: boolean;
+  note?: string;
+}
+
+/**
+ * --keep-disk FILE: the disk that FILE is, checked against the target
+ * (a disk of another architecture or board is refused, naming the option
+ * that boots it), or, when FILE does not exist yet, a sparse copy of base.
+ */
+export function keptDisk(file: string, base: string, t: Target): KeptDisk {
+  const shown = `--keep-disk ${file}`;
+  const varsFile = t.board === "rpi3" ? undefined : `${resolve(file)}.${FIRMWARE[t.arch].varsName}`;
+  if (existsSync(file)) {
+    if (!statSync(file).isFile()) throw new TargetError(`${shown} is not a disk image file`);
+    const info = detectImage(file);
+    checkImageFor(info, t, shown);
+    if (t.board === "rpi3") checkSdSize(file, shown);
+    const note = info.kinds.length === 0 ? `${shown}: cannot tell what this disk is${info.note ? ` (${info.note})` : ""}; booting it anyway` : undefined;
+    return { disk: file, varsFile, created: false, note };
+  }
+  if (!existsSync(base)) throw new TargetError(`${displayPath(base)}: no such file to make ${shown} from`);
+  checkImageFor(detectImage(base), t);
+  mkdirSync(dirname(resolve(file)), { recursive: true });
+  // Copied under another name and renamed: an interrupted copy never looks like a kept disk.
+  const part = `${file}.part-${process.pid}`;
+  const cp = Bun.spawnSync(["cp", "--sparse=always", "--reflink=auto", base, part], { stderr: "pipe" });
+  if (cp.exitCode !== 0) {
+    rmSync(part, { force: true });
+    throw new TargetError(`cannot make ${shown} from ${displayPath(base)}: ${cp.stderr.toString().trim()}`);
+  }
+  renameSync(part, file);
+  // A UEFI variable store left from an earlier disk of that name belongs to that disk.
+  if (varsFile) rmSync(varsFile, { force: true });
+  return { disk: file, varsFile, created: true, note: `${shown}: a new disk, a sparse copy of ${displayPath(base)}; later runs with it boot what this one leaves` };
 }

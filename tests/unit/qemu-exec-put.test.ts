@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Socket, Subprocess, UnixSocketListener } from "bun";
 import { SocketWriter } from "../../init/control/socket-writer.ts";
+import { ExecClient, PUT_VERSION } from "../../qemu/exec-client.ts";
+import { putSource } from "../../qemu/guest.ts";
 
 const SRC = join(import.meta.dirname, "../../qemu/guest/qemu-exec.c");
 const WINDOW = 1 << 20;
@@ -258,5 +260,100 @@ describe("qemu-exec PUT", () => {
     expect(await host.line()).toBe("OUT 6");
     expect(await host.line()).toBe("hello");
     expect(await host.line()).toBe("EXIT 0");
+  });
+});
+
+// The host's side, qemu/exec-client.ts, against the same helper: a relay
+// stands where QEMU's chardev is (both ends connect to it, as on the host the
+// client and, in the guest, the helper reach QEMU).
+describe("ExecClient.put against the helper", () => {
+  let dir: string;
+  let helper: Subprocess;
+  let client: ExecClient;
+  const servers: UnixSocketListener<undefined>[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "paio-exec-client-put-"));
+    const bin = join(dir, "qemu-exec");
+    const cc = Bun.spawnSync(["gcc", "-static", "-Os", "-Wall", "-Wextra", "-Werror", "-std=gnu11", "-o", bin, SRC], { stderr: "pipe" });
+    if (cc.exitCode !== 0) throw new Error(cc.stderr.toString());
+    // Two listening sockets; what one end sends goes to the other, queued until the other is there.
+    type End = { sock?: Socket<undefined>; out?: SocketWriter; pending: Uint8Array[] };
+    const ends: [End, End] = [{ pending: [] }, { pending: [] }];
+    const listen = (path: string, me: End, other: End) =>
+      Bun.listen({
+        unix: path,
+        socket: {
+          open(s) {
+            me.sock = s;
+            me.out = new SocketWriter(s);
+            for (const p of me.pending) me.out.write(p);
+            me.pending = [];
+          },
+          data(_s, d) {
+            const copy = new Uint8Array(d);
+            if (other.out) other.out.write(copy);
+            else other.pending.push(copy);
+          },
+          drain() {
+            me.out?.drain();
+          },
+          close() {
+            other.sock?.end();
+          },
+        },
+      });
+    servers.push(listen(join(dir, "guest.sock"), ends[0], ends[1]), listen(join(dir, "host.sock"), ends[1], ends[0]));
+    helper = Bun.spawn([bin, join(dir, "guest.sock")], { stdout: "ignore", stderr: "inherit" });
+    client = await ExecClient.connect(join(dir, "host.sock"));
+    expect(await client.handshake(10_000)).toBe(true);
+  }, 60_000);
+
+  afterAll(() => {
+    client?.close();
+    helper?.kill("SIGKILL");
+    for (const s of servers) s.stop(true);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("the handshake reads protocol version 2", () => {
+    expect(client.version).toBe(PUT_VERSION);
+  });
+
+  test("a file goes in piece by piece, its progress rising to its size", async () => {
+    const src = join(dir, "src.bin");
+    writeFileSync(src, randomBytes(6 * 1024 * 1024 + 5), { mode: 0o604 });
+    const target = join(dir, "in", "dst.bin");
+    const seen: number[] = [];
+    const info = putSource(src);
+    expect(info.mode).toBe(0o604);
+    const result = await client.put(info, target, (sent) => seen.push(sent));
+    expect(result).toEqual({ ok: true, sha256: info.sha256 });
+    expect(readFileSync(target).equals(readFileSync(src))).toBe(true);
+    expect(statSync(target).mode & 0o7777).toBe(0o604);
+    expect(seen.at(-1)).toBe(info.size);
+    expect(seen.every((n, i) => i === 0 || n > seen[i - 1]!)).toBe(true);
+  });
+
+  test("the guest's refusal comes back as its reason", async () => {
+    const src = join(dir, "small.txt");
+    writeFileSync(src, "small\n");
+    const result = await client.put(putSource(src), "relative/path.txt");
+    expect(result).toEqual({ ok: false, reason: "relative/path.txt: not an absolute path", changed: false });
+  });
+
+  test("a file that changed after its SHA-256 was taken is refused, and told apart from damage", async () => {
+    const src = join(dir, "changing.bin");
+    writeFileSync(src, randomBytes(100_000));
+    const info = putSource(src);
+    writeFileSync(src, randomBytes(100_000));
+    const target = join(dir, "in", "changing.bin");
+    const result = await client.put(info, target);
+    expect(result?.ok).toBe(false);
+    expect(result).toMatchObject({ changed: true });
+    expect(existsSync(target)).toBe(false);
+    // The stream is still in step.
+    const again = await client.put(putSource(src), target);
+    expect(again?.ok).toBe(true);
   });
 });
