@@ -17,7 +17,10 @@ function fnv1a(s: string): number {
   return h >>> 0;
 }
 
-/** Tokens with a unit span and numbers replaced by placeholders. */
+/** Number words that stand for an amount as digits would ("two cores", "last twenty lines"); "a", "one" and "half" stay words. */
+const NUMERALS = new Set(["two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "fifteen", "twenty", "thirty", "forty", "fifty", "hundred", "thousand"]);
+
+/** Tokens with a unit span and numbers (in digits, or number words) replaced by placeholders. */
 export function placeholderTokens(t: string[], unitSpan?: { from: number; to: number }): string[] {
   const out: string[] = [];
   for (let i = 0; i < t.length; i++) {
@@ -25,7 +28,9 @@ export function placeholderTokens(t: string[], unitSpan?: { from: number; to: nu
       if (i === unitSpan.from) out.push(UNIT);
       continue;
     }
-    out.push(/^\d+(\.\d+)?(%|gb|g|mb|m|k|kb|gib|mib)?$/.test(t[i]!) ? NUM : t[i]!);
+    const w = t[i]!;
+    // An amount: digits with a unit of measure stuck on, a number word, or the generator's placeholder ("xnumx%").
+    out.push(/^\d+(\.\d+)?(%|gb|g|mb|m|k|kb|gib|mib)?$/.test(w) || NUMERALS.has(w) || w.startsWith(NUM) ? NUM : w);
   }
   return out;
 }

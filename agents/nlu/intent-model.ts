@@ -5,7 +5,7 @@
 import { encodeModel, mlpGraph } from "../models/onnx.ts";
 import { forward, initMlp, rng, softmax, trainMlp } from "../models/train.ts";
 import type { TrainedModel } from "../models/forecast-model.ts";
-import { FEATURES, featurize } from "./features.ts";
+import { FEATURES, featurize, placeholderTokens } from "./features.ts";
 import { generate, INTENTS, NUM, UNIT, type Example } from "./generator.ts";
 import { tokens } from "./text.ts";
 
@@ -49,7 +49,7 @@ const HANDWRITTEN: [string, string][] = [
 
 /** The training set: the generator's utterances and the hand-written examples (each eight times). */
 export function trainingExamples(seed = 3): Example[] {
-  const data = generate(450, seed);
+  const data = generate(1200, seed);
   for (let k = 0; k < 8; k++) for (const [text, intent] of HANDWRITTEN) data.push({ text, intent });
   return data;
 }
@@ -57,7 +57,7 @@ export function trainingExamples(seed = 3): Example[] {
 export function trainIntent(log: (line: string) => void, seed = 3): TrainedModel & { labels: string[] } {
   const r = rng(seed);
   const data = trainingExamples(seed);
-  const xs = data.map((e) => featurize(tokens(e.text).map((w) => (w === UNIT.toLowerCase() ? UNIT : w))));
+  const xs = data.map((e) => featurize(placeholderTokens(tokens(e.text))));
   const ys = data.map((e) => {
     const y = new Float32Array(INTENTS.length);
     y[INTENTS.indexOf(e.intent)] = 1;
@@ -69,7 +69,7 @@ export function trainIntent(log: (line: string) => void, seed = 3): TrainedModel
   const fresh = generate(40, seed + 1000);
   let right = 0;
   for (const e of fresh) {
-    const p = softmax(forward(layers, featurize(tokens(e.text)))[2]!);
+    const p = softmax(forward(layers, featurize(placeholderTokens(tokens(e.text))))[2]!);
     if (INTENTS[p.indexOf(Math.max(...p))] === e.intent) right++;
   }
   const metrics = { train_loss: +loss.toFixed(4), generated_accuracy: +(right / fresh.length).toFixed(4), examples: data.length };

@@ -58,7 +58,14 @@ function slotsFor(intent: string, t: string[], units: readonly string[], wifi: W
   }
   switch (intent) {
     case "system.status": {
-      const focus = has(t, "cpu", "processor", "load") ? "cpu" : has(t, "memory", "ram", "mem") ? "memory" : has(t, "disk", "storage", "space") ? "disk" : has(t, "network", "net", "wifi", "traffic") ? "network" : has(t, "temperature", "temp", "hot", "warm", "heat") ? "temperature" : undefined;
+      // Heat first: "cpu temp" and "how hot is the processor" ask about the temperature.
+      const focus = has(t, "temperature", "temperatures", "temp", "temps", "hot", "warm", "heat", "overheating", "overheat", "thermal", "thermals", "degrees", "celsius", "cooling")
+        ? "temperature"
+        : has(t, "cpu", "cpus", "processor", "load", "cores") ? "cpu"
+        : has(t, "memory", "ram", "mem", "swap") ? "memory"
+        : has(t, "disk", "disks", "storage", "space", "sd", "card", "filesystem", "drive", "emmc", "flash") ? "disk"
+        : has(t, "network", "net", "wifi", "traffic", "bandwidth", "throughput") ? "network"
+        : undefined;
       if (focus) slots.focus = focus;
       break;
     }
@@ -66,7 +73,10 @@ function slotsFor(intent: string, t: string[], units: readonly string[], wifi: W
       if (m.plain[0] !== undefined) slots.lines = m.plain[0];
       break;
     case "network.status": {
-      const focus = has(t, "ip", "address", "addr", "addresses") ? "address" : has(t, "wifi", "wi-fi", "wireless", "signal", "wlan", "ssid") ? "wifi" : has(t, "clock", "time", "ntp", "synced", "synchronised", "synchronized", "sync") ? "time" : undefined;
+      const focus = has(t, "ip", "ips", "ipv4", "ipv6", "address", "addr", "addresses", "mac", "dhcp") ? "address"
+        : has(t, "wifi", "wi-fi", "wireless", "signal", "wlan", "ssid", "wlan0") ? "wifi"
+        : has(t, "clock", "time", "ntp", "synced", "synchronised", "synchronized", "sync", "date", "chrony") ? "time"
+        : undefined;
       if (focus) slots.focus = focus;
       break;
     }
@@ -93,8 +103,8 @@ function slotsFor(intent: string, t: string[], units: readonly string[], wifi: W
       break;
     }
     case "unit.prioritize": {
-      const low = has(t, "low", "lower", "less", "deprioritize", "deprioritise", "demote", "can wait", "not important", "unimportant", "background");
-      const normal = has(t, "normal", "reset", "restore", "default", "usual");
+      const low = has(t, "low", "lower", "lowest", "less", "deprioritize", "deprioritise", "demote", "reduce", "drop", "can wait", "not important", "isnt important", "unimportant", "background", "slower", "last", "least", "nice");
+      const normal = has(t, "normal", "reset", "restore", "default", "usual", "regular", "back to");
       slots.level = normal ? "normal" : low ? "low" : "high";
       break;
     }
@@ -108,10 +118,16 @@ function slotsFor(intent: string, t: string[], units: readonly string[], wifi: W
       slots.pid = m.plain[m.plain.length - 1]!;
       break;
     case "agent.mode": {
-      const off = has(t, "off", "disable", "pause", "switch off", "turn off") && !has(t, "healing", "heal", "acting");
-      const advise = has(t, "advise", "advisory", "suggest", "propose", "only", "hands off", "let me decide", "dont", "do not", "stop healing", "stop acting");
-      const auto = has(t, "auto", "automatic", "automatically", "autopilot", "on your own", "alone", "resume", "enable", "turn on", "take over", "heal");
-      const mode = off ? "off" : advise ? "advise" : auto ? "auto" : undefined;
+      const advise = has(t, "advise", "advisory", "suggest", "suggestions", "propose", "proposals", "recommend", "recommendations", "only", "ask me", "ask first", "asking me", "approve", "approval", "permission", "confirm", "let me decide", "hands off", "manual", "manually", "check with me");
+      const stop = has(t, "stop", "dont", "do not", "no more", "never", "quit", "cease");
+      const acting = has(t, "heal", "healing", "fix", "fixing", "act", "acting", "repair", "repairing", "remedies", "actions");
+      const auto = has(t, "auto", "automatic", "automatically", "autopilot", "on your own", "by yourself", "yourself", "alone", "autonomy", "autonomous", "autonomously", "without asking", "take over", "resume", "enable", "turn on", "switch on", "on", "heal", "fix things");
+      const off = has(t, "off", "disable", "deactivate", "pause", "shut", "stop the agent", "kill the agent", "silence");
+      // "stop healing on your own", "turn off automatic healing": the agent still watches and proposes.
+      const mode = advise || (stop && (acting || auto) && !has(t, "stop the agent")) || (off && (acting || has(t, "automatic", "automatically")) && !has(t, "agent")) ? "advise"
+        : off || stop ? "off"
+        : auto ? "auto"
+        : undefined;
       if (!mode) return { ask: "Which mode: auto (heal alone), advise (only propose) or off?" };
       slots.mode = mode;
       break;

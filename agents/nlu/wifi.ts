@@ -10,10 +10,14 @@ export const SSID = "xssidx";
 export const PSK = "xpskx";
 
 const PSK_RE = /\b(password|passphrase|passcode|passwd|psk|pw|key)(\s+is|\s*[:=])?\s+("[^"]*"|'[^']*'|\S+)/i;
-const SSID_AFTER = /\b(?:wi-?fi|wlan|wireless|network|ssid|access point|hotspot)(?:\s+(?:network|called|named|name))*\s+("[^"]*"|'[^']*'|[^\s,]+)/i;
-const SSID_JOIN = /\b(?:connect(?:\s+me)?\s+to|join|use|switch\s+to)\s+(?:the\s+)?("[^"]*"|'[^']*'|[^\s,]+)/i;
-const FILLER = new Set(["the", "to", "a", "my", "with", "using", "called", "named", "network", "wifi", "wi-fi", "wlan", "password", "passphrase", "key", "and", "on", "is"]);
-
+const NAME = `("[^"]*"|'[^']*'|[^\\s,;:]+)`;
+/** "wifi HOME", "the network called HOME", "ssid: HOME", "the wifi is HOME". */
+const SSID_AFTER = new RegExp(`\\b(?:wi-?fi|wlan|wireless|network|ssid|access point|hotspot)(?:\\s+(?:network|called|named|name|is|id))*(?:\\s*[:=])?\\s+${NAME}`, "gi");
+/** "the HOME wifi", "the HOME network". */
+const SSID_BEFORE = new RegExp(`\\b(?:the|to|onto|on|join|use)\\s+${NAME}\\s+(?:wi-?fi|wlan|wireless|network|hotspot)\\b`, "gi");
+/** "connect to HOME", "join HOME", "hook the device up to HOME", "switch the wifi over to HOME". */
+const SSID_JOIN = new RegExp(`\\b(?:(?:connect|hook|get|switch|move|attach|put)(?:\\s+[\\w-]+){0,3}?\\s+(?:to|onto|on)|join|use)\\s+(?:the\\s+)?${NAME}`, "gi");
+const FILLER = new Set(["the", "to", "a", "my", "our", "with", "using", "called", "named", "name", "network", "wifi", "wi-fi", "wlan", "wireless", "ssid", "password", "passphrase", "key", "and", "on", "onto", "is", "over", "up", "it", "me", "us", "this", "that", "new", "same", "other"]);
 const unquote = (s: string) => (/^(["']).*\1$/.test(s) ? s.slice(1, -1) : s);
 
 export interface WifiWords {
@@ -40,13 +44,16 @@ export function wifiWords(text: string): WifiWords {
   // and only before it, so a passphrase never becomes a name.
   const head = p ? text.slice(0, p.index) : "";
   let ssid: string | undefined;
-  for (const re of [SSID_AFTER, SSID_JOIN]) {
-    const m = re.exec(head);
-    const v = m && unquote(m[1]!);
-    if (v && !FILLER.has(v.toLowerCase())) {
-      ssid = v;
-      model = model.replace(m[1]!, SSID);
-      break;
+  find: for (const re of [SSID_AFTER, SSID_BEFORE, SSID_JOIN]) {
+    // Matches may overlap ("wireless: ssid Barn"): each search starts one character after the last match began.
+    re.lastIndex = 0;
+    for (let m = re.exec(head); m; re.lastIndex = m.index + 1, m = re.exec(head)) {
+      const v = unquote(m[1]!);
+      if (v && !FILLER.has(v.toLowerCase())) {
+        ssid = v;
+        model = model.replace(m[1]!, SSID);
+        break find;
+      }
     }
   }
   return { ssid, psk, masked, model };
