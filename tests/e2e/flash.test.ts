@@ -53,7 +53,7 @@ const MOUNT_BOOT = `
 esp=""
 for u in /sys/class/block/*/uevent; do grep -q '^PARTNAME=paio-esp$' "$u" && esp=$(sed -n 's/^DEVNAME=//p' "$u"); done
 [ -n "$esp" ] || for u in /sys/class/block/*/uevent; do grep -q '^PARTN=1$' "$u" && grep -q '^DEVNAME=mmcblk0p1$' "$u" && esp=mmcblk0p1; done
-mkdir -p /run/esp && mount -t vfat -o ro "/dev/$esp" /run/esp && echo "boot partition: /dev/$esp"
+mkdir -p /run/esp && mount -t vfat -o ro,iocharset=ascii,utf8 "/dev/$esp" /run/esp && echo "boot partition: /dev/$esp"
 `;
 
 const CHECKS = `
