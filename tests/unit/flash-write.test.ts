@@ -23,7 +23,8 @@ beforeAll(() => {
   img = syntheticImage(dir);
   sh(["xz", "-T1", "-k", "-3", img.image]);
   sh(["zstd", "-q", "-k", img.image]);
-});
+  // Building and compressing the image takes seconds on a busy machine.
+}, 120_000);
 
 afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
