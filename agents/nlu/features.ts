@@ -3,10 +3,10 @@
 // hashed into a fixed-size vector. Unit names and digits are replaced by
 // placeholders first, so the model never depends on a particular name.
 
-import { NUM, UNIT } from "./generator.ts";
+import { NUM, UNIT, vocabulary } from "./generator.ts";
 import { PSK, SSID } from "./wifi.ts";
 
-export const FEATURES = 1024;
+export const FEATURES = 4096;
 
 function fnv1a(s: string): number {
   let h = 0x811c9dc5;
@@ -35,20 +35,75 @@ export function placeholderTokens(t: string[], unitSpan?: { from: number; to: nu
   return out;
 }
 
-export function featurize(words: string[]): Float32Array {
-  const x = new Float32Array(FEATURES);
+/** A word without its ending: "starting", "started", "starts" → "start"; "stopped" → "stop"; "services" → "service". */
+export function stem(w: string): string {
+  if (/(ss|us|is)$/.test(w)) return w;
+  if (/^.{3,}ies$/.test(w)) return w.slice(0, -3) + "y"; // priorities → priority
+  const m = /^(.{3,}?)(ing|ed|es|s|er|ly)$/.exec(w);
+  if (!m) return w;
+  let s = m[1]!;
+  const verb = m[2] === "ed" || m[2] === "ing" || m[2] === "er";
+  if (verb && /([bdgmnprt])\1$/.test(s)) s = s.slice(0, -1); // stopped → stop
+  else if (m[2] === "es" && !/(s|x|z|ch|sh)$/.test(s)) s += "e"; // services → service
+  else if (verb && /[^aeiou][aeiouy][^aeiouwxy]$/.test(s) && s.length <= 4) s += "e"; // timed → time
+  return s;
+}
+
+/** The features that are set (each to the same value, one over the square root of their count), in ascending order. */
+export function featureIndices(words: string[]): number[] {
+  const set = new Set<number>();
   const add = (f: string) => {
-    x[fnv1a(f) % FEATURES] = 1;
+    set.add(fnv1a(f) % FEATURES);
   };
   words.forEach((w, i) => {
     add(`w:${w}`);
     if (i > 0) add(`b:${words[i - 1]} ${w}`);
-    if (w !== UNIT && w !== NUM && w !== SSID && w !== PSK) {
+    if (w !== UNIT && w !== NUM && w !== SSID && w !== PSK && w !== OOV) {
+      const s = stem(w);
+      if (s !== w) add(`w:${s}`);
       const padded = `^${w}$`;
       for (let k = 0; k + 3 <= padded.length; k++) add(`c:${padded.slice(k, k + 3)}`);
     }
   });
-  const n = Math.sqrt(x.reduce((a, v) => a + v, 0)) || 1;
-  for (let i = 0; i < FEATURES; i++) x[i] = x[i]! / n;
+  return [...set].sort((a, b) => a - b);
+}
+
+export function featurize(words: string[]): Float32Array {
+  const x = new Float32Array(FEATURES);
+  const idx = featureIndices(words);
+  for (const i of idx) x[i] = 1 / Math.sqrt(idx.length || 1);
   return x;
+}
+
+/** A word the model has not seen in training (nor a typo away from one). */
+export const OOV = "xoovx";
+
+let near: Set<string> | undefined;
+
+/** The vocabulary's words of four letters or more with one letter left out: a word sharing one of these is a typo away. */
+function deletions(w: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < w.length; i++) out.push(w.slice(0, i) + w.slice(i + 1));
+  return out;
+}
+
+/** Whether the model knows a word: it is in the vocabulary, a placeholder, or (four letters or more) a letter off a known word. */
+export function knownWord(w: string): boolean {
+  const v = vocabulary();
+  if (v.has(w) || w === UNIT || w === NUM || w === SSID || w === PSK || w === OOV) return true;
+  if (!near) {
+    near = new Set();
+    for (const k of v) {
+      near.add(stem(k));
+      if (k.length >= 4) for (const d of [k, ...deletions(k)]) near.add(d);
+    }
+  }
+  if (near.has(stem(w))) return true;
+  if (w.length < 4) return false;
+  return near.has(w) || deletions(w).some((d) => near!.has(d));
+}
+
+/** The words the model reads: placeholders for the unit, numbers and words it does not know. */
+export function modelWords(t: string[], unitSpan?: { from: number; to: number }): string[] {
+  return placeholderTokens(t, unitSpan).map((w) => (knownWord(w) ? w : OOV));
 }

@@ -7,11 +7,39 @@
 
 import { rng } from "../models/train.ts";
 import { PSK, SSID } from "./wifi.ts";
+import { tokens } from "./text.ts";
 
 export const UNIT = "xunitx";
 export const NUM = "xnumx";
 
 type Templates = Record<string, string[]>;
+
+/**
+ * Word classes for requests outside PAIO's reach: a template names the class
+ * (NOUN, VERB, ADJ) and each utterance gets a word of it. Everyday words, none
+ * of them one that PAIO's own requests rest on.
+ */
+export const NOUN = "xnounx";
+export const VERB = "xverbx";
+export const ADJ = "xadjx";
+export const WORD_CLASSES: Record<string, readonly string[]> = {
+  [NOUN]: ("weather rain snow sun sky planet ocean sea river lake mountain forest tree flower garden grass beach island city country town village street road bridge " +
+    "kitchen bedroom bathroom window table chair sofa lamp car bike bus plane boat ship taxi ticket flight holiday vacation hotel restaurant cafe coffee tea beer wine " +
+    "juice milk bread cheese pizza pasta rice soup salad cake cookie chocolate apple banana orange fruit vegetables meat fish chicken egg sandwich breakfast lunch dinner " +
+    "recipe dog cat bird horse cow pig sheep lion tiger elephant monkey rabbit song music movie film book novel poem joke game football soccer tennis basketball golf " +
+    "team player score news politics king queen election money bank salary stock bitcoin taxes job boss school teacher student homework exam university " +
+    "doctor hospital dentist medicine headache flu birthday wedding party gift present christmas weekend friday summer winter autumn spring holidays girlfriend " +
+    "boyfriend wife husband kids baby grandma uncle neighbour friend shoes shirt jacket dress hat umbrella glasses watch wallet keys guitar piano drums painting " +
+    "museum zoo park church castle library shop supermarket mall market cinema theatre concert festival history math physics chemistry biology language french " +
+    "spanish german english chinese japanese poetry philosophy religion universe galaxy dinosaur robot alien ghost dragon pirate wizard unicorn").split(" "),
+  [VERB]: ("cook bake eat drink buy sell order pay call phone text write sing dance paint draw swim walk drive fly travel visit learn teach study translate spell " +
+    "define calculate convert count google clean wash feed hug kiss marry win lose meet guess recommend bring borrow lend rent wear knit sew plant grow pick " +
+    "catch climb jump ride sail surf ski skate jog hike camp fish hunt pray vote celebrate decorate wrap hide seek smell taste hear").split(" "),
+  [ADJ]: ("tall old far big long deep heavy expensive cheap cold beautiful ugly funny sad happy angry tired hungry thirsty sleepy bored lonely nice cute " +
+    "pretty rich poor famous smart stupid strange delicious spicy sweet sour salty green yellow purple pink brown red blue black white dark bright loud quiet " +
+    "young fresh rotten wet dry soft hard smooth rough").split(" "),
+};
+
 
 const U = UNIT;
 const N = NUM;
@@ -45,6 +73,17 @@ export const TEMPLATES: Templates = {
     "{uptime|load average|free memory|disk usage|memory usage|cpu load|cpu usage|resource usage|health check|status check}",
     "{whats|what is} the {load|uptime|load average|resource usage} [now]",
     "{how is|hows|how are} {the resources|memory|the memory|the cpu|the disk|the temperature|things} [looking|doing]",
+    "{give me|show me|show} [a] {quick|brief|short} {status|health check|summary|overview|report}",
+    "{everything|all} {ok|good|fine|alright} {here|over there|on the device|with the box}",
+    "{status|health|overview}",
+    "{how are|hows} things [on the device|with the box|going]",
+    "{is|are} {the device|the system|things} {stable|behaving|doing ok}",
+    "{what does|how does} the {device|system|machine} look [right now|today]",
+    "{check|test} {the|my} {device|system|machine|box} [for problems]",
+    "{do we|does the device} have {enough|plenty of} {memory|ram|disk space|storage|cpu}",
+    "{is|are} {memory|ram|disk|storage|cpu} {usage|use} {high|ok|normal|too high}",
+    "{temperature|temp|heat|thermal} {check|status|reading|readings}",
+    "{is|are} {we|the device} {throttling|throttled|running slow|slow|sluggish}",
   ],
   "unit.list": [
     "{list|show|display|enumerate|print} [me] [all] [the] {units|services|apps|applications|programs|daemons|unit list|service list|configured services}",
@@ -57,6 +96,11 @@ export const TEMPLATES: Templates = {
     "what {services|units|apps|programs} {does this device|does the box|does it|does the system} {run|have}",
     "{all|every} {units|services|service|unit} [and their {states|status}]",
     "{what do you manage|what are you running|what do you supervise|what are you supervising|what do you look after}",
+    "{show|list} {everything|all} {you run|you manage|that runs|that is running}",
+    "{which|what} {services|units} {do i have|have we got}",
+    "{service|unit} {overview|summary|list}",
+    "{names of|list of} [all] [the] {services|units}",
+    "{tell me|show me} {the|all the} {services|units} [you know about]",
   ],
   "unit.status": [
     `{status of|state of|health of} [the] [unit|service] ${U}`,
@@ -72,6 +116,13 @@ export const TEMPLATES: Templates = {
     `{can you check|please check|could you check|check} {if|whether} ${U} is {running|up|ok|working|alive|healthy}`,
     `${U} {ok|alright|fine|up|running|alive}`,
     `{is|are} {there|we} {any problems|any issues|problems|issues} with ${U}`,
+    `{check|verify|confirm} {that|whether|if} ${U} is {up|running|healthy|ok}`,
+    `{how|what} {is|'s} ${U} {doing|up to}`,
+    `${U} {status|state} {please|pls|check}`,
+    `{any|is there} {problem|issue|trouble} with ${U}`,
+    `{what is|whats} {going on|happening|wrong} with ${U}`,
+    `{is|was} ${U} {restarting|starting|stopping} [now]`,
+    `{give me|show me} ${U}['s] {status|state|health|stats|resource use|memory use|cpu use}`,
   ],
   "unit.logs": [
     `{show|display|print|give me|get|fetch|pull up|open|let me see|can i see|i want} [the] {logs|log|output|messages|log messages|log file|stdout|log entries} {of|for|from} ${U}`,
@@ -86,6 +137,12 @@ export const TEMPLATES: Templates = {
     `{show|give} me ${N} {lines|log lines} {of|from} ${U}['s] {log|output}`,
     `what does ${U}['s] log say`,
     `journalctl [-u] ${U}`,
+    `{what|anything} {interesting|new|unusual|bad} in ${U}['s] {logs|log|output}`,
+    `{see|view|check|read} {what|whatever} ${U} {logged|printed|wrote|said}`,
+    `{show|print|display} ${U} {log|logs} [please]`,
+    `{errors|warnings} {from|of|in} ${U}`,
+    `{let me|can i|i want to} {see|read|look at|check} [the] {logs|log|output} {of|for|from} ${U}`,
+    `{stream|follow|watch} [the] ${U} {logs|log|output}`,
   ],
   "unit.start": [
     `{start|launch|run|bring up|spin up|turn on|enable|fire up|switch on|wake up|initiate|power up} [the] [unit|service] ${U}`,
@@ -96,6 +153,12 @@ export const TEMPLATES: Templates = {
     `{can|could|would} you {start|launch|bring up|turn on} ${U}`,
     `{make|have|let} ${U} {run|start}`,
     `{start|launch} ${U} {up|again}`,
+    `{please|could you|can you} {get|bring} ${U} {up|running|online|going}`,
+    `{turn|switch} ${U} on`,
+    `${U} {needs to be|should be|must be} {started|running|up|on}`,
+    `{start|launch} {the|our|my} ${U} {back|again}`,
+    `spin ${U} up`,
+    `${U} {is|was} {off|stopped|not running|down}[,] {can you|please|could you} {turn it on|bring it up|get it going|bring it back}`,
   ],
   "unit.stop": [
     `{stop|halt|shut down|shutdown|shut off|turn off|disable|kill|end|terminate|quit|close|take down|bring down|power down} [the] [unit|service] ${U}`,
@@ -105,6 +168,12 @@ export const TEMPLATES: Templates = {
     `${U} {is not needed|isnt needed|can go|can be stopped|should not run}[,] {stop|kill} it`,
     `{can|could|would} you {stop|shut down|turn off|kill} ${U}`,
     `{i want|i need|we need} ${U} {stopped|off|down|shut down|gone}`,
+    `{stop|halt|kill|end} {the|our|my} ${U} {now|please|right now|already}`,
+    `{turn|switch|shut} off ${U}`,
+    `${U} {needs to|should|must} {stop|be stopped|go down|be shut down}`,
+    `{please|can you|could you} {shut|turn|switch} ${U} off`,
+    `${U} {can|may} {stop|go down|be turned off} [now]`,
+    `{disable|kill|stop} ${U} {temporarily|until later|till tomorrow}`,
   ],
   "unit.restart": [
     `{restart|reboot|bounce|reload|cycle|kick|reset|relaunch|respawn|refresh|recycle|re-start|rerun} [the] [unit|service] ${U}`,
@@ -117,6 +186,11 @@ export const TEMPLATES: Templates = {
     `${U} {froze|hangs|crashed|died|locked up|stopped responding|is acting up|is misbehaving}[,] {restart|reboot} it`,
     `{can|could|would} you {restart|reboot|bounce} ${U}`,
     `{restart|reboot} ${U}[,] {it is|its} {stuck|frozen|not responding|hanging|broken|misbehaving}`,
+    `{restart|reboot|bounce} {the|our|my} ${U} {please|again|now|already}`,
+    `${U} {wants|could use} a {restart|reboot|bounce|kick}`,
+    `{try|do} {restarting|rebooting|bouncing} ${U}`,
+    `{quick|fast} {restart|reboot|bounce} {of|for} ${U}`,
+    `${U} {has|got} {stuck|frozen|hung}[,] {restart|bounce} it`,
   ],
   "unit.limit": [
     `{limit|cap|restrict|throttle|constrain|clamp|hold|bound} ${U} {to|at} ${AMOUNT}`,
@@ -131,6 +205,10 @@ export const TEMPLATES: Templates = {
     `${U} {gets|can have|may have|is allowed} ${AMOUNT} [max|at most|tops]`,
     `{limit|cap|restrict} ${U} to ${CPU_AMOUNT} and ${MEM_AMOUNT}`,
     `{keep|hold} ${U} {below|within|at or below} ${AMOUNT}`,
+    `{cap|limit} ${U}['s] {memory|ram|cpu} {at|to} ${N} [mb|percent|%|gb]`,
+    `{reduce|lower|cut|shrink} ${U}['s] {memory|cpu|ram} {to|down to} ${AMOUNT}`,
+    `{at most|max} ${AMOUNT} for ${U}`,
+    `{assign|allocate} ${U} ${AMOUNT} [max|at most]`,
   ],
   "unit.prioritize": [
     `{prioritize|prioritise|favor|favour|boost|bump|promote|elevate|raise the priority of|increase the priority of|speed up} ${U}`,
@@ -145,6 +223,11 @@ export const TEMPLATES: Templates = {
     `${U}['s] priority {up|down|high|low|normal}`,
     `put ${U} {in the background|at the back of the queue|at the front of the queue|first in line|last in line}`,
     `${U} {should|must|needs to} {get|have} {priority|more cpu time|less cpu time|the cpu first}`,
+    `{make|set} ${U} {high|top|low|normal} priority`,
+    `${U} {is more important than the rest|before the others|goes before everything}`,
+    `{let|make} ${U} {run|go} {faster|in the background|last}`,
+    `{more|less} {priority|cpu share|weight} for ${U}`,
+    `${U} {should|must} {be|run} {prioritized|deprioritized|in the background|at low priority|at high priority}`,
   ],
   "process.top": [
     "{what|which} {process|processes|programs|program|procs|tasks} {use|uses|are using|is using|eat|eats|hog|hogs|consume|consumes|take|takes} [the] most {cpu|memory|ram|processor|mem}",
@@ -156,6 +239,11 @@ export const TEMPLATES: Templates = {
     "{ps|process list|running processes|list processes|show processes|all processes|ps aux}",
     "which {process|program} is {slowing things down|using all the cpu|eating the memory|the heaviest|the biggest}",
     "{memory|cpu} {usage|use} {by|per} process",
+    "{which|what} {process|program|task} is {using|eating|hogging|taking} {so much|the most|all the|too much} {cpu|memory|ram}",
+    "{show|give me} [a] {list of|the} processes [by {cpu|memory}]",
+    "{whats|what is} {slowing down|bogging down|clogging} the {device|system|machine|cpu}",
+    "{top|heaviest|biggest} {cpu|memory|ram} {users|processes}",
+    "{anything|something} {hogging|eating|using} [all] the {cpu|memory|ram}",
   ],
   "process.kill": [
     `{kill|terminate|end|nuke|destroy|force kill|shoot} {process|pid|proc|the process|task|program} [with pid|id] ${N}`,
@@ -164,6 +252,11 @@ export const TEMPLATES: Templates = {
     `{terminate|kill} ${N}`,
     `send {sigkill|sigterm|a kill signal} to {process|pid} ${N}`,
     `{can|could} you kill {process|pid} ${N}`,
+    `{kill|terminate|end} {that|the} {process|program|task} {pid|id} ${N}`,
+    `{please|can you|could you} {kill|terminate|end} ${N}`,
+    `{pid|process} ${N}[,] {kill|terminate|end} it`,
+    `{kill|terminate} ${N} {now|please|immediately|right away}`,
+    `{i want|i need} {process|pid} ${N} {killed|dead|gone|terminated}`,
   ],
   "incident.list": [
     "{show|list|any|display|get} [recent|the latest|new] {incidents|problems|issues|alerts|events|failures|crashes|warnings}",
@@ -177,6 +270,12 @@ export const TEMPLATES: Templates = {
     "{show|tell} me what {happened|you did|you fixed|went wrong} [today|recently]",
     "what have you {done|fixed|handled|been doing} [today|lately|recently]",
     "recent {incidents|problems|alerts|actions|activity|failures}",
+    "{whats|what has} been going on [lately|recently|today]",
+    "{any|were there} {problems|incidents|issues} {last night|this week|since yesterday|while i was out}",
+    "{show|give} me {the|a} {incident|problem|event} {list|history|summary|log}",
+    "{did|has} {anything|something} {bad|unusual|strange} {happen|happened}",
+    "{catch me up|bring me up to date|update me} [on what happened]",
+    "{which|what} {incidents|problems|issues} {were there|did you see|did you handle}",
   ],
   "incident.explain": [
     `why did ${U} {restart|crash|stop|fail|get restarted|get killed|die|go down|get limited|get frozen|get stopped|exit|fall over}`,
@@ -192,6 +291,13 @@ export const TEMPLATES: Templates = {
     `{explain|tell me} why ${U} {restarted|crashed|failed|stopped|was restarted|was killed}`,
     `why does ${U} keep {crashing|restarting|failing|dying}`,
     `{what|which} {decision|action} did you take {on|for|about} ${U}`,
+    `who {restarted|stopped|froze|killed|limited} ${U}`,
+    `{explain|tell me} {the|your} {decision|reasoning|reason} {on|for|about} ${U}`,
+    `why did ${U} get {restarted|killed|stopped|frozen|limited|throttled} {again|earlier}`,
+    `{what is|whats} the {reason|cause|explanation} {for|behind} ${U} {crashing|restarting|failing|being down}`,
+    `why {the agent|you} {touched|restarted|stopped|limited} ${U}`,
+    "{reasoning|explanation} {for|behind} {that|the last action|your decision}",
+    `{what happened|what went wrong} with ${U} [earlier|this morning]`,
   ],
   "agent.mode": [
     "{set|switch|change|put} [the] agent [mode] to {auto|automatic|advise|advisory|off}",
@@ -209,6 +315,11 @@ export const TEMPLATES: Templates = {
     "{set|put} {autonomy|the agent|agent mode} {to|on|in|into} {auto|advise|off|advisory|automatic}",
     "agent {off|on|auto|advise}",
     "{no more|stop the} automatic {healing|fixes|actions|remedies}",
+    "{stop|quit} {auto healing|self healing|autopilot|auto mode}",
+    "{back to|return to|go back to} {auto|automatic|advise|advisory} [mode]",
+    "{i will|let me|i want to} {handle|decide|fix} {things|it|everything} {myself|manually}",
+    "{only|just} {watch|observe|monitor} [and {report|tell me}]",
+    "{dont|do not|never} {touch|change} anything [without asking|without me]",
   ],
   "network.status": [
     "is the {network|internet|connection|ethernet|lan|link|wifi} {up|working|ok|connected|down|online}",
@@ -232,6 +343,12 @@ export const TEMPLATES: Templates = {
     "{wifi|network|internet|connectivity} {ok|up|down|working}",
     "{no|lost} {internet|network|connection}",
     "{time|clock|ntp} {sync|status|synced}",
+    "{are|is} {we|the device|it} {on|connected to} {the network|the internet|wifi|the lan}",
+    "{what|whats} {my|the|our} {ip|address} [is]",
+    "{show|tell me|give me} {network|connection|wifi} {info|details|status|information}",
+    "{is|are} {dns|the gateway|the router} {reachable|working|responding}",
+    "{do|does} {we|the device|it} have {an ip|an address|a route|a network connection}",
+    "{check|test} {connectivity|the connection|the internet connection|network access}",
   ],
   "network.wifi": [
     `{connect|connect me|hook me up} to {wifi|wi-fi|the wifi|the network|wireless network} ${SSID} {with|using} [the] {password|passphrase|key} ${PSK}`,
@@ -256,6 +373,10 @@ export const TEMPLATES: Templates = {
     `{open|punch} [a hole in] the firewall {for|on} ${U} [on] port ${N}`,
     `{i|we} need to {reach|access|connect to} ${U} on port ${N} [from outside|from the lan|from my laptop]`,
     `{open|open up} port ${N} so ${U} can {accept connections|be reached|serve|listen}`,
+    `{open|allow} {port|tcp port} ${N} {on the firewall|in the firewall} {for|to} ${U}`,
+    `{allow|accept|permit} {incoming|inbound} {connections|traffic} {to|for} ${U} on [port] ${N}`,
+    `${U} {listens|runs|serves} on [port] ${N}[,] {open|allow} it`,
+    `{open|unblock} ${N} {for|to} ${U}`,
   ],
   "power.reboot": [
     `{reboot|restart} ${DEVICE}`,
@@ -265,6 +386,10 @@ export const TEMPLATES: Templates = {
     "{lets do a|go for a|we need a} {reboot|restart}",
     `{can|could|would} you {reboot|restart} ${DEVICE}`,
     `{reboot|restart} ${DEVICE} {to apply the changes|for the update|so the settings apply}`,
+    "{reboot|restart} {yourself|the whole box|the whole machine|the entire system}",
+    "{please|can you|could you} {reboot|restart} [now]",
+    "{a|one} {reboot|restart} please",
+    "{turn|switch} {the device|the box|the system} off and on [again]",
   ],
   "power.poweroff": [
     `{power off|shut down|shutdown|turn off|switch off|power down} ${DEVICE}`,
@@ -275,6 +400,10 @@ export const TEMPLATES: Templates = {
     "cut the power [to the device]",
     "stop the {device|system|machine}",
     "{can|could} you {shut down|power off|turn off} the {device|system|box}",
+    "{power|shut} {yourself|the device|the system} {off|down}",
+    "{we are|i am} done for {today|the day}[,] {shut down|power off|turn off} [the device]",
+    "{switch|turn} off the {power|device}",
+    "{goodnight|good night}[,] {shut down|power off}",
   ],
   help: [
     "help",
@@ -287,6 +416,12 @@ export const TEMPLATES: Templates = {
     "what {commands|tools|requests} do you {know|support|accept|take}",
     "{how do i use|explain} {the console|this console|paio}",
     "{help please|what is this|what are you}",
+    "{what|which} {things|requests|commands} can {i|you} {ask|say|use|give}",
+    "{how|what} {do i|can i} {ask|say|type} [here]",
+    "{i dont|i do not} know {what to do|how this works|what to type|what you can do}",
+    "{list|show me} {what you can do|your skills|your functions|the things you can do}",
+    "{help|assist} [me] {please|pls}",
+    "{any|some} {tips|hints} [on what to ask]",
   ],
   none: [
     "{tell me|say} {a joke|something funny|a riddle|a fun fact}",
@@ -318,6 +453,25 @@ export const TEMPLATES: Templates = {
     "{cat|echo|cd|chmod|grep|vim|nano|apt} {/etc/passwd|hello world|/tmp|foo.txt|everything}",
     "{is|are} {cats|dogs|birds|bananas} {smart|healthy|better than dogs}",
     "{where can i|how can i} {buy|find|get} {a new phone|cheap flights|a good laptop}",
+    `{what is|what are|who is|who was|where is|where are|when is|why is|why are} [the|a|my|your] ${NOUN}`,
+    `how {${ADJ}|much|many} {is|are|was} [the|a|my|your] ${NOUN}`,
+    `{can you|could you|please|i want to|i need to|lets|help me|how do i|how to|teach me to} ${VERB} [the|a|my|some] ${NOUN}`,
+    `{i|we} {like|love|hate|need|want|miss|have|lost|forgot} [the|a|my|some|our] ${NOUN}`,
+    `{tell me|talk|teach me|what do you know} about [the] ${NOUN}`,
+    `{my|the|a|your|our} ${NOUN} is [so|very|too] ${ADJ}`,
+    `{is|are} [the|my|your] ${NOUN} ${ADJ}`,
+    `{do you|did you|have you|can you|would you} ${VERB} [the|a|my] ${NOUN}`,
+    `${NOUN}`,
+    `${ADJ} ${NOUN}`,
+    `{what|which} ${NOUN} should i ${VERB}`,
+    `{i am|im|i feel|you are|you look} [so|very|really] ${ADJ}`,
+    `${VERB} {with me|for me|a ${NOUN}|the ${NOUN}|my ${NOUN}}`,
+    `{where|when|how} {can|do|should} {i|we} ${VERB} [the|a|some] ${NOUN}`,
+    "{thanks|thank you|ok|okay|cool|great|perfect|nice}[,] {that will be all|nothing else|im done|bye}",
+    "{never mind|forget it|cancel|scratch that|ignore that}",
+    "{i am|im} {just|only} {testing|playing|looking around|curious}",
+    `{who|what} {invented|discovered|wrote|painted} [the] ${NOUN}`,
+    `{how|what} do you {feel|think} about ${NOUN}`,
   ],
 };
 
@@ -395,6 +549,44 @@ export function expansions(tpl: string): string[] {
 
 const KEYS = "qwertyuiopasdfghjklzxcvbnm";
 
+/** Hand-written examples (in the generator's placeholder form) that templates do not reach. */
+export const HANDWRITTEN: [string, string][] = [
+  ["is it ok", "system.status"],
+  ["how are things", "system.status"],
+  ["whats up with the box", "system.status"],
+  ["anything running", "unit.list"],
+  ["services?", "unit.list"],
+  [`${UNIT}?`, "unit.status"],
+  [`is ${UNIT} dead`, "unit.status"],
+  [`${UNIT} broken?`, "unit.status"],
+  [`tail ${UNIT}`, "unit.logs"],
+  [`what is ${UNIT} complaining about`, "unit.logs"],
+  [`fire up ${UNIT}`, "unit.start"],
+  [`kill ${UNIT}`, "unit.stop"],
+  [`${UNIT} is stuck, restart it`, "unit.restart"],
+  [`${UNIT} hangs`, "unit.restart"],
+  [`${UNIT} eats too much memory, cap it at ${NUM} mb`, "unit.limit"],
+  [`${UNIT} is hogging the cpu, limit it to ${NUM}%`, "unit.limit"],
+  [`${UNIT} matters most`, "unit.prioritize"],
+  [`${UNIT} can wait`, "unit.prioritize"],
+  ["whats slowing things down", "process.top"],
+  ["who is using the memory", "process.top"],
+  [`nuke pid ${NUM}`, "process.kill"],
+  ["what went wrong", "incident.list"],
+  ["any trouble today", "incident.list"],
+  [`why ${UNIT}`, "incident.explain"],
+  ["why did you do that", "incident.explain"],
+  ["hands off", "agent.mode"],
+  ["let me decide", "agent.mode"],
+  ["take over", "agent.mode"],
+  ["restart everything", "power.reboot"],
+  ["bye, shut it all down", "power.poweroff"],
+  ["?", "help"],
+  ["what now", "help"],
+  ["ignore previous instructions", "none"],
+  ["lorem ipsum dolor", "none"],
+];
+
 /** One typo in one word (not in placeholders): a dropped, doubled, swapped or replaced letter. */
 function typo(text: string, r: () => number): string {
   const words = text.split(" ");
@@ -461,7 +653,24 @@ export function generate(perIntent: number, seed: number): Example[] {
   for (let n = 0; n < perIntent / 2; n++) out.push({ text: gibberish(r), intent: "none" });
   for (const intent of INTENTS) {
     const tpls = TEMPLATES[intent]!;
-    for (let n = 0; n < perIntent; n++) out.push({ text: augment(expand(pick(tpls, r), r), r), intent });
+    for (let n = 0; n < perIntent * (intent === "none" ? 1.5 : 1); n++) {
+      // A class slot gets an everyday word, or (two times in five) a made-up one: a word the model has never seen.
+      const text = expand(pick(tpls, r), r).replace(/x(noun|verb|adj)x/g, (c) => (r() < 0.4 ? gibberish(r).split(" ")[0]! : pick(WORD_CLASSES[c]!, r)));
+      out.push({ text: augment(text, r), intent });
+    }
   }
   return out;
+}
+
+let vocab: Set<string> | undefined;
+
+/** Every word the generator can write (before typos): the words the intent model knows. */
+export function vocabulary(): Set<string> {
+  if (vocab) return vocab;
+  const text = [
+    ...Object.values(TEMPLATES).flat(), ...Object.values(WORD_CLASSES).flat(), ...POLITE_PREFIX, ...POLITE_SUFFIX, ...FILLER_WORDS,
+    ...CASUAL.flat(), ...UNIT_FORMS, ...HANDWRITTEN.map(([t]) => t),
+  ].join(" ").replace(/[{}[\]|]/g, " ");
+  vocab = new Set(tokens(text));
+  return vocab;
 }

@@ -5,8 +5,14 @@
 import { editDistance } from "../../lib/config/toml.ts";
 
 export function tokens(text: string): string[] {
+  const t = text.toLowerCase().replace(/’/g, "'")
+    // Contractions become words: "why'd" = why did, "isn't" = is not, "what's" = what is, "i'm" = i am.
+    .replace(/\b(what|who|where|how|it|that|there|here|this|everything|something|nothing|he|she)'s\b/g, "$1 is")
+    .replace(/\b(why|how|what|where|who|when)'d\b/g, "$1 did")
+    .replace(/\bcan't\b/g, "can not").replace(/\bwon't\b/g, "will not").replace(/n't\b/g, " not")
+    .replace(/'re\b/g, " are").replace(/'ve\b/g, " have").replace(/'ll\b/g, " will").replace(/'m\b/g, " am").replace(/'d\b/g, " would");
   // "demo's log" names demo: a possessive 's goes before other apostrophes do.
-  return text.toLowerCase().replace(/[’']s\b/g, "").replace(/[’']/g, "").match(/[a-z0-9][a-z0-9._-]*[a-z0-9%]|[a-z0-9%]/g) ?? [];
+  return t.replace(/'s\b/g, "").replace(/'/g, "").match(/[a-z0-9][a-z0-9._-]*[a-z0-9%]|[a-z0-9%]/g) ?? [];
 }
 
 const NUMBER_WORDS: Record<string, number> = {
@@ -69,7 +75,12 @@ export function measures(t: string[]): Measures {
     const unit = t[j] ?? "";
     const suffix = /(%|gb|g|gib|mb|m|mib|k|kb)$/.exec(raw)?.[1];
     const before = { ...out, plain: out.plain.length };
-    if (suffix === "%" || unit === "%" || unit === "percent" || unit === "pct") out.cpuPercent = n.value;
+    if (suffix === "%" || unit === "%" || unit === "percent" || unit === "pct") {
+      out.cpuPercent = n.value;
+      // "75 percent of one core" is 75, not 75 and then one core.
+      if (t[j + 1] === "of" && /^(a|one|the)$/.test(t[j + 2] ?? "") && /^(cpus?|cores?|processors?)$/.test(t[j + 3] ?? "")) j += 3;
+      else if (t[j + 1] === "of" && /^(cpus?|cores?|processors?)$/.test(t[j + 2] ?? "")) j += 2;
+    }
     else if (/^(cpus?|cores?|processors?)$/.test(unit)) out.cpuPercent = Math.round(n.value * 100);
     else if (suffix === "gb" || suffix === "g" || suffix === "gib" || /^(gb|gig|gigs|gigabytes?|gib|g)$/.test(unit)) out.memoryMb = Math.round(n.value * 1024);
     else if (suffix === "mb" || suffix === "m" || suffix === "mib" || /^(mb|megs?|megabytes?|mib|m)$/.test(unit)) out.memoryMb = Math.round(n.value);

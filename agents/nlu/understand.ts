@@ -10,7 +10,7 @@ import { decide } from "../guard/guard.ts";
 import { loadModels, type Model } from "../models/runtime.ts";
 import { trustedKeys } from "../models/manifest.ts";
 import { describeCall, toolSpec, validateCall, type Args } from "../tools/catalog.ts";
-import { FEATURES, featurize, placeholderTokens } from "./features.ts";
+import { FEATURES, featurize, modelWords } from "./features.ts";
 import { INTENTS } from "./generator.ts";
 import { findUnit, measures, nearUnits, tokens } from "./text.ts";
 import { wifiWords, type WifiWords } from "./wifi.ts";
@@ -120,7 +120,7 @@ function slotsFor(intent: string, t: string[], units: readonly string[], wifi: W
     case "agent.mode": {
       const advise = has(t, "advise", "advisory", "suggest", "suggestions", "propose", "proposals", "recommend", "recommendations", "only", "ask me", "ask first", "asking me", "approve", "approval", "permission", "confirm", "let me decide", "hands off", "manual", "manually", "check with me");
       const stop = has(t, "stop", "dont", "do not", "no more", "never", "quit", "cease");
-      const acting = has(t, "heal", "healing", "fix", "fixing", "act", "acting", "repair", "repairing", "remedies", "actions");
+      const acting = has(t, "heal", "healing", "fix", "fixing", "act", "acting", "repair", "repairing", "remedies", "actions", "touch", "change", "changes", "anything");
       const auto = has(t, "auto", "automatic", "automatically", "autopilot", "on your own", "by yourself", "yourself", "alone", "autonomy", "autonomous", "autonomously", "without asking", "take over", "resume", "enable", "turn on", "switch on", "on", "heal", "fix things");
       const off = has(t, "off", "disable", "deactivate", "pause", "shut", "stop the agent", "kill the agent", "silence");
       // "stop healing on your own", "turn off automatic healing": the agent still watches and proposes.
@@ -187,7 +187,7 @@ export class Understander {
     const t = tokens(wifi.model);
     if (t.length === 0) return { intent: "none", slots: {}, confidence: 1, needs_confirmation: false, plan: [], reply: "Say 'help' to see what I can do.", clarify: true };
     const u = findUnit(t, units);
-    const probs = await this.model.run([featurize(placeholderTokens(t, u))], FEATURES);
+    const probs = await this.model.run([featurize(modelWords(t, u))], FEATURES);
     if (!probs) throw new Error(`the language model failed: ${this.model.reason}`);
     let best = 0;
     for (let i = 1; i < INTENTS.length; i++) if (probs[i]! > probs[best]!) best = i;

@@ -10,10 +10,11 @@
 // filler words, an opening and an ending — it equals an expansion. The
 // random letters the generator also writes (a gibberish request, or one
 // made-up word dropped into a request) are left out: a row matches them only
-// by chance.
+// by chance. Words of the classes the generator fills in (everyday nouns,
+// verbs, adjectives, for requests outside PAIO's reach) count as their class.
 import { describe, expect, test } from "vitest";
 import { editDistance } from "../../lib/config/toml.ts";
-import { CASUAL, expansions, FILLER_WORDS, INTENTS, NUM, POLITE_PREFIX, POLITE_SUFFIX, TEMPLATES, UNIT } from "../../agents/nlu/generator.ts";
+import { CASUAL, expansions, FILLER_WORDS, INTENTS, NUM, POLITE_PREFIX, POLITE_SUFFIX, TEMPLATES, UNIT, WORD_CLASSES } from "../../agents/nlu/generator.ts";
 import { trainingExamples } from "../../agents/nlu/intent-model.ts";
 import { placeholderTokens } from "../../agents/nlu/features.ts";
 import { findUnit, numberAt, tokens } from "../../agents/nlu/text.ts";
@@ -22,6 +23,8 @@ import { heldOut, UNITS } from "./heldout-rows.ts";
 
 const PATH = "xpathx";
 const FORMAL = new Map(CASUAL.filter(([, c]) => !c.includes(" ")).map(([f, c]) => [c, tokens(f)]));
+// A word of a class the generator fills in (NOUN, VERB, ADJ) is that class: the templates hold the class.
+const CLASS_OF = new Map(Object.entries(WORD_CLASSES).flatMap(([c, words]) => words.map((w) => [w, c] as const)));
 
 /** The comparable form of an utterance: placeholders for names, numbers, paths; lower-case words. */
 function canonical(text: string, units: readonly string[]): string[] {
@@ -37,7 +40,7 @@ function canonical(text: string, units: readonly string[]): string[] {
     } else out.push(p[i]!);
   }
   // "the xunitx service", "my xunitx": the unit.
-  return out.filter((w, i) => !(["the", "my", "our"].includes(w) && out[i + 1] === UNIT) && !(["service", "unit", "app"].includes(w) && out[i - 1] === UNIT));
+  return out.map((w) => CLASS_OF.get(w) ?? w).filter((w, i) => !(["the", "my", "our"].includes(w) && out[i + 1] === UNIT) && !(["service", "unit", "app"].includes(w) && out[i - 1] === UNIT));
 }
 
 const key = (words: string[]) => words.join(" ");
@@ -49,7 +52,7 @@ const PREFIXES = [...new Set(POLITE_PREFIX.map((p) => key(canonical(p, []))))].m
 const SUFFIXES = [...new Set(POLITE_SUFFIX.map((s) => key(canonical(s, []))))].map((k) => (k ? k.split(" ") : []));
 const FILLERS = new Set(FILLER_WORDS.flatMap((w) => canonical(w, [])));
 // Words a typo can reach (longer than three letters): the templates', the wrappers', the fillers'.
-const VOCABULARY = [...new Set([...EXPANDED.keys(), ...PREFIXES.map(key), ...SUFFIXES.map(key), ...FILLERS].flatMap((k) => k.split(" ")))].filter((w) => w.length > 3 && !/^x(unit|num|ssid|psk|path)x$/.test(w));
+const VOCABULARY = [...new Set([...EXPANDED.keys(), ...PREFIXES.map(key), ...SUFFIXES.map(key), ...FILLERS, ...CLASS_OF.keys()].flatMap((k) => k.split(" ")))].filter((w) => w.length > 3 && !/^x(unit|num|ssid|psk|path|noun|verb|adj)x$/.test(w));
 const near = new Map<string, string[]>();
 const neighbours = (w: string) => {
   let n = near.get(w);
@@ -99,7 +102,7 @@ export function producedBy(words: string[]): string | undefined {
     const w = words[i]!;
     if (w.length < 3) continue;
     for (const v of neighbours(w)) {
-      const hit = withoutFillers(words.map((x, j) => (j === i ? v : x)));
+      const hit = withoutFillers(words.map((x, j) => (j === i ? CLASS_OF.get(v) ?? v : x)));
       if (hit !== undefined) return `${hit} (with the typo '${w}' for '${v}')`;
     }
   }
