@@ -13,7 +13,7 @@ import { tokens } from "./text.ts";
 
 /** The training set: the generator's utterances and the hand-written examples (each eight times). */
 export function trainingExamples(seed = 3): Example[] {
-  const data = generate(1200, seed);
+  const data = generate(2500, seed);
   for (let k = 0; k < 8; k++) for (const [text, intent] of HANDWRITTEN) data.push({ text, intent });
   return data;
 }

@@ -35,6 +35,8 @@ export interface Understanding {
 
 /** Below this the understander asks instead of acting. */
 export const MIN_CONFIDENCE = 0.6;
+/** A tool that only reads changes nothing: a wrong guess costs no more than a question back, so a likely one is answered. */
+export const MIN_CONFIDENCE_READ = 0.4;
 
 const UNIT_TOOLS = new Set(["unit.status", "unit.logs", "unit.start", "unit.stop", "unit.restart", "unit.limit", "unit.prioritize", "network.open_port"]);
 
@@ -196,7 +198,7 @@ export class Understander {
     // A fuzzy unit name lowers confidence a little: "camra" is probably, not certainly, camera.
     if (u && u.distance > 0) confidence = +(confidence * (1 - 0.02 * u.distance)).toFixed(3);
     if (intent === "none") return { intent, slots: {}, confidence, needs_confirmation: false, plan: [], reply: "That is outside what I can do, so I did nothing. I can show the device's status, units, logs and incidents, start, stop, restart, limit or prioritise units, and more: say 'help'." };
-    if (confidence < MIN_CONFIDENCE) {
+    if (confidence < (toolSpec(intent)?.effect === "read" ? MIN_CONFIDENCE_READ : MIN_CONFIDENCE)) {
       const order = [...INTENTS.keys()].sort((a, b) => probs[b]! - probs[a]!).slice(0, 2).map((i) => toolSpec(INTENTS[i]!)?.description.toLowerCase() ?? INTENTS[i]);
       return { intent, slots: {}, confidence, needs_confirmation: false, plan: [], reply: `I am not sure what you mean. Did you want to ${order.join(", or to ")}? Please say it another way.`, clarify: true };
     }
