@@ -58,6 +58,7 @@ help:
 	@echo "  make build      compile PID 1, the guest exec helper and the app bundles into $(BUILD)/"
 	@echo "  make models     train the agent's ONNX models into $(OUT)/models/ and sign their manifest"
 	@echo "  make kernel     build Debian's linux-source-6.1 with kernel-patches/ (cached in ~/.cache/paio/kernel)"
+	@echo "  (on the host)   bin/paio flash IMAGE TARGET: write an image to an SD card or USB drive, verified (docs/flashing.md)"
 	@echo "  make release    out/release/: the images as .xz with .bmap, SHA256SUMS, a Raspberry Pi Imager repository file"
 	@echo "  make buildroot  build distro/ (Buildroot tree) offline from Debian's packages; needs BUILDROOT_DIR"
 	@echo "                  ARCH=arm64 builds the QEMU virt/UEFI image, ARCH=arm64 BOARD=rpi4 the Raspberry Pi 4 one"
@@ -196,6 +197,7 @@ bench: image image-arm64
 	@$(BUN) tests/bench/agent-bench.ts
 	@$(BUN) tests/bench/kernel-bench.ts
 	@$(BUN) tests/bench/network-bench.ts
+	@$(BUN) tests/bench/flash-bench.ts
 
 clean:
 	rm -rf $(OUT)
