@@ -3,6 +3,7 @@
 // hashed into a fixed-size vector. Unit names and digits are replaced by
 // placeholders first, so the model never depends on a particular name.
 
+import { editDistance } from "../../lib/config/toml.ts";
 import { NUM, UNIT, vocabulary } from "./generator.ts";
 import { PSK, SSID } from "./wifi.ts";
 
@@ -78,32 +79,56 @@ export function featurize(words: string[]): Float32Array {
 /** A word the model has not seen in training (nor a typo away from one). */
 export const OOV = "xoovx";
 
-let near: Set<string> | undefined;
-
-/** The vocabulary's words of four letters or more with one letter left out: a word sharing one of these is a typo away. */
+/** One letter left out of a word, at each place. */
 function deletions(w: string): string[] {
   const out: string[] = [];
   for (let i = 0; i < w.length; i++) out.push(w.slice(0, i) + w.slice(i + 1));
   return out;
 }
 
-/** Whether the model knows a word: it is in the vocabulary, a placeholder, or (four letters or more) a letter off a known word. */
-export function knownWord(w: string): boolean {
-  const v = vocabulary();
-  if (v.has(w) || w === UNIT || w === NUM || w === SSID || w === PSK || w === OOV) return true;
-  if (!near) {
-    near = new Set();
-    for (const k of v) {
-      near.add(stem(k));
-      if (k.length >= 4) for (const d of [k, ...deletions(k)]) near.add(d);
+let index: { stems: Set<string>; byDeletion: Map<string, Set<string>> } | undefined;
+
+/** The vocabulary's stems, and its words of four letters or more by themselves and each of their one-letter deletions. */
+function vocabularyIndex(): NonNullable<typeof index> {
+  if (index) return index;
+  const stems = new Set<string>();
+  const byDeletion = new Map<string, Set<string>>();
+  for (const k of vocabulary()) {
+    stems.add(stem(k));
+    if (k.length < 4) continue;
+    for (const d of [k, ...deletions(k)]) {
+      let s = byDeletion.get(d);
+      if (!s) byDeletion.set(d, (s = new Set()));
+      s.add(k);
     }
   }
-  if (near.has(stem(w))) return true;
-  if (w.length < 4) return false;
-  return near.has(w) || deletions(w).some((d) => near!.has(d));
+  return (index = { stems, byDeletion });
+}
+
+/** The known words one typo (a letter dropped, added, changed or two swapped) from w. */
+function typoOf(w: string): string[] {
+  const { byDeletion } = vocabularyIndex();
+  const out = new Set<string>();
+  for (const d of [w, ...deletions(w)]) for (const k of byDeletion.get(d) ?? []) if (editDistance(k, w) <= 1) out.add(k);
+  return [...out];
+}
+
+/**
+ * The word as the model reads it: itself when known (or a placeholder, or
+ * another ending of a known word); the known word it is one typo from, when
+ * there is exactly one; otherwise the unknown-word token.
+ */
+export function knownAs(w: string): string {
+  if (vocabulary().has(w) || w === UNIT || w === NUM || w === SSID || w === PSK || w === OOV) return w;
+  if (w.length >= 4) {
+    const c = typoOf(w);
+    if (c.length === 1) return c[0]!;
+    if (c.length > 1) return w;
+  }
+  return vocabularyIndex().stems.has(stem(w)) ? w : OOV;
 }
 
 /** The words the model reads: placeholders for the unit, numbers and words it does not know. */
 export function modelWords(t: string[], unitSpan?: { from: number; to: number }): string[] {
-  return placeholderTokens(t, unitSpan).map((w) => (knownWord(w) ? w : OOV));
+  return placeholderTokens(t, unitSpan).map(knownAs);
 }
