@@ -1,7 +1,8 @@
 // The generator's template language: {a|b} is one of a and b, [a] is a or
 // nothing, [a|b] is nothing or one of a and b; groups nest.
 import { describe, expect, test } from "vitest";
-import { expand, expansions, generate, parseTemplate, TEMPLATES } from "../../agents/nlu/generator.ts";
+import { expand, expansions, generate, INTENTS, parseTemplate, TEMPLATES } from "../../agents/nlu/generator.ts";
+import { PERSON_TOOLS } from "../../agents/tools/catalog.ts";
 import { rng } from "../../agents/models/train.ts";
 
 describe("template expansion", () => {
@@ -31,5 +32,9 @@ describe("template expansion", () => {
   test("no template and no generated utterance holds the template syntax", () => {
     for (const [intent, tpls] of Object.entries(TEMPLATES)) for (const t of tpls) for (const e of expansions(t)) expect(e, `${intent}: ${t}`).not.toMatch(/[{}[\]|]/);
     for (const e of generate(200, 7)) expect(e.text).not.toMatch(/[{}[\]|]/);
+  });
+
+  test("the generator has templates for every tool a person can ask for, and for nothing else", () => {
+    expect([...INTENTS].sort()).toEqual(PERSON_TOOLS.map((t) => t.name).sort());
   });
 });
