@@ -11,7 +11,7 @@ import { loadModels, type Model } from "../models/runtime.ts";
 import { trustedKeys } from "../models/manifest.ts";
 import { describeCall, toolSpec, validateCall, type Args } from "../tools/catalog.ts";
 import { FEATURES, featurize, modelWords } from "./features.ts";
-import { INTENTS } from "./generator.ts";
+import { INTENTS, vocabulary } from "./generator.ts";
 import { findUnit, measures, nearUnits, tokens } from "./text.ts";
 import { wifiWords, type WifiWords } from "./wifi.ts";
 
@@ -45,7 +45,7 @@ function has(t: string[], ...words: string[]): boolean {
 }
 
 /** The slots of an intent, from the tokens; or the question to ask when one is missing. */
-function slotsFor(intent: string, t: string[], units: readonly string[], wifi: WifiWords): { slots: Args } | { ask: string } {
+export function slotsFor(intent: string, t: string[], units: readonly string[], wifi: WifiWords): { slots: Args } | { ask: string } {
   const m = measures(t);
   const u = findUnit(t, units);
   const slots: Args = {};
@@ -105,7 +105,7 @@ function slotsFor(intent: string, t: string[], units: readonly string[], wifi: W
       break;
     }
     case "unit.prioritize": {
-      const low = has(t, "low", "lower", "lowest", "less", "deprioritize", "deprioritise", "demote", "reduce", "drop", "can wait", "not important", "isnt important", "unimportant", "background", "slower", "last", "least", "nice");
+      const low = has(t, "low", "lower", "lowest", "less", "deprioritize", "deprioritise", "demote", "reduce", "drop", "can wait", "not important", "isnt important", "is not important", "unimportant", "background", "slower", "last", "least", "nice", "bottom", "back of", "behind", "end of the queue");
       const normal = has(t, "normal", "reset", "restore", "default", "usual", "regular", "back to");
       slots.level = normal ? "normal" : low ? "low" : "high";
       break;
@@ -204,7 +204,8 @@ export class Understander {
     }
     if ((intent === "power.reboot" || intent === "power.poweroff") && !u) {
       // "restart cam" where cam is almost a unit's name: a unit was meant more likely than the device.
-      const near = nearUnits(t, units);
+      // Words the model knows ("when you get a minute") are not taken for a unit's name misspelled.
+      const near = nearUnits(t.filter((w) => !vocabulary().has(w)), units);
       if (near.length) return { intent, slots: {}, confidence, needs_confirmation: false, plan: [], reply: `Did you mean ${near.join(" or ")} (a unit), or the whole device? Please say which.`, clarify: true };
     }
     const s = slotsFor(intent, t, units, wifi);

@@ -11,12 +11,12 @@ export const PSK = "xpskx";
 
 const PSK_RE = /\b(password|passphrase|passcode|passwd|psk|pw|key)(\s+is|\s*[:=])?\s+("[^"]*"|'[^']*'|\S+)/i;
 const NAME = `("[^"]*"|'[^']*'|[^\\s,;:]+)`;
-/** "wifi HOME", "the network called HOME", "ssid: HOME", "the wifi is HOME". */
-const SSID_AFTER = new RegExp(`\\b(?:wi-?fi|wlan|wireless|network|ssid|access point|hotspot)(?:\\s+(?:network|called|named|name|is|id))*(?:\\s*[:=])?\\s+${NAME}`, "gi");
+/** "wifi HOME", "the network called HOME", "ssid: HOME", "the wifi is HOME", "set the wifi to HOME". */
+const SSID_AFTER = new RegExp(`\\b(?:wi-?fi|wlan|wireless|network|ssid|access point|hotspot)(?:\\s+(?:network|called|named|name|is|id|to))*(?:\\s*[:=])?\\s+${NAME}`, "gi");
 /** "the HOME wifi", "the HOME network". */
 const SSID_BEFORE = new RegExp(`\\b(?:the|to|onto|on|join|use)\\s+${NAME}\\s+(?:wi-?fi|wlan|wireless|network|hotspot)\\b`, "gi");
-/** "connect to HOME", "join HOME", "hook the device up to HOME", "switch the wifi over to HOME". */
-const SSID_JOIN = new RegExp(`\\b(?:(?:connect|hook|get|switch|move|attach|put)(?:\\s+[\\w-]+){0,3}?\\s+(?:to|onto|on)|join|use)\\s+(?:the\\s+)?${NAME}`, "gi");
+/** "connect to HOME", "join HOME", "connect HOME", "hook the device up to HOME", "switch the wifi over to HOME". */
+const SSID_JOIN = new RegExp(`\\b(?:(?:connect|hook|get|switch|move|attach|put)(?:\\s+[\\w-]+){0,3}?\\s+(?:to|onto|on)|join|use|connect)\\s+(?:the\\s+)?${NAME}`, "gi");
 const FILLER = new Set(["the", "to", "a", "my", "our", "with", "using", "called", "named", "name", "network", "wifi", "wi-fi", "wlan", "wireless", "ssid", "password", "passphrase", "key", "and", "on", "onto", "is", "over", "up", "it", "me", "us", "this", "that", "new", "same", "other"]);
 const unquote = (s: string) => (/^(["']).*\1$/.test(s) ? s.slice(1, -1) : s);
 

@@ -19,7 +19,7 @@ import { trainingExamples } from "../../agents/nlu/intent-model.ts";
 import { placeholderTokens } from "../../agents/nlu/features.ts";
 import { findUnit, numberAt, tokens } from "../../agents/nlu/text.ts";
 import { wifiWords } from "../../agents/nlu/wifi.ts";
-import { heldOut, UNITS } from "./heldout-rows.ts";
+import { heldOut, SETS, UNITS } from "./heldout-rows.ts";
 
 const PATH = "xpathx";
 const FORMAL = new Map(CASUAL.filter(([, c]) => !c.includes(" ")).map(([f, c]) => [c, tokens(f)]));
@@ -109,8 +109,8 @@ export function producedBy(words: string[]): string | undefined {
   return undefined;
 }
 
-describe("the held-out set is held out", () => {
-  const rows = heldOut();
+describe("the held-out sets are held out", () => {
+  const rows = SETS.flatMap((f) => heldOut(f));
 
   test("canonical forms put placeholders in the same way on both sides", () => {
     expect(key(canonical("limit camra to two cores and 1.5 GB please", UNITS))).toBe(`limit ${UNIT} to ${NUM} cores and ${NUM} gb please`);
@@ -127,24 +127,27 @@ describe("the held-out set is held out", () => {
 
   test("no held-out utterance can be produced by the generator's templates", () => {
     const produced = rows.map((r) => ({ r, by: producedBy(canonical(r.text, UNITS)) })).filter((x) => x.by !== undefined);
-    expect(produced.map(({ r, by }) => `line ${r.line} "${r.text}" = template expansion "${by}" (${EXPANDED.get(by!.replace(/ \(with the typo.*$/, ""))})`)).toEqual([]);
+    expect(produced.map(({ r, by }) => `${r.file} line ${r.line} "${r.text}" = template expansion "${by}" (${EXPANDED.get(by!.replace(/ \(with the typo.*$/, ""))})`)).toEqual([]);
   });
 
   test("the held-out set and the training set share no row", () => {
     const training = new Set(trainingExamples().map((e) => key(canonical(e.text, []))));
     const shared = rows.filter((r) => training.has(key(canonical(r.text, UNITS))));
-    expect(shared.map((r) => `line ${r.line} "${r.text}"`)).toEqual([]);
+    expect(shared.map((r) => `${r.file} line ${r.line} "${r.text}"`)).toEqual([]);
   });
 
   test("every tool a person can ask for has held-out utterances, and out-of-scope requests are there too", async () => {
     const { PERSON_TOOLS } = await import("../../agents/tools/catalog.ts");
+    const main = heldOut();
     const count = new Map<string, number>();
-    for (const r of rows) count.set(r.intent, (count.get(r.intent) ?? 0) + 1);
+    for (const r of main) count.set(r.intent, (count.get(r.intent) ?? 0) + 1);
     const thin = PERSON_TOOLS.map((t) => t.name).filter((n) => (count.get(n) ?? 0) < (n === "none" ? 30 : 10));
     expect(thin).toEqual([]);
     expect([...count.keys()].filter((i) => !INTENTS.includes(i))).toEqual([]);
-    expect(rows.length).toBeGreaterThanOrEqual(250);
-    // No row twice.
+    expect(main.length).toBeGreaterThanOrEqual(250);
+    const blind = new Set(heldOut("heldout-blind.tsv").map((r) => r.intent));
+    expect(PERSON_TOOLS.map((t) => t.name).filter((n) => !blind.has(n))).toEqual([]);
+    // No row twice, in one set or across both.
     const seen = new Set<string>();
     expect(rows.filter((r) => seen.size === seen.add(r.text.toLowerCase()).size).map((r) => r.text)).toEqual([]);
   });

@@ -1,4 +1,6 @@
-// The hand-written held-out set (tests/nlu/heldout.tsv): utterance, intent, slots.
+// The hand-written held-out sets: utterance, intent, slots. heldout.tsv is the
+// main set; heldout-blind.tsv was written after the generator's last change
+// and never used to change it.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -6,20 +8,23 @@ import { join } from "node:path";
 export const UNITS = ["camera", "nginx", "mqtt-bridge", "demo", "sensor-hub", "db", "web"];
 
 export interface HeldOut {
+  file: string;
   line: number;
   text: string;
   intent: string;
   slots: Record<string, string | number>;
 }
 
-export function heldOut(): HeldOut[] {
-  const lines = readFileSync(join(import.meta.dirname, "heldout.tsv"), "utf8").split("\n");
+export const SETS = ["heldout.tsv", "heldout-blind.tsv"] as const;
+
+export function heldOut(file: (typeof SETS)[number] = "heldout.tsv"): HeldOut[] {
+  const lines = readFileSync(join(import.meta.dirname, file), "utf8").split("\n");
   const rows: HeldOut[] = [];
   lines.forEach((l, i) => {
     if (!l.trim() || l.startsWith("#")) return;
     const f = l.split("\t");
-    if (f.length !== 3) throw new Error(`heldout.tsv line ${i + 1}: want 3 tab-separated fields, got ${f.length}`);
-    rows.push({ line: i + 1, text: f[0]!, intent: f[1]!, slots: JSON.parse(f[2]!) });
+    if (f.length !== 3) throw new Error(`${file} line ${i + 1}: want 3 tab-separated fields, got ${f.length}`);
+    rows.push({ file, line: i + 1, text: f[0]!, intent: f[1]!, slots: JSON.parse(f[2]!) });
   });
   return rows;
 }
