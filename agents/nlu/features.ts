@@ -1,7 +1,9 @@
-// Text features for the intent model: word unigrams and bigrams and the
-// character trigrams of each word (so typos still share most features),
-// hashed into a fixed-size vector. Unit names and digits are replaced by
-// placeholders first, so the model never depends on a particular name.
+// Text features for the intent model: word unigrams and bigrams, word stems
+// and the character trigrams of each word (so typos still share most
+// features), hashed into a fixed-size vector. Unit names and numbers are
+// replaced by placeholders first, so the model never depends on a particular
+// name; a word the model never saw in training becomes one unknown-word token
+// unless it is a typo or another ending of a word it knows.
 
 import { editDistance } from "../../lib/config/toml.ts";
 import { NUM, UNIT, vocabulary } from "./generator.ts";

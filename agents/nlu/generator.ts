@@ -1,9 +1,11 @@
 // Training data for the intent model, written by a generator: templates per
-// tool, filled with synonyms, polite wrappers, different word orders and
-// typos. Unit names and numbers are placeholders (UNIT, NUM): the model
-// learns the shape of a request, and names are resolved against the live
-// unit list afterwards. The held-out test set (tests/nlu/heldout.tsv) is
-// written by hand, separately; nothing here is copied from it.
+// tool, filled with synonyms, everyday words for requests outside PAIO's
+// reach, openings and endings, filler words, casual spellings and typos.
+// Unit names and numbers are placeholders (UNIT, NUM): the model learns the
+// shape of a request, and names are resolved against the live unit list
+// afterwards. The held-out sets (tests/nlu/heldout.tsv, heldout-blind.tsv) are
+// written by hand, separately; tests/nlu/heldout-overlap.test.ts fails when
+// this generator can write one of their rows.
 
 import { rng } from "../models/train.ts";
 import { PSK, SSID } from "./wifi.ts";

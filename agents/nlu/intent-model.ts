@@ -1,4 +1,4 @@
-// The intent model: hashed text features → 64 hidden units → one softmax
+// The intent model: hashed text features → 96 hidden units → one softmax
 // output per tool of the catalog that language can reach. Trained by
 // `make models` on the generator's utterances plus hand-written examples.
 
