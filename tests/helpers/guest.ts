@@ -42,6 +42,8 @@ export async function bootGuest(opts: Partial<GuestOptions> = {}): Promise<Guest
   requireBuiltImage();
   const guest = await Guest.start({
     outDir: OUT,
+    // The project's one SSH key (out/ssh/), the one `bin/paio ssh` uses, whatever the architecture.
+    keyDir: join(REPO, "out"),
     disk: IMAGE,
     arch: TEST_ARCH,
     boot: "direct",
