@@ -168,9 +168,11 @@ image-arm64:
 test: image image-arm64 typecheck
 	$(BUN) --bun node_modules/.bin/vitest run
 
-# The whole end-to-end suite on the arm64 image, booted on QEMU virt (cortex-a72).
-test-arm64: image-arm64
+# The whole end-to-end suite on the arm64 image, booted on QEMU virt (cortex-a72),
+# then the long arm64 tests (tests/arm64/: the Pi image flashed and booted on raspi3b).
+test-arm64: image image-arm64
 	PAIO_TEST_ARCH=arm64 $(BUN) --bun node_modules/.bin/vitest run tests/e2e
+	$(BUN) --bun node_modules/.bin/vitest run --config tests/arm64/vitest.config.ts
 
 # The full offline Buildroot build and a boot of its image (too long for CI);
 # skipped, saying why, without a Buildroot tree.

@@ -6,8 +6,9 @@ export default defineConfig({
   test: {
     pool: "threads",
     include: ["tests/**/*.test.ts", "tests/**/*.test.tsx"],
-    // The full Buildroot build and boot is its own target (make test-buildroot).
-    exclude: ["**/node_modules/**", "tests/buildroot/**"],
+    // The full Buildroot build and boot is its own target (make test-buildroot); so are
+    // the long arm64 tests (make test-arm64).
+    exclude: ["**/node_modules/**", "tests/buildroot/**", "tests/arm64/**"],
     // Generous: tests that run inside a TCG guest are slow on a busy two-core machine.
     testTimeout: 120_000,
     // Tests that boot QEMU share two cores: one file at a time keeps boots fast and timings honest.

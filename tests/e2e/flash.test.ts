@@ -4,96 +4,17 @@
 // card would in a board. The device must come up with the host name, the
 // unit running, the key accepted over SSH, the Wi-Fi network in its
 // network.toml, and neither the passphrase nor its key left on the boot
-// partition. The same for the Raspberry Pi image in `make test-arm64`
-// (PAIO_TEST_ARCH=arm64): booting it on QEMU's Pi 3 model takes about ten
-// minutes, too long for make test, which boots the Pi image once in arm64.test.ts.
+// partition. The same for the Raspberry Pi image is tests/arm64/flash-rpi.test.ts
+// (make test-arm64: it takes minutes on QEMU's Pi 3 model).
 
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "vitest";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, guestKey, sshArgv } from "../../qemu/net.ts";
-import { REPO, requireBuiltImage } from "../helpers/guest.ts";
+import { guestKey } from "../../qemu/net.ts";
+import { requireBuiltImage } from "../helpers/guest.ts";
+import { bootAndCheck, dir, flash, SSID, useFlashScratch, X86_IMAGE } from "../helpers/flash-e2e.ts";
 
-const X86_IMAGE = join(REPO, "out", "paio-x86_64.img");
-const RPI_IMAGE = join(REPO, "out", "arm64", "paio-rpi.img");
-const PASSPHRASE = "correct horse battery staple";
-const SSID = "PAIO-Flash-Test";
-
-let dir: string;
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "paio-flash-e2e-"));
-  mkdirSync(join(dir, "units"));
-  writeFileSync(join(dir, "units", "hello.toml"), 'description = "Installed by paio flash"\nexec = ["/bin/sh", "-c", "while true; do sleep 5; done"]\nrestart = "always"\n');
-  writeFileSync(join(dir, "psk"), `${PASSPHRASE}\n`, { mode: 0o600 });
-});
-
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-/** The image's bmap: beside it once `make image` writes one, else made here. */
-function bmapFor(image: string): string {
-  if (existsSync(`${image}.bmap`)) return `${image}.bmap`;
-  const bmap = join(dir, `${image.split("/").pop()}.bmap`);
-  const r = Bun.spawnSync(["bmaptool", "create", "-o", bmap, image], { stdout: "pipe", stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`bmaptool create ${image}: ${r.stderr.toString()}`);
-  return bmap;
-}
-
-function flash(image: string, target: string, extra: string[]): void {
-  const r = Bun.spawnSync([join(REPO, "bin/paio"), "flash", "--yes", "--bmap", bmapFor(image), ...extra, image, target], { stdout: "pipe", stderr: "pipe", cwd: REPO });
-  const err = r.stderr.toString();
-  expect(err).toMatch(/verified: read \d+ ranges? .* every sha256 matches the bmap/);
-  expect(err).toMatch(/first-boot settings written to partition 1 of/);
-  expect(r.exitCode, err).toBe(0);
-}
-
-/** The boot partition, found by the kernel's partition name or as partition 1 of the root's disk, mounted read-only at /run/esp. */
-const MOUNT_BOOT = `
-esp=""
-for u in /sys/class/block/*/uevent; do grep -q '^PARTNAME=paio-esp$' "$u" && esp=$(sed -n 's/^DEVNAME=//p' "$u"); done
-[ -n "$esp" ] || for u in /sys/class/block/*/uevent; do grep -q '^PARTN=1$' "$u" && grep -q '^DEVNAME=mmcblk0p1$' "$u" && esp=mmcblk0p1; done
-mkdir -p /run/esp && mount -t vfat -o ro,iocharset=ascii,utf8 "/dev/$esp" /run/esp && echo "boot partition: /dev/$esp"
-`;
-
-const CHECKS = `
-echo "hostname=$(hostname)"
-for i in $(seq 1 120); do paio units 2>/dev/null | grep -Eq '^hello +running' && break; sleep 1; done
-echo "unit: $(paio units 2>/dev/null | grep -E '^hello ' | awk '{print $1, $2}')"
-echo "keys: $(grep -c flash-e2e /var/lib/paio/ssh/authorized_keys 2>/dev/null)"
-echo "wifi ssid: $(grep -c '${SSID}' /var/lib/paio/network.toml 2>/dev/null)"
-echo "wifi key: $(grep -c 'psk_hex *= *"[0-9a-f]\\{64\\}"' /var/lib/paio/network.toml 2>/dev/null)"
-echo "timezone: $(cat /var/lib/paio/timezone /etc/timezone 2>/dev/null | head -n 1)"
-${MOUNT_BOOT}
-echo "passphrase on boot partition: $(grep -rl '${PASSPHRASE}' /run/esp 2>/dev/null | wc -l)"
-echo "derived key on boot partition: $(grep -rl psk_hex /run/esp 2>/dev/null | wc -l)"
-umount /run/esp
-`;
-
-/** Runs `bin/paio qemu exec --image FILE SCRIPT`; with an SSH port, logs in with the flashed key while the script waits for it. */
-async function bootAndCheck(disk: string, keyDir: string | undefined, timeoutS: number): Promise<string> {
-  const script = join(dir, "checks.sh");
-  const sshPort = keyDir ? freePort() : undefined;
-  const waitSsh = keyDir ? `for i in $(seq 1 240); do [ -e /run/flash-e2e-ssh ] && break; sleep 1; done\necho "ssh login with the flashed key: $([ -e /run/flash-e2e-ssh ] && echo yes || echo no)"\n` : "";
-  writeFileSync(script, `${CHECKS}${waitSsh}`);
-  const argv = [join(REPO, "bin/paio"), "qemu", "exec", "--image", disk, "--timeout", String(timeoutS), ...(sshPort ? ["--ssh-port", String(sshPort)] : []), script];
-  const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe", cwd: REPO });
-  let done = false;
-  const out = Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]).finally(() => (done = true));
-  if (keyDir && sshPort) {
-    // The project's own key reaches the guest through QEMU; this one only through the card.
-    while (!done) {
-      const r = Bun.spawnSync(sshArgv(keyDir, sshPort, ["touch", "/run/flash-e2e-ssh"]), { stdout: "pipe", stderr: "pipe", timeout: 30_000 });
-      if (r.exitCode === 0) break;
-      await Bun.sleep(3000);
-    }
-  }
-  const [stdout, stderr, code] = await out;
-  expect(code, `${stdout}\n${stderr}`).toBe(0);
-  return stdout;
-}
+useFlashScratch();
 
 describe("flash, then boot", () => {
   test("x86_64: host name, unit, SSH key, Wi-Fi, no secret left on the boot partition", async () => {
@@ -117,15 +38,4 @@ describe("flash, then boot", () => {
     expect(out).toContain("ssh login with the flashed key: yes");
   }, 1_200_000);
 
-  test.runIf(process.env.PAIO_TEST_ARCH === "arm64")("Raspberry Pi image: host name and unit after booting the flashed card", async () => {
-    requireBuiltImage(RPI_IMAGE);
-    const disk = join(dir, "sd.img");
-    flash(RPI_IMAGE, disk, ["--hostname", "flash-pi", "--units", join(dir, "units"), "--wifi", SSID, "--wifi-psk-file", join(dir, "psk")]);
-    const out = await bootAndCheck(disk, undefined, 900);
-    expect(out).toContain("hostname=flash-pi");
-    expect(out).toContain("unit: hello running");
-    expect(out).toContain("wifi ssid: 1");
-    expect(out).toContain("passphrase on boot partition: 0");
-    expect(out).toContain("derived key on boot partition: 0");
-  }, 2_400_000);
 });
