@@ -8,7 +8,7 @@
 // kernels boot the same image otherwise. The unpatched kernel is built once
 // (about as long as 'make kernel') and cached like the patched one.
 
-import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -88,9 +88,12 @@ function imageWith(out: string, kernelDir: string, label: string): void {
 function unpatchedKernel(work: string): string {
   const dir = join(work, "kernel-patches");
   mkdirSync(dir, { recursive: true });
-  for (const f of ["build.ts", "fragment.ts", "paio.config"]) copyFileSync(join(REPO, "kernel-patches", f), join(dir, f));
+  // The script and every configuration fragment (common and per architecture), no patches.
+  for (const f of readdirSync(join(REPO, "kernel-patches")).filter((n) => n.endsWith(".config") || n === "build.ts" || n === "fragment.ts")) {
+    copyFileSync(join(REPO, "kernel-patches", f), join(dir, f));
+  }
   console.error("kernel bench: the unpatched kernel (built once, then cached):");
-  const built = Bun.spawnSync([BUN, join(dir, "build.ts")], { cwd: work, stdout: "inherit", stderr: "inherit" });
+  const built = Bun.spawnSync([BUN, join(dir, "build.ts")], { cwd: work, stdout: "inherit", stderr: "inherit", env: { ...process.env, PAIO_ARCH: "x86_64" } });
   if (built.exitCode !== 0) throw new Error("building the unpatched kernel failed");
   return realpathSync(join(work, "out", "kernel"));
 }
