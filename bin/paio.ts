@@ -4,10 +4,12 @@ import { ASK_USAGE, askCommand } from "../agents/cli/ask.ts";
 import { flashMain } from "../flash/cli.ts";
 
 const USAGE = `usage: paio <command>
-  qemu run   [--snapshot] [--direct] [--image FILE]   boot the image with the console here
-  qemu exec  [--snapshot] [--uefi] [--image FILE] SCRIPT
+  qemu run   [--arch x86_64|arm64] [--board pc|virt|rpi3] [--snapshot] [--direct] [--image FILE]
+                                                   boot the image with the console here
+  qemu exec  [--arch ...] [--board ...] [--snapshot] [--uefi] [--image FILE] [--put HOST:GUEST] SCRIPT
                                                    boot headless, run SCRIPT in the guest, power off
-  qemu probe                                       say which accelerator QEMU will use
+  qemu probe [--arch ...] [--board ...]            say which accelerator QEMU will use
+  qemu help                                        every option of 'paio qemu'
   ssh [--port N] [COMMAND...]                      log into the guest 'qemu run' started (key in out/ssh/)
   flash [options] IMAGE TARGET                     write the image to an SD card, a USB drive or a file, checked
   flash --list                                     the drives here, and which could be written ('flash --help')
