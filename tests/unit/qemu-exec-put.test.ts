@@ -11,6 +11,7 @@ import type { Socket, Subprocess, UnixSocketListener } from "bun";
 import { SocketWriter } from "../../init/control/socket-writer.ts";
 import { ExecClient, PUT_VERSION } from "../../qemu/exec-client.ts";
 import { putSource } from "../../qemu/guest.ts";
+import { ExecWire } from "../helpers/exec-wire.ts";
 
 const SRC = join(import.meta.dirname, "../../qemu/guest/qemu-exec.c");
 const WINDOW = 1 << 20;
@@ -18,18 +19,12 @@ const WINDOW = 1 << 20;
 const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
 
 /** The host's end of one connection the helper made to our socket. */
-class Host {
-  private buf = Buffer.alloc(0);
-  private wake: (() => void) | undefined;
+class Host extends ExecWire {
   readonly out: SocketWriter;
 
   constructor(private sock: Socket<undefined>) {
+    super();
     this.out = new SocketWriter(sock);
-  }
-
-  received(data: Uint8Array): void {
-    this.buf = Buffer.concat([this.buf, data]);
-    this.wake?.();
   }
 
   send(data: string | Uint8Array): void {
@@ -40,23 +35,8 @@ class Host {
     this.sock.end();
   }
 
-  line(timeoutMs = 15_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    return (async () => {
-      for (;;) {
-        const nl = this.buf.indexOf(10);
-        if (nl >= 0) {
-          const line = this.buf.subarray(0, nl).toString("latin1");
-          this.buf = this.buf.subarray(nl + 1);
-          return line;
-        }
-        if (Date.now() > deadline) throw new Error(`timed out; unread: ${JSON.stringify(this.buf.toString("latin1"))}`);
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          setTimeout(resolve, 50);
-        });
-      }
-    })();
+  override line(timeoutMs = 15_000): Promise<string> {
+    return super.line(timeoutMs);
   }
 
   /**

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { ExecWire } from "../helpers/exec-wire.ts";
 
 const SRC = join(import.meta.dirname, "../../qemu/guest/qemu-exec.c");
 
@@ -39,59 +40,17 @@ while stdin_open or to_master:
 `;
 
 /** The host's end of the terminal: what the helper wrote, parsed as the protocol. */
-class Line {
-  private buf = Buffer.alloc(0);
-  private wake: (() => void) | undefined;
-
+class Line extends ExecWire {
   constructor(private relay: Subprocess<"pipe", "pipe", "inherit">) {
+    super();
     void (async () => {
-      for await (const chunk of relay.stdout) {
-        this.buf = Buffer.concat([this.buf, chunk]);
-        this.wake?.();
-      }
+      for await (const chunk of relay.stdout) this.received(chunk);
     })();
   }
 
   send(data: string | Uint8Array): void {
     this.relay.stdin.write(data);
     this.relay.stdin.flush();
-  }
-
-  run(script: Uint8Array): void {
-    this.send(`RUN ${script.length}\n`);
-    this.send(script);
-  }
-
-  private async next<T>(take: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const got = take();
-      if (got !== undefined) return got;
-      if (Date.now() > deadline) throw new Error(`timed out; unread: ${JSON.stringify(this.buf.toString("latin1"))}`);
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        setTimeout(resolve, 50);
-      });
-    }
-  }
-
-  line(timeoutMs?: number): Promise<string> {
-    return this.next(() => {
-      const nl = this.buf.indexOf(10);
-      if (nl < 0) return undefined;
-      const line = this.buf.subarray(0, nl).toString("latin1");
-      this.buf = this.buf.subarray(nl + 1);
-      return line;
-    }, timeoutMs);
-  }
-
-  private bytes(len: number): Promise<Buffer> {
-    return this.next(() => {
-      if (this.buf.length < len) return undefined;
-      const data = this.buf.subarray(0, len);
-      this.buf = this.buf.subarray(len);
-      return data;
-    });
   }
 
   /** Says HELLO until the helper answers, as the host's ExecClient does; drops what came before. */
@@ -106,7 +65,7 @@ class Line {
       }
       // Answers to earlier HELLOs may still be on their way.
       await Bun.sleep(300);
-      this.buf = Buffer.alloc(0);
+      this.discard();
       return;
     }
     throw new Error("the helper never answered HELLO on the terminal");
@@ -133,18 +92,6 @@ class Line {
       if (end > sent) this.send(data.subarray(sent, end));
       sent = Math.max(sent, end);
       if (sent >= stopAfter) return { answer: "", largest };
-    }
-  }
-
-  async result(): Promise<{ code: number; out: Buffer }> {
-    const chunks: Buffer[] = [];
-    for (;;) {
-      const line = await this.line();
-      const out = /^OUT (\d+)$/.exec(line);
-      const exit = /^EXIT (\d+)$/.exec(line);
-      if (out) chunks.push(await this.bytes(Number(out[1])));
-      else if (exit) return { code: Number(exit[1]), out: Buffer.concat(chunks) };
-      else throw new Error(`unexpected line while a script runs: ${JSON.stringify(line)}`);
     }
   }
 }

@@ -5,79 +5,22 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Socket, Subprocess, UnixSocketListener } from "bun";
+import { ExecWire } from "../helpers/exec-wire.ts";
 
 const SRC = join(import.meta.dirname, "../../qemu/guest/qemu-exec.c");
 
 /** The host's end of one connection the helper made to our socket. */
-class Host {
-  private buf = Buffer.alloc(0);
-  private wake: (() => void) | undefined;
-
-  constructor(private sock: Socket<undefined>) {}
-
-  received(data: Uint8Array): void {
-    this.buf = Buffer.concat([this.buf, data]);
-    this.wake?.();
+class Host extends ExecWire {
+  constructor(private sock: Socket<undefined>) {
+    super();
   }
 
   send(data: string | Uint8Array): void {
     this.sock.write(data);
   }
 
-  run(script: string): void {
-    const body = Buffer.from(script);
-    this.send(`RUN ${body.length}\n`);
-    this.send(body);
-  }
-
   hangUp(): void {
     this.sock.end();
-  }
-
-  /** Waits until `take` can cut something off the front of what was received. */
-  private async next<T>(take: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const got = take();
-      if (got !== undefined) return got;
-      if (Date.now() > deadline) throw new Error(`timed out; unread: ${JSON.stringify(this.buf.toString("latin1"))}`);
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        setTimeout(resolve, 50);
-      });
-    }
-  }
-
-  line(): Promise<string> {
-    return this.next(() => {
-      const nl = this.buf.indexOf(10);
-      if (nl < 0) return undefined;
-      const line = this.buf.subarray(0, nl).toString("latin1");
-      this.buf = this.buf.subarray(nl + 1);
-      return line;
-    });
-  }
-
-  private bytes(len: number): Promise<Buffer> {
-    return this.next(() => {
-      if (this.buf.length < len) return undefined;
-      const data = this.buf.subarray(0, len);
-      this.buf = this.buf.subarray(len);
-      return data;
-    });
-  }
-
-  /** Reads OUT frames up to the EXIT line: the script's output and exit code. */
-  async result(): Promise<{ code: number; out: Buffer }> {
-    const chunks: Buffer[] = [];
-    for (;;) {
-      const line = await this.line();
-      const out = /^OUT (\d+)$/.exec(line);
-      const exit = /^EXIT (\d+)$/.exec(line);
-      if (out) chunks.push(await this.bytes(Number(out[1])));
-      else if (exit) return { code: Number(exit[1]), out: Buffer.concat(chunks) };
-      else throw new Error(`unexpected line while a script runs: ${line}`);
-    }
   }
 }
 
