@@ -7,6 +7,7 @@ import { describe, expect, test } from "vitest";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { rng } from "../../agents/models/train.ts";
+import { mutate as mutateLines } from "../fuzz/mutate.ts";
 import { parseUnitFile } from "../../init/supervisor/unit-file.ts";
 import { parseNetworkFile } from "../../lib/config/network.ts";
 import { parsePolicy, PolicyError } from "../../agents/guard/policy.ts";
@@ -27,30 +28,7 @@ function example(doc: string, heading: string): string {
 const JUNK = ["=", "[", "]]", "\"", "'''", "\\u0000", "\u0000", "\u001b[2J", "\u202e", "#", "{", "}", ",", "\n", "999999999999999999999", "-1", "nan", "inf", "é", "\ud800", "[interface.]", "ports = [0]", "psk = \"\""];
 
 function mutate(text: string, r: () => number): string {
-  let lines = text.split("\n");
-  const n = 1 + Math.floor(r() * 3);
-  for (let k = 0; k < n; k++) {
-    const i = Math.floor(r() * lines.length);
-    const j = Math.floor(r() * lines.length);
-    const line = lines[i] ?? "";
-    switch (Math.floor(r() * 6)) {
-      case 0: lines.splice(i, 1); break;
-      case 1: lines.splice(i, 0, line); break;
-      case 2: [lines[i], lines[j]] = [lines[j] ?? "", line]; break;
-      case 3: {
-        const p = Math.floor(r() * (line.length + 1));
-        lines[i] = line.slice(0, p) + JUNK[Math.floor(r() * JUNK.length)] + line.slice(p);
-        break;
-      }
-      case 4: {
-        const p = Math.floor(r() * line.length);
-        lines[i] = line.slice(0, p) + String.fromCharCode(32 + Math.floor(r() * 95)) + line.slice(p + 1);
-        break;
-      }
-      default: lines = lines.slice(0, Math.floor(r() * lines.length));
-    }
-  }
-  return lines.join("\n");
+  return mutateLines(text, r, JUNK);
 }
 
 type Outcome = "accepted" | "refused";

@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { rng } from "../../agents/models/train.ts";
+import { mutate as mutateLines } from "../fuzz/mutate.ts";
 import { planNetworkConfig, planUserData } from "../../lib/provision/cloud-init.ts";
 import { planConfig } from "../../lib/provision/config.ts";
 import { importFirstBootSettings } from "../../lib/provision/import.ts";
@@ -60,30 +61,7 @@ const NETWORK_CONFIG = `network:
 const JUNK = ["=", "[", "]]", '"', "'''", "\u0000", "\u001b[2J", "\u202e", "#", "{", "}", ",", "\n", "\t", "&a ", "*a", "!!str ", "? ", "- ", ": ", "|", ">-", "---", "999999999999999999999", "é", "\ud800", "[network.interface.]", "psk = \"\""];
 
 function mutate(text: string, r: () => number): string {
-  let lines = text.split("\n");
-  const n = 1 + Math.floor(r() * 3);
-  for (let k = 0; k < n; k++) {
-    const i = Math.floor(r() * lines.length);
-    const j = Math.floor(r() * lines.length);
-    const line = lines[i] ?? "";
-    switch (Math.floor(r() * 6)) {
-      case 0: lines.splice(i, 1); break;
-      case 1: lines.splice(i, 0, line); break;
-      case 2: [lines[i], lines[j]] = [lines[j] ?? "", line]; break;
-      case 3: {
-        const p = Math.floor(r() * (line.length + 1));
-        lines[i] = line.slice(0, p) + JUNK[Math.floor(r() * JUNK.length)] + line.slice(p);
-        break;
-      }
-      case 4: {
-        const p = Math.floor(r() * line.length);
-        lines[i] = line.slice(0, p) + String.fromCharCode(32 + Math.floor(r() * 95)) + line.slice(p + 1);
-        break;
-      }
-      default: lines = lines.slice(0, Math.floor(r() * lines.length));
-    }
-  }
-  return lines.join("\n");
+  return mutateLines(text, r, JUNK);
 }
 
 function check(name: string, file: string, text: string, plan: (t: string) => Plan, besides: string[] = []): void {
