@@ -73,25 +73,37 @@ export function foreignSourceList(debArch: string, sources: AptSource[]): string
   return lines.join("\n") + "\n";
 }
 
-/** apt options for the private apt of debArch; writes its source list and directories. */
-export function foreignAptOptions(debArch: string): { options: string[]; listsDir: string } {
-  const dir = join(CACHE, `apt-${debArch}`);
+/**
+ * Options that make apt-get/apt-cache use a private state under `dir`: its own
+ * source list (written from `listText` when it changed), package lists and
+ * download folder, nothing of the system's sources. `extra` adds options
+ * (another architecture, an empty status file).
+ */
+export function privateAptOptions(dir: string, listText: string, extra: string[] = []): { options: string[]; listsDir: string } {
   const lists = join(dir, "lists");
   mkdirSync(join(lists, "partial"), { recursive: true });
   mkdirSync(join(dir, "archives", "partial"), { recursive: true });
   const list = join(dir, "sources.list");
-  const text = foreignSourceList(debArch, systemSources());
-  if (!existsSync(list) || readFileSync(list, "utf8") !== text) writeFileSync(list, text);
-  const status = join(dir, "status");
-  if (!existsSync(status)) writeFileSync(status, "");
+  if (!existsSync(list) || readFileSync(list, "utf8") !== listText) writeFileSync(list, listText);
   return {
     listsDir: lists,
     options: [
-      "-o", `APT::Architecture=${debArch}`, "-o", `APT::Architectures::=${debArch}`,
-      "-o", `Dir::Etc::SourceList=${list}`, "-o", "Dir::Etc::SourceParts=/nonexistent", "-o", "Dir::Etc::Preferences=/nonexistent",
-      "-o", "Dir::Etc::PreferencesParts=/nonexistent",
-      "-o", `Dir::State::Lists=${lists}`, "-o", `Dir::State::status=${status}`, "-o", `Dir::Cache=${dir}`,
-      "-o", `Dir::Cache::Archives=${join(dir, "archives")}`, "-o", "Debug::NoLocking=1",
+      ...extra,
+      "-o", `Dir::Etc::SourceList=${list}`, "-o", "Dir::Etc::SourceParts=/nonexistent",
+      "-o", `Dir::State::Lists=${lists}`, "-o", `Dir::Cache::Archives=${join(dir, "archives")}`, "-o", "Debug::NoLocking=1",
     ],
   };
+}
+
+/** apt options for the private apt of debArch (~/.cache/paio/apt-<arch>). */
+export function foreignAptOptions(debArch: string): { options: string[]; listsDir: string } {
+  const dir = join(CACHE, `apt-${debArch}`);
+  mkdirSync(dir, { recursive: true });
+  const status = join(dir, "status");
+  if (!existsSync(status)) writeFileSync(status, "");
+  return privateAptOptions(dir, foreignSourceList(debArch, systemSources()), [
+    "-o", `APT::Architecture=${debArch}`, "-o", `APT::Architectures::=${debArch}`,
+    "-o", "Dir::Etc::Preferences=/nonexistent", "-o", "Dir::Etc::PreferencesParts=/nonexistent",
+    "-o", `Dir::State::status=${status}`, "-o", `Dir::Cache=${dir}`,
+  ]);
 }

@@ -29,7 +29,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { systemSources } from "../../image/apt.ts";
+import { privateAptOptions, systemSources } from "../../image/apt.ts";
 import { aptList, archiveCandidates, chooseSource, compareVersions, describeChoice, dscTarball, fileVersion, releaseCodename, sourceCandidates } from "./apt.ts";
 import { mergeDefconfig, pickBoard, TOOLCHAINS, toolchainSettings, type Arch, type Board } from "./boards.ts";
 import { compareManifests, rootManifest } from "./manifest.ts";
@@ -100,22 +100,12 @@ function installHostPackages(arch: Arch): void {
  * touching the system's apt sources.
  */
 export function aptOptions(binaryComponents: string[]): string[] {
-  const dir = join(CACHE, "apt");
-  const lists = join(dir, "lists");
-  mkdirSync(join(lists, "partial"), { recursive: true });
-  mkdirSync(join(dir, "archives", "partial"), { recursive: true });
-  const sources = join(dir, "sources.list");
   const codename = releaseCodename(existsSync("/etc/os-release") ? readFileSync("/etc/os-release", "utf8") : "") ?? "bookworm";
   // The deb822 files (Debian 12's debian.sources) and the one-line
   // /etc/apt/sources.list alike.
   const list = aptList(systemSources(), codename, binaryComponents);
   if (!list.trim()) fail(`the apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/) name no ${codename} suite: the offline build fetches Debian ${codename}'s source packages`);
-  writeFileSync(sources, list);
-  return [
-    "-o", `Dir::Etc::SourceList=${sources}`, "-o", "Dir::Etc::SourceParts=/nonexistent",
-    "-o", `Dir::State::Lists=${lists}`, "-o", `Dir::Cache::Archives=${join(dir, "archives")}`,
-    "-o", "Debug::NoLocking=1",
-  ];
+  return privateAptOptions(join(CACHE, "apt"), list).options;
 }
 
 let aptUpdated = false;
