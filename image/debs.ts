@@ -21,9 +21,11 @@ export interface Deb {
 
 const DEB_DIR = join(CACHE, "debs");
 
-/** This machine's Debian architecture (amd64 on a PC). */
+let hostArch: string | undefined;
+/** This machine's Debian architecture (amd64 on a PC); asked of dpkg once. */
 export function hostDebArch(): string {
-  return Bun.spawnSync(["dpkg", "--print-architecture"], { stdout: "pipe" }).stdout.toString().trim() || "amd64";
+  hostArch ??= Bun.spawnSync(["dpkg", "--print-architecture"], { stdout: "pipe" }).stdout.toString().trim() || "amd64";
+  return hostArch;
 }
 
 /** The apt to use for an architecture: the system's for the host's own, else a private one. */

@@ -51,6 +51,13 @@ function versions(dir: string): Record<string, string> {
   };
 }
 
+/** "| part | x86_64 | arm64 |" rows, each manifest read once. */
+function versionRows(): string[] {
+  const x86 = versions(OUT_BASE);
+  const arm = versions(join(OUT_BASE, "arm64"));
+  return Object.entries(x86).map(([k, v]) => `| ${k} | ${v} | ${arm[k]} |`);
+}
+
 async function main(): Promise<void> {
   for (const b of BUILT) {
     for (const f of [b.image, `${b.image}.xz`, `${b.image}.bmap`, "manifest.tsv"]) {
@@ -111,7 +118,7 @@ async function main(): Promise<void> {
     "| part | x86_64 | arm64 |",
     "|---|---|---|",
     `| kernel (Linux, with PAIO's scheduling patches) | ${kernels.x86_64} | ${kernels.arm64} |`,
-    ...Object.entries(versions(OUT_BASE)).map(([k, v]) => `| ${k} | ${v} | ${versions(join(OUT_BASE, "arm64"))[k]} |`),
+    ...versionRows(),
     "",
     "Models (the same in every image):",
     "",
