@@ -29,6 +29,9 @@ export interface Policy {
   allowedPorts: number[];
   /** When the SoC counts as hot and what the agent does about it (docs/agent.md). */
   thermal: ThermalPolicy;
+  /** A/B updates (docs/updates.md): how long a new version has, after it boots, to get every
+   *  health-checked unit healthy and the agent running before it is rolled back. */
+  update: { commitTimeoutMs: number };
   /** Set when the policy file could not be used: the agent then only proposes. */
   broken?: string;
 }
@@ -43,17 +46,19 @@ export const DEFAULT_POLICY: Policy = {
   alwaysConfirm: [],
   allowedPorts: [],
   thermal: DEFAULT_THERMAL,
+  update: { commitTimeoutMs: 120_000 },
 };
 
 const RISKS: Risk[] = ["none", "low", "medium", "high"];
 const MODES: Mode[] = ["auto", "advise", "off"];
-const TOP = ["mode", "protected_units", "agent", "person", "tools", "ports", "thermal"];
+const TOP = ["mode", "protected_units", "agent", "person", "tools", "ports", "thermal", "update"];
 const SECTIONS: Record<string, string[]> = {
   agent: ["alone"],
   person: ["confirm"],
   tools: ["forbidden", "confirm"],
   ports: ["allowed"],
   thermal: ["hot_c", "trip_margin_c", "hot_for", "cool_margin_c", "cool_for", "cpu_cap_percent", "throttling"],
+  update: ["commit_timeout"],
 };
 
 export class PolicyError extends Error {}
@@ -157,6 +162,13 @@ export function parsePolicy(text: string, path: string): Policy {
     cpuCapPercent: (cap as number | undefined) ?? DEFAULT_THERMAL.cpuCapPercent,
     throttling: (th.throttling as boolean | undefined) ?? DEFAULT_THERMAL.throttling,
   };
+  const up = section("update");
+  let commitTimeoutMs = DEFAULT_POLICY.update.commitTimeoutMs;
+  if (up.commit_timeout !== undefined) {
+    const ms = typeof up.commit_timeout === "string" ? parseDuration(up.commit_timeout) : undefined;
+    if (ms === undefined || ms < 10_000 || ms > 3600_000) fail("update.commit_timeout", 'must be a duration from 10s to 1h such as "120s" or "5m"');
+    commitTimeoutMs = ms!;
+  }
   return {
     source: path,
     mode,
@@ -167,5 +179,6 @@ export function parsePolicy(text: string, path: string): Policy {
     alwaysConfirm: tools(t.confirm, "tools.confirm"),
     allowedPorts,
     thermal,
+    update: { commitTimeoutMs },
   };
 }
