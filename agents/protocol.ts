@@ -63,6 +63,8 @@ export interface AgentStatus {
     text: string;
     capped_units: string[];
   };
+  /** The knowledge base: its file, or "memory" when the file was refused (a newer PAIO version's, say; `reason` says why and what to do): then nothing is remembered across a restart. */
+  knowledge?: { state: "file" | "memory"; path: string; schema?: number; reason?: string };
 }
 
 export interface AgentEvent {

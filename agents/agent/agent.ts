@@ -13,7 +13,7 @@ import { Detector, signatureOf, type DetectorConfig, DEFAULT_DETECTOR, type Find
 import { Executor, type Supervisor } from "../execute/executor.ts";
 import { decide, type Decision } from "../guard/guard.ts";
 import type { Policy } from "../guard/policy.ts";
-import { Knowledge, type Incident } from "../knowledge/store.ts";
+import { Knowledge, type Incident, type KnowledgeUse } from "../knowledge/store.ts";
 import { Monitor, frameOf, type Collector, type UnitSource } from "../monitor/monitor.ts";
 import { hasLatencyHooks } from "../monitor/procfs.ts";
 import { cpuPercentOf, rankRemedies, stepFor, type PlanContext, type Remedy } from "../plan/ladder.ts";
@@ -55,6 +55,8 @@ export interface ModelState {
 export interface AgentDeps {
   supervisor: Supervisor & UnitSource;
   knowledge: Knowledge;
+  /** How the knowledge base was opened (store.ts openKnowledge); a file when not given. */
+  knowledgeUse?: KnowledgeUse;
   policy: Policy;
   config: AgentConfig;
   detector?: Partial<DetectorConfig>;
@@ -115,7 +117,10 @@ export class Agent {
     );
     this.lastRetrain = Date.now();
     this.executor = new Executor(deps.supervisor, {
-      systemStatus: (focus) => systemStatusText(this.monitor, focus),
+      systemStatus: (focus) => {
+        const r = systemStatusText(this.monitor, focus);
+        return focus || deps.knowledgeUse?.state !== "memory" ? r : { ...r, reply: `${r.reply}; the knowledge base is not used (see 'paio logs agent'): nothing is remembered across restarts` };
+      },
       incidents: () => incidentsText(this.k),
       explain: (unit) => explainUnit(this.k, unit),
       setMode: (m) => this.setMode(m, "person"),
@@ -635,6 +640,9 @@ export class Agent {
       tick_ms: this.tickDelayMs(),
       cpu_budget_percent: this.deps.config.cpuBudgetPercent,
       soc: { ...this.thermal.state(), text: this.thermal.describe(), capped_units: [...this.caps.keys()] },
+      knowledge: this.deps.knowledgeUse?.state === "memory"
+        ? { state: "memory", path: this.deps.knowledgeUse.path, reason: this.deps.knowledgeUse.reason }
+        : { state: "file", path: this.k.path, schema: this.k.schema.to },
     };
   }
 }

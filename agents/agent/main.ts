@@ -2,13 +2,16 @@
 // as the unit `agent`. Everything it needs is opened here: the knowledge
 // base, the policy, the models, the supervisor link and the agent's socket.
 // If it crashes, the supervisor restarts it; the knowledge base is SQLite in
-// WAL mode, so nothing committed is lost.
+// WAL mode, so nothing committed is lost. A knowledge base it must not use (a
+// newer PAIO version's, after a fall back to this one) is left alone: the
+// agent runs on with an empty one in memory and says so, instead of failing
+// at every start.
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { AGENT_SOCKET } from "../protocol.ts";
 import { CONTROL_SOCKET } from "../../init/control/protocol.ts";
-import { Knowledge, knowledgePath } from "../knowledge/store.ts";
+import { knowledgePath, openKnowledge } from "../knowledge/store.ts";
 import { DEFAULT_POLICY, loadPolicy, policyPaths } from "../guard/policy.ts";
 import { Agent } from "./agent.ts";
 import { loadAgentConfig } from "./config.ts";
@@ -16,6 +19,7 @@ import { AgentServer } from "./server.ts";
 import { SupervisorLink } from "./supervisor-link.ts";
 import { loadAgentModels } from "./models.ts";
 import { reportProvisioningProblems } from "../../lib/provision/incidents.ts";
+import { dataFormatProblem } from "../../lib/data-format.ts";
 
 function say(line: string): void {
   console.log(`paio-agent: ${line}`);
@@ -25,7 +29,7 @@ async function main(): Promise<void> {
   const etc = process.env.PAIO_ETC_DIR ?? "/etc/paio";
   // A device-specific agent.toml in the state directory replaces the image's.
   const state = process.env.PAIO_STATE_DIR ?? "/var/lib/paio";
-  const config = loadAgentConfig(existsSync(join(state, "agent.toml")) ? join(state, "agent.toml") : join(etc, "agent.toml"));
+  let config = loadAgentConfig(existsSync(join(state, "agent.toml")) ? join(state, "agent.toml") : join(etc, "agent.toml"));
   let policy;
   try {
     policy = loadPolicy(policyPaths(etc));
@@ -35,8 +39,19 @@ async function main(): Promise<void> {
     say("using the built-in policy in advise mode (proposals only) until the file is fixed; then: paio restart agent");
     policy = { ...DEFAULT_POLICY, mode: "advise" as const, source: "built-in defaults", broken: (e as Error).message };
   }
-  const knowledge = new Knowledge(knowledgePath(), { maxBytes: config.maxDbBytes });
-  say(`knowledge base ${knowledge.path} (integrity ${knowledge.integrityCheck()}); policy from ${policy.source}`);
+  const { knowledge, use } = openKnowledge(knowledgePath(state), { maxBytes: config.maxDbBytes }, dataFormatProblem(state));
+  if (use.state === "file") {
+    const migrated = use.schema.from !== use.schema.to ? `, migrated from version ${use.schema.from}` : "";
+    say(`knowledge base ${use.path} (schema version ${use.schema.to}${migrated}; integrity ${knowledge.integrityCheck()}); policy from ${policy.source}`);
+  } else {
+    say(`knowledge base not used: ${use.reason}`);
+    say(`running without it: incidents, audit records and what I learn are kept in memory until the agent stops; retraining is off; policy from ${policy.source}`);
+    // Retraining writes models and a key on the data partition, from history this agent does not keep.
+    config = { ...config, retrainEveryMs: 0 };
+    const summary = `the knowledge base is not used, so nothing is remembered across restarts: ${use.reason}`;
+    const incident = knowledge.openIncident({ time: Date.now(), unit: "agent", signature: "knowledge:not-used", class: "knowledge", summary, state: "proposed" });
+    knowledge.audit.append("incident", "agent", { incident: incident.id, signature: "knowledge:not-used", class: "knowledge", summary, justification: `a person must decide what becomes of ${use.path}: ${use.reason}` });
+  }
   // Problems of the first-boot settings (imported before any unit ran) become incidents.
   reportProvisioningProblems(knowledge, state, say);
   const models = await loadAgentModels(say);
@@ -45,7 +60,7 @@ async function main(): Promise<void> {
   }
   let agent: Agent | undefined;
   const link = new SupervisorLink(process.env.PAIO_CONTROL_SOCKET ?? CONTROL_SOCKET, (e) => void agent?.onUnitEvent(e), say, (e) => void agent?.onPublished(e));
-  agent = new Agent({ supervisor: link, knowledge, policy, config, models });
+  agent = new Agent({ supervisor: link, knowledge, knowledgeUse: use, policy, config, models });
   say(`mode ${agent.mode}; scheduling through ${agent.scheduling() === "latency-nice" ? "cpu.latency.nice (patched kernel)" : "cpu.weight and PSI (stock kernel: no cpu.latency.nice)"}`);
   const server = new AgentServer(agent, process.env.PAIO_AGENT_SOCKET ?? AGENT_SOCKET);
   server.start();

@@ -97,7 +97,9 @@ export class AgentEngine implements Engine {
       const r = await (await this.agent()).request({ op: "status" });
       if (r.ok) {
         const s = r.result as AgentStatus;
-        return { health: s.health, cpu: s.cpu_percent, memory: s.memory_percent, temperature: s.temperature_c, failed: s.failed_units, mode: s.mode };
+        // An agent without its knowledge base forgets at a restart: the strip says so.
+        const mode = s.knowledge?.state === "memory" ? `${s.mode}, knowledge off` : s.mode;
+        return { health: s.health, cpu: s.cpu_percent, memory: s.memory_percent, temperature: s.temperature_c, failed: s.failed_units, mode };
       }
     } catch (e) {
       // the agent is down: what the supervisor knows

@@ -4,7 +4,7 @@
 //
 //   hash(n) = sha256(canonical JSON of { seq, time, kind, unit, body, prev: hash(n-1) })
 //
-// The chain lives in the knowledge database (table `audit`). The newest
+// The chain lives in the knowledge database (table `audit`, schema.ts). The newest
 // (seq, hash) is also written to a small head file beside the database, so
 // that cutting records off the end is caught too.
 
@@ -41,20 +41,9 @@ export class AuditLog {
     private db: Database,
     /** The head file; absent in tests that do not need it. */
     private headPath?: string,
-    opts: { readonly?: boolean } = {},
-  ) {
-    if (opts.readonly) return;
-    db.run(`CREATE TABLE IF NOT EXISTS audit (
-      seq INTEGER PRIMARY KEY,
-      time INTEGER NOT NULL,
-      kind TEXT NOT NULL,
-      unit TEXT,
-      body TEXT NOT NULL,
-      prev TEXT NOT NULL,
-      hash TEXT NOT NULL
-    )`);
-    db.run("CREATE INDEX IF NOT EXISTS audit_unit ON audit(unit, seq)");
-  }
+    /** Readers say so; the table itself comes with the knowledge base's schema (schema.ts), never from here. */
+    _opts: { readonly?: boolean } = {},
+  ) {}
 
   /** Appends one record atomically (the chain's tail is read inside the same write transaction). */
   append(kind: AuditKind, unit: string | null, body: Record<string, unknown>, time = Date.now()): AuditRecord {

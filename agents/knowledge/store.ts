@@ -1,12 +1,14 @@
 // The knowledge base: one SQLite database (WAL) under /var/lib/paio/agent/.
 // It holds the metric history (downsampled, with a hard size cap), incidents,
 // the agent's actions and their outcomes, what it learned about remedies, the
-// signatures it has seen, and the audit chain (audit.ts).
+// signatures it has seen, and the audit chain (audit.ts). Its tables and
+// their versions are in schema.ts.
 
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { AuditLog } from "./audit.ts";
+import { KnowledgeRefused, migrateSchema, refuseNewerSchema } from "./schema.ts";
 
 export interface Frame {
   ts: number;
@@ -48,36 +50,33 @@ export class Knowledge {
   private keysById = new Map<number, string[]>();
   readonly opts: Required<StoreOptions>;
 
+  /** The schema version the file had when it was opened, and the one it has now. */
+  readonly schema: { from: number; to: number };
+
+  /**
+   * Opens (or creates) the knowledge base and brings its schema up to date.
+   * Throws KnowledgeRefused, leaving the file as it was, when the file is at
+   * a newer schema version than this build knows or a migration fails.
+   */
   constructor(readonly path: string, opts: StoreOptions = {}) {
     this.opts = { fineRetentionMs: 3600_000, coarseRetentionMs: 7 * 86400_000, maxBytes: 48 << 20, foldEveryMs: 600_000, ...opts };
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    if (path !== ":memory:") {
+      // Before the file is opened for writing: even setting the journal mode writes to it.
+      refuseNewerSchema(path);
+      mkdirSync(dirname(path), { recursive: true });
+    }
     this.db = new Database(path, { create: true });
-    this.db.run("PRAGMA journal_mode = WAL");
-    // FULL: a committed audit record survives a power cut, so the head file never runs ahead of the database.
-    this.db.run("PRAGMA synchronous = FULL");
-    this.db.run("PRAGMA busy_timeout = 5000");
-    this.migrate();
+    try {
+      this.db.run("PRAGMA journal_mode = WAL");
+      // FULL: a committed audit record survives a power cut, so the head file never runs ahead of the database.
+      this.db.run("PRAGMA synchronous = FULL");
+      this.db.run("PRAGMA busy_timeout = 5000");
+      this.schema = migrateSchema(this.db, path);
+    } catch (e) {
+      this.db.close();
+      throw e;
+    }
     this.audit = new AuditLog(this.db, path === ":memory:" ? undefined : join(dirname(path), "audit.head"));
-  }
-
-  private migrate(): void {
-    this.db.run(`CREATE TABLE IF NOT EXISTS keysets (id INTEGER PRIMARY KEY, names TEXT NOT NULL UNIQUE)`);
-    this.db.run(`CREATE TABLE IF NOT EXISTS frames_1s (ts INTEGER PRIMARY KEY, keyset INTEGER NOT NULL, vals BLOB NOT NULL, delta INTEGER NOT NULL DEFAULT 0)`);
-    // Databases from before changes-only frames: every frame in them is whole.
-    if (!this.db.query<{ name: string }, []>("PRAGMA table_info(frames_1s)").all().some((c) => c.name === "delta")) this.db.run("ALTER TABLE frames_1s ADD COLUMN delta INTEGER NOT NULL DEFAULT 0");
-    this.db.run(`CREATE TABLE IF NOT EXISTS frames_1m (ts INTEGER PRIMARY KEY, keyset INTEGER NOT NULL, vals BLOB NOT NULL)`);
-    this.db.run(`CREATE TABLE IF NOT EXISTS incidents (
-      id INTEGER PRIMARY KEY, time INTEGER NOT NULL, unit TEXT, signature TEXT NOT NULL, class TEXT NOT NULL,
-      summary TEXT NOT NULL, state TEXT NOT NULL, closed INTEGER)`);
-    this.db.run(`CREATE TABLE IF NOT EXISTS actions (
-      id INTEGER PRIMARY KEY, incident INTEGER, time INTEGER NOT NULL, signature TEXT NOT NULL, remedy TEXT NOT NULL,
-      tool TEXT NOT NULL, args TEXT NOT NULL, audit_seq INTEGER, outcome TEXT, outcome_time INTEGER)`);
-    this.db.run(`CREATE TABLE IF NOT EXISTS remedy_stats (
-      signature TEXT NOT NULL, remedy TEXT NOT NULL, attempts INTEGER NOT NULL, successes INTEGER NOT NULL,
-      PRIMARY KEY (signature, remedy))`);
-    this.db.run(`CREATE TABLE IF NOT EXISTS signatures (signature TEXT PRIMARY KEY, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, count INTEGER NOT NULL)`);
-    this.db.run(`CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
-    this.db.run(`CREATE TABLE IF NOT EXISTS conversation (id INTEGER PRIMARY KEY, time INTEGER NOT NULL, who TEXT NOT NULL, text TEXT NOT NULL)`);
   }
 
   // --- metric history -------------------------------------------------------
@@ -375,4 +374,25 @@ export function applyDelta(prev: Float32Array, blob: Uint8Array): Float32Array {
 
 export function knowledgePath(stateDir = process.env.PAIO_STATE_DIR ?? "/var/lib/paio"): string {
   return join(stateDir, "agent", "knowledge.db");
+}
+
+/** How the agent's knowledge base was opened: the file, or, when the file was refused, an empty one in memory. */
+export type KnowledgeUse = { state: "file"; path: string; schema: { from: number; to: number } } | { state: "memory"; path: string; reason: string };
+
+/**
+ * The knowledge base at `path`, or, when it cannot be used (a newer schema,
+ * a failed migration, or `refuse`: a data partition in a newer format), an
+ * empty one in memory: the agent keeps watching and healing, it only forgets
+ * at a restart, and the file is left for the version that can use it.
+ * Other errors (a damaged file, a disk that cannot be read) are thrown.
+ */
+export function openKnowledge(path: string, opts: StoreOptions = {}, refuse?: string): { knowledge: Knowledge; use: KnowledgeUse } {
+  if (refuse !== undefined) return { knowledge: new Knowledge(":memory:", opts), use: { state: "memory", path, reason: refuse } };
+  try {
+    const knowledge = new Knowledge(path, opts);
+    return { knowledge, use: { state: "file", path, schema: knowledge.schema } };
+  } catch (e) {
+    if (!(e instanceof KnowledgeRefused)) throw e;
+    return { knowledge: new Knowledge(":memory:", opts), use: { state: "memory", path, reason: e.message } };
+  }
 }

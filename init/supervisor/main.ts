@@ -4,6 +4,7 @@
 // PAIO_NOTIFY_FD (pid1-link.ts).
 
 import { join } from "node:path";
+import { checkDataFormat } from "../../lib/data-format.ts";
 import { firstBoot } from "../../lib/provision/firstboot.ts";
 import { ControlServer } from "./control-server.ts";
 import { Pid1Link } from "./pid1-link.ts";
@@ -12,6 +13,8 @@ import { configFromEnv, Supervisor } from "./supervisor.ts";
 // First, before any unit is started: the descriptor PID 1 watches us through must not leak into units.
 const pid1 = new Pid1Link(process.env);
 const cfg = configFromEnv(process.env);
+// The data partition's format, before anything is written to it (docs/image.md, "Data across versions").
+checkDataFormat(cfg.stateDir, cfg.say);
 // First-boot settings from the boot partition, once per boot, before any unit file is read (docs/provisioning.md).
 if (process.ppid === 1 && process.env.PAIO_FIRST_BOOT !== "off") firstBoot({ runDir: cfg.runDir, state: cfg.stateDir, say: cfg.say });
 const supervisor = new Supervisor(cfg);

@@ -10,6 +10,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { basename, dirname, join } from "node:path";
 import { HOSTNAME_RE } from "../config/network.ts";
 import { readConfigFile } from "../config/read.ts";
+import { dataFormatProblem } from "../data-format.ts";
 import { describeReport, HOSTNAME_FILE, importFirstBootSettings, type ImportReport } from "./import.ts";
 
 export const BOOT_PARTLABEL = "paio-esp";
@@ -166,6 +167,12 @@ export function firstBoot(opts: FirstBootOptions): ImportReport | undefined {
   const state = opts.state ?? "/var/lib/paio";
   const marker = join(opts.runDir ?? "/run/paio", "provision.done");
   if (existsSync(marker)) return undefined;
+  // A data partition in a newer format: its settings files are not rewritten here; the boot partition keeps them for the version that knows it.
+  if (dataFormatProblem(state)) {
+    opts.say("first-boot settings: not imported: the data partition is in a format this version does not know (see above); they stay on the boot partition");
+    setDeviceHostname(state, opts.say);
+    return undefined;
+  }
   try {
     return importFromBootPartition(opts);
   } catch (e) {
