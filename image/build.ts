@@ -16,7 +16,7 @@ import { existsSync, linkSync, truncateSync, mkdirSync, readdirSync, readFileSyn
 import { createHash } from "node:crypto";
 import { basename, join, relative } from "node:path";
 import {
-  A, ARCH, ARCH_PACKAGES, DEBIAN_PACKAGES, DISK_IMAGES, E2FSPROGS_FILES, NETWORK_FILES, RT_TESTS_FILES, MODELS_DIR, ONNXRUNTIME_JS, OUT, OUTPUTS, OWN_PARTS, REPO,
+  A, ARCH, ARCH_PACKAGES, DEBIAN_PACKAGES, DISK_IMAGES, E2FSPROGS_FILES, NETWORK_FILES, UPDATE_FILES, RT_TESTS_FILES, MODELS_DIR, ONNXRUNTIME_JS, OUT, OUTPUTS, OWN_PARTS, REPO,
   RPI_DTBS, RPI_FIRMWARE_FILES, RPI_IMAGE_BYTES, SOURCE_DATE_EPOCH, WIFI_FIRMWARE, type DiskImage,
 } from "./config.ts";
 import { fetchDebs, hostDebArch, type Deb } from "./debs.ts";
@@ -26,8 +26,11 @@ import { moduleLoadOrder, resolveKernel, type Kernel } from "./kernel.ts";
 import { Stage } from "./stage.ts";
 import { appFiles, bunBinary, onnxLibrary } from "./app.ts";
 import { cpioArchive, type CpioEntry } from "./cpio.ts";
+import { signingKeys, type SigningKeys } from "./keys.ts";
+import { compatibleFor } from "./bundle.ts";
+import { firstEntryText } from "../init/update/boot-entries.ts";
 
-const STEPS = ["inputs", "Debian packages", "root tree", "initramfs", "boot partitions", "squashfs", "disk images", "release files"];
+const STEPS = ["inputs", "Debian packages", "initramfs", "root tree", "boot partitions", "squashfs", "disk images", "release files"];
 const started = Date.now();
 let stepNo = 0;
 function step(name: string): void {
@@ -57,6 +60,8 @@ interface Inputs {
   kernel: Kernel;
   modules: string[];
   debs: Map<string, Deb>;
+  /** The update keys: the image trusts keys.caCert (docs/updates.md). */
+  keys: SigningKeys;
 }
 
 function checkOwnParts(): void {
@@ -81,7 +86,8 @@ function resolveInputs(): Inputs {
   const wanted = readFileSync(join(REPO, "image/modules.list"), "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
   const modules = moduleLoadOrder(kernel, wanted, log);
   log(`${debs.size} packages, ${modules.length} kernel modules`);
-  return { bun, onnxLib, kernel, modules, debs };
+  const keys = signingKeys(log);
+  return { bun, onnxLib, kernel, modules, debs, keys };
 }
 
 /** A hash over every input: if it matches the last build's, there is nothing to do. */
@@ -102,6 +108,7 @@ function inputHash(inp: Inputs): string {
   addFile("bun", inp.bun.path);
   addFile("onnxruntime", inp.onnxLib.path);
   addFile("vmlinuz", inp.kernel.vmlinuz);
+  addFile("update CA", inp.keys.caCert);
   for (const d of inp.kernel.dtbs ?? []) addFile(`dtb ${d}`, d);
   for (const m of inp.modules) addFile(m, join(inp.kernel.modulesDir!, m));
   for (const deb of inp.debs.values()) h.update(`${deb.origin}\n`);
@@ -128,13 +135,15 @@ function deb(inp: Inputs, name: string): Deb {
   return d;
 }
 
-function stageRoot(inp: Inputs, dir: string): Stage {
+function stageRoot(inp: Inputs, dir: string, initrd: string): Stage {
   const s = new Stage(dir);
   for (const d of ["proc", "sys", "dev", "run", "var/lib/paio", "etc", "mnt", "usr/lib/paio"]) s.dir(d);
   s.dir("tmp", 0o1777);
   s.dir("root", 0o700);
   s.symlink("var/tmp", "/tmp", "paio:image/build.ts");
   s.symlink("var/log", "/run/log", "paio:image/build.ts");
+  // Where D-Bus clients (RAUC) look for the system bus by default.
+  s.symlink("var/run", "/run", "paio:image/build.ts");
 
   // busybox and its applets; our PID 1 takes /sbin/init.
   const bb = deb(inp, "busybox-static");
@@ -157,7 +166,7 @@ function stageRoot(inp: Inputs, dir: string): Stage {
   const rt = deb(inp, "rt-tests");
   for (const f of RT_TESTS_FILES) s.fromPackage(rt.root, f, rt.origin);
   const networkPrograms: string[] = [];
-  for (const [pkg, files] of Object.entries(NETWORK_FILES)) {
+  for (const [pkg, files] of Object.entries({ ...NETWORK_FILES, ...UPDATE_FILES })) {
     const d = deb(inp, pkg);
     for (const f of files) {
       s.fromPackage(d.root, f, d.origin);
@@ -199,9 +208,41 @@ function stageRoot(inp: Inputs, dir: string): Stage {
     }
   };
   walk("");
+  // A/B updates (docs/updates.md): the root carries its own kernel and initramfs, which
+  // the bootloader backend copies to the EFI system partition when it installs the slot.
+  s.file("boot/vmlinuz", inp.kernel.vmlinuz, inp.kernel.origin, 0o644);
+  s.file("boot/initrd.img", initrd, "paio:image/build.ts", 0o644);
+  s.file("etc/rauc/keyring.pem", inp.keys.caCert, "paio:update CA (image/keys.ts)", 0o644);
+  s.write("etc/rauc/system.conf", raucSystemConf(), "paio:image/build.ts");
   const version = npmVersion(REPO);
   s.write("etc/paio/release", `PAIO_VERSION=${version}\nKERNEL=${inp.kernel.release}\nBUILD_EPOCH=${SOURCE_DATE_EPOCH}\n`, "paio:image/build.ts");
   return s;
+}
+
+/** RAUC's configuration: slots A and B, verity bundles only, PAIO's bootloader backend. */
+function raucSystemConf(): string {
+  const slot = (n: number, s: string) => [`[slot.rootfs.${n}]`, `device=/dev/disk/by-partlabel/paio-root-${s.toLowerCase()}`, "type=raw", `bootname=${s}`, ""];
+  return [
+    "# RAUC's configuration (docs/updates.md): two system slots, A and B, each a",
+    "# squashfs root with its kernel in /boot; PAIO's backend keeps systemd-boot's entries.",
+    "[system]",
+    `compatible=${compatibleFor(ARCH)}`,
+    "bootloader=custom",
+    "bundle-formats=-plain",
+    "data-directory=/var/lib/paio/rauc",
+    "mountprefix=/run/rauc",
+    "",
+    "[handlers]",
+    "bootloader-custom-backend=/usr/libexec/paio/rauc-backend",
+    "",
+    "[keyring]",
+    "path=/etc/rauc/keyring.pem",
+    "# Devices without a battery-backed clock: certificates are checked at the bundle's signing time.",
+    "use-bundle-signing-time=true",
+    "",
+    ...slot(0, "A"),
+    ...slot(1, "B"),
+  ].join("\n");
 }
 
 /**
@@ -270,14 +311,12 @@ function stageEsp(inp: Inputs, img: DiskImage, dir: string, initrd: string): voi
   const sdboot = deb(inp, "systemd-boot-efi");
   const esp = new Stage(dir, false);
   esp.file(`EFI/BOOT/${img.efiBoot}`, join(sdboot.root, "usr/lib/systemd/boot/efi", img.sdboot!), sdboot.origin);
-  esp.write("loader/loader.conf", "default paio.conf\ntimeout 0\neditor yes\n", "paio:image/build.ts");
-  esp.write(
-    "loader/entries/paio.conf",
-    `title PAIO\nlinux /paio/vmlinuz\ninitrd /paio/initrd.img\noptions ${img.cmdline.join(" ")}\n`,
-    "paio:image/build.ts",
-  );
-  esp.file("paio/vmlinuz", inp.kernel.vmlinuz, inp.kernel.origin, 0o644);
-  esp.file("paio/initrd.img", initrd, "paio:image/build.ts", 0o644);
+  // No `default`: systemd-boot boots the first entry in its order, which the update
+  // system controls (init/update/boot-entries.ts). Slot A holds this build; B is empty.
+  esp.write("loader/loader.conf", "timeout 0\neditor yes\n", "paio:image/build.ts");
+  esp.write("loader/entries/paio-a.conf", firstEntryText(npmVersion(REPO), img.cmdline.join(" ")), "paio:image/build.ts");
+  esp.file("paio/a/vmlinuz", inp.kernel.vmlinuz, inp.kernel.origin, 0o644);
+  esp.file("paio/a/initrd.img", initrd, "paio:image/build.ts", 0o644);
 }
 
 /**
@@ -329,13 +368,13 @@ function main(): void {
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
 
-  step("root tree");
-  const root = stageRoot(inp, join(tmp, "rootfs"));
-  writeFileSync(join(tmp, "manifest.tsv"), root.manifest());
-
   step("initramfs");
   writeFileSync(join(tmp, "initrd.img"), buildInitramfs(inp));
   log(`initrd.img ${(statSync(join(tmp, "initrd.img")).size / 1048576).toFixed(1)} MiB`);
+
+  step("root tree");
+  const root = stageRoot(inp, join(tmp, "rootfs"), join(tmp, "initrd.img"));
+  writeFileSync(join(tmp, "manifest.tsv"), root.manifest());
 
   step("boot partitions");
   const images = DISK_IMAGES[ARCH];

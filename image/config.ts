@@ -89,6 +89,21 @@ export const NETWORK_PACKAGES = [
   ...["wpasupplicant", "libnl-3-200", "libnl-genl-3-200", "libnl-route-3-200", "libpcsclite1", "libssl3", "libdbus-1-3", "libsystemd0", "libgcrypt20", "libgpg-error0", "liblz4-1", "liblzma5", "libzstd1"],
 ];
 
+/**
+ * A/B updates (docs/updates.md): RAUC, and the D-Bus system bus its service
+ * answers on, with the libraries they need.
+ */
+export const UPDATE_PACKAGES = [
+  "rauc", "dbus-daemon",
+  ...["libglib2.0-0", "libpcre2-8-0", "libmount1", "libselinux1", "libjson-glib-1.0-0", "libfdisk1"],
+  ...["libcurl3-gnutls", "libnghttp2-14", "librtmp1", "libssh2-1", "libpsl5", "libldap-2.5-0", "libgssapi-krb5-2", "libkrb5-3", "libk5crypto3", "libkrb5support0", "libkeyutils1", "libbrotli1", "libsasl2-2"],
+  ...["libdbus-1-3", "libexpat1", "libapparmor1", "libaudit1", "libcap-ng0"],
+];
+/** The programs of UPDATE_PACKAGES, by package. */
+export const UPDATE_FILES: Record<string, string[]> = {
+  rauc: ["usr/bin/rauc"],
+  "dbus-daemon": ["usr/bin/dbus-daemon"],
+};
 /** Debian packages whose files go into the image (libraries are picked by ELF needs). */
 export const DEBIAN_PACKAGES = [
   "busybox-static",
@@ -105,6 +120,7 @@ export const DEBIAN_PACKAGES = [
   "rt-tests",
   "libnuma1",
   ...NETWORK_PACKAGES,
+  ...UPDATE_PACKAGES,
 ];
 
 /** Packages only some architectures need: the Raspberry Pi's boot firmware (Debian's non-free-firmware). */
@@ -141,7 +157,8 @@ export const E2FSPROGS_FILES = ["sbin/mke2fs", "sbin/e2fsck", "etc/mke2fs.conf"]
 export const KERNEL_CMDLINE = [
   "console=tty0",
   "console=ttyS0,115200",
-  "root=PARTLABEL=paio-root",
+  "root=PARTLABEL=paio-root-a",
+  "rauc.slot=A",
   "ro",
   "loglevel=4",
   "panic=10",

@@ -2,8 +2,11 @@
 # PAIO initramfs /init: load the drivers the root needs, find the read-only
 # squashfs root, mount it and hand over to PID 1 (/sbin/init) with switch_root.
 # Kernel command line: root=PARTLABEL=name|PARTUUID=sig-nn (MBR)|/dev/path (default
-# PARTLABEL=paio-root), paio.init=PATH (default /sbin/init),
-# paio.break=initramfs (open a shell here instead of booting).
+# PARTLABEL=paio-root-a), paio.init=PATH (default /sbin/init),
+# paio.break=initramfs (open a shell here instead of booting). On a new system
+# slot's trial boot (paio.trial=1, docs/updates.md) a root that cannot be
+# booted reboots instead of opening a shell: the bootloader's tries run out
+# and it goes back to the previous slot.
 
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -16,18 +19,25 @@ say() { echo "paio-initramfs: $*" > /dev/console; }
 
 rescue() {
   say "$*"
+  if [ "$trial" = 1 ] && [ "$brk" != initramfs ]; then
+    say "this is a new version's trial boot: rebooting, so that the previous version runs again"
+    sleep 2
+    reboot -f
+  fi
   say "dropping to a shell; fix the problem, then 'exit' to retry the boot"
   setsid -c sh -l < /dev/console > /dev/console 2>&1
 }
 
-root=PARTLABEL=paio-root
+root=PARTLABEL=paio-root-a
 init=/sbin/init
 brk=""
+trial=""
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     root=*) root=${arg#root=} ;;
     paio.init=*) init=${arg#paio.init=} ;;
     paio.break=*) brk=${arg#paio.break=} ;;
+    paio.trial=*) trial=${arg#paio.trial=} ;;
   esac
 done
 

@@ -24,6 +24,12 @@
  *    silent for paio.supervisor_stall_timeout seconds (default 20) once ready,
  *    is hung: it is killed with SIGKILL and counts as a death. Its units keep
  *    running and the next supervisor takes them back;
+ *  - on a new system slot's trial boot (paio.trial=1, docs/updates.md) a
+ *    supervisor that keeps dying or never becomes ready means the new version
+ *    is bad: instead of the rescue shell, PID 1 appends the reason to the
+ *    update journal on the data partition and reboots, so the bootloader's
+ *    tries run out and it goes back to the previous slot. Once the supervisor
+ *    has committed the slot (/run/paio/update-committed) this no longer applies;
  *  - SIGTERM, SIGINT (Ctrl-Alt-Del): reboot; SIGUSR2: poweroff; SIGUSR1: halt.
  *    It stops the supervisor (which stops the units), kills what is left,
  *    unmounts the data partition cleanly and calls reboot(2).
@@ -133,6 +139,40 @@ static const char *cmdline_arg(const char *key, char *out, size_t size)
 			return out;
 		}
 	return NULL;
+}
+
+/*
+ * Whether this boot is a new slot's trial that is not committed yet: then a
+ * supervisor that cannot run means the new version is bad.
+ */
+static int on_uncommitted_trial(char *slot, size_t size)
+{
+	char v[16];
+	if (!cmdline_arg("paio.trial", v, sizeof(v)) || strcmp(v, "1") != 0)
+		return 0;
+	if (access(RUN_DIR "/update-committed", F_OK) == 0)
+		return 0;
+	if (!cmdline_arg("rauc.slot", slot, size) || (strcmp(slot, "A") != 0 && strcmp(slot, "B") != 0))
+		snprintf(slot, size, "?");
+	return 1;
+}
+
+/* Appends a trial-failed event to the update journal (init/update/journal.ts), in one write. */
+static void journal_trial_failed(const char *slot, const char *reason)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	char line[512];
+	int n = snprintf(line, sizeof(line), "{\"kind\":\"trial-failed\",\"at\":%lld,\"slot\":\"%s\",\"reason\":\"%s\"}\n",
+			 (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, slot, reason);
+	mkdir(DATA_DIR "/update", 0755);
+	int fd = open(DATA_DIR "/update/journal.jsonl", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, line, (size_t)n) != n)
+		say("cannot append to the update journal: %s", strerror(errno));
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
 }
 
 /* In a freshly forked child: nothing of PID 1's signal setup may leak into it. */
@@ -759,6 +799,19 @@ int main(void)
 			deaths[MAX_DEATHS - 1] = now;
 			ndeaths = ndeaths < MAX_DEATHS ? ndeaths + 1 : MAX_DEATHS;
 			int crash_loop = ndeaths == MAX_DEATHS && now - deaths[0] <= DEATH_WINDOW_MS;
+			char trial_slot[8];
+			if ((crash_loop || nunready >= MAX_UNREADY) && on_uncommitted_trial(trial_slot, sizeof(trial_slot))) {
+				char reason[160];
+				if (crash_loop)
+					snprintf(reason, sizeof(reason), "the supervisor died %d times within %d s", MAX_DEATHS, DEATH_WINDOW_MS / 1000);
+				else
+					snprintf(reason, sizeof(reason), "%d supervisors in a row never became ready", MAX_UNREADY);
+				say("supervisor (pid %d) %s; %s on the trial boot of slot %s: rebooting so that the previous version runs again",
+				    pid, how, reason, trial_slot);
+				if (data_persistent)
+					journal_trial_failed(trial_slot, reason);
+				shutdown_system(RB_AUTOBOOT, 0, data_persistent);
+			}
 			if (crash_loop || nunready >= MAX_UNREADY) {
 				say("supervisor (pid %d) %s", pid, how);
 				if (crash_loop)

@@ -9,6 +9,7 @@ import { KNOWLEDGE_USAGE, knowledgeCommand } from "../../agents/cli/knowledge.ts
 import { AGENT_USAGE, agentCommand } from "../../agents/cli/agent.ts";
 import { ASK_USAGE, askCommand } from "../../agents/cli/ask.ts";
 import { NET_USAGE, netCommand } from "./net.ts";
+import { UPDATE_USAGE, updateCommand } from "./update.ts";
 import { readThermal, socStatus, throttleOf, type SocStatus } from "../../agents/monitor/thermal.ts";
 import { cpuBusyPercent } from "../../agents/monitor/procfs.ts";
 
@@ -21,6 +22,7 @@ const USAGE = `usage: paio [--json] <command>
   reload                 apply added, removed and changed unit files
   limit UNIT [--cpu 50%] [--memory 128M] [--pids N] [--weight N]   change limits now ('none' removes one)
 ${NET_USAGE}
+${UPDATE_USAGE}
 ${KNOWLEDGE_USAGE}
 ${AGENT_USAGE}
 ${ASK_USAGE}`;
@@ -83,6 +85,8 @@ async function main(argv: string[]): Promise<number> {
   if (answered !== undefined) return answered;
   if (cmd === "agent") return agentCommand(rest, json);
   if (cmd === "ask") return askCommand(rest, json);
+  const updateAnswer = await updateCommand(cmd, rest, json);
+  if (updateAnswer !== undefined) return updateAnswer;
   const netAnswer = await netCommand(cmd, rest, json);
   if (netAnswer !== undefined) return netAnswer;
   let client: ControlClient;

@@ -9,6 +9,7 @@ import { firstBoot } from "../../lib/provision/firstboot.ts";
 import { ControlServer } from "./control-server.ts";
 import { Pid1Link } from "./pid1-link.ts";
 import { configFromEnv, Supervisor } from "./supervisor.ts";
+import { startUpdateGate } from "../update/gate.ts";
 
 // First, before any unit is started: the descriptor PID 1 watches us through must not leak into units.
 const pid1 = new Pid1Link(process.env);
@@ -45,3 +46,11 @@ try {
 }
 supervisor.start();
 pid1.ready();
+// After an update: commit the new slot once it is healthy, or go back (docs/updates.md).
+if (process.ppid === 1 || process.env.PAIO_UPDATE_GATE === "on") {
+  startUpdateGate({
+    units: () => [...supervisor.runners.values()].map((r) => ({ name: r.name, state: r.state, since: r.since, restarts: r.restarts, hasHealth: !!r.unit.health, lastCheck: r.lastCheck?.result })),
+    say: cfg.say,
+    reboot: () => process.kill(1, "SIGTERM"),
+  });
+}
