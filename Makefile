@@ -47,7 +47,7 @@ export PAIO_BUN
 # onnxruntime (training, tests, paio ask) must not try to upload telemetry.
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: help deps build models kernel image image-arm64 release buildroot test-buildroot run test test-unit test-e2e test-arm64 bench fuzz typecheck clean
+.PHONY: help deps build models kernel image image-arm64 bundle test-updates release buildroot test-buildroot run test test-unit test-e2e test-arm64 bench fuzz typecheck clean
 
 help:
 	@echo "PAIO make targets:"
@@ -59,6 +59,7 @@ help:
 	@echo "  make models     train the agent's ONNX models into $(OUT)/models/ and sign their manifest"
 	@echo "  make kernel     build Debian's linux-source-6.1 with kernel-patches/ (cached in ~/.cache/paio/kernel)"
 	@echo "  (on the host)   bin/paio flash IMAGE TARGET: write an image to an SD card or USB drive, verified (docs/flashing.md)"
+	@echo "  make bundle     an update bundle of the image just built: $(OUT)/paio-VERSION-ARCH.raucb (docs/updates.md)"
 	@echo "  make release    out/release/: the images as .xz with .bmap, SHA256SUMS, a Raspberry Pi Imager repository file"
 	@echo "  make buildroot  build distro/ (Buildroot tree) offline from Debian's packages; needs BUILDROOT_DIR"
 	@echo "                  ARCH=arm64 builds the QEMU virt/UEFI image, ARCH=arm64 BOARD=rpi4 the Raspberry Pi 4 one"
@@ -67,6 +68,7 @@ help:
 	@echo "  make test-unit  host-only tests (no QEMU)"
 	@echo "  make test-e2e   tests that boot the image in QEMU"
 	@echo "  make test-arm64 the whole end-to-end suite on the arm64 image (QEMU virt; long under emulation)"
+	@echo "  make test-updates  every A/B update case in QEMU: good, bad, power cuts, refused bundles (long)"
 	@echo "  make test-buildroot  build distro/ offline and boot it in QEMU (long; needs BUILDROOT_DIR)"
 	@echo "  make bench      boot-time, size and memory figures, with a busybox-only baseline; network figures"
 	@echo "  make fuzz       the long fuzzing runs: control socket and configuration files (make test runs short ones)"
@@ -141,6 +143,12 @@ image: build models
 buildroot: build models
 	@PAIO_BOARD=$(BOARD) $(BUN) distro/offline/build.ts
 
+# An update bundle of the image just built (docs/updates.md), signed with the
+# development keys (made on first use in ~/.cache/paio/keys) or PAIO_KEY_DIR's:
+# out/paio-VERSION-ARCH.raucb (out/arm64/ for arm64).
+bundle: image
+	@$(BUN) image/bundle.ts
+
 # Release files for every image (xz, bmap, SHA256SUMS, a Raspberry Pi Imager
 # repository, a release note) in out/release/.
 release: image image-arm64
@@ -174,6 +182,11 @@ test-arm64: image image-arm64
 	PAIO_TEST_ARCH=arm64 $(BUN) --bun node_modules/.bin/vitest run tests/e2e
 	$(BUN) --bun node_modules/.bin/vitest run --config tests/arm64/vitest.config.ts
 
+# Every update case in QEMU: the good update and the second one, each bad update,
+# the power cuts, the refused bundles. make test runs the good update and three bad ones.
+test-updates: image
+	PAIO_UPDATE_CASES=all $(BUN) --bun node_modules/.bin/vitest run tests/e2e/update.test.ts
+
 # The full offline Buildroot build and a boot of its image (too long for CI);
 # skipped, saying why, without a Buildroot tree.
 test-buildroot:
@@ -200,6 +213,7 @@ bench: image image-arm64
 	@$(BUN) tests/bench/kernel-bench.ts
 	@$(BUN) tests/bench/network-bench.ts
 	@$(BUN) tests/bench/flash-bench.ts
+	@$(BUN) tests/bench/update-bench.ts
 
 clean:
 	rm -rf $(OUT)

@@ -277,6 +277,46 @@ export class Guest {
     }
   }
 
+  /**
+   * Asks PID 1 to reboot and returns at once with the console mark to give
+   * waitNextReady(); QEMU keeps running (unless noReboot) and boots again.
+   */
+  async requestReboot(): Promise<number> {
+    const mark = this.consoleMark();
+    const client = await this.execClient(30_000);
+    await client.power("REBOOT");
+    return mark;
+  }
+
+  /** How many console lines the guest has printed so far: a mark for waitNextReady(). */
+  consoleMark(): number {
+    return this.console.lines().length;
+  }
+
+  /**
+   * Waits for the supervisor of a later boot: its ready line after console line
+   * `mark` (from consoleMark()). Kernel panics and reboots on the way are part
+   * of what is being tested (an update that falls back), so they do not fail
+   * it; QEMU exiting does. The exec connection of the earlier boot is dropped.
+   * Resolves with the console lines printed since the mark.
+   */
+  async waitNextReady(mark: number, timeoutMs: number): Promise<string[]> {
+    this.client?.close();
+    this.client = undefined;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const since = this.console.lines().slice(mark);
+      if (since.some((l) => READY_RE.test(l))) return since;
+      if (this.exited) {
+        await this.console.ended();
+        return this.fail(`QEMU exited (status ${this.exitCode}) before the supervisor of the next boot was ready`);
+      }
+      await Bun.sleep(250);
+    }
+    this.kill();
+    return this.fail(`no 'paio: supervisor ready' of a later boot within ${Math.round(timeoutMs / 1000)} s (${describeTarget(this.target)}, accelerator ${this.accel})`);
+  }
+
   private async execClient(timeoutMs: number): Promise<ExecClient> {
     if (this.client) return this.client;
     const deadline = Date.now() + timeoutMs;

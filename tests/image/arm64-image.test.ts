@@ -66,7 +66,7 @@ describe("arm64 images", () => {
     requireImages();
     const t = partitions(VIRT);
     expect(t.label).toBe("gpt");
-    expect(t.parts.map((p) => p.name)).toEqual(["paio-esp", "paio-root", "paio-data"]);
+    expect(t.parts.map((p) => p.name)).toEqual(["paio-esp", "paio-root-a", "paio-root-b", "paio-data"]);
     const esp = t.parts[0]!.start;
     const files = Bun.spawnSync(["mdir", "-b", "-i", `${VIRT}@@${esp}`, "::/EFI/BOOT"], { stdout: "pipe" }).stdout.toString();
     expect(files).toContain("BOOTAA64.EFI");
@@ -74,8 +74,8 @@ describe("arm64 images", () => {
     // systemd-boot for arm64 is a PE image for machine 0xAA64.
     const pe = Buffer.from(Bun.spawnSync(["mtype", "-i", `${VIRT}@@${esp}`, "::/EFI/BOOT/BOOTAA64.EFI"], { stdout: "pipe" }).stdout);
     expect(pe.readUInt16LE(pe.readUInt32LE(0x3c) + 4)).toBe(0xaa64);
-    const entry = fatFile(VIRT, esp, "/loader/entries/paio.conf");
-    expect(entry).toMatch(/^options .*console=ttyAMA0,115200.*root=PARTLABEL=paio-root/m);
+    const entry = fatFile(VIRT, esp, "/loader/entries/paio-a.conf");
+    expect(entry).toMatch(/^options .*console=ttyAMA0,115200.*root=PARTLABEL=paio-root-a rauc\.slot=A/m);
   });
 
   test("the Raspberry Pi image: exactly 1 GiB, MBR, a bootable FAT partition with the firmware, config.txt and device trees", () => {

@@ -228,7 +228,8 @@ describe("the arm64 disk layouts", () => {
       const img = build(dir, "aarch64-virt", "paio-arm64.img", ["esp/EFI/BOOT/BOOTAA64.EFI"]);
       const virt = table(img);
       expect(virt.label).toBe("gpt");
-      expect(virt.partitions.map((p) => p.name)).toEqual(["paio-esp", "paio-root", "paio-data"]);
+      expect(virt.partitions.map((p) => p.name)).toEqual(["paio-esp", "paio-root-a", "paio-root-b", "paio-data"]);
+      expect(virt.partitions[2]!.type).toBe("B921B045-1DF0-41C3-AF44-4C6F280D3FAE");
       expect(virt.partitions[1]!.type).toBe("B921B045-1DF0-41C3-AF44-4C6F280D3FAE");
       // The same places and sizes as the x86_64 disk (image/genimage-disk.cfg).
       const pc = build(join(dir, "pc"), "qemu-x86_64", "paio-x86_64.img", ["esp/EFI/BOOT/BOOTX64.EFI"], join(REPO, "image"));

@@ -1,0 +1,264 @@
+// A/B updates in QEMU (docs/updates.md): real RAUC bundles installed by the
+// guest's RAUC service into the other slot, real reboots through OVMF and
+// systemd-boot with its boot counting, the supervisor's health gate.
+//
+// make test runs one disk through: four bundles refused before anything is
+// written; three bad updates (the kernel panics, the supervisor exits at
+// start, a unit never gets healthy), each ending on the old version with its
+// data; a good update, committed; a second one into the other slot; a
+// rollback on request. `make test-updates` (PAIO_UPDATE_CASES=all) adds
+// /sbin/init missing, the agent crash-looping and power cuts at three points
+// of an install.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Guest } from "../../qemu/guest.ts";
+import { rootfsVersion } from "../../image/bundle.ts";
+import { BOOT_TIMEOUT_MS, IMAGE, OUT, PRELUDE, REPO, requireBuiltImage, TEST_ARCH } from "../helpers/guest.ts";
+import { refusedBundles, variantBundle, type Variant } from "../helpers/update-bundles.ts";
+import type { UpdateStatus } from "../../init/update/api.ts";
+
+const ALL = process.env.PAIO_UPDATE_CASES === "all";
+const ROOTFS = join(OUT, "rootfs.squashfs");
+const OTHER_ARCH = TEST_ARCH === "arm64" ? "x86_64" : "arm64";
+/** How long a trial that fails by itself (tries, reboots, the gate's timeout) may take to end on the old slot. */
+const FALLBACK_MS = 12 * 60_000;
+const INCOMING = "/var/lib/paio/update/incoming.raucb";
+/** The gate's timeout while bad updates are tried: long enough for a good slot under emulation, short enough to wait for. */
+const TRIAL_POLICY = `sed 's/^commit_timeout = .*/commit_timeout = "60s"/' /etc/paio/policy.toml > /var/lib/paio/policy.toml`;
+
+let work = "";
+let current = "";
+
+async function sh(g: Guest, script: string, timeoutMs = 300_000): Promise<{ code: number; output: string }> {
+  return g.sh(PRELUDE + script, timeoutMs);
+}
+
+async function status(g: Guest): Promise<UpdateStatus> {
+  const r = await sh(g, "paio update status --json");
+  return JSON.parse(r.output.trim().split("\n").pop()!) as UpdateStatus;
+}
+
+/** Copies a bundle in and installs it; the output of `paio update install`. */
+async function install(g: Guest, bundle: string, extra = ""): Promise<{ code: number; output: string }> {
+  await g.put(bundle, INCOMING);
+  const r = await sh(g, `paio update install ${INCOMING} ${extra}; rc=$?; rm -f ${INCOMING}; exit $rc`, 600_000);
+  return r;
+}
+
+/** Reboots and waits for the supervisor of the boot that ends it all (after any failing trials). */
+async function rebootUntilReady(g: Guest): Promise<string[]> {
+  const mark = await g.requestReboot();
+  return g.waitNextReady(mark, FALLBACK_MS);
+}
+
+/** Waits until the booted slot is committed (the gate ran). */
+async function waitCommitted(g: Guest, slot: "A" | "B"): Promise<UpdateStatus> {
+  const deadline = Date.now() + 5 * 60_000;
+  for (;;) {
+    const s = await status(g);
+    const me = s.slots.find((x) => x.name === slot);
+    if (s.booted === slot && me?.state === "good" && me.primary) return s;
+    if (Date.now() > deadline) throw new Error(`slot ${slot} was not committed within 5 minutes: ${JSON.stringify(s)}`);
+    await Bun.sleep(3000);
+  }
+}
+
+const MARKER = "/var/lib/paio/update-test-marker";
+
+async function expectBackOnOld(g: Guest, badVersion: string, reason: RegExp): Promise<void> {
+  const s = await status(g);
+  expect(s.booted).toBe("A");
+  expect(s.version).toBe(current);
+  const a = s.slots.find((x) => x.name === "A")!, b = s.slots.find((x) => x.name === "B")!;
+  expect(a).toMatchObject({ state: "good", primary: true, version: current });
+  expect(b).toMatchObject({ state: "bad", primary: false, version: badVersion });
+  expect(s.last?.event.kind).toBe("rolled-back");
+  expect(s.last?.text).toMatch(new RegExp(`back on version ${current.replace(/\./g, "\\.")} \\(slot A\\) because version ${badVersion.replace(/\./g, "\\.")} \\(slot B\\) failed`));
+  expect(s.last?.text).toMatch(reason);
+  // The data partition is the one from before the update, intact.
+  const d = await sh(g, `cat ${MARKER}; paio audit verify >/dev/null && echo audit-ok`);
+  expect(d.output).toContain("marker-1");
+  expect(d.output).toContain("audit-ok");
+}
+
+function bundle(variant: Variant, version: string): string {
+  return variantBundle(ROOTFS, work, variant, version, TEST_ARCH).file;
+}
+
+describe("A/B updates", () => {
+  let guest: Guest;
+  beforeAll(async () => {
+    requireBuiltImage();
+    work = mkdtempSync(join(tmpdir(), "paio-update-"));
+    current = rootfsVersion(ROOTFS);
+    Bun.spawnSync(["cp", "--sparse=always", IMAGE, join(work, "disk.img")]);
+    guest = await Guest.start({
+      outDir: OUT, keyDir: join(REPO, "out"), disk: join(work, "disk.img"), arch: TEST_ARCH, boot: "uefi", snapshot: false,
+      lifetimeS: 3 * 3600,
+      echo: process.env.PAIO_TEST_CONSOLE ? (l) => process.stderr.write(`console| ${l}\n`) : undefined,
+    });
+    await guest.waitReady(BOOT_TIMEOUT_MS);
+    const r = await sh(guest, `echo marker-1 > ${MARKER}; sync; cat /proc/cmdline`);
+    expect(r.output).toContain("rauc.slot=A");
+  }, BOOT_TIMEOUT_MS + 120_000);
+  afterAll(() => {
+    guest?.kill();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test("a fresh image runs slot A, committed; slot B is empty", async () => {
+    const s = await status(guest);
+    expect(s).toMatchObject({ supported: true, booted: "A", version: current });
+    expect(s.slots.map((x) => [x.name, x.state, x.primary])).toEqual([["A", "good", true], ["B", "empty", false]]);
+    const r = await sh(guest, "paio units | grep -E '^(dbus|rauc) ' ; rauc status --output-format=json");
+    expect(r.output).toMatch(/^dbus\s+running/m);
+    expect(r.output).toMatch(/^rauc\s+running/m);
+    expect(r.output).toContain('"booted":"A"');
+  }, 120_000);
+
+  test("refused before anything is written: a changed byte, another CA, another architecture, an older version", async () => {
+    const refused = refusedBundles(work, TEST_ARCH, OTHER_ARCH, current);
+    const before = await sh(guest, "dd if=/dev/disk/by-partlabel/paio-root-b bs=1M count=4 2>/dev/null | sha256sum");
+    const cases: [string, RegExp][] = [
+      [refused.tampered, /payload is corrupted|verif|hash/i],
+      [refused.otherCa, /signature does not verify/],
+      [refused.otherArch, new RegExp(`is for 'paio-${OTHER_ARCH}'.*takes 'paio-${TEST_ARCH}'`)],
+      [refused.older, /older than the running .*--allow-downgrade/],
+    ];
+    for (const [file, why] of cases) {
+      const r = await install(guest, file);
+      expect(r.code, r.output).toBe(1);
+      expect(r.output).toMatch(why);
+    }
+    const after = await sh(guest, "dd if=/dev/disk/by-partlabel/paio-root-b bs=1M count=4 2>/dev/null | sha256sum");
+    expect(after.output).toBe(before.output);
+    const s = await status(guest);
+    expect(s.slots.map((x) => [x.name, x.state, x.primary])).toEqual([["A", "good", true], ["B", "empty", false]]);
+    expect(s.last?.event.kind).toBe("install-failed");
+  }, 15 * 60_000);
+
+  const bad: [Variant, string, RegExp][] = [
+    ["kernel-panic", "0.1.1", /never got as far as the supervisor/],
+    ["supervisor-exits", "0.1.2", /supervisor died 5 times|never became ready/],
+    ["unit-unhealthy", "0.1.3", /unit camera never became healthy/],
+    ...(ALL ? ([["no-init", "0.1.4", /never got as far as the supervisor/], ["agent-crash", "0.1.5", /the agent is not running steadily/]] as [Variant, string, RegExp][]) : []),
+  ];
+  for (const [variant, version, reason] of bad) {
+    test(`bad update (${variant}): back on the old version by itself, data intact, the rollback explained`, async () => {
+      await sh(guest, TRIAL_POLICY);
+      const r = await install(guest, bundle(variant, version));
+      expect(r.code, r.output).toBe(0);
+      expect(r.output).toContain(`installed version ${version} into slot B`);
+      expect((await status(guest)).slots.find((x) => x.name === "B")).toMatchObject({ state: "trial", primary: true, version });
+      const lines = await rebootUntilReady(guest);
+      if (variant === "kernel-panic") expect(lines.join("\n")).toMatch(/Kernel panic/);
+      await expectBackOnOld(guest, version, reason);
+      const why = await sh(guest, "paio why update 2>&1 | head -20");
+      expect(why.output).toContain(version);
+    }, FALLBACK_MS + 10 * 60_000);
+  }
+
+  test("a good update: the new version runs after the reboot, is committed, and slot A stays as the fallback", async () => {
+    await sh(guest, "rm -f /var/lib/paio/policy.toml");
+    const r = await install(guest, bundle("good", "0.2.0"));
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toMatch(/\d+% /); // progress
+    await rebootUntilReady(guest);
+    const s = await waitCommitted(guest, "B");
+    expect(s.version).toBe("0.2.0");
+    expect(s.slots.find((x) => x.name === "A")).toMatchObject({ state: "good", primary: false, version: current });
+    expect(s.last?.event.kind).toBe("committed");
+    const d = await sh(guest, `cat ${MARKER}; cat /proc/cmdline; grep PAIO_VERSION /etc/paio/release`);
+    expect(d.output).toContain("marker-1");
+    expect(d.output).toContain("rauc.slot=B");
+    expect(d.output).not.toContain("paio.trial=1 ");
+    expect(d.output).toContain("PAIO_VERSION=0.2.0");
+  }, 20 * 60_000);
+
+  test("a second update goes to the other slot (A)", async () => {
+    const r = await install(guest, bundle("good", "0.3.0"));
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toContain("into slot A");
+    await rebootUntilReady(guest);
+    const s = await waitCommitted(guest, "A");
+    expect(s.version).toBe("0.3.0");
+    expect(s.slots.find((x) => x.name === "B")).toMatchObject({ state: "good", version: "0.2.0" });
+  }, 20 * 60_000);
+
+  test("going back on request: paio update rollback boots the previous version", async () => {
+    const mark = guest.consoleMark();
+    const r = await sh(guest, "paio update rollback --yes --no-reboot");
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toContain("slot B (version 0.2.0) boots next");
+    await guest.requestReboot();
+    await guest.waitNextReady(mark, FALLBACK_MS);
+    const s = await status(guest);
+    expect(s).toMatchObject({ booted: "B", version: "0.2.0" });
+    expect(s.slots.find((x) => x.name === "A")).toMatchObject({ state: "good", version: "0.3.0", primary: false });
+  }, 20 * 60_000);
+});
+
+// Power cuts: QEMU is killed at a point of an install, then the same disk boots again.
+describe.skipIf(!ALL)("A/B updates: power cuts during an install", () => {
+  let disk = "";
+  let dir = "";
+  beforeAll(() => {
+    requireBuiltImage();
+    dir = mkdtempSync(join(tmpdir(), "paio-update-cut-"));
+    current = rootfsVersion(ROOTFS);
+    disk = join(dir, "disk.img");
+    Bun.spawnSync(["cp", "--sparse=always", IMAGE, disk]);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const start = async () => {
+    const g = await Guest.start({ outDir: OUT, keyDir: join(REPO, "out"), disk, arch: TEST_ARCH, boot: "uefi", snapshot: false, lifetimeS: 3600 });
+    await g.waitReady(BOOT_TIMEOUT_MS);
+    return g;
+  };
+
+  // Each script runs the install in the background and prints CUT when the point is reached.
+  const points: [string, string, "A" | "B"][] = [
+    ["while RAUC writes the slot", `w0=$(awk '{print $7}' /sys/class/block/$(basename $(readlink -f /dev/disk/by-partlabel/paio-root-b))/stat)
+      while :; do w=$(awk '{print $7}' /sys/class/block/$(basename $(readlink -f /dev/disk/by-partlabel/paio-root-b))/stat); [ $((w - w0)) -gt 40000 ] && break; sleep 0.05; done`, "A"],
+    ["after writing, before the switch", `while [ "$(pcount 'rauc-backend set-primary')" = 0 ]; do sleep 0.02; done`, "A"],
+    ["right after the switch", `wait $inst`, "B"],
+  ];
+  for (const [what, waitFor, endsOn] of points) {
+    test(`a power cut ${what}: the device boots slot ${endsOn}, with its data`, async () => {
+      const g = await start();
+      const b = variantBundle(ROOTFS, dir, "good", "0.2.0", TEST_ARCH).file;
+      await g.put(b, INCOMING);
+      await g.sh(`echo marker-1 > ${MARKER}; sync`);
+      let cut = false;
+      const run = g.exec(`${PRELUDE}\npaio update install ${INCOMING} > /tmp/install.log 2>&1 & inst=$!\n${waitFor}\necho CUT-NOW\nsleep 600\n`, (d) => {
+        if (!cut && new TextDecoder().decode(d).includes("CUT-NOW")) {
+          cut = true;
+          g.kill();
+        }
+      }).catch(() => -1);
+      await run;
+      expect(cut).toBe(true);
+      const g2 = await start();
+      try {
+        if (endsOn === "B") await waitCommitted(g2, "B");
+        const s = await status(g2);
+        expect(s.booted).toBe(endsOn);
+        expect(s.slots.find((x) => x.name === endsOn)!.primary).toBe(true);
+        if (endsOn === "A") expect(s.slots.find((x) => x.name === "B")!.state).not.toBe("trial");
+        const d = await sh(g2, `cat ${MARKER}; paio audit verify >/dev/null && echo audit-ok`);
+        expect(d.output).toContain("marker-1");
+        expect(d.output).toContain("audit-ok");
+        // Back to slot A for the next point.
+        if (endsOn === "B") {
+          await sh(g2, "paio update rollback --yes --no-reboot");
+        }
+        await g2.shutdown("POWEROFF");
+      } finally {
+        g2.kill();
+      }
+    }, 30 * 60_000);
+  }
+});
