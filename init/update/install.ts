@@ -111,7 +111,9 @@ async function raucInstall(file: string, progress: (p: number, what: string) => 
         buf = buf.slice(i + 1);
         const m = /^(\d{1,3})%\s+(.*)$/.exec(line);
         if (m) progress(Number(m[1]), m[2]!);
-        else if (/fail|error|refus/i.test(line)) lastError = line.replace(/^rauc-\w+:\s*[\d:.]*:\s*/, "");
+        // RAUC's client ends a failure with "LastError: <why>" and then "Installing `F` failed".
+        else if (line.startsWith("LastError:")) lastError = line.slice(10).trim();
+        else if (!lastError && /fail|error|refus/i.test(line)) lastError = line.replace(/^rauc-\w+:\s*[\d:.]*:\s*/, "");
       }
     }
   };
