@@ -17,7 +17,7 @@ import { ConsoleWatcher } from "./console.ts";
 import { ExecClient, PUT_VERSION, type PutSource } from "./exec-client.ts";
 import { checkImageFor, checkSdSize, detectImage, rpiBootFiles } from "./image-info.ts";
 import { ensureVars, FIRMWARE, imageCmdline, qemuArgs, RPI_EXEC_TTY, RPI_QEMU_CMDLINE, type MachineOptions } from "./machine.ts";
-import { freePort, guestKey, sshArgv, type Forward } from "./net.ts";
+import { freePort, guestKey, sshArgv, type Forward, type GuestForward } from "./net.ts";
 import { describeTarget, resolveTarget, RPI3_CPUS, RPI3_MEMORY_MB, TargetError, targetFromEnv, type Arch, type Board, type Target } from "./target.ts";
 
 export const READY_RE = /paio: supervisor ready/;
@@ -99,6 +99,8 @@ export interface GuestOptions {
   consoleLog?: string;
   /** Guest TCP ports (besides SSH's 22, always forwarded) reachable from the host: see hostPort(). */
   ports?: number[];
+  /** Host services on 127.0.0.1 the guest reaches at an address of its user network (net.ts GuestForward). */
+  guestForwards?: GuestForward[];
   /** The host port for the guest's SSH server; a free one when omitted. */
   sshPort?: number;
   /** The directory whose ssh/ holds the project's key for guests; outDir when omitted. */
@@ -191,6 +193,7 @@ export class Guest {
         noReboot: opts.noReboot ?? true,
         watchdog: opts.watchdog,
         forwards,
+        guestForwards: rpi ? undefined : opts.guestForwards,
         sshKeyFile: rpi ? undefined : guestKey(opts.keyDir ?? opts.outDir).publicKey,
         monitorSocket,
       };

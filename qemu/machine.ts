@@ -12,7 +12,7 @@
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Accel } from "./accel.ts";
-import { netArgs, type Forward } from "./net.ts";
+import { netArgs, type Forward, type GuestForward } from "./net.ts";
 import { TargetError, type Arch, type Target } from "./target.ts";
 
 export const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd";
@@ -70,6 +70,8 @@ export interface MachineOptions {
   watchdog?: boolean;
   /** Host ports on 127.0.0.1 forwarded to the guest (user networking, restrict=on; not on the Pi). */
   forwards?: Forward[];
+  /** Host services the guest reaches inside the user network (net.ts GuestForward). */
+  guestForwards?: GuestForward[];
   /** A public key file handed to the guest's ssh unit through fw_cfg (not on the Pi). */
   sshKeyFile?: string;
   /** Unix socket for QEMU's human monitor (set_link, info network), for tests. */
@@ -124,7 +126,7 @@ export function qemuArgs(o: MachineOptions): string[] {
   if (t.arch === "x86_64") args.push("-drive", `${drive},if=virtio`);
   else args.push("-drive", `${drive},if=none,id=disk0`, "-device", "virtio-blk-pci,drive=disk0");
   args.push("-device", "virtio-rng-pci");
-  args.push(...netArgs(o.forwards ?? [], o.sshKeyFile));
+  args.push(...netArgs(o.forwards ?? [], o.sshKeyFile, o.guestForwards));
   if (o.monitorSocket) args.push("-monitor", `unix:${o.monitorSocket},server=on,wait=off`);
   if (o.snapshot) args.push("-snapshot");
   if (o.noReboot) args.push("-no-reboot");

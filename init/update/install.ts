@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { InstallOptions, InstallResult } from "./api.ts";
 import { otherSlot } from "./boot-entries.ts";
 import { bootedSlot, KEYRING, runningVersion, systemCompatible, unsupportedReason } from "./device.ts";
-import { appendEvent, UPDATE_DIR } from "./journal.ts";
+import { appendEvent, UPDATE_DIR, type SlotName } from "./journal.ts";
 
 /** What a source may be: an absolute path, or an http(s) URL of printable characters. */
 export function checkSource(source: string): { kind: "file" | "url" } | { error: string } {
@@ -150,6 +150,18 @@ export async function installUpdate(source: string, opts: InstallOptions = {}): 
   } else if (!existsSync(source) || !statSync(source).isFile()) {
     return { ok: false, reason: `${source}: no such file` };
   }
+  try {
+    return await checkAndInstall(file, source, booted, started, opts.allowDowngrade ?? false, progress, fail);
+  } finally {
+    // A download is kept only while it is installed.
+    if (checked.kind === "url") rmSync(file, { force: true });
+  }
+}
+
+async function checkAndInstall(
+  file: string, source: string, booted: SlotName, started: number, allowDowngrade: boolean,
+  progress: (p: number, what: string) => void, fail: (reason: string) => InstallResult,
+): Promise<InstallResult> {
   // RAUC refuses a bundle that others could change while it reads it.
   try {
     if (statSync(file).mode & 0o022) chmodSync(file, statSync(file).mode & ~0o022);
@@ -165,7 +177,7 @@ export async function installUpdate(source: string, opts: InstallOptions = {}): 
     return fail(`the bundle is for '${info.compatible}' and this device takes '${compatible}' bundles (another architecture or product)`);
   }
   const current = runningVersion();
-  if (!opts.allowDowngrade && compareVersions(info.version, current) < 0) {
+  if (!allowDowngrade && compareVersions(info.version, current) < 0) {
     return fail(`the bundle holds version ${info.version}, older than the running ${current}; use --allow-downgrade to install it anyway`);
   }
 
@@ -175,6 +187,5 @@ export async function installUpdate(source: string, opts: InstallOptions = {}): 
   if (!r.ok) return fail(`RAUC did not install it: ${r.error}`);
   const seconds = (Date.now() - started) / 1000;
   appendEvent({ kind: "installed", at: Date.now(), version: info.version, slot, seconds });
-  if (checked.kind === "url") rmSync(file, { force: true });
   return { ok: true, version: info.version, slot, seconds };
 }

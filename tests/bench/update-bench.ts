@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     console.log(`  bundle (verity, root at zstd level 3): ${mib(statSync(good).size)}; the image's root file system: ${mib(statSync(ROOTFS).size)}`);
 
     Bun.spawnSync(["cp", "--sparse=always", IMAGE, join(dir, "disk.img")]);
-    guest = await Guest.start({ outDir: OUT, keyDir: OUT, disk: join(dir, "disk.img"), arch: "x86_64", boot: "uefi", snapshot: false, lifetimeS: 7200 });
+    guest = await Guest.start({ outDir: OUT, keyDir: OUT, disk: join(dir, "disk.img"), arch: "x86_64", boot: "uefi", snapshot: false, noReboot: false, lifetimeS: 7200 });
     await guest.waitReady(300_000);
     // Wait for the RAUC service, then copy the bundle in.
     await sh(guest, "i=0; until rauc status >/dev/null 2>&1; do i=$((i+1)); [ $i -gt 60 ] && exit 1; sleep 1; done");

@@ -13,10 +13,10 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Guest } from "../../qemu/guest.ts";
+import { Guest, type GuestOptions } from "../../qemu/guest.ts";
 import { rootfsVersion } from "../../image/bundle.ts";
 import { BOOT_TIMEOUT_MS, IMAGE, OUT, PRELUDE, REPO, requireBuiltImage, TEST_ARCH } from "../helpers/guest.ts";
-import { refusedBundles, variantBundle, type Variant } from "../helpers/update-bundles.ts";
+import { BUNDLE_HOST, refusedBundles, serveBundles, variantBundle, type Variant } from "../helpers/update-bundles.ts";
 import type { UpdateStatus } from "../../init/update/api.ts";
 
 const ALL = process.env.PAIO_UPDATE_CASES === "all";
@@ -30,6 +30,7 @@ const TRIAL_POLICY = `sed 's/^commit_timeout = .*/commit_timeout = "60s"/' /etc/
 
 let work = "";
 let current = "";
+let server: ReturnType<typeof serveBundles> | undefined;
 
 async function sh(g: Guest, script: string, timeoutMs = 300_000): Promise<{ code: number; output: string }> {
   return g.sh(PRELUDE + script, timeoutMs);
@@ -40,12 +41,30 @@ async function status(g: Guest): Promise<UpdateStatus> {
   return JSON.parse(r.output.trim().split("\n").pop()!) as UpdateStatus;
 }
 
-/** Copies a bundle in and installs it; the output of `paio update install`. */
+/** Copies a (small) bundle in and installs it from the file; the output of `paio update install`. */
 async function install(g: Guest, bundle: string, extra = ""): Promise<{ code: number; output: string }> {
   await g.put(bundle, INCOMING);
   const r = await sh(g, `paio update install ${INCOMING} ${extra}; rc=$?; rm -f ${INCOMING}; exit $rc`, 600_000);
   return r;
 }
+
+/** Installs a bundle the way a device in the field gets one: downloaded from a server (the host's, through QEMU). */
+async function installFromServer(g: Guest, bundle: string): Promise<{ code: number; output: string }> {
+  return sh(g, `paio update install ${server!.url(bundle)}`, 900_000);
+}
+
+/** The guest's options for every boot here: reboots stay in QEMU, and the bundle server is reachable. */
+function guestOptions(disk: string): GuestOptions {
+  return {
+    outDir: OUT, keyDir: join(REPO, "out"), disk, arch: TEST_ARCH, boot: "uefi" as const, snapshot: false, noReboot: false,
+    lifetimeS: 3 * 3600,
+    guestForwards: [{ guestAddr: BUNDLE_HOST, guestPort: 80, hostPort: server!.port }],
+    echo: process.env.PAIO_TEST_CONSOLE ? (l: string) => process.stderr.write(`console| ${l}\n`) : undefined,
+  };
+}
+
+/** Waits until the guest's network unit has an address (DHCP from QEMU), so the bundle server is reachable. */
+const WAIT_NET = `i=0; until ip -4 route | grep -q '^default'; do i=$((i+1)); [ $i -gt 120 ] && { echo "no network"; exit 1; }; sleep 0.5; done`;
 
 /** Reboots and waits for the supervisor of the boot that ends it all (after any failing trials). */
 async function rebootUntilReady(g: Guest): Promise<string[]> {
@@ -92,19 +111,17 @@ describe("A/B updates", () => {
   beforeAll(async () => {
     requireBuiltImage();
     work = mkdtempSync(join(tmpdir(), "paio-update-"));
+    server = serveBundles(work);
     current = rootfsVersion(ROOTFS);
     Bun.spawnSync(["cp", "--sparse=always", IMAGE, join(work, "disk.img")]);
-    guest = await Guest.start({
-      outDir: OUT, keyDir: join(REPO, "out"), disk: join(work, "disk.img"), arch: TEST_ARCH, boot: "uefi", snapshot: false,
-      lifetimeS: 3 * 3600,
-      echo: process.env.PAIO_TEST_CONSOLE ? (l) => process.stderr.write(`console| ${l}\n`) : undefined,
-    });
+    guest = await Guest.start(guestOptions(join(work, "disk.img")));
     await guest.waitReady(BOOT_TIMEOUT_MS);
     const r = await sh(guest, `echo marker-1 > ${MARKER}; sync; cat /proc/cmdline`);
     expect(r.output).toContain("rauc.slot=A");
   }, BOOT_TIMEOUT_MS + 120_000);
   afterAll(() => {
     guest?.kill();
+    server?.stop();
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -147,8 +164,8 @@ describe("A/B updates", () => {
   ];
   for (const [variant, version, reason] of bad) {
     test(`bad update (${variant}): back on the old version by itself, data intact, the rollback explained`, async () => {
-      await sh(guest, TRIAL_POLICY);
-      const r = await install(guest, bundle(variant, version));
+      await sh(guest, `${TRIAL_POLICY}; ${WAIT_NET}`);
+      const r = await installFromServer(guest, bundle(variant, version));
       expect(r.code, r.output).toBe(0);
       expect(r.output).toContain(`installed version ${version} into slot B`);
       expect((await status(guest)).slots.find((x) => x.name === "B")).toMatchObject({ state: "trial", primary: true, version });
@@ -161,8 +178,8 @@ describe("A/B updates", () => {
   }
 
   test("a good update: the new version runs after the reboot, is committed, and slot A stays as the fallback", async () => {
-    await sh(guest, "rm -f /var/lib/paio/policy.toml");
-    const r = await install(guest, bundle("good", "0.2.0"));
+    await sh(guest, `rm -f /var/lib/paio/policy.toml; ${WAIT_NET}`);
+    const r = await installFromServer(guest, bundle("good", "0.2.0"));
     expect(r.code, r.output).toBe(0);
     expect(r.output).toMatch(/\d+% /); // progress
     await rebootUntilReady(guest);
@@ -178,7 +195,8 @@ describe("A/B updates", () => {
   }, 20 * 60_000);
 
   test("a second update goes to the other slot (A)", async () => {
-    const r = await install(guest, bundle("good", "0.3.0"));
+    await sh(guest, WAIT_NET);
+    const r = await installFromServer(guest, bundle("good", "0.3.0"));
     expect(r.code, r.output).toBe(0);
     expect(r.output).toContain("into slot A");
     await rebootUntilReady(guest);
@@ -204,17 +222,23 @@ describe("A/B updates", () => {
 describe.skipIf(!ALL)("A/B updates: power cuts during an install", () => {
   let disk = "";
   let dir = "";
+  let cutServer: ReturnType<typeof serveBundles> | undefined;
   beforeAll(() => {
     requireBuiltImage();
     dir = mkdtempSync(join(tmpdir(), "paio-update-cut-"));
+    cutServer = serveBundles(dir);
     current = rootfsVersion(ROOTFS);
     disk = join(dir, "disk.img");
     Bun.spawnSync(["cp", "--sparse=always", IMAGE, disk]);
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => {
+    cutServer?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   const start = async () => {
-    const g = await Guest.start({ outDir: OUT, keyDir: join(REPO, "out"), disk, arch: TEST_ARCH, boot: "uefi", snapshot: false, lifetimeS: 3600 });
+    server = cutServer;
+    const g = await Guest.start(guestOptions(disk));
     await g.waitReady(BOOT_TIMEOUT_MS);
     return g;
   };
@@ -230,10 +254,9 @@ describe.skipIf(!ALL)("A/B updates: power cuts during an install", () => {
     test(`a power cut ${what}: the device boots slot ${endsOn}, with its data`, async () => {
       const g = await start();
       const b = variantBundle(ROOTFS, dir, "good", "0.2.0", TEST_ARCH).file;
-      await g.put(b, INCOMING);
-      await g.sh(`echo marker-1 > ${MARKER}; sync`);
+      await g.sh(`echo marker-1 > ${MARKER}; sync; ${WAIT_NET}`);
       let cut = false;
-      const run = g.exec(`${PRELUDE}\npaio update install ${INCOMING} > /tmp/install.log 2>&1 & inst=$!\n${waitFor}\necho CUT-NOW\nsleep 600\n`, (d) => {
+      const run = g.exec(`${PRELUDE}\npaio update install ${cutServer!.url(b)} > /tmp/install.log 2>&1 & inst=$!\n${waitFor}\necho CUT-NOW\nsleep 600\n`, (d) => {
         if (!cut && new TextDecoder().decode(d).includes("CUT-NOW")) {
           cut = true;
           g.kill();

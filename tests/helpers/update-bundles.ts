@@ -159,3 +159,28 @@ export function olderThan(v: string): string {
   }
   return "0.0.0";
 }
+
+/** Where the guest finds the host's bundle server (a guestfwd inside QEMU's user network). */
+export const BUNDLE_HOST = "10.0.2.100";
+
+/**
+ * Serves the files of `dir` by name over HTTP on 127.0.0.1 (a free port), for
+ * `paio update install http://10.0.2.100/NAME` in a guest started with
+ * guestForwards: [{ guestAddr: BUNDLE_HOST, guestPort: 80, hostPort: port }].
+ */
+export function serveBundles(dir: string): { port: number; url: (file: string) => string; stop: () => void } {
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(req) {
+      const name = decodeURIComponent(new URL(req.url).pathname.slice(1));
+      if (!/^[\w.+-]+$/.test(name) || !existsSync(join(dir, name))) return new Response("no such bundle\n", { status: 404 });
+      return new Response(Bun.file(join(dir, name)));
+    },
+  });
+  return {
+    port: server.port!,
+    url: (file: string) => `http://${BUNDLE_HOST}/${file.slice(file.lastIndexOf("/") + 1)}`,
+    stop: () => server.stop(true),
+  };
+}
