@@ -68,7 +68,8 @@ export interface AgentStatus {
 }
 
 export interface AgentEvent {
-  event: "incident" | "action" | "proposal" | "outcome" | "mode";
+  /** "update": an event of the update journal; "progress": how far a long call (an update's install) has got. */
+  event: "incident" | "action" | "proposal" | "outcome" | "mode" | "update" | "progress";
   time: number;
   unit?: string;
   /** One line a person reads in the console feed. */

@@ -18,7 +18,7 @@ import { Monitor, frameOf, type Collector, type UnitSource } from "../monitor/mo
 import { hasLatencyHooks } from "../monitor/procfs.ts";
 import { cpuPercentOf, rankRemedies, stepFor, type PlanContext, type Remedy } from "../plan/ladder.ts";
 import type { AgentEvent, AgentStatus, CallResult, Mode } from "../protocol.ts";
-import { describeCall, HIDDEN, shownArgs, validateCall, type Args, type Origin, type ToolCall } from "../tools/catalog.ts";
+import { describeCall, HIDDEN, shownArgs, toolSpec, validateCall, type Args, type Origin, type ToolCall } from "../tools/catalog.ts";
 import type { ThermalReading } from "../monitor/thermal.ts";
 import { maskSecrets } from "../nlu/wifi.ts";
 import type { AgentConfig } from "./config.ts";
@@ -27,6 +27,7 @@ import { join } from "node:path";
 import type { AgentModels } from "./models.ts";
 import { deviceModelPaths, loadDeviceAnomaly } from "./models.ts";
 import { retrainAnomaly } from "../models/retrain.ts";
+import type { UpdateSystem } from "../execute/update-tools.ts";
 
 /** How long frames wait in memory before they are written (SIGTERM and retraining write them at once). */
 export const FLUSH_EVERY_MS = 60_000;
@@ -66,6 +67,8 @@ export interface AgentDeps {
   cgroupRoot?: string;
   /** PIDs the agent must never contain or kill. */
   untouchable?: () => number[];
+  /** The update system the update tools ask (the device's by default). */
+  updates?: UpdateSystem;
 }
 
 export class Agent {
@@ -125,7 +128,10 @@ export class Agent {
       explain: (unit) => explainUnit(this.k, unit),
       setMode: (m) => this.setMode(m, "person"),
       scheduling: () => this.scheduling(),
-    }, deps.untouchable ?? (() => [1, process.pid, process.ppid]));
+    }, deps.untouchable ?? (() => [1, process.pid, process.ppid]), {
+      updates: deps.updates,
+      progress: (text) => this.emit({ event: "progress", time: Date.now(), text }),
+    });
     this.cgroupRoot = cgroupRoot;
   }
 
@@ -647,8 +653,9 @@ export class Agent {
   }
 }
 
+/** Reads are not audited one by one; every tool that is not a read is (the catalog says which are). */
 function isChange(tool: string): boolean {
-  return !["system.status", "unit.list", "unit.status", "unit.logs", "process.top", "incident.list", "incident.explain", "help", "none"].includes(tool);
+  return toolSpec(tool)?.effect !== "read";
 }
 
 export function remedyWords(r: Remedy, unit: string | null, pid?: number): string {

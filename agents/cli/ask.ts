@@ -91,6 +91,8 @@ export async function askCommand(args: string[], json: boolean): Promise<number>
     console.error(`paio: cannot reach the agent: ${(e as Error).message}`);
     return 5;
   }
+  // A long call (an update's install) says how far it has got: on stderr, so stdout stays the answer.
+  const progress = yes && u.plan[0]?.tool === "update.install" ? await progressFeed() : undefined;
   try {
     const step = u.plan[0]!;
     const r = await agent.request({ op: "call", tool: step.tool as never, args: step.args, confirmed: yes, utterance: text });
@@ -107,7 +109,22 @@ export async function askCommand(args: string[], json: boolean): Promise<number>
     }
     return res.status === "done" ? 0 : res.status === "needs-confirmation" ? 3 : 1;
   } finally {
+    progress?.close();
     agent.close();
+  }
+}
+
+/** A second connection to the agent that prints its progress events on stderr; undefined when it cannot be had. */
+async function progressFeed(): Promise<{ close(): void } | undefined> {
+  try {
+    const feed = await connectAgent();
+    feed.onEvent((e) => {
+      if (e.event === "progress" && typeof e.text === "string") console.error(`paio: ${e.text.replace(/[\x00-\x1f\x7f]/g, " ")}`);
+    });
+    await feed.request({ op: "subscribe" });
+    return feed;
+  } catch {
+    return undefined;
   }
 }
 

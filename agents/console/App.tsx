@@ -85,9 +85,13 @@ export function App(props: { engine: Engine; look: Look; onShell: (state: Consol
     };
     void tick();
     const t = setInterval(tick, props.pollMs ?? 3000);
+    let progressShown = false;
     const off = engine.onEvent((e: AgentEvent) => {
       const time = new Date(e.time).toISOString().slice(11, 19);
-      setFeed((f) => [...f, `${time} ${e.event}: ${e.text}`].slice(-FEED_LINES));
+      // A long call's progress takes one line, updated in place, so it does not push the other events out.
+      const replace = e.event === "progress" && progressShown;
+      progressShown = e.event === "progress";
+      setFeed((f) => [...(replace ? f.slice(0, -1) : f), `${time} ${e.event}: ${e.text}`].slice(-FEED_LINES));
     });
     return () => {
       alive = false;

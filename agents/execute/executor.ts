@@ -1,14 +1,16 @@
 // Execute: runs a validated, guard-approved tool call. Changes go through the
 // supervisor's control socket and nowhere else (power and process signals
 // excepted: those go to PID 1 and the process itself, as the kernel offers no
-// other way). Read tools answer from the monitor, the supervisor and the
-// knowledge base.
+// other way; and updates, which the update system writes into the other
+// system slot). Read tools answer from the monitor, the supervisor, the
+// update system and the knowledge base.
 
 import { readFileSync } from "node:fs";
 import type { Request, Response, UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
 import { TOOLS, describeCall, type ToolCall } from "../tools/catalog.ts";
 import { processes, safeCommOf } from "./processes.ts";
 import { networkStatus, saveWifi } from "./network-tools.ts";
+import { DEVICE_UPDATES, installAnswer, rollbackAnswer, updateStatusAnswer, type UpdateSystem } from "./update-tools.ts";
 
 export interface Supervisor {
   request(req: Request): Promise<Response>;
@@ -29,6 +31,13 @@ export interface ReadSources {
   scheduling(): "latency-nice" | "cpu.weight";
 }
 
+export interface ExecutorOptions {
+  /** The update system (the device's by default). */
+  updates?: UpdateSystem;
+  /** Where a long call (an update's install) says how far it has got. */
+  progress?: (text: string) => void;
+}
+
 const WEIGHT = { high: 400, normal: 100, low: 20 } as const;
 const LATENCY = { high: -10, normal: 0, low: 10 } as const;
 
@@ -38,6 +47,7 @@ export class Executor {
     private read: ReadSources,
     /** Processes that must never be killed or contained: PID 1, the supervisor, the agent. */
     private untouchable: () => number[],
+    private opts: ExecutorOptions = {},
   ) {}
 
   private async ask(req: Request): Promise<{ ok: true; result: unknown } | { ok: false; reply: string }> {
@@ -153,6 +163,12 @@ export class Executor {
         return { ok: true, ...this.read.explain(unit || undefined) };
       case "agent.mode":
         return { ok: true, reply: this.read.setMode(a.mode as "auto" | "advise" | "off") };
+      case "update.status":
+        return updateStatusAnswer(this.opts.updates ?? DEVICE_UPDATES);
+      case "update.install":
+        return installAnswer(this.opts.updates ?? DEVICE_UPDATES, String(a.source), this.opts.progress);
+      case "update.rollback":
+        return rollbackAnswer(this.opts.updates ?? DEVICE_UPDATES);
       case "power.reboot":
       case "power.poweroff":
         // PID 1 shuts down in order: SIGTERM reboots, SIGUSR2 powers off. Only on a PAIO

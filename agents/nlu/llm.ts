@@ -66,6 +66,7 @@ function schema(slots: readonly SlotSpec[]): object {
     const t = s.type;
     properties[s.name] = t.kind === "number" ? { type: t.integer ? "integer" : "number", minimum: t.min, maximum: t.max, description: s.description }
       : t.kind === "enum" ? { type: "string", enum: t.values, description: s.description }
+      : t.kind === "location" ? { type: "string", maxLength: t.max, description: s.description }
       : { type: "string", description: s.description };
   }
   return { type: "object", properties, required: slots.filter((s) => !s.optional).map((s) => s.name) };

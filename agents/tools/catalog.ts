@@ -14,7 +14,9 @@ export type SlotType =
   /** Free text of printable characters, at most `max` bytes (a Wi-Fi network's name). */
   | { kind: "text"; max: number }
   /** A secret (a Wi-Fi passphrase): printable ASCII of min..max characters; never shown, logged or audited. */
-  | { kind: "secret"; min: number; max: number };
+  | { kind: "secret"; min: number; max: number }
+  /** Where to fetch a file from (an update bundle): an absolute path on the device or an http(s) URL, at most `max` bytes. */
+  | { kind: "location"; max: number };
 
 export interface SlotSpec {
   name: string;
@@ -120,6 +122,20 @@ export const TOOLS = [
     slots: [unit, { name: "port", type: { kind: "number", min: 1, max: 65535, integer: true }, description: "a TCP port, 1 to 65535" }],
     effect: "change", risk: "high", effects: ["lets anyone on the network reach that port of the unit until it is stopped or reloaded"],
   },
+  { name: "update.status", description: "Show the running version, both system slots and the last update event", slots: [], effect: "read", risk: "none", effects: [] },
+  {
+    name: "update.install",
+    description: "Install an update bundle into the other system slot",
+    slots: [{ name: "source", type: { kind: "location", max: 1024 }, description: "the bundle: an absolute path on the device or an http:// or https:// URL" }],
+    effect: "dangerous", risk: "high",
+    effects: ["writes the new version into the other system slot; the device runs it after the next reboot, and goes back by itself if it is not healthy"],
+  },
+  {
+    name: "update.rollback",
+    description: "Go back to the version in the other system slot",
+    slots: [], effect: "dangerous", risk: "high",
+    effects: ["the other system slot boots next; the running version stays until the reboot"],
+  },
   { name: "power.reboot", description: "Reboot the device", slots: [], effect: "dangerous", risk: "high", effects: ["every service stops; the device restarts"] },
   { name: "power.poweroff", description: "Power the device off", slots: [], effect: "dangerous", risk: "high", effects: ["every service stops; the device stays off until powered on"] },
   { name: "help", description: "Say what PAIO can do", slots: [], effect: "read", risk: "none", effects: [] },
@@ -218,6 +234,10 @@ export function validateCall(tool: string, args: Record<string, unknown>, origin
     } else if (t.kind === "secret") {
       if (typeof v !== "string" || !new RegExp(`^[\\x20-\\x7e]{${t.min},${t.max}}$`).test(v)) return { ok: false, error: `'${slot.name}' must be ${t.min} to ${t.max} printable characters` };
       out[slot.name] = v;
+    } else if (t.kind === "location") {
+      const problem = typeof v === "string" ? locationProblem(v.trim(), t.max) : "must be text";
+      if (problem) return { ok: false, error: `'${slot.name}' ${problem}` };
+      out[slot.name] = (v as string).trim();
     } else if (t.kind === "enum") {
       if (typeof v !== "string" || !t.values.includes(v)) return { ok: false, error: `'${slot.name}' must be one of ${t.values.join(", ")}` };
       out[slot.name] = v;
@@ -231,6 +251,38 @@ export function validateCall(tool: string, args: Record<string, unknown>, origin
     return { ok: false, error: "tool 'unit.limit' needs cpu_percent or memory_mb (or both)" };
   }
   return { ok: true, call: { tool: tool as ToolName, args: out, origin } };
+}
+
+/**
+ * Why a location (where an update bundle is) cannot be used, or undefined when
+ * it can: an absolute path without '..', or an http(s) URL with a host and no
+ * user name or password (the location is shown and audited); never a control
+ * character.
+ */
+export function locationProblem(v: string, max: number): string | undefined {
+  const example = "for example /var/lib/paio/paio-0.3.1-x86_64.raucb or http://192.168.1.10:8000/paio.raucb";
+  if (v === "") return `must be an absolute path on the device or an http:// or https:// URL (${example})`;
+  if (Buffer.byteLength(v) > max) return `must be at most ${max} bytes long`;
+  if (/[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(v)) return "holds a control character; give the path or URL as plain text";
+  if (/\s/.test(v)) return "must not contain spaces (rename the file, or write a space in a URL as %20)";
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(v)?.[1]?.toLowerCase();
+  if (scheme !== undefined && !v.startsWith("/")) {
+    if (scheme !== "http" && scheme !== "https") return `must be an http:// or https:// URL or an absolute path, not a ${scheme}: URL (${example})`;
+    if (!/^https?:\/\/[^/?#\s]/i.test(v)) return `must be a URL of the form ${scheme}://HOST/PATH (${example})`;
+    let url: URL;
+    try {
+      url = new URL(v);
+    } catch {
+      return `is not a valid URL (${example})`;
+    }
+    if (url.username || url.password) return "must not carry a user name or password: the URL is shown and written to the audit log";
+    if (!url.hostname) return `must name a host (${example})`;
+    return undefined;
+  }
+  if (!v.startsWith("/")) return `must be an absolute path (starting with /) or an http:// or https:// URL (${example})`;
+  if (v.split("/").includes("..")) return "must not contain '..': give the bundle's path as it is";
+  if (v.endsWith("/")) return "names a folder: give the bundle file's path";
+  return undefined;
 }
 
 export const HIDDEN = "********";

@@ -48,7 +48,9 @@ describe("language-model backend", () => {
     expect(sent.model).toBe("tiny");
     expect(sent.tools!.map((t) => t.function.name)).toContain("power__poweroff");
     // Every tool a person may ask for, but none whose slot is a secret (the Wi-Fi passphrase never reaches a backend).
-    expect(toolDefinitions().length).toBe(19);
+    expect(toolDefinitions().length).toBe(22);
+    // An update's source goes out as a string of bounded length; the catalog checks what comes back.
+    expect(sent.tools!.find((t) => t.function.name === "update__install")).toMatchObject({ function: { parameters: { properties: { source: { type: "string", maxLength: 1024 } }, required: ["source"] } } });
     expect(sent.tools!.map((t) => t.function.name)).not.toContain("network__wifi");
     const d = decide({ tool: "unit.restart", args: { unit: "camera" }, origin: "llm" }, DEFAULT_POLICY, "auto");
     expect(d.verdict).toBe("confirm");
