@@ -28,6 +28,7 @@ import type { AgentModels } from "./models.ts";
 import { deviceModelPaths, loadDeviceAnomaly } from "./models.ts";
 import { retrainAnomaly } from "../models/retrain.ts";
 import type { UpdateSystem } from "../execute/update-tools.ts";
+import { UpdateWatch } from "./update-watch.ts";
 
 /** How long frames wait in memory before they are written (SIGTERM and retraining write them at once). */
 export const FLUSH_EVERY_MS = 60_000;
@@ -69,6 +70,8 @@ export interface AgentDeps {
   untouchable?: () => number[];
   /** The update system the update tools ask (the device's by default). */
   updates?: UpdateSystem;
+  /** The update journal to turn into audit records and incidents (init/update/journal.ts's by default). */
+  updateJournal?: string;
 }
 
 export class Agent {
@@ -133,6 +136,20 @@ export class Agent {
       progress: (text) => this.emit({ event: "progress", time: Date.now(), text }),
     });
     this.cgroupRoot = cgroupRoot;
+    this.updateWatch = new UpdateWatch(deps.updateJournal);
+  }
+
+  /** The update journal: each event once, as an audit record, and as an incident when an update did not take. */
+  readonly updateWatch: UpdateWatch;
+
+  /** Reads the update journal now (at start), whatever the period. Never throws: a failure is returned to be said. */
+  readUpdateJournal(now = Date.now(), force = true): string | undefined {
+    try {
+      this.updateWatch.poll(this.k, now, (e) => this.emit(e), force);
+      return undefined;
+    } catch (e) {
+      return `cannot read the update journal ${this.updateWatch.file}: ${(e as Error).message}`;
+    }
   }
 
   private cgroupRoot: string;
@@ -182,6 +199,9 @@ export class Agent {
       if (id && id.signature === signatureOf(f)) this.outages.set(String(f.inputs.subject), { incidentId: id.id, signature: id.signature });
     }
     await this.watchSoc(t, now);
+    const journal = this.readUpdateJournal(now, false);
+    if (journal && journal !== this.journalProblem) console.error(`paio-agent: ${journal}`);
+    this.journalProblem = journal;
     await this.judgeOutcomes(now);
     await this.maybeRetrain(now);
     const used = process.cpuUsage(this.cpuMark);
@@ -190,6 +210,8 @@ export class Agent {
   }
 
   private frames: { ts: number; values: Record<string, number> }[] = [];
+  /** The last problem reading the update journal, said once until it changes. */
+  private journalProblem: string | undefined;
 
   /** Stores the buffered frames and folds history that has passed its retention, in one transaction; keeps the database under its cap. */
   flushFrames(now = Date.now()): void {

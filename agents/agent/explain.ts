@@ -2,7 +2,7 @@
 // incident list, and "why?" — told from the audit log, newest first, with the
 // audit record numbers so an answer can be checked against the chain.
 
-import type { AuditRecord } from "../knowledge/audit.ts";
+import type { AuditLog, AuditRecord } from "../knowledge/audit.ts";
 import type { Knowledge } from "../knowledge/store.ts";
 import type { Monitor } from "../monitor/monitor.ts";
 
@@ -44,6 +44,8 @@ export function describeRecord(r: AuditRecord): string {
       return `${clock(r.time)} [audit #${r.seq}] outcome: ${j}`;
     case "call":
       return `${clock(r.time)} [audit #${r.seq}] ${b.executed ? "did what a person asked" : "refused a request"}: ${j}${b.result ? ` Result: ${b.result}.` : ""}`;
+    case "update":
+      return `${clock(r.time)} [audit #${r.seq}] update: ${j}${typeof b.incident === "number" ? ` (incident #${b.incident})` : ""}`;
     default:
       return `${clock(r.time)} [audit #${r.seq}] ${r.kind}: ${j}`;
   }
@@ -56,4 +58,31 @@ export function explainUnit(k: Knowledge, unit?: string, limit = 8): { reply: st
   }
   const lines = records.reverse().map(describeRecord);
   return { reply: `${unit ? `What happened to ${unit}` : "My latest decisions"}, oldest first:\n${lines.join("\n")}`, output: records };
+}
+
+/** The audit records about updates, newest first: the update journal's events as the agent read them, and the update tools a person ran. */
+export function updateRecords(audit: AuditLog, limit = 20): AuditRecord[] {
+  return audit.recent(limit, undefined, ["update", "call"], "update.");
+}
+
+function when(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 19).replace("T", " ");
+}
+
+/**
+ * One line per update record, for `paio why update`: when it happened (the
+ * journal's time for an event), what happened and why, in the journal's
+ * words, with the audit record's number.
+ */
+export function describeUpdateRecord(r: AuditRecord): string {
+  const b = r.body as Record<string, unknown>;
+  if (r.kind === "update") {
+    const ev = b.event as { kind?: string; at?: number } | undefined;
+    const at = typeof ev?.at === "number" && ev.at > 0 ? ev.at : r.time;
+    return `${when(at)} [audit #${r.seq}] ${ev?.kind ?? "update"}: ${b.justification}${typeof b.incident === "number" ? ` (incident #${b.incident})` : ""}`;
+  }
+  const call = b.call as { tool?: string; args?: Record<string, unknown> } | undefined;
+  const asked = call?.tool === "update.install" ? `install the update from ${call.args?.source}` : call?.tool === "update.rollback" ? "go back to the other slot's version" : `see the update status`;
+  const result = !b.executed ? `; refused: ${String(b.justification).replace(/^refused: /, "")}.` : b.ok === false ? `; it failed: ${b.result}` : `: ${b.result}`;
+  return `${when(r.time)} [audit #${r.seq}] a person asked to ${asked}${result}`;
 }

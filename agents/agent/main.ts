@@ -61,6 +61,9 @@ async function main(): Promise<void> {
   let agent: Agent | undefined;
   const link = new SupervisorLink(process.env.PAIO_CONTROL_SOCKET ?? CONTROL_SOCKET, (e) => void agent?.onUnitEvent(e), say, (e) => void agent?.onPublished(e));
   agent = new Agent({ supervisor: link, knowledge, knowledgeUse: use, policy, config, models });
+  // Update events written while the agent was not running (a reboot into a new slot, a fallback) are taken in at once.
+  const journal = agent.readUpdateJournal();
+  if (journal) say(journal);
   say(`mode ${agent.mode}; scheduling through ${agent.scheduling() === "latency-nice" ? "cpu.latency.nice (patched kernel)" : "cpu.weight and PSI (stock kernel: no cpu.latency.nice)"}`);
   const server = new AgentServer(agent, process.env.PAIO_AGENT_SOCKET ?? AGENT_SOCKET);
   server.start();

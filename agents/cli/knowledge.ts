@@ -1,15 +1,19 @@
-// `paio audit verify`, `paio incidents`, `paio why UNIT`: answers from the
-// agent's knowledge base, read-only, so they work while the agent is down.
+// `paio audit verify`, `paio incidents`, `paio why UNIT`, `paio why update`:
+// answers from the agent's knowledge base, read-only, so they work while the
+// agent is down. "update" is a reserved word after `why`: a unit of that name
+// is asked about with `paio why --unit update`.
 
 import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { AuditLog } from "../knowledge/audit.ts";
 import { knowledgePath, type Incident } from "../knowledge/store.ts";
-import { describeRecord } from "../agent/explain.ts";
+import { describeRecord, describeUpdateRecord, updateRecords } from "../agent/explain.ts";
 import { dirname, join } from "node:path";
 
 export const KNOWLEDGE_USAGE = `  incidents              recent incidents and what the agent did about them
   why [UNIT]             why the agent (or a person) changed UNIT (or anything, latest first), from the audit log
+  why update             the latest updates, newest first: installs, commits, rollbacks and their reasons
+  why --unit NAME        the same as 'why NAME', for a unit named 'update'
   audit verify           check the audit log's hash chain; names the first bad record`;
 
 /** Runs a knowledge command; undefined when `cmd` is not one. Exit codes as for every paio command. */
@@ -45,7 +49,18 @@ export function knowledgeCommand(cmd: string, rest: string[], json: boolean): nu
       else for (const i of list) console.log(`#${i.id} ${new Date(i.time).toISOString().slice(0, 19)} ${i.unit ?? "system"} [${i.state}] ${i.summary}`);
       return 0;
     }
-    const unit = rest[0];
+    if (rest[0] === "update" && rest.length === 1) {
+      const records = updateRecords(new AuditLog(db, undefined, { readonly: true }), 20);
+      if (json) console.log(JSON.stringify(records.map((r) => ({ ...r, text: describeUpdateRecord(r) }))));
+      else if (records.length === 0) console.log("Nothing about updates in the audit log: the agent has seen no install, commit or rollback on this device.");
+      else console.log(`Updates, newest first:\n${records.map(describeUpdateRecord).join("\n")}`);
+      return 0;
+    }
+    if (rest[0] === "--unit" && rest[1] === undefined) {
+      console.error("paio: usage: paio why --unit NAME");
+      return 2;
+    }
+    const unit = rest[0] === "--unit" ? rest[1] : rest[0];
     const records = new AuditLog(db, undefined, { readonly: true }).recent(20, unit).reverse();
     if (json) console.log(JSON.stringify(records));
     else if (records.length === 0) console.log(unit ? `Nothing in the audit log about ${unit}: the agent has not acted on it and no one changed it through the agent.` : "The audit log is empty.");

@@ -15,7 +15,8 @@ import { canonicalJson } from "./canonical.ts";
 
 export const GENESIS = "0".repeat(64);
 
-export type AuditKind = "decision" | "outcome" | "call" | "incident" | "mode" | "model";
+/** "update": an event of the update journal (install, trial, commit, rollback), as the agent read it. */
+export type AuditKind = "decision" | "outcome" | "call" | "incident" | "mode" | "model" | "update";
 
 export interface AuditRecord {
   seq: number;
@@ -45,6 +46,39 @@ export class AuditLog {
     _opts: { readonly?: boolean } = {},
   ) {}
 
+  private batching = 0;
+  private unwrittenHead: AuditRecord | undefined;
+
+  /**
+   * Runs `fn` in one write transaction: the records it appends are committed
+   * together with whatever else it writes (a cursor, an incident), or not at
+   * all. The head file is written after the commit, so it never names a
+   * record that is not in the database.
+   */
+  batch<T>(fn: () => T): T {
+    this.batching++;
+    let result: T;
+    try {
+      result = this.db.transaction(fn).immediate();
+    } catch (e) {
+      if (this.batching === 1) this.unwrittenHead = undefined;
+      throw e;
+    } finally {
+      this.batching--;
+    }
+    if (this.batching === 0 && this.unwrittenHead) {
+      this.writeHead(this.unwrittenHead);
+      this.unwrittenHead = undefined;
+    }
+    return result;
+  }
+
+  private writeHead(rec: AuditRecord): void {
+    if (!this.headPath) return;
+    writeFileSync(this.headPath + ".tmp", `${rec.seq} ${rec.hash}\n`);
+    renameSync(this.headPath + ".tmp", this.headPath);
+  }
+
   /** Appends one record atomically (the chain's tail is read inside the same write transaction). */
   append(kind: AuditKind, unit: string | null, body: Record<string, unknown>, time = Date.now()): AuditRecord {
     const rec = this.db.transaction(() => {
@@ -54,10 +88,8 @@ export class AuditLog {
       this.db.run("INSERT INTO audit (seq, time, kind, unit, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)", [full.seq, full.time, full.kind, full.unit, canonicalJson(full.body), full.prev, full.hash]);
       return full;
     }).immediate();
-    if (this.headPath) {
-      writeFileSync(this.headPath + ".tmp", `${rec.seq} ${rec.hash}\n`);
-      renameSync(this.headPath + ".tmp", this.headPath);
-    }
+    if (this.batching > 0) this.unwrittenHead = rec;
+    else this.writeHead(rec);
     return rec;
   }
 
@@ -66,8 +98,12 @@ export class AuditLog {
     return row ? fromRow(row) : undefined;
   }
 
-  /** The newest records, newest first; only those about `unit` when given. */
-  recent(limit: number, unit?: string, kinds?: AuditKind[]): AuditRecord[] {
+  /**
+   * The newest records, newest first; only those about `unit` when given, of
+   * `kinds` when given, and, with `callTools`, only the calls of tools whose
+   * name starts with it ("update.").
+   */
+  recent(limit: number, unit?: string, kinds?: AuditKind[], callTools?: string): AuditRecord[] {
     const where: string[] = [];
     const params: (string | number)[] = [];
     if (unit !== undefined) {
@@ -77,6 +113,10 @@ export class AuditLog {
     if (kinds?.length) {
       where.push(`kind IN (${kinds.map(() => "?").join(",")})`);
       params.push(...kinds);
+    }
+    if (callTools !== undefined) {
+      where.push("(kind <> 'call' OR substr(json_extract(body, '$.call.tool'), 1, ?) = ?)");
+      params.push(callTools.length, callTools);
     }
     params.push(limit);
     const sql = `SELECT * FROM audit ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY seq DESC LIMIT ?`;
