@@ -1,13 +1,14 @@
 // Text features for the intent model: word unigrams and bigrams, word stems
 // and the character trigrams of each word (so typos still share most
-// features), hashed into a fixed-size vector. Unit names and numbers are
-// replaced by placeholders first, so the model never depends on a particular
-// name; a word the model never saw in training becomes one unknown-word token
-// unless it is a typo or another ending of a word it knows.
+// features), hashed into a fixed-size vector. Unit names, numbers, paths and
+// URLs are replaced by placeholders first, so the model never depends on a
+// particular name; a word the model never saw in training becomes one
+// unknown-word token unless it is a typo or another ending of a word it knows.
 
 import { editDistance } from "../../lib/config/toml.ts";
 import { NUM, UNIT, vocabulary } from "./generator.ts";
 import { PSK, SSID } from "./wifi.ts";
+import { SOURCE } from "./source.ts";
 
 export const FEATURES = 4096;
 
@@ -61,7 +62,7 @@ export function featureIndices(words: string[]): number[] {
   words.forEach((w, i) => {
     add(`w:${w}`);
     if (i > 0) add(`b:${words[i - 1]} ${w}`);
-    if (w !== UNIT && w !== NUM && w !== SSID && w !== PSK && w !== OOV) {
+    if (w !== UNIT && w !== NUM && w !== SSID && w !== PSK && w !== SOURCE && w !== OOV) {
       const s = stem(w);
       if (s !== w) add(`w:${s}`);
       const padded = `^${w}$`;
@@ -121,7 +122,7 @@ function typoOf(w: string): string[] {
  * there is exactly one; otherwise the unknown-word token.
  */
 export function knownAs(w: string): string {
-  if (vocabulary().has(w) || w === UNIT || w === NUM || w === SSID || w === PSK || w === OOV) return w;
+  if (vocabulary().has(w) || w === UNIT || w === NUM || w === SSID || w === PSK || w === SOURCE || w === OOV) return w;
   if (w.length >= 4) {
     const c = typoOf(w);
     if (c.length === 1) return c[0]!;

@@ -1,14 +1,16 @@
 // Training data for the intent model, written by a generator: templates per
 // tool, filled with synonyms, everyday words for requests outside PAIO's
 // reach, openings and endings, filler words, casual spellings and typos.
-// Unit names and numbers are placeholders (UNIT, NUM): the model learns the
-// shape of a request, and names are resolved against the live unit list
-// afterwards. The held-out sets (tests/nlu/heldout.tsv, heldout-blind.tsv) are
-// written by hand, separately; tests/nlu/heldout-overlap.test.ts fails when
-// this generator can write one of their rows.
+// Unit names, numbers and paths or URLs are placeholders (UNIT, NUM,
+// SOURCE): the model learns the shape of a request, and names are resolved
+// against the live unit list afterwards. The held-out sets
+// (tests/nlu/heldout.tsv, heldout-blind.tsv) are written by hand, separately;
+// tests/nlu/heldout-overlap.test.ts fails when this generator can write one of
+// their rows.
 
 import { rng } from "../models/train.ts";
 import { PSK, SSID } from "./wifi.ts";
+import { SOURCE } from "./source.ts";
 import { tokens } from "./text.ts";
 
 export const UNIT = "xunitx";
@@ -45,6 +47,9 @@ export const WORD_CLASSES: Record<string, readonly string[]> = {
 
 const U = UNIT;
 const N = NUM;
+const SRC = SOURCE;
+/** Ways to name an update. */
+const UPDATE = "{update|upgrade|new version|new release|bundle|update bundle|firmware|new firmware|release|raucb file|image|system update|software update|latest version}";
 /** Ways to name the device as a whole. */
 const DEVICE = "{the device|the system|the machine|the box|this box|this device|the computer|the board|the raspberry pi|the hardware|the host|the appliance|the gadget|this thing|it}";
 const CPU_AMOUNT = `{${N} {cpu|cpus|cores|core|percent|% cpu|% of a cpu|percent of a core|percent cpu}|half a {cpu|core}|a quarter of a {cpu|core}|a third of a core|one core|one cpu|two cores|a tenth of a cpu|${N}%}`;
@@ -407,6 +412,66 @@ export const TEMPLATES: Templates = {
     "{switch|turn} off the {power|device}",
     "{goodnight|good night}[,] {shut down|power off}",
   ],
+  "update.status": [
+    "{which|what} version [of paio|of the system|of the software|of the firmware] {is running|is installed|are we on|are we running|am i on|is this|do we have|is on the device|is on this box}",
+    "{what is|whats|show me|tell me|check|give me} the {current|running|installed|system|paio|software|firmware} version [number]",
+    "{show|check|give me|what is|whats} [the] {update|upgrade|firmware|slot|version} {status|state|info|details|situation}",
+    "{update|upgrade|firmware|slot|version} {status|state|info|check}",
+    "{version|versions|slots}[?]",
+    "{is there|was there|has there been} {an update|an upgrade|a new version|a new release} {installed|pending|waiting|staged|on trial|since yesterday}",
+    `{did|has} the {update|upgrade|new version|new release|last update|latest update|new firmware} {work|worked|succeed|succeeded|go through|gone through|take|taken|get committed|pass its health checks|fail|failed}`,
+    `is the ${UPDATE} {on trial|committed|healthy|good|working|marked good|marked bad|still on trial|running|active}`,
+    "{which|what} slot {did we boot|did it boot|did the device boot|are we running from|am i on|are we on|is active|is booted|boots next|will boot next}",
+    "{what|which} version is in {the other slot|the inactive slot|the spare slot|slot a|slot b|the second slot}",
+    "{what is|whats} {in|on} {the other slot|the inactive slot|the spare slot|slot a|slot b|the second slot}",
+    "{show|list|check} [the] {slots|system slots|boot slots|a and b slots|both slots}",
+    "{are we|is the device|is it|is the box} {up to date|on the latest version|running the new version|running the old version|on the old version|on the new version}",
+    "{are we|is the device|is it|is the box} {on|running} the {new|latest|old|previous|updated} {release|firmware|build|software}",
+    "{when|what} was the last {update|upgrade|install|installation}",
+    "{do i|do we|does it} need to {reboot|restart} {for|to finish|to apply|to run} the {update|upgrade|new version}",
+    "{will|does} the {update|upgrade|new version} {run|apply|take effect|start} after {a|the next} {reboot|restart}",
+    "{was|has} {the update|the upgrade|the new version|it} {rolled back|reverted|fallen back}",
+    "{did|has} {the device|the system|it} {fall back|roll back|revert|go back} [to the old version|to the other slot]",
+    "how did the {update|upgrade|install|last update|installation} go",
+    "{what|which} {version|release|build|firmware} {am i|are we|is it|is the device|is the system|is this box} {running|using|on}",
+    "{what|which} {version|version number|release|build} does {the device|the system|it|this box|paio} {have|run|show|say|use}",
+    "{state|status|health} of the {update|upgrade|slots|new version|other slot}",
+  ],
+  "update.install": [
+    `{install|apply|flash|load|use} [the] ${UPDATE} {from|at|in} ${SRC}`,
+    `{install|apply|flash} ${SRC}`,
+    `{update|upgrade} {the device|the system|paio|the box|it|the firmware|everything|this device} {from|with|using} ${SRC}`,
+    `{update|upgrade} {from|with|using} ${SRC}`,
+    `{update|upgrade} to {the new version|the latest version|the bundle|the release|the new release} {at|from|in} ${SRC}`,
+    `{get|fetch|pull|download} the ${UPDATE} from ${SRC} [and {install|apply} it]`,
+    `{run|do|start|perform} {an|the} {update|upgrade|install|installation} {from|using|with} ${SRC}`,
+    `{there is|theres|i put|i copied|i uploaded|i downloaded} {a|the} ${UPDATE} {at|to|in|on} ${SRC}[,] {install|apply|flash} it`,
+    `${SRC}[,] {install|apply|flash} {it|that|this} [please|now]`,
+    `{write|put} {the|this} ${UPDATE} {from|at} ${SRC} {on|onto|into} the {other slot|inactive slot|second slot|device}`,
+    `{can|could|would} you {install|apply|flash} the ${UPDATE} {at|from|in} ${SRC}`,
+    `{install|apply} {the|an} {update|upgrade|new version|latest update|new release}`,
+    `{update|upgrade} {the device|the system|paio|the box|the firmware|the software} [to the {latest|newest|new} version]`,
+    `{make|get} {the device|the system|paio|the box|everything|the firmware} up to date [{from|with|using} ${SRC}]`,
+    `{i want|i need|we need|i would like} to {install|apply} {the|an} ${UPDATE} [from ${SRC}]`,
+    `{start|begin} {the|an} {update|upgrade|installation}`,
+  ],
+  "update.rollback": [
+    "{go back|revert|roll back|rollback|return|switch back|downgrade} to the {previous|old|older|last|earlier|prior|other} {version|release|system|slot|firmware|image|build}",
+    "{roll back|rollback|revert|undo|cancel|reverse} [the] {update|upgrade|last update|latest update|new version|installation|new release}",
+    "{roll|go|switch|step} back [one version|to the old one|to where we were]",
+    "{boot|start|switch to|use|run} the {other|previous|old|older|inactive} {slot|version|system|image|firmware} [next time|from now on|instead]",
+    "{downgrade|revert} {the device|the system|paio|the firmware|the software}",
+    `{the|this|that} ${UPDATE} {is|was} {broken|bad|buggy|worse|not working|a mess|unstable|a failure}[,] {go back|roll back|revert|undo it|revert it|roll it back|reverse it}`,
+    "{revert|go back|return} to the {version|release|system|firmware} {before|from before} the {update|upgrade|install}",
+    "{bring back|give me|restore} the {old|previous|last|earlier} {version|release|firmware|system}",
+    "{take|put|get} {me|us|the device|the system} back {to|on} the {previous|old|last|earlier} {version|release|slot}",
+    "{switch|swap|change} {slots|the slots|to the other slot|to slot a|to slot b}",
+    "{switch|change|move|go|boot} {to|into} the {other|previous|old|inactive} {system slot|boot slot|partition|root partition}",
+    "{get rid of|remove|uninstall} the {update|upgrade|new version|new release|new firmware}",
+    "{i dont|i do not} {like|want} the {new version|update|upgrade|new release}[,] {go back|revert|roll back}",
+    "{abandon|drop|discard|ditch} the {new version|update|upgrade|new release}",
+    "{rollback|roll back|revert} [please|now]",
+  ],
   help: [
     "help",
     "{what can you do|what do you do|what are your commands|how do i use this|what commands are there|what are you capable of|what are your features|what are your capabilities|what can this do}",
@@ -605,7 +670,7 @@ function typo(text: string, r: () => number): string {
   return words.join(" ");
 }
 
-const PLACEHOLDERS = new Set([UNIT, NUM, SSID, PSK]);
+const PLACEHOLDERS = new Set([UNIT, NUM, SSID, PSK, SOURCE]);
 const pick = <T>(xs: readonly T[], r: () => number): T => xs[Math.floor(r() * xs.length)]!;
 
 /** Letters typed at random: one to four made-up words. */

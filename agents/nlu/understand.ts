@@ -14,6 +14,7 @@ import { FEATURES, featurize, modelWords } from "./features.ts";
 import { INTENTS, vocabulary } from "./generator.ts";
 import { findUnit, measures, nearUnits, tokens } from "./text.ts";
 import { wifiWords, type WifiWords } from "./wifi.ts";
+import { sourceWords } from "./source.ts";
 
 export interface PlanStep {
   tool: string;
@@ -45,7 +46,7 @@ function has(t: string[], ...words: string[]): boolean {
 }
 
 /** The slots of an intent, from the tokens; or the question to ask when one is missing. */
-export function slotsFor(intent: string, t: string[], units: readonly string[], wifi: WifiWords): { slots: Args } | { ask: string } {
+export function slotsFor(intent: string, t: string[], units: readonly string[], wifi: WifiWords, source?: string): { slots: Args } | { ask: string } {
   const m = measures(t);
   const u = findUnit(t, units);
   const slots: Args = {};
@@ -86,6 +87,10 @@ export function slotsFor(intent: string, t: string[], units: readonly string[], 
       if (!wifi.ssid || !wifi.psk) return { ask: 'Which Wi-Fi network, and its password? For example: connect to wifi HOME with password "the passphrase".' };
       slots.ssid = wifi.ssid;
       slots.psk = wifi.psk;
+      break;
+    case "update.install":
+      if (!source) return { ask: "Where is the update? Give the bundle's full path on the device or an http:// URL, for example: install the update from /var/lib/paio/paio-0.3.1-x86_64.raucb." };
+      slots.source = source;
       break;
     case "network.open_port":
       if (m.plain[0] === undefined) return { ask: `Which port should be open for ${slots.unit}? For example: open port 8080 for ${slots.unit}.` };
@@ -158,6 +163,9 @@ function replyFor(intent: string, slots: Args, needsConfirmation: boolean): stri
     "network.status": slots.focus === "address" ? "Here are the addresses." : slots.focus === "wifi" ? "Here is the Wi-Fi." : slots.focus === "time" ? "Here is the time sync." : "Here is the network.",
     "network.wifi": `Connecting to Wi-Fi '${slots.ssid}'.`,
     "network.open_port": `Opening port ${slots.port} for ${u}.`,
+    "update.status": "Here is the update status: the running version and the other slot.",
+    "update.install": `Installing the update from ${slots.source} into the other system slot.`,
+    "update.rollback": "Going back to the version in the other system slot.",
     "power.reboot": "Rebooting the device.",
     "power.poweroff": "Powering the device off.",
     help: "Here is what I can do.",
@@ -186,7 +194,9 @@ export class Understander {
     const text = utterance.slice(0, 500);
     // A Wi-Fi name and passphrase become placeholders for the model; the values go to the slots.
     const wifi = wifiWords(text);
-    const t = tokens(wifi.model);
+    // A path or URL (where an update is) becomes a placeholder too; its value goes to the slot.
+    const where = sourceWords(wifi.model);
+    const t = tokens(where.model);
     if (t.length === 0) return { intent: "none", slots: {}, confidence: 1, needs_confirmation: false, plan: [], reply: "Say 'help' to see what I can do.", clarify: true };
     const u = findUnit(t, units);
     const probs = await this.model.run([featurize(modelWords(t, u))], FEATURES);
@@ -208,7 +218,7 @@ export class Understander {
       const near = nearUnits(t.filter((w) => !vocabulary().has(w)), units);
       if (near.length) return { intent, slots: {}, confidence, needs_confirmation: false, plan: [], reply: `Did you mean ${near.join(" or ")} (a unit), or the whole device? Please say which.`, clarify: true };
     }
-    const s = slotsFor(intent, t, units, wifi);
+    const s = slotsFor(intent, t, units, wifi, where.source);
     if ("ask" in s) return { intent, slots: {}, confidence, needs_confirmation: false, plan: [], reply: s.ask, clarify: true };
     const v = validateCall(intent, s.slots, "person", units);
     if (!v.ok) return { intent, slots: s.slots, confidence, needs_confirmation: false, plan: [], reply: `I cannot do that: ${v.error}.`, clarify: true };

@@ -14,7 +14,11 @@ const REPO = join(import.meta.dirname, "../..");
 const MODELS = join(REPO, "out/models");
 /** The goal. */
 const GOAL = { intent: 0.97, slots: 0.95 };
-/** Reached (main set: 296/318 and 294/318; blind set: 116/123 and 111/123). */
+/**
+ * Reached (main set: 338/360 and 334/360; blind set: 125/135 and 118/135, under
+ * its thresholds since the update tools came: the 123 rows from before reach
+ * 114 and 109, they reached 116 and 111 with one network of 21 tools).
+ */
 const MAIN_INTENT = 0.93;
 const MAIN_SLOTS = 0.92;
 const BLIND_INTENT = 0.94;
