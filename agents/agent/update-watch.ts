@@ -60,7 +60,9 @@ export class UpdateWatch {
         return r;
       });
       out.push(h);
-      emit({ event: h.incident !== undefined ? "incident" : "update", time: typeof n.event.at === "number" ? n.event.at : now, text: `update: ${h.text}`, audit_seq: h.auditSeq });
+      // The feed shows "update: ..." for an event, "incident: update: ..." for an update that did not take.
+      const incident = h.incident !== undefined;
+      emit({ event: incident ? "incident" : "update", time: typeof n.event.at === "number" ? n.event.at : now, text: incident ? `update: ${h.text}` : h.text, audit_seq: h.auditSeq });
     }
     // Only once every event is handled: a failed write is tried again at the next look.
     this.seen = stamp;

@@ -368,8 +368,8 @@ describe("the update tools", () => {
     await agent.tick(now);
     await agent.tick(now + 10_000);
     expect(events.map((e) => [e.event, e.text])).toEqual([
-      ["update", "update: installing http://192.168.1.10:8000/paio-0.3.1.raucb into slot B (running 0.3.0)"],
-      ["update", "update: version 0.3.1 was installed into slot B in 41.2 s; it boots next, on trial"],
+      ["update", "installing http://192.168.1.10:8000/paio-0.3.1.raucb into slot B (running 0.3.0)"],
+      ["update", "version 0.3.1 was installed into slot B in 41.2 s; it boots next, on trial"],
       ["incident", "update: version 0.3.1 (slot B) failed its trial: unit camera never became healthy within 120 s"],
     ]);
     agent.k.close();
