@@ -18,9 +18,11 @@ export const NETDEV_ID = "net0";
 
 /**
  * A service on the host (127.0.0.1:hostPort) that the guest reaches at
- * guestAddr:guestPort, an address inside QEMU's user network (10.0.2.0/24):
- * QEMU connects it to the host port itself, so restrict=on still holds for
- * everything else. Tests serve update bundles this way.
+ * guestAddr:guestPort, an address inside QEMU's user network (10.0.2.0/24).
+ * QEMU runs `busybox nc 127.0.0.1 hostPort` for each connection the guest
+ * opens (a chardev target would be one stream for the whole run, so only
+ * the first connection would work); restrict=on still holds for everything
+ * else. Tests serve update bundles this way.
  */
 export interface GuestForward {
   guestAddr: string;
@@ -30,7 +32,7 @@ export interface GuestForward {
 
 export function netArgs(forwards: Forward[], sshKeyFile?: string, guestForwards: GuestForward[] = []): string[] {
   const fwd = forwards.map((f) => `,hostfwd=${f.proto}:127.0.0.1:${f.hostPort}-:${f.guestPort}`).join("") +
-    guestForwards.map((g) => `,guestfwd=tcp:${g.guestAddr}:${g.guestPort}-tcp:127.0.0.1:${g.hostPort}`).join("");
+    guestForwards.map((g) => `,guestfwd=tcp:${g.guestAddr}:${g.guestPort}-cmd:busybox nc 127.0.0.1 ${g.hostPort}`).join("");
   const args = ["-netdev", `user,id=${NETDEV_ID},restrict=on${fwd}`, "-device", `virtio-net-pci,netdev=${NETDEV_ID}`];
   if (sshKeyFile) args.push("-fw_cfg", `name=${FWCFG_SSH_KEY},file=${sshKeyFile}`);
   return args;

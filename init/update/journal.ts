@@ -8,7 +8,7 @@
 // Lines are appended with O_APPEND in one write, so a power cut loses at most
 // the last line; a line that does not parse (a torn write) is skipped by readers.
 
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 export const UPDATE_DIR = process.env.PAIO_UPDATE_DIR ?? "/var/lib/paio/update";
@@ -38,10 +38,31 @@ export type UpdateEvent =
 
 export type UpdateEventKind = UpdateEvent["kind"];
 
-/** Appends one event (one write, so lines never interleave). */
+/** Whether the file's last byte is a newline (or the file is empty or missing). */
+function endsWithNewline(file: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, "r");
+    const size = fstatSync(fd).size;
+    if (size === 0) return true;
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, size - 1);
+    return b[0] === 0x0a;
+  } catch {
+    return true;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Appends one event (one write, so lines never interleave). After a line torn
+ * by a power cut, the new event starts on a line of its own.
+ */
 export function appendEvent(ev: UpdateEvent, file = JOURNAL): void {
   mkdirSync(dirname(file), { recursive: true });
-  appendFileSync(file, JSON.stringify(ev) + "\n", { mode: 0o644 });
+  const line = JSON.stringify(ev) + "\n";
+  appendFileSync(file, endsWithNewline(file) ? line : "\n" + line, { mode: 0o644 });
 }
 
 /** Every event that parses, oldest first; torn or foreign lines are skipped. */

@@ -64,7 +64,7 @@ function guestOptions(disk: string): GuestOptions {
 }
 
 /** Waits until the guest's network unit has an address (DHCP from QEMU), so the bundle server is reachable. */
-const WAIT_NET = `i=0; until ip -4 route | grep -q '^default'; do i=$((i+1)); [ $i -gt 120 ] && { echo "no network"; exit 1; }; sleep 0.5; done`;
+const WAIT_NET = `i=0; until ip -4 addr show dev eth0 2>/dev/null | grep -q 'inet 10\.0\.2\.'; do i=$((i+1)); [ $i -gt 120 ] && { echo "no network"; exit 1; }; sleep 0.5; done`;
 
 /** Reboots and waits for the supervisor of the boot that ends it all (after any failing trials). */
 async function rebootUntilReady(g: Guest): Promise<string[]> {

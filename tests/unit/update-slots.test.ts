@@ -175,6 +175,9 @@ describe("journal", () => {
     appendEvent({ kind: "installed", at: 1, version: "0.2.0", slot: "B", seconds: 3 }, f);
     writeFileSync(f, readFileSync(f, "utf8") + '{"kind":"committed","at":2,"ver');
     expect(readEvents(f).map((e) => e.kind)).toEqual(["installed"]);
+    // The next event after the torn line is not lost with it.
+    appendEvent({ kind: "committed", at: 3, version: "0.2.0", slot: "B", seconds: 40 }, f);
+    expect(readEvents(f).map((e) => e.kind)).toEqual(["installed", "committed"]);
   });
 });
 
