@@ -50,6 +50,7 @@ pid1.ready();
 if (process.ppid === 1 || process.env.PAIO_UPDATE_GATE === "on") {
   startUpdateGate({
     units: () => [...supervisor.runners.values()].map((r) => ({ name: r.name, state: r.state, since: r.since, restarts: r.restarts, hasHealth: !!r.unit.health, lastCheck: r.lastCheck?.result })),
+    refused: () => supervisor.refused,
     say: cfg.say,
     reboot: () => process.kill(1, "SIGTERM"),
   });

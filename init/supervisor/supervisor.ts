@@ -181,7 +181,11 @@ export class Supervisor {
     });
   }
 
+  /** The unit files the last load refused, each "FILE field ...: what is wrong" (the update gate reads them). */
+  refused: string[] = [];
+
   private report(result: LoadResult): void {
+    this.refused = [...result.errors];
     for (const note of result.notes) this.say(`note: ${note}`);
     for (const error of result.errors) this.say(`unit error: ${error}; fix the file, then run 'paio reload'`);
   }

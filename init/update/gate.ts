@@ -30,9 +30,18 @@ export interface GateUnit {
 /** The agent must have run this long without a restart to count as running. */
 export const AGENT_STABLE_MS = 10_000;
 
-/** Why the trial cannot commit yet, one reason per unit; empty when it can. */
-export function gateBlockers(units: GateUnit[], now = Date.now()): string[] {
+/** The image's own unit files: one of them that does not load is part of the new version. */
+export const IMAGE_UNIT_DIR = "/etc/paio/units/";
+
+/**
+ * Why the trial cannot commit yet, one reason per unit; empty when it can.
+ * `refused` are the supervisor's unit-file errors: those of the image's own
+ * units count (the new version shipped a unit that does not load); those of
+ * the device's units on the data partition do not (both versions read them).
+ */
+export function gateBlockers(units: GateUnit[], now = Date.now(), refused: string[] = []): string[] {
   const out: string[] = [];
+  for (const r of refused) if (r.startsWith(IMAGE_UNIT_DIR)) out.push(`the unit file ${r}`);
   for (const u of units) {
     if (u.hasHealth && !(u.state === "running" && u.lastCheck === "pass")) {
       out.push(`unit ${u.name} never became healthy (${u.state}${u.lastCheck ? `, last check: ${u.lastCheck}` : ", not checked yet"})`);
@@ -72,6 +81,8 @@ export function rollbackToRecord(events: UpdateEvent[], booted: SlotName, runnin
 
 export interface GateHooks {
   units(): GateUnit[];
+  /** The supervisor's unit-file errors (Supervisor.refused). */
+  refused?(): string[];
   say(line: string): void;
   /** Asks PID 1 for an orderly reboot. */
   reboot(): void;
@@ -122,7 +133,7 @@ export function startUpdateGate(h: GateHooks): () => void {
   let done = false;
   const timer = setInterval(() => {
     if (done) return;
-    const blockers = gateBlockers(h.units());
+    const blockers = gateBlockers(h.units(), Date.now(), h.refused?.() ?? []);
     if (blockers.length === 0) {
       done = true;
       clearInterval(timer);

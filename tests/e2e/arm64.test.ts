@@ -96,6 +96,16 @@ describe("arm64 UEFI image on QEMU virt (cortex-a72)", () => {
     expect(out).toContain("refused");
   });
 
+  test("A/B updates: booted from slot A, committed; RAUC's service answers on the system bus", async () => {
+    const out = await run(guest!, `
+      for i in $(seq 1 120); do rauc status --output-format=json > /tmp/rauc.json 2>/dev/null && break; sleep 1; done
+      cat /tmp/rauc.json; echo; paio update status`);
+    expect(out).toContain('"compatible":"paio-arm64"');
+    expect(out).toContain('"booted":"A"');
+    expect(out).toMatch(/slot A \(\/dev\/vda2\): version \S+, good, running, boots next/);
+    expect(out).toMatch(/slot B \(\/dev\/vda3\): no version, empty/);
+  });
+
   test("the patched kernel's hooks exist: cpu.latency.nice and cpu.wait.stat in a unit's cgroup", async () => {
     const out = await run(guest!, `
       cg=/sys/fs/cgroup/paio/units/demo
@@ -135,6 +145,16 @@ describe("Raspberry Pi image on QEMU raspi3b (cortex-a53)", () => {
     expect(out).toContain("root=PARTUUID=50a10001-02");
     expect(out).toMatch(/^\/dev\/mmcblk0p2 \/ squashfs/m);
     expect(out).toMatch(/^\/dev\/mmcblk0p3 \/var\/lib\/paio ext4/m);
+  });
+
+  test("one system slot: paio update says updates come by flashing, and the rauc unit stands down", async () => {
+    const out = await run(guest!, `
+      paio update status; echo "rc=$?"
+      for i in $(seq 1 60); do paio logs rauc 2>/dev/null | grep -q 'one system slot' && break; sleep 1; done
+      paio logs rauc`);
+    expect(out).toMatch(/updates are not available here: this device has one system slot/);
+    expect(out).toContain("rc=1");
+    expect(out).toContain("rauc: this device has one system slot");
   });
 
   // QEMU 7.2's model of this watchdog resets the machine the moment it is armed (it has no

@@ -68,7 +68,8 @@ function breakRoot(root: string, variant: Variant, work: string): void {
         "[health]",
         'type = "exec"',
         'target = "exit 1"',
-        'interval = "2s"',
+        'interval = "3s"',
+        'timeout = "1s"',
         'grace = "2s"',
         "",
       ].join("\n"));

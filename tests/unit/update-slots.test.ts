@@ -151,6 +151,13 @@ describe("health gate", () => {
   });
 });
 
+test("a unit file of the new image that does not load fails the trial; one on the data partition does not", () => {
+  expect(gateBlockers([], 0, [
+    "/etc/paio/units/camera.toml field 'health.timeout': must be shorter than health.interval (2s)",
+    "/var/lib/paio/units/mine.toml: not TOML",
+  ])).toEqual(["the unit file /etc/paio/units/camera.toml field 'health.timeout': must be shorter than health.interval (2s)"]);
+});
+
 describe("rollback detection", () => {
   const inst = (at: number): UpdateEvent => ({ kind: "installed", at, version: "0.2.0", slot: "B", seconds: 30 });
   test("on the old slot after an install before this boot: rolled back, with the trial's reason", () => {
