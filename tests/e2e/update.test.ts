@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Guest, type GuestOptions } from "../../qemu/guest.ts";
+import { Guest, READY_RE, type GuestOptions } from "../../qemu/guest.ts";
 import { rootfsVersion } from "../../image/bundle.ts";
 import { BOOT_TIMEOUT_MS, IMAGE, OUT, PRELUDE, REPO, requireBuiltImage, TEST_ARCH } from "../helpers/guest.ts";
 import { BUNDLE_HOST, refusedBundles, serveBundles, variantBundle, type Variant } from "../helpers/update-bundles.ts";
@@ -66,10 +66,23 @@ function guestOptions(disk: string): GuestOptions {
 /** Waits until the guest's network unit has an address (DHCP from QEMU), so the bundle server is reachable. */
 const WAIT_NET = `i=0; until ip -4 addr show dev eth0 2>/dev/null | grep -q 'inet 10\.0\.2\.'; do i=$((i+1)); [ $i -gt 120 ] && { echo "no network"; exit 1; }; sleep 0.5; done`;
 
-/** Reboots and waits for the supervisor of the boot that ends it all (after any failing trials). */
-async function rebootUntilReady(g: Guest): Promise<string[]> {
-  const mark = await g.requestReboot();
-  return g.waitNextReady(mark, FALLBACK_MS);
+/**
+ * Reboots and waits for the supervisor of the boot that ends it all: through
+ * boots that never reach the supervisor, and through trial boots whose health
+ * gate reboots them (the gate says "is on trial" right after the supervisor is
+ * ready). Resolves with the console lines since the reboot.
+ */
+async function rebootUntilSettled(g: Guest): Promise<string[]> {
+  let mark = await g.requestReboot();
+  const start = mark;
+  for (;;) {
+    const lines = await g.waitNextReady(mark, FALLBACK_MS);
+    const ready = mark + lines.findIndex((l) => READY_RE.test(l));
+    await Bun.sleep(5000);
+    const after = g.console.lines().slice(ready + 1);
+    if (!after.some((l) => /is on trial;/.test(l))) return g.console.lines().slice(start);
+    mark = ready + 1;
+  }
 }
 
 /** Waits until the booted slot is committed (the gate ran). */
@@ -169,7 +182,7 @@ describe("A/B updates", () => {
       expect(r.code, r.output).toBe(0);
       expect(r.output).toContain(`installed version ${version} into slot B`);
       expect((await status(guest)).slots.find((x) => x.name === "B")).toMatchObject({ state: "trial", primary: true, version });
-      const lines = await rebootUntilReady(guest);
+      const lines = await rebootUntilSettled(guest);
       if (variant === "kernel-panic") expect(lines.join("\n")).toMatch(/Kernel panic/);
       await expectBackOnOld(guest, version, reason);
       const why = await sh(guest, "paio why update 2>&1 | head -20");
@@ -182,7 +195,7 @@ describe("A/B updates", () => {
     const r = await installFromServer(guest, bundle("good", "0.2.0"));
     expect(r.code, r.output).toBe(0);
     expect(r.output).toMatch(/\d+% /); // progress
-    await rebootUntilReady(guest);
+    await guest.waitNextReady(await guest.requestReboot(), FALLBACK_MS);
     const s = await waitCommitted(guest, "B");
     expect(s.version).toBe("0.2.0");
     expect(s.slots.find((x) => x.name === "A")).toMatchObject({ state: "good", primary: false, version: current });
@@ -199,7 +212,7 @@ describe("A/B updates", () => {
     const r = await installFromServer(guest, bundle("good", "0.3.0"));
     expect(r.code, r.output).toBe(0);
     expect(r.output).toContain("into slot A");
-    await rebootUntilReady(guest);
+    await guest.waitNextReady(await guest.requestReboot(), FALLBACK_MS);
     const s = await waitCommitted(guest, "A");
     expect(s.version).toBe("0.3.0");
     expect(s.slots.find((x) => x.name === "B")).toMatchObject({ state: "good", version: "0.2.0" });
