@@ -256,12 +256,15 @@ describe.skipIf(!ALL)("A/B updates: power cuts during an install", () => {
     return g;
   };
 
-  // Each script runs the install in the background and prints CUT when the point is reached.
+  // Each script runs the install in the background and prints CUT-NOW when the point is
+  // reached; if the install ends first, it prints the install's output and fails.
+  const gone = `kill -0 $inst 2>/dev/null || { echo "the install ended before the point:"; cat /tmp/install.log; exit 1; }`;
+  const rootB = "/sys/class/block/$(basename $(readlink -f /dev/disk/by-partlabel/paio-root-b))/stat";
   const points: [string, string, "A" | "B"][] = [
-    ["while RAUC writes the slot", `w0=$(awk '{print $7}' /sys/class/block/$(basename $(readlink -f /dev/disk/by-partlabel/paio-root-b))/stat)
-      while :; do w=$(awk '{print $7}' /sys/class/block/$(basename $(readlink -f /dev/disk/by-partlabel/paio-root-b))/stat); [ $((w - w0)) -gt 40000 ] && break; sleep 0.05; done`, "A"],
-    ["after writing, before the switch", `while [ "$(pcount 'rauc-backend set-primary')" = 0 ]; do sleep 0.02; done`, "A"],
-    ["right after the switch", `wait $inst`, "B"],
+    ["while RAUC writes the slot", `w0=$(awk '{print $7}' ${rootB})
+      while :; do ${gone}; w=$(awk '{print $7}' ${rootB}); [ $((w - w0)) -gt 40000 ] && break; sleep 0.05; done`, "A"],
+    ["after writing, before the switch", `while [ "$(pcount 'rauc-backend set-primary')" = 0 ]; do ${gone}; sleep 0.02; done`, "A"],
+    ["right after the switch", `wait $inst || { cat /tmp/install.log; exit 1; }`, "B"],
   ];
   for (const [what, waitFor, endsOn] of points) {
     test(`a power cut ${what}: the device boots slot ${endsOn}, with its data`, async () => {
@@ -269,14 +272,17 @@ describe.skipIf(!ALL)("A/B updates: power cuts during an install", () => {
       const b = variantBundle(ROOTFS, dir, "good", "0.2.0", TEST_ARCH).file;
       await g.sh(`echo marker-1 > ${MARKER}; sync; ${WAIT_NET}`);
       let cut = false;
+      let said = "";
       const run = g.exec(`${PRELUDE}\npaio update install ${cutServer!.url(b)} > /tmp/install.log 2>&1 & inst=$!\n${waitFor}\necho CUT-NOW\nsleep 600\n`, (d) => {
-        if (!cut && new TextDecoder().decode(d).includes("CUT-NOW")) {
+        said += new TextDecoder().decode(d);
+        if (!cut && said.includes("CUT-NOW")) {
           cut = true;
           g.kill();
         }
       }).catch(() => -1);
       await run;
-      expect(cut).toBe(true);
+      g.kill();
+      expect(cut, said).toBe(true);
       const g2 = await start();
       try {
         if (endsOn === "B") await waitCommitted(g2, "B");

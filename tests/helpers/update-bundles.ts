@@ -173,6 +173,8 @@ export function serveBundles(dir: string): { port: number; url: (file: string) =
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
+    // A guest under emulation, sharing the host with other work, may read slowly.
+    idleTimeout: 0,
     fetch(req) {
       const name = decodeURIComponent(new URL(req.url).pathname.slice(1));
       if (!/^[\w.+-]+$/.test(name) || !existsSync(join(dir, name))) return new Response("no such bundle\n", { status: 404 });
