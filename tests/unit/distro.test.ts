@@ -195,9 +195,9 @@ describe("the disk layout", () => {
       };
       const assembler = dump("a", "genimage-x86_64.cfg", join(REPO, "image"), ["EFI", "loader", "paio"]);
       const buildroot = dump("b", "genimage.cfg", `${join(DISTRO, "board/paio/qemu-x86_64")}:${join(REPO, "image")}`, ["esp/EFI"]);
-      expect(assembler.filter((l) => l.includes("start=")).length).toBe(3);
+      expect(assembler.filter((l) => l.includes("start=")).length).toBe(4);
       expect(buildroot).toEqual(assembler);
-      expect(buildroot.join("\n")).toContain('name="paio-data"');
+      for (const name of ["paio-root-a", "paio-root-b", "paio-data"]) expect(buildroot.join("\n")).toContain(`name="${name}"`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
