@@ -263,7 +263,7 @@ describe.skipIf(!ALL)("A/B updates: power cuts during an install", () => {
   const points: [string, string, "A" | "B"][] = [
     ["while RAUC writes the slot", `w0=$(awk '{print $7}' ${rootB})
       while :; do ${gone}; w=$(awk '{print $7}' ${rootB}); [ $((w - w0)) -gt 40000 ] && break; sleep 0.05; done`, "A"],
-    // The backend's set-primary first mounts the written slot (run/paio/update/slot-b.*) to take its
+    // The backend's set-primary first mounts the written slot (/run/paio/update/slot-b.*) to take its
     // kernel, and only then writes the ESP: a cut as soon as that mount point appears is before the switch.
     ["after writing, before the switch", `while ! ls /run/paio/update 2>/dev/null | grep -q '^slot-b\\.'; do ${gone}; sleep 0.02; done`, "A"],
     ["right after the switch", `wait $inst || { cat /tmp/install.log; exit 1; }`, "B"],
