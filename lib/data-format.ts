@@ -5,7 +5,8 @@
 // settings, device models and keys) instead of rewriting them in a format
 // the newer version no longer reads. docs/image.md, "Data across versions".
 
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
+import { writeDurably } from "./durable-write.ts";
 import { join } from "node:path";
 import { errnoText, readConfigFile } from "./config/read.ts";
 
@@ -87,15 +88,3 @@ export function checkDataFormat(stateDir: string, say: (line: string) => void, k
   return f;
 }
 
-/** Written aside, synced and renamed: after a power cut the marker is either absent or whole. */
-function writeDurably(path: string, text: string): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, "w", 0o644);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}

@@ -18,7 +18,8 @@
 // Everything here works on a directory (the mounted ESP), so it is tested on
 // plain files; esp.ts mounts the real partition.
 
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { writeDurably } from "../../lib/durable-write.ts";
 import { join } from "node:path";
 import type { SlotName } from "./journal.ts";
 
@@ -137,18 +138,6 @@ export function slotOptions(base: string, slot: SlotName, trial: boolean): strin
   return [...kept, `root=PARTLABEL=paio-root-${letter(slot)}`, `rauc.slot=${slot}`, ...(trial ? ["paio.trial=1"] : [])].join(" ");
 }
 
-/** Writes a file so that a power cut leaves either the old or the new one: a temporary name, fsync, rename. */
-function writeDurably(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, "w", 0o644);
-  try {
-    writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
 
 function syncDir(dir: string): void {
   try {

@@ -9,7 +9,7 @@
 // /var/lib/paio.
 
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { derivePsk } from "../config/network.ts";
 import { errnoText, readConfigFile } from "../config/read.ts";
@@ -18,6 +18,7 @@ import { planNetworkConfig, planUserData } from "./cloud-init.ts";
 import { filesBeside, planConfig } from "./config.ts";
 import { CONFIG_FILE, NETWORK_CONFIG, USER_DATA, type Plan, type PlanContext, type Problem, type Setting } from "./plan.ts";
 import { isMap, parseYaml, type YamlValue } from "./yaml.ts";
+import { writeDurably } from "../durable-write.ts";
 
 export interface ImportPaths {
   /** The boot partition, mounted. */
@@ -97,15 +98,7 @@ export function readRecord(state: string): ProvisionRecord {
 
 function writeAtomic(path: string, text: string, mode: number): void {
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, "w", mode);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  writeDurably(path, text, mode);
 }
 
 type FileState = { name: string; text?: string; error?: string };
