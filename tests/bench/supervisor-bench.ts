@@ -18,7 +18,9 @@ const SCRIPT = `
 ${PRELUDE}
 now() { cut -d' ' -f1 /proc/uptime; }
 statepid() { sed -n "/\\"$1\\"/,/}/s/.*\\"pid\\": \\([0-9]*\\).*/\\1/p" /run/paio/supervisor.json | head -n 1; }
-# The one child of process $1 (from /proc, cheap enough to poll).
+# The one child of process $1 (from /proc, cheap enough to poll). It needs
+# CONFIG_PROC_CHILDREN: without it the loops below would wait forever.
+[ -e /proc/self/task/$$/children ] || { echo "FAIL: this kernel has no /proc/PID/task/PID/children (CONFIG_PROC_CHILDREN), which the benchmark polls"; exit 3; }
 child() { cat /proc/$1/task/$1/children 2>/dev/null | cut -d' ' -f1; }
 
 # A fixed 10 ms restart delay and a high start limit: this measures the mechanism, not the backoff policy.
