@@ -4,7 +4,7 @@
 //   4 not permitted, 5 the supervisor cannot be reached.
 
 import { ControlClient } from "../control/client.ts";
-import type { ReloadResult, Response, UnitStatus, UnitSummary } from "../control/protocol.ts";
+import type { LatencyHint, ReloadResult, Response, TaskPriorityResult, UnitStatus, UnitSummary } from "../control/protocol.ts";
 import { KNOWLEDGE_USAGE, knowledgeCommand } from "../../agents/cli/knowledge.ts";
 import { AGENT_USAGE, agentCommand } from "../../agents/cli/agent.ts";
 import { ASK_USAGE, askCommand } from "../../agents/cli/ask.ts";
@@ -21,6 +21,7 @@ const USAGE = `usage: paio [--json] <command>
   logs UNIT [-n N] [-f]  the unit's last N lines (default 50); -f follows
   reload                 apply added, removed and changed unit files
   limit UNIT [--cpu 50%] [--memory 128M] [--pids N] [--weight N]   change limits now ('none' removes one)
+  priority UNIT [--latency-nice N] [--nice N]   per-task latency hint and/or nice of every task of UNIT, -20..19 ('none': back to the unit file's)
 ${NET_USAGE}
 ${UPDATE_USAGE}
 ${KNOWLEDGE_USAGE}
@@ -60,6 +61,19 @@ async function socNow(): Promise<SocStatus> {
   return socStatus(r, t);
 }
 
+/** The latency hint in force, as read back: "-10 per task (main process 123), cgroup cpu.latency.nice -10", "none (stock kernel)". */
+function latencyHintText(h: LatencyHint): string {
+  const cgroup = h.cgroup === undefined ? "" : `cgroup cpu.latency.nice ${h.cgroup}`;
+  if (h.kernel === "per-task") {
+    const task = h.pid === undefined ? "none per task (no main process)" : `${h.task ?? "?"} per task (main process ${h.pid})`;
+    return [task, cgroup].filter(Boolean).join(", ");
+  }
+  if (h.kernel === "cgroup") return `${cgroup || "none (no cgroup)"} (this kernel has no per-task hint)`;
+  // On a stock kernel a unit's latency_nice falls back to nice (docs/units.md), as the agent's priority does: show a nice in force.
+  const nice = h.pid !== undefined && h.nice !== undefined && (h.wanted !== undefined || h.nice !== 0) ? `; nice ${h.nice} instead (main process ${h.pid})` : "";
+  return `none (stock kernel)${nice}`;
+}
+
 function unitDetail(s: UnitStatus): string {
   const lines = [
     `${s.name}: ${s.state}${s.pid ? ` (pid ${s.pid})` : ""} since ${ago(s.since)} ago — ${s.reason}`,
@@ -69,6 +83,7 @@ function unitDetail(s: UnitStatus): string {
     `  limits: ${Object.entries(s.limits).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`).join(" ") || "none"}`,
   ];
   if (s.cgroup) lines.push(`  cgroup: memory ${s.cgroup.memory_current ?? "?"} B, pids ${s.cgroup.pids_current ?? "?"}, cpu ${((s.cgroup.cpu_usage_us ?? 0) / 1e6).toFixed(2)} s, OOM kills ${s.cgroup.oom_kills}`);
+  if (s.latency_hint) lines.push(`  latency hint: ${latencyHintText(s.latency_hint)}`);
   if (s.health) lines.push(`  health: ${s.health.type}${s.health.last ? `, last ${s.health.last.result} in ${s.health.last.latency_ms} ms, ${ago(s.health.last.at)} ago` : ", not checked yet"}`);
   return lines.filter(Boolean).join("\n");
 }
@@ -171,6 +186,27 @@ async function main(argv: string[]): Promise<number> {
           return EXIT.usage;
         }
         return print(await client.request({ op: "set-limits", unit, limits }), (l: object) => `${unit}: ${Object.entries(l).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+      }
+      case "priority": {
+        const unit = needUnit();
+        if (!unit) return EXIT.usage;
+        const req: { latency_nice?: number | null; nice?: number | null } = {};
+        const opts: Record<string, "latency_nice" | "nice"> = { "--latency-nice": "latency_nice", "--nice": "nice" };
+        for (let i = 1; i < rest.length; i += 2) {
+          const key = opts[rest[i]!];
+          const val = rest[i + 1];
+          if (!key || val === undefined || (val !== "none" && !/^-?\d+$/.test(val))) {
+            console.error(`paio: priority takes --latency-nice and --nice, each with a whole number from -20 to 19 or 'none'\n${USAGE}`);
+            return EXIT.usage;
+          }
+          req[key] = val === "none" ? null : Number(val);
+        }
+        if (Object.keys(req).length === 0) {
+          console.error("paio: priority needs --latency-nice or --nice");
+          return EXIT.usage;
+        }
+        return print(await client.request({ op: "set-task-priority", unit, ...req }), (r: TaskPriorityResult) =>
+          `${unit}: ${[r.latency_nice !== undefined ? `latency nice ${r.latency_nice}` : "", r.nice !== undefined ? `nice ${r.nice}` : ""].filter(Boolean).join(", ")} per task, ${r.tasks} task${r.tasks === 1 ? "" : "s"} now${r.failed.length ? `; not everywhere: ${r.failed.join("; ")}` : ""}`);
       }
       default:
         console.error(`paio: unknown command '${cmd}'\n${USAGE}`);

@@ -40,10 +40,13 @@ export class Cgroups {
   readonly root: string;
   /** The kernel has PAIO's scheduling patches (cpu.latency.nice on cgroup v2 groups). */
   readonly latencyHooks: boolean;
+  /** The kernel clamps groups' utilization (cpu.uclamp.min, CONFIG_UCLAMP_TASK_GROUP). */
+  readonly uclamp: boolean;
 
   constructor(base = process.env.PAIO_CGROUP_ROOT ?? "/sys/fs/cgroup") {
     this.root = join(base, "paio");
     this.latencyHooks = false;
+    this.uclamp = false;
     if (!existsSync(join(base, "cgroup.controllers"))) {
       this.available = false;
       this.why = `no cgroup v2 hierarchy at ${base}`;
@@ -55,6 +58,7 @@ export class Cgroups {
       writeFileSync(join(base, "cgroup.subtree_control"), "+cpu +memory +pids");
       writeFileSync(join(this.root, "cgroup.subtree_control"), "+cpu +memory +pids");
       this.latencyHooks = existsSync(join(this.root, "cpu.latency.nice"));
+      this.uclamp = existsSync(join(this.root, "cpu.uclamp.min"));
       this.available = true;
       this.why = `cgroup v2 at ${this.root}`;
     } catch (e) {
@@ -93,6 +97,7 @@ export class Cgroups {
     if (this.latencyHooks) this.write(unit, "cpu.latency.nice", String(limits.latencyNice ?? 0));
     // An OOM kill takes the whole unit, not one arbitrary process of it.
     this.write(unit, "memory.oom.group", "1");
+    if (this.uclamp) this.write(unit, "cpu.uclamp.min", (limits.uclampMin ?? 0).toFixed(2));
   }
 
   /** Moves a process into the unit's group. */
@@ -103,6 +108,18 @@ export class Cgroups {
   procs(unit: string): number[] {
     const text = this.read(unit, "cgroup.procs");
     return text ? text.split("\n").filter(Boolean).map(Number) : [];
+  }
+
+  /** Every thread of the unit (cgroup.threads): what a per-task setting must reach. */
+  threads(unit: string): number[] {
+    const text = this.read(unit, "cgroup.threads");
+    return text ? text.split("\n").filter(Boolean).map(Number) : [];
+  }
+
+  /** The group's cpu.latency.nice as the kernel reads it back; undefined without the patches. */
+  latencyNice(unit: string): number | undefined {
+    const v = this.latencyHooks ? this.read(unit, "cpu.latency.nice") : undefined;
+    return v === undefined ? undefined : Number(v.trim());
   }
 
   /** Kills every process of the unit at once (cgroup.kill, Linux 5.14+). */

@@ -139,6 +139,8 @@ export class ControlServer {
       case "set-limits":
         sup.setLimits(req.unit, req.limits);
         return sup.status(req.unit).limits;
+      case "set-task-priority":
+        return sup.setTaskPriority(req.unit, req);
       case "freeze":
         try {
           sup.runner(req.unit).setFrozen(req.frozen);

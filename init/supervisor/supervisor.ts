@@ -4,9 +4,10 @@
 
 import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import type { LimitsInput, ReloadResult, UnitStatus, UnitSummary } from "../control/protocol.ts";
+import type { LimitsInput, ReloadResult, TaskPriorityResult, UnitStatus, UnitSummary } from "../control/protocol.ts";
 import { errnoText, readConfigFile } from "../../lib/config/read.ts";
 import { Cgroups } from "./cgroup.ts";
+import { hintKernel, readHint } from "./latency-hint.ts";
 import { checkDependencies, dependents } from "./dependencies.ts";
 import { startTime, uptimeSeconds } from "./proc.ts";
 import { readState, writeState } from "./state-file.ts";
@@ -296,11 +297,14 @@ export class Supervisor {
         const wasActive = existing.active;
         await existing.stop("unit file changed");
         existing.unit = unit;
+        // A changed file is the newer decision: what was set at run time goes, as its limits do.
+        existing.runtime = {};
         if (wasActive || unit.restart === "always") existing.start("unit file changed", true);
         out.changed.push(unit.name);
       } else if (JSON.stringify(existing.unit.limits) !== JSON.stringify(unit.limits) || JSON.stringify(existing.unit.ports) !== JSON.stringify(unit.ports)) {
         const portsChanged = JSON.stringify(existing.unit.ports) !== JSON.stringify(unit.ports);
         existing.unit = unit;
+        existing.runtime = {};
         existing.setLimits(unit.limits); // a limit removed from the file is removed from the cgroup too
         if (portsChanged) this.announce(existing, `declared ports now ${unit.ports.map(formatPort).join(", ") || "none"}`);
         out.changed.push(unit.name);
@@ -346,9 +350,33 @@ export class Supervisor {
       else if (!this.cgroups.latencyHooks) throw new SupervisorError("bad-request", "latency_nice needs a kernel with PAIO's scheduling patches (no cpu.latency.nice here); use cpu_weight");
       else limits.latencyNice = input.latency_nice;
     }
+    if (input.uclamp_min !== undefined) {
+      if (input.uclamp_min === null || input.uclamp_min === 0) delete limits.uclampMin;
+      else if (!this.cgroups.uclamp) throw new SupervisorError("bad-request", "uclamp_min needs cpu.uclamp.min, which this kernel does not have (CONFIG_UCLAMP_TASK_GROUP); use cpu_weight");
+      else limits.uclampMin = input.uclamp_min;
+    }
     runner.setLimits(limits);
     this.say(`${name}: limits changed`);
     return limits;
+  }
+
+  /**
+   * Sets the per-task latency hint and/or nice of every task of a unit (and
+   * of its main process at each later start). The hint needs the patched
+   * kernel's per-task hint: elsewhere it is refused and nothing changes.
+   */
+  setTaskPriority(name: string, input: { latency_nice?: number | null; nice?: number | null }): TaskPriorityResult {
+    const runner = this.runner(name);
+    const k = hintKernel(this.cgroups);
+    if (k.kernel !== "per-task" && input.latency_nice !== undefined && input.latency_nice !== null) {
+      throw new SupervisorError("bad-request", `latency_nice per task needs a kernel with the per-task latency hint (${k.why}); use set-limits latency_nice (cpu.latency.nice) or nice`);
+    }
+    // Without the per-task hint none was ever set by request: taking it back changes no task.
+    const r = runner.setTaskPriority({ latencyNice: k.kernel === "per-task" ? input.latency_nice : undefined, nice: input.nice });
+    const what = [r.latencyNice !== undefined ? `latency nice ${r.latencyNice}` : "", r.nice !== undefined ? `nice ${r.nice}` : ""].filter(Boolean).join(" and ") || "nothing";
+    if (r.failed.length && r.tasks === 0) throw new SupervisorError("failed", `${name}: ${what} not set: ${r.failed.join("; ")}`);
+    this.say(`${name}: ${what} per task by request (${runner.active ? `${r.tasks} task${r.tasks === 1 ? "" : "s"} now` : "from its next start"})${r.failed.length ? `; not everywhere: ${r.failed.join("; ")}` : ""}`);
+    return { unit: name, latency_nice: r.latencyNice, nice: r.nice, tasks: r.tasks, failed: r.failed };
   }
 
   /**
@@ -397,7 +425,9 @@ export class Supervisor {
         memory_max: l.memoryMax,
         pids_max: l.pidsMax,
         latency_nice: l.latencyNice,
+        uclamp_min: l.uclampMin,
       },
+      latency_hint: readHint(name, r.pid, r.taskWants().latencyNice, this.cgroups),
       cgroup: stats && { memory_current: stats.memoryCurrent, pids_current: stats.pidsCurrent, cpu_usage_us: stats.cpuUsageUs, oom_kills: stats.oomKills },
       health: r.unit.health && {
         type: r.unit.health.type,

@@ -6,6 +6,7 @@
 
 import { formatPort, parseCpuMax, parsePort, parseSize, type Port } from "../../lib/config/measure.ts";
 import { bool, checkKeys, duration, FieldError, fieldLine, int, isTable, oneOf, parseTomlFile, str, stringArray, type Doc } from "../../lib/config/toml.ts";
+import { isLatencyNice, LATENCY_NICE_RANGE } from "../../lib/sched-latency.ts";
 
 export type RestartPolicy = "always" | "on-failure" | "never";
 export type HealthType = "exec" | "tcp" | "http" | "file";
@@ -26,8 +27,10 @@ export interface Limits {
   cpuMaxUs?: number;
   memoryMax?: number;
   pidsMax?: number;
-  /** cpu.latency.nice (patched kernels only); set at run time by the agent, not in unit files. */
+  /** cpu.latency.nice (patched kernels only), set at run time (set-limits); the unit file's latency_nice is Unit.latencyNice. */
   latencyNice?: number;
+  /** cpu.uclamp.min in percent (kernels with CONFIG_UCLAMP_TASK_GROUP), set at run time (set-limits). */
+  uclampMin?: number;
 }
 
 export interface Unit {
@@ -48,6 +51,8 @@ export interface Unit {
   stop: { signal: NodeJS.Signals; timeoutMs: number };
   /** Wake-up latency matters more than throughput: the agent gives it the kernel's latency hint. */
   latencySensitive: boolean;
+  /** The kernel's latency hint for the unit's processes, -20..19 (latency_nice): set on the main process when it starts, inherited by what it forks. */
+  latencyNice?: number;
   /** Ports the unit listens on: the firewall opens them while it runs. */
   ports: Port[];
 }
@@ -57,7 +62,7 @@ export type ParseResult = { ok: true; unit: Unit } | { ok: false; error: string 
 export const UNIT_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.@-]*$/;
 const TOP_FIELDS = [
   "description", "exec", "env", "user", "after", "requires", "restart", "restart_delay", "restart_delay_max",
-  "start_limit", "health", "limits", "stop", "latency_sensitive", "ports",
+  "start_limit", "health", "limits", "stop", "latency_sensitive", "latency_nice", "ports",
 ] as const;
 const SECTION_FIELDS: Record<string, readonly string[]> = {
   start_limit: ["burst", "interval"],
@@ -133,6 +138,12 @@ function parseLimits(l: Doc): Limits {
   return limits;
 }
 
+function parseLatencyNice(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  if (!isLatencyNice(v)) throw new FieldError("latency_nice", `expected ${LATENCY_NICE_RANGE} (lower: woken sooner), e.g. latency_nice = -10; got ${JSON.stringify(v)}`);
+  return v;
+}
+
 function parsePorts(v: unknown): Port[] {
   if (v === undefined) return [];
   if (!Array.isArray(v)) throw new FieldError("ports", 'expected an array of ports, e.g. ports = [8080, "5683/udp"]');
@@ -188,6 +199,7 @@ function parseDoc(doc: Doc, name: string, path: string): Unit {
       timeoutMs: stop.timeout === undefined ? 10_000 : duration(stop.timeout, "stop.timeout"),
     },
     latencySensitive: doc.latency_sensitive === undefined ? false : bool(doc.latency_sensitive, "latency_sensitive"),
+    latencyNice: parseLatencyNice(doc.latency_nice),
     ports: parsePorts(doc.ports),
   };
 }

@@ -5,7 +5,7 @@
 // supervisor rotates the file (to <unit>.log.1) when it grows past a limit;
 // writers in append mode continue at the new end.
 
-import { closeSync, copyFileSync, mkdirSync, openSync, readSync, statSync, truncateSync, fstatSync } from "node:fs";
+import { appendFileSync, closeSync, copyFileSync, mkdirSync, openSync, readSync, statSync, truncateSync, fstatSync } from "node:fs";
 import { join } from "node:path";
 
 export const LOG_LIMIT_BYTES = 1 << 20;
@@ -21,6 +21,17 @@ export function openUnitLog(logDir: string, unit: string): number | "ignore" {
     return openSync(logPath(logDir, unit), "a", 0o640);
   } catch {
     return "ignore";
+  }
+}
+
+/** Appends the supervisor's own lines about a unit (each starts "paio: ") to its log; a log that cannot be written is skipped. */
+export function appendUnitLog(logDir: string, unit: string, lines: readonly string[]): void {
+  if (lines.length === 0) return;
+  try {
+    mkdirSync(logDir, { recursive: true });
+    appendFileSync(logPath(logDir, unit), lines.map((l) => `${l}\n`).join(""), { mode: 0o640 });
+  } catch {
+    // the unit's own output goes there too: nothing better to do
   }
 }
 

@@ -19,7 +19,8 @@ import type { Cgroups } from "./cgroup.ts";
 import { judgeTimeout, runCheck, sampleProcs } from "./health.ts";
 import { startTime } from "./proc.ts";
 import type { Limits, Unit } from "./unit-file.ts";
-import { openUnitLog } from "./unit-log.ts";
+import { applyAtStart, applyToTasks, hintKernel, type TaskResult, type TaskWants } from "./latency-hint.ts";
+import { appendUnitLog, openUnitLog } from "./unit-log.ts";
 import { formatDuration } from "../../lib/config/measure.ts";
 
 import type { UnitEvent, UnitState } from "../control/protocol.ts";
@@ -77,6 +78,8 @@ export class UnitRunner {
   lastCheck: { result: string; latencyMs: number; at: number } | undefined;
   /** Frozen by request (cgroup.freeze): health checks pause, since a frozen unit cannot answer them. */
   frozen = false;
+  /** Per-task settings made by request (set-task-priority): applied to the unit's tasks at once and to its main process at each start, until its file changes. */
+  runtime: { latencyNice?: number; nice?: number } = {};
   private child: ChildProcess | undefined;
   private startedAt = 0;
   private delay: number;
@@ -165,7 +168,7 @@ export class UnitRunner {
     const { cgroups } = this.ctx;
     try {
       cgroups.create(name);
-      cgroups.apply(name, this.unit.limits);
+      cgroups.apply(name, this.groupLimits());
     } catch (e) {
       this.ctx.say(`${name}: warning: cannot set up its cgroup: ${(e as Error).message}`);
     }
@@ -194,6 +197,8 @@ export class UnitRunner {
     child.on("error", () => {});
     this.child = child;
     this.pid = child.pid;
+    // Before it joins its group: the wrapper execs the program only then, so the program and all it forks inherit the hint.
+    appendUnitLog(this.ctx.logDir, name, applyAtStart(child.pid, this.taskWants(), cgroups, () => cgroups.latencyNice(name)));
     try {
       cgroups.join(name, child.pid);
     } catch (e) {
@@ -373,7 +378,40 @@ export class UnitRunner {
   /** Replaces the unit's limits and applies them to its cgroup at once (an absent limit is removed). */
   setLimits(limits: Limits): void {
     this.unit = { ...this.unit, limits };
-    this.ctx.cgroups.apply(this.name, limits);
+    this.ctx.cgroups.apply(this.name, this.groupLimits());
+  }
+
+  /** The limits its group gets: the unit file's latency_nice is the group's hint too, unless one was set at run time. */
+  private groupLimits(): Limits {
+    const { limits, latencyNice } = this.unit;
+    return limits.latencyNice === undefined && latencyNice !== undefined ? { ...limits, latencyNice } : limits;
+  }
+
+  /** What its tasks should get: the hint set by request, else the unit file's; and a nice set by request. */
+  taskWants(): TaskWants {
+    const { latencyNice, nice } = this.runtime;
+    if (latencyNice !== undefined) return { latencyNice, from: "request", nice };
+    return { latencyNice: this.unit.latencyNice, from: "unit file", nice };
+  }
+
+  /**
+   * Records per-task settings and applies them to every task the unit runs
+   * now. A setting taken back (null) goes back to what a start gives: the
+   * unit file's hint, or 0; for nice on a stock kernel, the file's hint too
+   * (its fallback there).
+   */
+  setTaskPriority(change: { latencyNice?: number | null; nice?: number | null }): TaskResult & { latencyNice?: number; nice?: number } {
+    const next = { ...this.runtime };
+    if (change.latencyNice !== undefined) next.latencyNice = change.latencyNice ?? undefined;
+    if (change.nice !== undefined) next.nice = change.nice ?? undefined;
+    this.runtime = next;
+    const fileNice = hintKernel(this.ctx.cgroups).kernel === "none" ? this.unit.latencyNice : undefined;
+    const wants = {
+      latencyNice: change.latencyNice === undefined ? undefined : (this.taskWants().latencyNice ?? 0),
+      nice: change.nice === undefined ? undefined : (next.nice ?? fileNice ?? 0),
+    };
+    const done = this.active && this.pid !== undefined ? applyToTasks(this.name, this.pid, wants, this.ctx.cgroups) : { tasks: 0, failed: [] };
+    return { ...done, ...wants };
   }
 
   private unitCpuUs(): { cpuUs: number; states: string[] } {

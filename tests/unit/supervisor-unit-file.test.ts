@@ -22,6 +22,7 @@ restart_delay = "200ms"
 restart_delay_max = "30s"
 start_limit = { burst = 5, interval = "60s" }
 latency_sensitive = true
+latency_nice = -10
 ports = [8080, "5683/udp"]
 [health]
 type = "http"
@@ -53,6 +54,7 @@ describe("unit files", () => {
         limits: { cpuWeight: 100, cpuMaxUs: 50_000, memoryMax: 128 * 1024 * 1024, pidsMax: 256 },
         stop: { signal: "SIGTERM", timeoutMs: 10_000 },
         latencySensitive: true,
+        latencyNice: -10,
         ports: [{ port: 8080, proto: "tcp" }, { port: 5683, proto: "udp" }],
       },
     });
@@ -102,6 +104,25 @@ describe("unit files", () => {
     expect(error('exec = ["/bin/true"]\nafter = ["bad name"]\n')).toContain("field 'after': 'bad name' is not a unit name");
   });
 
+  test("latency_nice: a whole number from -20 to 19; anything else names the file, line and field, and what to write", () => {
+    const ok = (v: string) => {
+      const r = parseUnitFile(`exec = ["/bin/true"]\nlatency_nice = ${v}\n`, P);
+      return r.ok ? r.unit.latencyNice : r.error;
+    };
+    expect([ok("-20"), ok("0"), ok("19")]).toEqual([-20, 0, 19]);
+    const r = parseUnitFile('exec = ["/bin/true"]\n', P);
+    expect(r.ok && r.unit.latencyNice).toBeUndefined();
+    const expected = (got: string) => `${P} line 2 field 'latency_nice': expected a whole number from -20 to 19 (lower: woken sooner), e.g. latency_nice = -10; got ${got}`;
+    expect(ok("-21")).toBe(expected("-21"));
+    expect(ok("20")).toBe(expected("20"));
+    expect(ok("-2.5")).toBe(expected("-2.5"));
+    expect(ok('"-10"')).toBe(expected('"-10"'));
+    expect(ok("true")).toBe(expected("true"));
+    // It is not a cgroup limit: in [limits] it is an unknown field there.
+    expect(error('exec = ["/bin/true"]\n[limits]\nlatency_nice = -10\n')).toContain("line 3 field 'limits.latency_nice': unknown field");
+    expect(error('exec = ["/bin/true"]\nlatency_nic = -10\n')).toContain("field 'latency_nic': unknown field (did you mean 'latency_nice'?)");
+  });
+
   test("a missing or empty exec is refused", () => {
     expect(error('restart = "always"\n')).toContain("field 'exec': missing");
     expect(error("exec = []\n")).toContain("field 'exec': empty");
@@ -113,7 +134,7 @@ describe("unit files", () => {
 
   test("fieldLine finds keys at the top, in sections and in inline tables", () => {
     expect(fieldLine(FULL, "restart")).toBe(7);
-    expect(fieldLine(FULL, "health.timeout")).toBe(17);
+    expect(fieldLine(FULL, "health.timeout")).toBe(18);
     expect(fieldLine(FULL, "start_limit.burst")).toBe(10);
   });
 });
