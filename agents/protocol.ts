@@ -43,7 +43,7 @@ export interface AgentStatus {
   memory_percent: number;
   temperature_c?: number;
   failed_units: string[];
-  /** "latency-nice" on the patched kernel, "cpu.weight" otherwise. */
+  /** The scheduling tier: "task-latency-nice" (per-task hint), "cgroup-latency-nice" (cpu.latency.nice only) or "stock". */
   scheduling: string;
   models: { name: string; state: "loaded" | "refused" | "missing" | "rules"; reason?: string; p50_ms?: number; p99_ms?: number; calls?: number; backend?: string }[];
   /** The agent's own CPU use over the last minute, percent of one core, and its budget. */

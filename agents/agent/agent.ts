@@ -15,8 +15,8 @@ import { decide, type Decision } from "../guard/guard.ts";
 import type { Policy } from "../guard/policy.ts";
 import { Knowledge, type Incident, type KnowledgeUse } from "../knowledge/store.ts";
 import { Monitor, frameOf, type Collector, type UnitSource } from "../monitor/monitor.ts";
-import { hasLatencyHooks } from "../monitor/procfs.ts";
 import { cpuPercentOf, rankRemedies, stepFor, type PlanContext, type Remedy } from "../plan/ladder.ts";
+import { detectScheduling, schedulingWords, type Scheduling } from "../execute/scheduling.ts";
 import type { AgentEvent, AgentStatus, CallResult, Mode } from "../protocol.ts";
 import { describeCall, HIDDEN, shownArgs, toolSpec, validateCall, type Args, type Origin, type ToolCall } from "../tools/catalog.ts";
 import type { ThermalReading } from "../monitor/thermal.ts";
@@ -160,8 +160,9 @@ export class Agent {
     return this.deps.policy.broken && chosen === "auto" ? "advise" : chosen;
   }
 
-  scheduling(): "latency-nice" | "cpu.weight" {
-    return hasLatencyHooks(this.cgroupRoot) ? "latency-nice" : "cpu.weight";
+  /** What the kernel offers for a unit's priority: the per-task hint, the group hint only, or stock interfaces. */
+  scheduling(): Scheduling {
+    return detectScheduling(this.cgroupRoot);
   }
 
   onEvent(fn: (e: AgentEvent) => void): () => void {
@@ -310,18 +311,19 @@ export class Agent {
     }
   }
 
-  /** Latency-sensitive units get the kernel's latency hint (or a higher weight on a stock kernel), once. */
+  /** Latency-sensitive units get the kernel's latency hint (per task and per group, or the stock stand-ins), once. */
   private async tuneLatency(): Promise<void> {
     for (const [name, st] of this.monitor.statuses) {
       if (!st.latency_sensitive || this.tuned.has(name)) continue;
       this.tuned.add(name);
+      const sched = this.scheduling();
       const r = await this.executor.run({ tool: "unit.prioritize", args: { unit: name, level: "high" }, origin: "agent" });
       this.k.audit.append("decision", name, {
         kind: "scheduling",
         action: { tool: "unit.prioritize", args: { unit: name, level: "high" } },
-        interface: this.scheduling(),
+        interface: sched.tier,
         result: r.reply,
-        justification: `${name} is marked latency_sensitive in its unit file, so I ${r.ok ? "gave" : "tried to give"} it high priority through ${this.scheduling() === "latency-nice" ? "the kernel's cpu.latency.nice" : "cpu.weight (this kernel has no latency hint)"}`,
+        justification: `${name} is marked latency_sensitive in its unit file, so I ${r.ok ? "gave" : "tried to give"} it high priority through ${schedulingWords(sched)}: ${r.reply}`,
       });
     }
   }
@@ -662,7 +664,7 @@ export class Agent {
       memory_percent: Math.round(t?.system["sys.mem_pct"] ?? 0),
       temperature_c: t?.system["sys.temp_c"] === undefined ? undefined : +t.system["sys.temp_c"].toFixed(1),
       failed_units: failed,
-      scheduling: this.scheduling(),
+      scheduling: this.scheduling().tier,
       models: (this.deps.models?.states ?? []).map((m) => (this.modelsPaused && m.state === "loaded" ? { ...m, state: "rules" as const, reason: "paused: the agent is over its CPU budget" } : m)),
       agent_cpu_percent: this.cpuPercent,
       tick_ms: this.tickDelayMs(),

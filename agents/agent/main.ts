@@ -17,6 +17,7 @@ import { Agent } from "./agent.ts";
 import { loadAgentConfig } from "./config.ts";
 import { AgentServer } from "./server.ts";
 import { SupervisorLink } from "./supervisor-link.ts";
+import { schedulingLine } from "../execute/scheduling.ts";
 import { loadAgentModels } from "./models.ts";
 import { reportProvisioningProblems } from "../../lib/provision/incidents.ts";
 import { dataFormatProblem } from "../../lib/data-format.ts";
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
   // Update events written while the agent was not running (a reboot into a new slot, a fallback) are taken in at once.
   const journal = agent.readUpdateJournal();
   if (journal) say(journal);
-  say(`mode ${agent.mode}; scheduling through ${agent.scheduling() === "latency-nice" ? "cpu.latency.nice (patched kernel)" : "cpu.weight and PSI (stock kernel: no cpu.latency.nice)"}`);
+  say(`mode ${agent.mode}; ${schedulingLine(agent.scheduling())}`);
   const server = new AgentServer(agent, process.env.PAIO_AGENT_SOCKET ?? AGENT_SOCKET);
   server.start();
   void link.subscribe();

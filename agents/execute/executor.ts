@@ -10,6 +10,7 @@ import type { Request, Response, UnitStatus, UnitSummary } from "../../init/cont
 import { TOOLS, describeCall, type ToolCall } from "../tools/catalog.ts";
 import { processes, safeCommOf } from "./processes.ts";
 import { networkStatus, saveWifi } from "./network-tools.ts";
+import { prioritizeRequests, type Level, type Scheduling } from "./scheduling.ts";
 import { DEVICE_UPDATES, installAnswer, rollbackAnswer, updateStatusAnswer, type UpdateSystem } from "./update-tools.ts";
 
 export interface Supervisor {
@@ -27,8 +28,8 @@ export interface ReadSources {
   incidents(): { reply: string; output: unknown };
   explain(unit?: string): { reply: string; output: unknown };
   setMode(mode: "auto" | "advise" | "off"): string;
-  /** "latency-nice" when the kernel has PAIO's hooks, "cpu.weight" otherwise. */
-  scheduling(): "latency-nice" | "cpu.weight";
+  /** What the kernel offers for a unit's priority (scheduling.ts). */
+  scheduling(): Scheduling;
 }
 
 export interface ExecutorOptions {
@@ -37,9 +38,6 @@ export interface ExecutorOptions {
   /** Where a long call (an update's install) says how far it has got. */
   progress?: (text: string) => void;
 }
-
-const WEIGHT = { high: 400, normal: 100, low: 20 } as const;
-const LATENCY = { high: -10, normal: 0, low: 10 } as const;
 
 export class Executor {
   constructor(
@@ -105,11 +103,16 @@ export class Executor {
         return change({ op: "set-limits", unit, limits: { cpu_max: pct === undefined ? null : `${pct}%` } }, `gave ${unit} back ${pct === undefined ? "no CPU limit" : `its CPU limit of ${pct}% of one core`}`);
       }
       case "unit.prioritize": {
-        const level = a.level as keyof typeof WEIGHT;
-        if (this.read.scheduling() === "latency-nice") {
-          return change({ op: "set-limits", unit, limits: { cpu_weight: WEIGHT[level], latency_nice: LATENCY[level] } }, `gave ${unit} ${level} priority (cpu.weight ${WEIGHT[level]}, cpu.latency.nice ${LATENCY[level]})`);
+        const level = a.level as Level;
+        const plan = prioritizeRequests(this.read.scheduling(), unit, level);
+        const results: unknown[] = [];
+        for (const req of plan.requests) {
+          const r = await this.ask(req);
+          if (!r.ok) return { ok: false, reply: `${describeCall(call)} failed: ${r.reply}${results.length ? " (its group's settings were changed, its tasks' were not)" : ""}` };
+          results.push(r.result);
         }
-        return change({ op: "set-limits", unit, limits: { cpu_weight: WEIGHT[level] } }, `gave ${unit} ${level} priority (cpu.weight ${WEIGHT[level]}; this kernel has no latency hint)`);
+        const tasks = (results.find((x) => typeof (x as { tasks?: unknown })?.tasks === "number") as { tasks: number } | undefined)?.tasks;
+        return { ok: true, reply: `gave ${unit} ${level} priority (${plan.words}${tasks === undefined ? "" : `; ${tasks} task${tasks === 1 ? "" : "s"} now`})`, output: results };
       }
       case "unit.freeze":
         return change({ op: "freeze", unit, frozen: true }, `froze ${unit}`);

@@ -3,7 +3,7 @@
 // undefined (or an empty result) when a file is missing, so the agent runs on
 // kernels and machines without them.
 
-import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 
 export function readText(path: string): string | undefined {
@@ -164,8 +164,4 @@ export function socketOwner(inodes: string[]): number | undefined {
     }
   }
   return undefined;
-}
-
-export function hasLatencyHooks(cgroupDir: string): boolean {
-  return existsSync(join(cgroupDir, "cpu.latency.nice"));
 }

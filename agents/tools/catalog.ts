@@ -71,7 +71,7 @@ export const TOOLS = [
     name: "unit.prioritize",
     description: "Give a unit higher or lower scheduling priority (a latency hint)",
     slots: [unit, { name: "level", type: { kind: "enum", values: ["high", "normal", "low"] }, description: "high, normal or low" }],
-    effect: "change", risk: "low", effects: ["changes the unit's CPU weight and latency hint"],
+    effect: "change", risk: "low", effects: ["changes the unit's CPU weight and latency hint (per task and per group), or its tasks' nice and cpu.uclamp.min on a stock kernel"],
   },
   {
     name: "process.top",
