@@ -72,7 +72,7 @@ run() {
 }
 echo "hint 0 $(run 0)"
 echo "hint -20 $(run -20)"
-rmdir ${CG}/pick`, 120_000);
+rmdir ${CG}/pick`);
     const fig = (hint: number) => {
       const m = new RegExp(`^hint ${hint} samples (\\d+) p50_us (\\d+) p99_us (\\d+) max_us (\\d+) rq_wait_us (\\d+) runs (\\d+)$`, "m").exec(out);
       if (!m) throw new Error(`no figures for hint ${hint}:\n${out}`);
@@ -159,16 +159,34 @@ kill -9 $pids; echo 0 > ${CG}/busy/cgroup.freeze; sleep 0.5; rmdir ${CG}/busy`);
   }, 120_000);
 });
 
+describe("a unit's latency_nice", () => {
+  test("reaches the unit's main process and what it forks, read back from the kernel; paio status shows it", async () => {
+    const out = await sh(g, `printf 'exec = ["/bin/sh", "-c", "sleep 100003 & wait"]\\nrestart = "always"\\nlatency_nice = -10\\n' > /var/lib/paio/units/hinted.toml
+paio reload >/dev/null
+for i in $(seq 1 60); do [ "$(wc -l < ${CG}/hinted/cgroup.procs 2>/dev/null)" = 2 ] && break; sleep 0.5; done
+for p in $(cat ${CG}/hinted/cgroup.procs); do ${LN} -g $p | cut -d' ' -f2; done
+cat ${CG}/hinted/cpu.latency.nice
+paio status hinted | grep 'latency hint'
+paio logs hinted -n 20 | grep latency_nice
+rm /var/lib/paio/units/hinted.toml; paio reload >/dev/null`);
+    expect(out).toMatch(/^-10\n-10\n-10\n/);
+    expect(out).toMatch(/latency hint: -10 per task \(main process \d+\), cgroup cpu\.latency\.nice -10/);
+    expect(out).toMatch(/latency_nice -10: per-task hint set on the main process \(pid \d+\) through sched_setattr/);
+  }, 120_000);
+});
+
 describe("the agent", () => {
-  test("says it uses the kernel's latency hint, and gives a latency-sensitive unit cpu.latency.nice -10", async () => {
+  test("says it uses the per-task hint, and gives a latency-sensitive unit's tasks and group latency nice -10", async () => {
     const out = await sh(g, `printf 'exec = ["/bin/sleep", "100000"]\\nrestart = "always"\\nlatency_sensitive = true\\n' > /var/lib/paio/units/quick.toml
 paio reload >/dev/null
 for i in $(seq 1 90); do [ "$(cat ${CG}/quick/cpu.latency.nice 2>/dev/null)" = -10 ] && break; sleep 1; done
+for i in $(seq 1 30); do [ "$(${LN} -g $(head -n 1 ${CG}/quick/cgroup.procs) | cut -d' ' -f2)" = -10 ] && break; sleep 1; done
 cat ${CG}/quick/cpu.latency.nice ${CG}/quick/cpu.weight
+${LN} -g $(head -n 1 ${CG}/quick/cgroup.procs) | cut -d' ' -f2
 paio logs agent -n 50 | grep scheduling
 cat ${CG}/quick/cpu.wait.stat | head -2`);
-    expect(out).toMatch(/^-10\n400\n/);
-    expect(out).toMatch(/scheduling through cpu\.latency\.nice \(patched kernel\)/);
+    expect(out).toMatch(/^-10\n400\n-10\n/);
+    expect(out).toMatch(/scheduling through per-task latency nice and cpu\.latency\.nice \(patched kernel\)/);
     expect(out).toMatch(/^wait_usec \d+$/m);
   }, 180_000);
 });
