@@ -4,7 +4,9 @@
 // One tick (a second by default): sample (monitor), store a frame, look for
 // trouble (detector), decide what to do about each finding (ladder + guard),
 // act through the supervisor, and check whether earlier actions worked.
-// Supervisor events arrive between ticks and are analysed at once.
+// Supervisor events arrive between ticks and are analysed at once; at every
+// tick the supervisor's own record of each unit (its failed exits, a failed
+// state) is read too, so a failure the events did not bring is still seen.
 
 import type { PublishedEvent, UnitEvent, UnitStatus } from "../../init/control/protocol.ts";
 import { Connectivity } from "../analyze/connectivity.ts";
@@ -13,10 +15,11 @@ import { Detector, signatureOf, type DetectorConfig, DEFAULT_DETECTOR, type Find
 import { Executor, type Supervisor } from "../execute/executor.ts";
 import { decide, type Decision } from "../guard/guard.ts";
 import type { Policy } from "../guard/policy.ts";
-import { Knowledge, type Incident, type KnowledgeUse } from "../knowledge/store.ts";
+import { Knowledge, type Incident, type IncidentDetails, type KnowledgeUse } from "../knowledge/store.ts";
 import { Monitor, frameOf, type Collector, type UnitSource } from "../monitor/monitor.ts";
-import { cpuPercentOf, rankRemedies, stepFor, type PlanContext, type Remedy } from "../plan/ladder.ts";
 import { detectScheduling, schedulingWords, type Scheduling } from "../execute/scheduling.ts";
+import { cpuPercentOf, isContainment, rankRemedies, stepFor, type PlanContext, type Remedy } from "../plan/ladder.ts";
+import { dataText } from "../monitor/update-journal.ts";
 import type { AgentEvent, AgentStatus, CallResult, Mode } from "../protocol.ts";
 import { describeCall, HIDDEN, shownArgs, toolSpec, validateCall, type Args, type Origin, type ToolCall } from "../tools/catalog.ts";
 import type { ThermalReading } from "../monitor/thermal.ts";
@@ -39,8 +42,8 @@ interface Active {
   finding: Finding;
   order: { remedy: Remedy; score: number }[];
   rung: number;
-  /** The remedy being judged: set while waiting for its outcome. */
-  pending?: { actionId: number; remedy: Remedy; at: number; auditSeq: number };
+  /** The remedy being judged: set while waiting for its outcome. healthySince: since when the unit has been healthy without a break. */
+  pending?: { actionId: number; remedy: Remedy; at: number; auditSeq: number; healthySince?: number };
   lastActionAt: number;
 }
 
@@ -79,7 +82,6 @@ export class Agent {
   readonly detector: Detector;
   readonly executor: Executor;
   private active = new Map<string, Active>();
-  private actionTimes = new Map<string, number[]>();
   private listeners = new Set<(e: AgentEvent) => void>();
   private cpuWindow: { at: number; cpuMs: number }[] = [];
   /** Model use is paused while the agent is over its CPU budget. */
@@ -106,6 +108,7 @@ export class Agent {
       // an unreadable note: nothing to give back
     }
     const models = deps.models;
+    this.seenNote = this.k.get(SEEN_KEY) ?? "{}";
     // The detector asks through these, so a retrained model or a paused one takes effect at once.
     const gate = (get: () => Scorer | undefined): Scorer | undefined =>
       get() && {
@@ -137,6 +140,25 @@ export class Agent {
     });
     this.cgroupRoot = cgroupRoot;
     this.updateWatch = new UpdateWatch(deps.updateJournal);
+    try {
+      // Failures an earlier run of the agent already counted are not incidents again.
+      for (const [unit, t] of Object.entries(JSON.parse(this.seenNote) as Record<string, number>)) if (typeof t === "number") this.detector.seenUpTo.set(unit, t);
+    } catch {
+      // an unreadable note: every failure the supervisor still remembers is looked at
+    }
+  }
+
+  /** What the detector has counted, as last written to the knowledge base. */
+  private seenNote: string;
+
+  /** Writes down, when it moved, up to when each unit's failures were counted, so a restarted agent does not count them again. */
+  private saveSeen(): void {
+    if (!this.detector.seenChanged) return;
+    this.detector.seenChanged = false;
+    const note = JSON.stringify(Object.fromEntries(this.detector.seenUpTo));
+    if (note === this.seenNote) return;
+    this.seenNote = note;
+    this.k.set(SEEN_KEY, note);
   }
 
   /** The update journal: each event once, as an audit record, and as an incident when an update did not take. */
@@ -194,6 +216,9 @@ export class Agent {
     if (now - this.frames[0]!.ts >= FLUSH_EVERY_MS || this.frames.length >= 120) this.flushFrames(now);
     await this.tuneLatency();
     for (const f of await this.detector.onTick(t, this.monitor)) await this.handle(f);
+    // Failures the event stream did not bring (the agent was starting or reconnecting, or a unit failed between two looks), from the supervisor's own record.
+    for (const f of this.detector.reconcile(this.monitor.units, this.monitor.statuses, now)) await this.handle(f);
+    this.saveSeen();
     for (const f of this.connectivity.findings(now)) {
       await this.handle(f);
       const id = this.k.incidents(1, "network")[0];
@@ -277,7 +302,9 @@ export class Agent {
   }
 
   async onUnitEvent(e: UnitEvent): Promise<void> {
-    for (const f of this.detector.onUnitEvent(e)) await this.handle(f);
+    const findings = this.detector.onUnitEvent(e);
+    this.saveSeen();
+    for (const f of findings) await this.handle(f);
     // A remedied unit that crashes again: its remedy failed.
     for (const a of this.active.values()) {
       if (a.finding.unit === e.unit && a.pending && e.time > a.pending.at + 500 && /OOM kill|exited with status|killed by signal|health check failed/.test(e.reason) && !/requested|by request/.test(e.reason)) {
@@ -427,6 +454,9 @@ export class Agent {
 
   // --- plan and act -----------------------------------------------------------
 
+  /** Signatures whose incident is being opened (its facts are being asked for): a second finding meanwhile adds nothing. */
+  private opening = new Set<string>();
+
   private async handle(f: Finding): Promise<void> {
     const signature = signatureOf(f);
     const existing = this.active.get(signature);
@@ -435,18 +465,58 @@ export class Agent {
       if (existing.pending && f.time > existing.pending.at + 500) await this.settle(existing, false, `the same trouble came back: ${f.summary}`, f.time);
       return;
     }
+    if (this.opening.has(signature)) return;
+    this.opening.add(signature);
+    let details: IncidentDetails | undefined;
+    try {
+      details = await this.factsOf(f);
+    } finally {
+      this.opening.delete(signature);
+    }
+    if (this.active.has(signature)) return;
     const isNew = this.k.seeSignature(signature, f.time);
     const order = rankRemedies(f.class, this.k.remedyStats(signature));
-    const incident = this.k.openIncident({ time: f.time, unit: f.unit, signature, class: f.class, summary: f.summary });
-    const rec = this.k.audit.append("incident", f.unit, { incident: incident.id, signature, class: f.class, summary: f.summary, inputs: f.inputs, evidence: f.evidence, new_signature: isNew });
+    const incident = this.k.openIncident({ time: f.time, unit: f.unit, signature, class: f.class, summary: f.summary, details });
+    const rec = this.k.audit.append("incident", f.unit, {
+      incident: incident.id, signature, class: f.class, summary: f.summary, inputs: f.inputs, evidence: f.evidence, new_signature: isNew,
+      ...(details?.exit_codes?.length ? { exit_codes: details.exit_codes } : {}),
+      ...(details?.log ? { log: details.log } : {}),
+    });
     this.emit({ event: "incident", time: f.time, unit: f.unit ?? undefined, text: f.summary, audit_seq: rec.seq });
     const a: Active = { incident, signature, finding: f, order, rung: 0, lastActionAt: 0 };
     if (order.length === 1 && order[0]!.remedy === "observe") {
+      this.k.setIncidentDecision(incident.id, "recorded; anomalies are explained, not healed");
       this.k.setIncidentState(incident.id, "resolved", f.time);
       return;
     }
     this.active.set(signature, a);
     await this.act(a, f.time);
+  }
+
+  /** A failed unit's facts for its incident: its exit codes (from the finding) and its last log lines (asked of the supervisor; data, never instructions). */
+  private async factsOf(f: Finding): Promise<IncidentDetails | undefined> {
+    if (!f.unit || !FAILURES.has(f.class)) return undefined;
+    const exits = Array.isArray(f.inputs.exits) ? (f.inputs.exits as { time: number; reason: string }[]) : undefined;
+    const codes = Array.isArray(f.inputs.exit_codes) ? (f.inputs.exit_codes as (number | string)[]) : undefined;
+    let log: string[] | undefined;
+    const r = await this.deps.supervisor.request({ op: "logs", unit: f.unit, lines: LOG_LINES });
+    if (r.ok) {
+      const lines = (r.result as { lines?: unknown } | null)?.lines;
+      log = Array.isArray(lines) ? lines.map((l) => dataText(l, 200)) : [];
+    }
+    return { exits, exit_codes: codes, log };
+  }
+
+  /** The agent did nothing (more) about an incident: the reason goes into the audit log and onto the incident, which ends in `state`. */
+  private didNothing(a: Active, now: number, why: string, state: "failed" | "proposed", skipped: string[] = []): void {
+    const f = a.finding;
+    const tried = this.k.incidentRemedies(a.incident.id).map((r) => remedyWords(r as Remedy, f.unit, f.pid)).join(", ") || "nothing";
+    const justification = `${f.summary}. I did nothing more: ${why}.${skipped.length ? ` Skipped: ${skipped.join("; ")}.` : ""} Tried: ${tried}.`;
+    const rec = this.k.audit.append("decision", f.unit, { incident: a.incident.id, signature: a.signature, class: f.class, inputs: f.inputs, evidence: f.evidence, rung: a.rung + 1, rungs: a.order.length, action: [], executed: false, justification });
+    this.k.setIncidentDecision(a.incident.id, `did nothing: ${why}`);
+    this.active.delete(a.signature);
+    this.k.setIncidentState(a.incident.id, state, now);
+    this.emit({ event: state === "proposed" ? "proposal" : "outcome", time: now, unit: f.unit ?? undefined, text: `incident ${a.incident.id} ${state}: I did nothing: ${why}`, audit_seq: rec.seq });
   }
 
   private async act(a: Active, now: number): Promise<void> {
@@ -474,13 +544,18 @@ export class Agent {
         continue;
       }
       if (unit && !this.withinRate(unit, now)) {
-        this.close(a, "failed", now, `more than ${this.deps.config.maxActionsPerHour} actions on ${unit} within an hour; stopped healing it`);
+        this.didNothing(a, now, `I took ${this.deps.config.maxActionsPerHour} actions on ${unit} within the last hour, the most max_actions_per_hour allows; a person must look`, "failed", skipped);
+        return;
+      }
+      if (step.calls.length === 0 && remedy === "mark-failed") {
+        this.didNothing(a, now, step.why, "failed", skipped);
         return;
       }
       if (step.calls.length === 0) {
         // The last rung of a ladder that has nothing left to try on the device: a person is told, and the incident waits for them.
         const justification = `${f.summary}. ${step.why}. Tried: ${a.order.slice(0, a.rung).map((o) => remedyWords(o.remedy, unit, f.pid)).join(", ") || "nothing"}.`;
         const rec = this.k.audit.append("decision", unit, { incident: a.incident.id, signature: a.signature, class: f.class, inputs: f.inputs, evidence: f.evidence, remedy, rung: a.rung + 1, rungs: a.order.length, action: [], executed: false, justification });
+        this.k.setIncidentDecision(a.incident.id, `needs a person: ${step.why}`);
         this.k.setIncidentState(a.incident.id, "proposed", now);
         this.emit({ event: "proposal", time: now, unit: unit ?? undefined, text: `needs a person: ${f.summary} (${step.why})`, audit_seq: rec.seq });
         this.active.delete(a.signature);
@@ -502,7 +577,7 @@ export class Agent {
       const alternatives = a.order.filter((_, i) => i !== a.rung).map((o) => ({ remedy: o.remedy, score: +o.score.toFixed(2) }));
       const rungText = `remedy ${a.rung + 1} of ${a.order.length}`;
       const stats = this.k.remedyStats(a.signature).find((s) => s.remedy === remedy);
-      const learned = stats ? ` It has worked ${stats.successes} of ${stats.attempts} times for this trouble before.` : "";
+      const learned = stats ? ` It has worked ${stats.successes} of ${stats.attempts} times for this trouble before${stats.contained ? ` (${stats.contained} of them only contained it, which is no fix)` : ""}.` : "";
       const verb = decision.verdict === "allow" ? "I will" : "I propose to";
       const skipText = skipped.length ? ` Skipped: ${skipped.join("; ")}.` : "";
       const justification = `${f.summary}. ${verb} ${remedyWords(remedy, unit, f.pid)} (${rungText}) because ${step.why}.${learned}${skipText} Policy: ${decision.rule}.`;
@@ -523,6 +598,7 @@ export class Agent {
       };
       if (decision.verdict !== "allow") {
         const rec = this.k.audit.append("decision", unit, { ...body, executed: false });
+        this.k.setIncidentDecision(a.incident.id, decision.verdict === "forbid" ? `did nothing: ${decision.rule}` : `proposed to ${remedyWords(remedy, unit, f.pid)}: ${decision.rule}`);
         this.k.setIncidentState(a.incident.id, "proposed", now);
         this.emit({ event: "proposal", time: now, unit: unit ?? undefined, text: `proposal: ${remedyWords(remedy, unit, f.pid)} — ${decision.rule}`, audit_seq: rec.seq });
         // A proposal is made once per incident; the incident stays open for a person.
@@ -547,14 +623,26 @@ export class Agent {
       }
       if (many) ok = anyOk;
       const rec = this.k.audit.append("decision", unit, { ...body, executed: true, result: results.join("; "), ok });
-      const actionId = this.k.recordAction({ incident: a.incident.id, time: now, signature: a.signature, remedy, tool: calls.map((c) => c.tool).join("+"), args: calls.map((c) => c.args), auditSeq: rec.seq });
+      const actionId = this.k.recordAction({ incident: a.incident.id, unit, time: now, signature: a.signature, remedy, tool: calls.map((c) => c.tool).join("+"), args: calls.map((c) => c.args), auditSeq: rec.seq });
       this.emit({ event: "action", time: now, unit: unit ?? undefined, text: `${results.join("; ")} (${rungText}: ${f.summary})`, audit_seq: rec.seq });
-      if (unit) (this.actionTimes.get(unit) ?? this.actionTimes.set(unit, []).get(unit)!).push(now);
       a.lastActionAt = now;
+      this.k.setIncidentDecision(a.incident.id, `${ok ? "did" : "tried"}: ${results.join("; ")} (${rungText})`);
       this.k.setIncidentState(a.incident.id, "healing", now);
-      if (remedy === "mark-failed" || remedy.startsWith("contain") || !ok) {
-        this.k.recordOutcome(actionId, a.signature, remedy, ok, now);
-        this.close(a, ok && remedy.startsWith("contain") ? "resolved" : "failed", now, ok ? (remedy === "mark-failed" ? `every remedy failed; ${unit} is stopped and marked failed until a person starts it` : `contained: ${results.join("; ")}`) : `the remedy could not be carried out: ${results.join("; ")}`, rec.seq);
+      if (!ok) {
+        this.k.recordOutcome(actionId, a.signature, remedy, "failure", now);
+        this.close(a, "failed", now, `the remedy could not be carried out: ${results.join("; ")}`, rec.seq);
+        return;
+      }
+      if (isContainment(remedy)) {
+        // Frozen, quarantined or marked failed: the trouble is hidden, not fixed. It is scored as such, at once.
+        this.k.recordOutcome(actionId, a.signature, remedy, "contained", now);
+        // A quarantined process belongs to no unit: nothing of the device's own is left broken, so its incident is resolved. A frozen unit is a service that does not run: its incident stays open, contained, for a person.
+        const observed = remedy === "mark-failed" ? `every remedy failed; ${unit} is stopped and marked failed until a person starts it` : unit ? `contained, not fixed: ${results.join("; ")}; a person must look` : `quarantined, not fixed: ${results.join("; ")}`;
+        const out = this.k.audit.append("outcome", unit, {
+          incident: a.incident.id, decision_seq: rec.seq, remedy, success: false, contained: true, observed,
+          justification: `${remedyWords(remedy, unit, f.pid)} hides the trouble without fixing it, so it does not count as a fix: ${observed}`,
+        });
+        this.close(a, remedy === "mark-failed" ? "failed" : unit ? "contained" : "resolved", now, observed, out.seq);
         return;
       }
       a.pending = { actionId, remedy, at: now, auditSeq: rec.seq };
@@ -563,30 +651,50 @@ export class Agent {
     this.close(a, "failed", now, "no remedy applies");
   }
 
+  /** At most max_actions_per_hour actions on one unit, counted in the knowledge base: a restarted agent does not start again from zero. */
   private withinRate(unit: string, now: number): boolean {
-    const list = (this.actionTimes.get(unit) ?? []).filter((t) => now - t < 3600_000);
-    this.actionTimes.set(unit, list);
-    return list.length < this.deps.config.maxActionsPerHour;
+    return this.k.actionsSince(unit, now - 3600_000) < this.deps.config.maxActionsPerHour;
   }
 
-  /** Judges pending remedies whose window has passed without the trouble coming back. */
+  /**
+   * Judges pending remedies. A remedy fixed the trouble when the unit has
+   * been healthy — running, its health check passing, not frozen — for the
+   * whole recovery window (outcome_window) and the trouble has not come back
+   * meanwhile (a recurrence fails it at once: see handle and onUnitEvent).
+   * A unit that is not healthy for a whole window within twice the window
+   * after the remedy was not fixed by it.
+   */
   private async judgeOutcomes(now: number): Promise<void> {
+    const window = this.deps.config.outcomeWindowMs;
+    const secs = Math.round(window / 1000);
     for (const a of [...this.active.values()]) {
-      if (!a.pending || now - a.pending.at < this.deps.config.outcomeWindowMs) continue;
+      const p = a.pending;
+      if (!p) continue;
       const unit = a.finding.unit;
       if (a.finding.class === "soc-hot") {
         // Still hot after the window: the remedy failed. Not hot but not yet cool long enough: wait; the SoC's recovery settles it.
-        if (this.thermal.hot) await this.settle(a, false, `the SoC is still hot ${Math.round((now - a.pending.at) / 1000)} s after the remedy: ${this.thermal.describe()}`, now);
+        if (now - p.at >= window && this.thermal.hot) await this.settle(a, false, `the SoC is still hot ${Math.round((now - p.at) / 1000)} s after the remedy: ${this.thermal.describe()}`, now);
         continue;
       }
       if (a.finding.class === "network-down") {
         // A running network unit is not the point: the link must be back (a recovery settles it at once, see onPublished).
-        await this.settle(a, false, `${String(a.finding.inputs.subject)} still has no network ${Math.round(this.deps.config.outcomeWindowMs / 1000)} s later`, now);
+        if (now - p.at >= window) await this.settle(a, false, `${String(a.finding.inputs.subject)} still has no network ${secs} s later`, now);
         continue;
       }
-      const st = unit ? this.monitor.units.find((u) => u.name === unit) : undefined;
-      const well = !unit || (st !== undefined && (st.state === "running" || st.state === "degraded" || st.state === "starting"));
-      await this.settle(a, well, well ? `${unit ?? "the system"} stayed well for ${Math.round(this.deps.config.outcomeWindowMs / 1000)} s` : `${unit} is ${st?.state ?? "gone"} at the end of the window`, now);
+      if (!unit) {
+        if (now - p.at >= window) await this.settle(a, true, `the trouble did not come back for ${secs} s`, now);
+        continue;
+      }
+      const h = healthOf(await this.deps.supervisor.status(unit));
+      // Settled meanwhile (the trouble came back while the status was asked for).
+      if (a.pending !== p) continue;
+      if (h.ok) {
+        p.healthySince ??= now;
+        if (now - p.healthySince >= window) await this.settle(a, true, `${unit} was healthy (running, ${h.checked}, not frozen) for ${secs} s and the trouble did not come back`, now);
+        continue;
+      }
+      p.healthySince = undefined;
+      if (now - p.at >= 2 * window) await this.settle(a, false, `${unit} was not healthy for ${secs} s in a row within ${2 * secs} s of the remedy: ${h.why}`, now);
     }
   }
 
@@ -594,7 +702,7 @@ export class Agent {
     const p = a.pending;
     if (!p) return;
     a.pending = undefined;
-    this.k.recordOutcome(p.actionId, a.signature, p.remedy, success, now);
+    this.k.recordOutcome(p.actionId, a.signature, p.remedy, success ? "success" : "failure", now);
     const rec = this.k.audit.append("outcome", a.finding.unit, {
       incident: a.incident.id,
       decision_seq: p.auditSeq,
@@ -612,11 +720,13 @@ export class Agent {
     // Let the cooldown pass before the next rung.
     const wait = Math.max(0, a.lastActionAt + this.deps.config.cooldownMs - now);
     if (wait > 0) await Bun.sleep(wait);
-    await this.act(a, Date.now());
+    // The clock of the caller (a tick, an event) goes on from `now`: never earlier than it.
+    await this.act(a, Math.max(Date.now(), now + wait));
   }
 
-  private close(a: Active, state: "resolved" | "failed", now: number, why: string, _seq?: number): void {
+  private close(a: Active, state: "resolved" | "failed" | "contained", now: number, why: string, _seq?: number): void {
     this.active.delete(a.signature);
+    this.k.setIncidentDecision(a.incident.id, why);
     this.k.setIncidentState(a.incident.id, state, now);
     this.emit({ event: "outcome", time: now, unit: a.finding.unit ?? undefined, text: `incident ${a.incident.id} ${state}: ${why}` });
   }
@@ -675,6 +785,24 @@ export class Agent {
         : { state: "file", path: this.k.path, schema: this.k.schema.to },
     };
   }
+}
+
+/** Where the detector's count of each unit's failures is kept. */
+const SEEN_KEY = "detector.failures-seen";
+
+/** Findings that are a unit failing: their incidents carry the exit codes and the unit's last log lines. */
+const FAILURES = new Set(["crash", "oom", "hung", "unhealthy"]);
+
+/** How many of a failed unit's last log lines its incident keeps. */
+export const LOG_LINES = 10;
+
+/** Healthy, for judging a remedy: running, its health check passing (if it has one), not frozen. A frozen or stopped unit is hidden, not healthy. */
+export function healthOf(st: UnitStatus | undefined): { ok: true; checked: string } | { ok: false; why: string } {
+  if (!st) return { ok: false, why: "it is gone" };
+  if (st.frozen) return { ok: false, why: "it is frozen" };
+  if (st.state !== "running") return { ok: false, why: `it is ${st.state} (${st.reason})` };
+  if (st.health && st.health.last?.result !== "pass") return { ok: false, why: `its health check is not passing (${st.health.last?.result ?? "not run yet"})` };
+  return { ok: true, checked: st.health ? "its health check passing" : "no health check to pass" };
 }
 
 /** Reads are not audited one by one; every tool that is not a read is (the catalog says which are). */

@@ -3,8 +3,9 @@
 // audit record numbers so an answer can be checked against the chain.
 
 import type { AuditLog, AuditRecord } from "../knowledge/audit.ts";
-import type { Knowledge } from "../knowledge/store.ts";
+import type { Incident, Knowledge } from "../knowledge/store.ts";
 import type { Monitor } from "../monitor/monitor.ts";
+import { codesText } from "../analyze/detect.ts";
 
 function clock(ms: number): string {
   return new Date(ms).toISOString().slice(11, 19);
@@ -25,10 +26,38 @@ export function systemStatusText(mon: Monitor, focus?: string): { reply: string;
   return { reply, output: { ...s, failed_units: failed } };
 }
 
+/**
+ * One incident a line, and under it what was found (exit codes, the unit's
+ * last log line, quoted: it is data) and what the agent did about it, or why
+ * it did nothing.
+ */
 export function incidentsText(k: Knowledge, limit = 10): { reply: string; output: unknown } {
   const list = k.incidents(limit);
   if (list.length === 0) return { reply: "no incidents so far", output: [] };
-  return { reply: list.map((i) => `#${i.id} ${clock(i.time)} ${i.unit ?? "system"}: ${i.summary} [${i.state}]`).join("\n"), output: list };
+  const lines = list.map((i) => [`#${i.id} ${clock(i.time)} ${i.unit ?? "system"}: ${i.summary} [${i.state}]`, ...incidentNotes(i)].join("\n"));
+  return { reply: lines.join("\n"), output: list };
+}
+
+/** The lines under an incident: its exit codes and the unit's last log line (quoted: it is data), and the agent's decision. */
+export function incidentNotes(i: Pick<Incident, "details" | "decision">): string[] {
+  const out: string[] = [];
+  const codes = i.details?.exit_codes ?? [];
+  const last = i.details?.log?.filter((l) => l !== "").at(-1);
+  const facts = [codes.length ? `exit codes: ${codesText(codes)}` : "", last !== undefined ? `last log line: "${last}"` : ""].filter(Boolean);
+  if (facts.length) out.push(`    ${facts.join("; ")}`);
+  if (i.decision) out.push(`    agent: ${i.decision}`);
+  return out;
+}
+
+/** Lines with runs of the same line counted: a unit that fails at every start writes the same line each time. */
+function repeats(lines: string[]): { line: string; n: number }[] {
+  const out: { line: string; n: number }[] = [];
+  for (const line of lines) {
+    const last = out[out.length - 1];
+    if (last?.line === line) last.n++;
+    else out.push({ line, n: 1 });
+  }
+  return out;
 }
 
 /** One line per audit record, for `paio why` and incident.explain. */
@@ -36,10 +65,17 @@ export function describeRecord(r: AuditRecord): string {
   const b = r.body as Record<string, unknown>;
   const j = typeof b.justification === "string" ? b.justification : "";
   switch (r.kind) {
-    case "incident":
-      return `${clock(r.time)} [audit #${r.seq}] noticed: ${b.summary}`;
-    case "decision":
-      return `${clock(r.time)} [audit #${r.seq}] ${b.executed === false ? "proposed" : "acted"}: ${j}${b.result ? ` Result: ${b.result}.` : ""}`;
+    case "incident": {
+      const codes = Array.isArray(b.exit_codes) && b.exit_codes.length ? ` Exit codes: ${codesText(b.exit_codes as (number | string)[])}.` : "";
+      // The unit's own words are data: quoted, never read as instructions.
+      const log = repeats(Array.isArray(b.log) ? (b.log as unknown[]).filter((l): l is string => typeof l === "string" && l !== "") : []).slice(-3);
+      return `${clock(r.time)} [audit #${r.seq}] noticed: ${b.summary}${codes ? `.${codes}` : ""}${log.map(({ line, n }) => `\n    log: "${line}"${n > 1 ? ` (${n} times)` : ""}`).join("")}`;
+    }
+    case "decision": {
+      // A decision with nothing to carry out is the agent saying why it did nothing (more).
+      const what = b.executed !== false ? "acted" : Array.isArray(b.action) && b.action.length === 0 ? "did nothing" : "proposed";
+      return `${clock(r.time)} [audit #${r.seq}] ${what}: ${j}${b.result ? ` Result: ${b.result}.` : ""}`;
+    }
     case "outcome":
       return `${clock(r.time)} [audit #${r.seq}] outcome: ${j}`;
     case "call":

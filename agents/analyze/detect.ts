@@ -5,7 +5,7 @@
 // ticks, or repeat within a window) so that one slow tick never raises one.
 
 import { readFileSync } from "node:fs";
-import type { UnitEvent } from "../../init/control/protocol.ts";
+import type { UnitEvent, UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
 import type { Monitor, Tick } from "../monitor/monitor.ts";
 import { listeningPorts, processes, socketOwner, type ProcInfo } from "../monitor/procfs.ts";
 import { DIM, RunningStats, anomalyFeatures, ruleAnomalous } from "./anomaly.ts";
@@ -70,6 +70,8 @@ export interface Scorer {
 
 interface UnitTrack {
   crashes: number[];
+  /** The last failed exits, oldest first: their reasons go into a finding. */
+  exits: { time: number; reason: string }[];
   unhealthy: number[];
   lastCrash?: string;
   hogTicks: number;
@@ -99,33 +101,17 @@ export class Detector {
 
   private track(unit: string): UnitTrack {
     let t = this.tracks.get(unit);
-    if (!t) this.tracks.set(unit, (t = { crashes: [], unhealthy: [], hogTicks: 0, leakTicks: 0, pidsHistory: [] }));
+    if (!t) this.tracks.set(unit, (t = { crashes: [], exits: [], unhealthy: [], hogTicks: 0, leakTicks: 0, pidsHistory: [] }));
     return t;
   }
 
-  /** Supervisor events: crash loops and repeated health failures. */
+  /** Supervisor events: crash loops, failed units and repeated health failures. */
   onUnitEvent(e: UnitEvent): Finding[] {
     const t = this.track(e.unit);
     const out: Finding[] = [];
-    const crash = /OOM kill|exited with status (\d+)|killed by signal (\w+)/.exec(e.reason);
-    if ((e.to === "backoff" || e.to === "failed") && crash && !/requested|by request/.test(e.reason)) {
-      const oom = crash[0].startsWith("OOM");
-      const detail = oom ? "oom" : crash[1] !== undefined ? `exit=${crash[1]}` : `signal=${crash[2]}`;
-      t.lastCrash = detail;
-      t.crashes = [...t.crashes.filter((x) => e.time - x < this.cfg.crashLoopWindowMs), e.time];
-      if (t.crashes.length >= this.cfg.crashLoopCount || e.to === "failed") {
-        out.push({
-          class: oom ? "oom" : "crash",
-          unit: e.unit,
-          detail: oom ? "" : detail,
-          summary: oom
-            ? `${e.unit} was OOM-killed ${t.crashes.length} times in ${Math.round(this.cfg.crashLoopWindowMs / 1000)} s`
-            : `${e.unit} crashed ${t.crashes.length} times in ${Math.round(this.cfg.crashLoopWindowMs / 1000)} s (${detail.replace("=", " ")})`,
-          inputs: { crashes: t.crashes.length, window_s: this.cfg.crashLoopWindowMs / 1000, last_reason: e.reason },
-          evidence: { by: "rule", name: "crash-loop", rule: `${this.cfg.crashLoopCount} crashes within ${this.cfg.crashLoopWindowMs / 1000} s` },
-          time: e.time,
-        });
-      }
+    if (e.to === "backoff" || e.to === "failed") {
+      const f = this.failure(e.unit, e.time, e.reason, e.to === "failed");
+      if (f) out.push(f);
     }
     if (e.to === "unhealthy") {
       t.unhealthy = [...t.unhealthy.filter((x) => e.time - x < 300_000), e.time];
@@ -143,6 +129,106 @@ export class Detector {
       }
     }
     return out;
+  }
+
+  /**
+   * The supervisor's own record, read at every tick: the failed exits each
+   * unit's status keeps, and units that are failed now. What the event
+   * stream did not bring — the agent was starting, restarting or
+   * reconnecting, or a unit failed faster than it could look — is counted
+   * here, each exit once, like an event.
+   */
+  reconcile(units: readonly UnitSummary[], statuses: ReadonlyMap<string, UnitStatus>, now: number): Finding[] {
+    const out: Finding[] = [];
+    for (const u of units) {
+      const failedNow = u.state === "failed";
+      let last: Finding | undefined;
+      for (const x of statuses.get(u.name)?.exits ?? []) {
+        // The exit that made the unit failed is counted with its failed state, below.
+        if (failedNow && x.time === u.since) continue;
+        // An exit older than the crash window cannot start a crash loop now, nor can one of a unit that is failed now (its failure is the finding): both are counted, and named with the failure.
+        last = this.failure(u.name, x.time, x.reason, false, failedNow || now - x.time > this.cfg.crashLoopWindowMs) ?? last;
+      }
+      if (failedNow) last = this.failure(u.name, u.since, u.reason, true) ?? last;
+      // One finding per unit and pass: the latest says the most.
+      if (last) out.push(last);
+    }
+    return out;
+  }
+
+  /** Failed exits and failed states already counted, per unit (by the time of their state change): an event and the supervisor's record of it count once. */
+  private seen = new Map<string, Set<number>>();
+  /** Per unit, the time up to which an earlier run of the agent counted everything (kept in the knowledge base). */
+  readonly seenUpTo = new Map<string, number>();
+  /** Set when seenUpTo moved: the agent writes it down. */
+  seenChanged = false;
+
+  private see(unit: string, time: number): boolean {
+    if (time <= (this.seenUpTo.get(unit) ?? -Infinity)) return false;
+    const set = this.seen.get(unit) ?? this.seen.set(unit, new Set()).get(unit)!;
+    if (set.has(time)) return false;
+    set.add(time);
+    // The supervisor keeps 10 exits: a few more times are enough to tell them apart.
+    if (set.size > 64) set.delete(set.values().next().value!);
+    this.seenUpTo.set(unit, Math.max(time, this.seenUpTo.get(unit) ?? -Infinity));
+    this.seenChanged = true;
+    return true;
+  }
+
+  /**
+   * One failed exit (`failed` false) or a unit gone to `failed`: counted once,
+   * whether it came as an event or from the supervisor's record. Three
+   * crashes within the window are a crash loop; a failed unit is always a
+   * finding, however few crashes came before (a start limit, restart =
+   * "never", a start that cannot work).
+   */
+  private failure(unit: string, time: number, reason: string, failed: boolean, stale = false): Finding | undefined {
+    // What a person or the agent asked for is not a failure.
+    if (/requested|by request|marked failed by/.test(reason)) {
+      this.see(unit, time);
+      return undefined;
+    }
+    if (!this.see(unit, time)) return undefined;
+    const t = this.track(unit);
+    const crash = crashOf(reason);
+    if (crash) {
+      t.lastCrash = crash.detail;
+      t.exits = [...t.exits.slice(-9), { time, reason: reason.split(";")[0]! }];
+      t.crashes = [...t.crashes.filter((x) => time - x < this.cfg.crashLoopWindowMs), time];
+    }
+    const oom = (crash?.detail ?? t.lastCrash) === "oom";
+    const detail = oom ? "" : (crash?.detail ?? t.lastCrash ?? "failed");
+    const recent = t.exits.filter((x) => time - x.time < this.cfg.crashLoopWindowMs);
+    const inputs = {
+      crashes: t.crashes.length,
+      window_s: this.cfg.crashLoopWindowMs / 1000,
+      last_reason: reason,
+      exits: recent.map((x) => ({ time: x.time, reason: x.reason })),
+      exit_codes: recent.map((x) => exitCodeOf(x.reason)).filter((c): c is number | string => c !== undefined),
+    };
+    const window = `${Math.round(this.cfg.crashLoopWindowMs / 1000)} s`;
+    if (failed) {
+      const before = recent.length < 2 ? "" : ` after ${recent.length} ${oom ? "OOM kills" : "crashes"} in ${Math.max(1, Math.round((time - recent[0]!.time) / 1000))} s (${codesText(inputs.exit_codes)})`;
+      return {
+        class: oom ? "oom" : "crash",
+        unit,
+        detail,
+        summary: `${unit} failed (${reason.split(";")[0]})${before}`,
+        inputs: { ...inputs, state: "failed" },
+        evidence: { by: "rule", name: "unit-failed", rule: "the supervisor gave the unit up (state failed)" },
+        time,
+      };
+    }
+    if (!crash || stale || t.crashes.length < this.cfg.crashLoopCount) return undefined;
+    return {
+      class: oom ? "oom" : "crash",
+      unit,
+      detail,
+      summary: oom ? `${unit} was OOM-killed ${t.crashes.length} times in ${window}` : `${unit} crashed ${t.crashes.length} times in ${window} (${detail.replace("=", " ")})`,
+      inputs,
+      evidence: { by: "rule", name: "crash-loop", rule: `${this.cfg.crashLoopCount} crashes within ${this.cfg.crashLoopWindowMs / 1000} s` },
+      time,
+    };
   }
 
   /** Crashes seen for a unit since `since` (the planner's outcome check). */
@@ -380,6 +466,36 @@ export class Detector {
       time: tick.ts,
     }];
   }
+}
+
+/** What a failed exit's reason says: its detail for a signature ("exit=3", "signal=SIGSEGV", "oom", "start"), or undefined when it is no crash. */
+export function crashOf(reason: string): { detail: string } | undefined {
+  const m = /OOM kill|exited with status (\d+)|killed by signal (\w+)|cannot start |never moved into its cgroup|exit status unknown/.exec(reason);
+  if (!m) return undefined;
+  if (m[0].startsWith("OOM")) return { detail: "oom" };
+  if (m[1] !== undefined) return { detail: `exit=${m[1]}` };
+  if (m[2] !== undefined) return { detail: `signal=${m[2]}` };
+  return { detail: m[0].startsWith("cannot") || m[0].startsWith("never") ? "start" : "exit=?" };
+}
+
+/** An exit's code for a person: the status (3), the signal ("SIGSEGV"), "OOM" or "no start". */
+export function exitCodeOf(reason: string): number | string | undefined {
+  const c = crashOf(reason)?.detail;
+  if (!c) return undefined;
+  if (c.startsWith("exit=")) return /^\d+$/.test(c.slice(5)) ? Number(c.slice(5)) : "unknown";
+  if (c.startsWith("signal=")) return c.slice(7);
+  return c === "oom" ? "OOM" : "no start";
+}
+
+/** "exit 3 ×5", "exit 1, SIGSEGV": the codes of a run of exits, repeats counted. */
+export function codesText(codes: readonly (number | string)[]): string {
+  const runs: { code: number | string; n: number }[] = [];
+  for (const c of codes) {
+    const last = runs[runs.length - 1];
+    if (last && last.code === c) last.n++;
+    else runs.push({ code: c, n: 1 });
+  }
+  return runs.map((r) => `${typeof r.code === "number" ? `exit ${r.code}` : r.code}${r.n > 1 ? ` ×${r.n}` : ""}`).join(", ");
 }
 
 function readCgroup(pid: number): string {

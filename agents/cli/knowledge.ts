@@ -6,8 +6,8 @@
 import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { AuditLog } from "../knowledge/audit.ts";
-import { knowledgePath, type Incident } from "../knowledge/store.ts";
-import { describeRecord, describeUpdateRecord, updateRecords } from "../agent/explain.ts";
+import { knowledgePath, parseDetails, type Incident } from "../knowledge/store.ts";
+import { describeRecord, describeUpdateRecord, incidentNotes, updateRecords } from "../agent/explain.ts";
 import { dirname, join } from "node:path";
 
 export const KNOWLEDGE_USAGE = `  incidents              recent incidents and what the agent did about them
@@ -43,10 +43,10 @@ export function knowledgeCommand(cmd: string, rest: string[], json: boolean): nu
       return v.ok && integrity === "ok" ? 0 : 1;
     }
     if (cmd === "incidents") {
-      const list = db.query<Incident, []>("SELECT * FROM incidents ORDER BY id DESC LIMIT 50").all();
+      const list = db.query<Incident & { details?: string | null }, []>("SELECT * FROM incidents ORDER BY id DESC LIMIT 50").all().map((i) => ({ ...i, details: parseDetails(i.details) }));
       if (json) console.log(JSON.stringify(list));
       else if (list.length === 0) console.log("no incidents");
-      else for (const i of list) console.log(`#${i.id} ${new Date(i.time).toISOString().slice(0, 19)} ${i.unit ?? "system"} [${i.state}] ${i.summary}`);
+      else for (const i of list) console.log([`#${i.id} ${new Date(i.time).toISOString().slice(0, 19)} ${i.unit ?? "system"} [${i.state}] ${i.summary}`, ...incidentNotes(i)].join("\n"));
       return 0;
     }
     if (rest[0] === "update" && rest.length === 1) {

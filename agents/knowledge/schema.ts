@@ -49,6 +49,22 @@ export const MIGRATIONS: readonly Migration[] = [
       db.run("CREATE INDEX IF NOT EXISTS audit_unit ON audit(unit, seq)");
     },
   },
+  {
+    version: 2,
+    what: "outcomes that tell a fix from a containment, the unit of each action (rate limits across restarts), and an incident's facts and decision",
+    up(db) {
+      db.run("ALTER TABLE remedy_stats ADD COLUMN contained INTEGER NOT NULL DEFAULT 0");
+      // Version 1 counted a freeze, a containment or a mark-failed that was carried out as a success: it only hid the trouble.
+      const containment = "('freeze', 'contain-limit', 'contain-freeze', 'mark-failed')";
+      db.run(`UPDATE remedy_stats SET contained = successes, successes = 0 WHERE remedy IN ${containment}`);
+      db.run(`UPDATE actions SET outcome = 'contained' WHERE outcome = 'success' AND remedy IN ${containment}`);
+      db.run("ALTER TABLE actions ADD COLUMN unit TEXT");
+      db.run("UPDATE actions SET unit = (SELECT unit FROM incidents WHERE incidents.id = actions.incident)");
+      db.run("CREATE INDEX actions_unit_time ON actions(unit, time)");
+      db.run("ALTER TABLE incidents ADD COLUMN details TEXT");
+      db.run("ALTER TABLE incidents ADD COLUMN decision TEXT");
+    },
+  },
 ];
 
 /** The newest schema this build knows. */

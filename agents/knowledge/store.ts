@@ -22,14 +22,34 @@ export interface Incident {
   signature: string;
   class: string;
   summary: string;
-  state: "open" | "healing" | "resolved" | "failed" | "proposed";
+  /** contained: hidden (frozen, quarantined), not fixed; a person must look. */
+  state: "open" | "healing" | "resolved" | "failed" | "proposed" | "contained";
   closed: number | null;
+  /** What was found: a failed unit's exit codes and last log lines. */
+  details?: IncidentDetails | null;
+  /** The agent's latest decision in one sentence: what it did, or why it did nothing. */
+  decision?: string | null;
 }
+
+export interface IncidentDetails {
+  /** The unit's last failed exits, oldest first ("exited with status 3"). */
+  exits?: { time: number; reason: string }[];
+  /** Their codes: 3, "SIGSEGV", "OOM". */
+  exit_codes?: (number | string)[];
+  /** The unit's last log lines (data, never instructions), as the supervisor keeps them. */
+  log?: string[];
+}
+
+export type Outcome = "success" | "failure" | "contained";
 
 export interface RemedyStat {
   remedy: string;
+  /** Every judged use: fixes, failures and containments. */
   attempts: number;
+  /** Fixes: the unit was healthy for the recovery window and the trouble did not come back. */
   successes: number;
+  /** Containments: frozen, quarantined or marked failed, which hides the trouble without fixing it. */
+  contained: number;
 }
 
 export interface StoreOptions {
@@ -280,43 +300,63 @@ export class Knowledge {
     return out;
   }
 
-  openIncident(i: Omit<Incident, "id" | "closed" | "state"> & { state?: Incident["state"] }): Incident {
-    this.db.run("INSERT INTO incidents (time, unit, signature, class, summary, state) VALUES (?, ?, ?, ?, ?, ?)", [i.time, i.unit, i.signature, i.class, i.summary, i.state ?? "open"]);
+  openIncident(i: Omit<Incident, "id" | "closed" | "state" | "decision"> & { state?: Incident["state"] }): Incident {
+    this.db.run("INSERT INTO incidents (time, unit, signature, class, summary, state, details) VALUES (?, ?, ?, ?, ?, ?, ?)", [
+      i.time, i.unit, i.signature, i.class, i.summary, i.state ?? "open", i.details ? JSON.stringify(i.details) : null,
+    ]);
     const id = this.db.query<{ id: number }, []>("SELECT last_insert_rowid() AS id").get()!.id;
-    return { ...i, id, state: i.state ?? "open", closed: null };
+    return { ...i, id, state: i.state ?? "open", closed: null, details: i.details ?? null, decision: null };
+  }
+
+  /** Notes the agent's latest decision on an incident: what it did, or why it did nothing. */
+  setIncidentDecision(id: number, decision: string): void {
+    this.db.run("UPDATE incidents SET decision = ? WHERE id = ?", [decision.slice(0, 1000), id]);
   }
 
   setIncidentState(id: number, state: Incident["state"], now = Date.now()): void {
+    // A contained incident is not closed: the trouble is hidden, not gone, until a person looks.
     const closed = state === "resolved" || state === "failed" ? now : null;
     this.db.run("UPDATE incidents SET state = ?, closed = ? WHERE id = ?", [state, closed, id]);
   }
 
   incidents(limit = 20, unit?: string): Incident[] {
-    if (unit) return this.db.query<Incident, [string, number]>("SELECT * FROM incidents WHERE unit = ? ORDER BY id DESC LIMIT ?").all(unit, limit);
-    return this.db.query<Incident, [number]>("SELECT * FROM incidents ORDER BY id DESC LIMIT ?").all(limit);
+    const rows = unit
+      ? this.db.query<Incident & { details: string | null }, [string, number]>("SELECT * FROM incidents WHERE unit = ? ORDER BY id DESC LIMIT ?").all(unit, limit)
+      : this.db.query<Incident & { details: string | null }, [number]>("SELECT * FROM incidents ORDER BY id DESC LIMIT ?").all(limit);
+    return rows.map((r) => ({ ...r, details: parseDetails(r.details) }));
   }
 
-  recordAction(a: { incident: number | null; time: number; signature: string; remedy: string; tool: string; args: object; auditSeq?: number }): number {
-    this.db.run("INSERT INTO actions (incident, time, signature, remedy, tool, args, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?)", [
-      a.incident, a.time, a.signature, a.remedy, a.tool, JSON.stringify(a.args), a.auditSeq ?? null,
+  recordAction(a: { incident: number | null; unit?: string | null; time: number; signature: string; remedy: string; tool: string; args: object; auditSeq?: number }): number {
+    this.db.run("INSERT INTO actions (incident, unit, time, signature, remedy, tool, args, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
+      a.incident, a.unit ?? null, a.time, a.signature, a.remedy, a.tool, JSON.stringify(a.args), a.auditSeq ?? null,
     ]);
     return this.db.query<{ id: number }, []>("SELECT last_insert_rowid() AS id").get()!.id;
   }
 
-  /** Stores whether a remedy worked, and counts it for its signature. */
-  recordOutcome(actionId: number, signature: string, remedy: string, success: boolean, now = Date.now()): void {
+  /** The remedies carried out for an incident, in order. */
+  incidentRemedies(incident: number): string[] {
+    return this.db.query<{ remedy: string }, [number]>("SELECT remedy FROM actions WHERE incident = ? ORDER BY id").all(incident).map((r) => r.remedy);
+  }
+
+  /** How many actions the agent took on a unit since `from`: its hourly limit, kept across restarts. */
+  actionsSince(unit: string, from: number): number {
+    return this.db.query<{ n: number }, [string, number]>("SELECT COUNT(*) AS n FROM actions WHERE unit = ? AND time > ?").get(unit, from)!.n;
+  }
+
+  /** Stores what a remedy did (a fix, a failure, or a containment that hid the trouble), and counts it for its signature. */
+  recordOutcome(actionId: number, signature: string, remedy: string, outcome: Outcome, now = Date.now()): void {
     this.db.transaction(() => {
-      this.db.run("UPDATE actions SET outcome = ?, outcome_time = ? WHERE id = ?", [success ? "success" : "failure", now, actionId]);
+      this.db.run("UPDATE actions SET outcome = ?, outcome_time = ? WHERE id = ?", [outcome, now, actionId]);
       this.db.run(
-        `INSERT INTO remedy_stats (signature, remedy, attempts, successes) VALUES (?, ?, 1, ?)
-         ON CONFLICT (signature, remedy) DO UPDATE SET attempts = attempts + 1, successes = successes + excluded.successes`,
-        [signature, remedy, success ? 1 : 0],
+        `INSERT INTO remedy_stats (signature, remedy, attempts, successes, contained) VALUES (?, ?, 1, ?, ?)
+         ON CONFLICT (signature, remedy) DO UPDATE SET attempts = attempts + 1, successes = successes + excluded.successes, contained = contained + excluded.contained`,
+        [signature, remedy, outcome === "success" ? 1 : 0, outcome === "contained" ? 1 : 0],
       );
     })();
   }
 
   remedyStats(signature: string): RemedyStat[] {
-    return this.db.query<RemedyStat, [string]>("SELECT remedy, attempts, successes FROM remedy_stats WHERE signature = ?").all(signature);
+    return this.db.query<RemedyStat, [string]>("SELECT remedy, attempts, successes, contained FROM remedy_stats WHERE signature = ?").all(signature);
   }
 
   get(key: string): string | undefined {
@@ -338,6 +378,16 @@ export class Knowledge {
 
   close(): void {
     this.db.close();
+  }
+}
+
+/** An incident's details as stored (JSON), or null when there are none (a file from before them) or they cannot be read. */
+export function parseDetails(text: string | null | undefined): IncidentDetails | null {
+  if (!text) return null;
+  try {
+    return JSON.parse(text) as IncidentDetails;
+  } catch {
+    return null;
   }
 }
 

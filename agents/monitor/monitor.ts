@@ -93,6 +93,8 @@ export class Monitor {
   private prevCpu = new Map<string, { us: number; wait?: number; at: number }>();
   private healthLatency = new Map<string, number>();
   private lastStatusPoll = 0;
+  /** Each unit's state, since and restart count when its status was last read. */
+  private marks = new Map<string, string>();
   units: UnitSummary[] = [];
   statuses = new Map<string, UnitStatus>();
   /** The latest reading of the thermal zones and CPU frequency. */
@@ -162,15 +164,17 @@ export class Monitor {
     const cur = this.thermal?.cpufreq[0]?.curKHz;
     if (cur !== undefined) system["sys.cpu_mhz"] = cur / 1000;
     this.units = await this.source.list();
-    // Health latency and limits change slowly: ask the supervisor every 5 s.
-    if (now - this.lastStatusPoll >= 5000) {
-      this.lastStatusPoll = now;
-      for (const u of this.units) {
-        const st = await this.source.status(u.name);
-        if (!st) continue;
-        this.statuses.set(u.name, st);
-        if (st.health?.last) this.healthLatency.set(u.name, st.health.last.latency_ms);
-      }
+    // Health latency and limits change slowly: ask the supervisor every 5 s; a unit whose state or restart count changed, at once (its status holds its failed exits).
+    const poll = now - this.lastStatusPoll >= 5000;
+    if (poll) this.lastStatusPoll = now;
+    for (const u of this.units) {
+      const mark = `${u.state} ${u.since} ${u.restarts}`;
+      if (!poll && this.marks.get(u.name) === mark) continue;
+      this.marks.set(u.name, mark);
+      const st = await this.source.status(u.name);
+      if (!st) continue;
+      this.statuses.set(u.name, st);
+      if (st.health?.last) this.healthLatency.set(u.name, st.health.last.latency_ms);
     }
     const units = new Map<string, UnitSample>();
     for (const u of this.units) {

@@ -3,7 +3,9 @@
 // so far (measured success, with a prior so that one lucky try does not
 // dominate), and climbs one rung each time a remedy fails; the last rung is
 // always "mark failed and tell the person". Rungs that cannot apply (raising a
-// limit the unit does not have) are skipped with a note.
+// limit the unit does not have) are skipped with a note. Freezing,
+// quarantining and marking failed contain trouble without fixing it: they are
+// scored as containments, never as fixes.
 
 import type { UnitStatus } from "../../init/control/protocol.ts";
 import type { RemedyStat } from "../knowledge/store.ts";
@@ -66,8 +68,19 @@ export function capPercentOf(remedy: "cap-cpu" | "cap-cpu-hard", ctx: PlanContex
   return remedy === "cap-cpu" ? p : Math.max(1, Math.round(p / 2));
 }
 
-/** Laplace-smoothed success rate: (successes + 1) / (attempts + 2). An untried remedy scores 0.5. */
-export function score(stat: RemedyStat | undefined): number {
+/** Remedies that hide the trouble (the unit or process stops running, or is cut off) rather than fix it. */
+export const CONTAINMENT: ReadonlySet<Remedy> = new Set<Remedy>(["freeze", "contain-limit", "contain-freeze", "mark-failed"]);
+
+export function isContainment(r: Remedy): boolean {
+  return CONTAINMENT.has(r);
+}
+
+/**
+ * Laplace-smoothed rate of fixes: (successes + 1) / (attempts + 2). An
+ * untried remedy scores 0.5; a containment counts as an attempt that fixed
+ * nothing, so a remedy that only hides the trouble sinks below one that fixes it.
+ */
+export function score(stat: RankStat | undefined): number {
   return stat ? (stat.successes + 1) / (stat.attempts + 2) : 0.5;
 }
 
@@ -75,7 +88,7 @@ export function score(stat: RemedyStat | undefined): number {
  * The order to try remedies in for a signature: by measured success, best
  * first, the ladder's own order breaking ties; the final rung stays last.
  */
-export function rankRemedies(cls: FindingClass, stats: RemedyStat[]): { remedy: Remedy; score: number }[] {
+export function rankRemedies(cls: FindingClass, stats: RankStat[]): { remedy: Remedy; score: number }[] {
   const ladder = LADDERS[cls];
   const last = ladder[ladder.length - 1]!;
   const body = ladder.length > 1 && (last === "mark-failed" || last === "observe" || last === "notify") ? ladder.slice(0, -1) : ladder.slice();
@@ -87,6 +100,9 @@ export function rankRemedies(cls: FindingClass, stats: RemedyStat[]): { remedy: 
   return out;
 }
 
+/** What ranking needs of a remedy's record: containments are attempts that fixed nothing. */
+export type RankStat = Pick<RemedyStat, "remedy" | "attempts" | "successes">;
+
 const MB = 2 ** 20;
 
 /** The tool calls of one remedy for one finding, or a reason it cannot apply. */
@@ -94,6 +110,10 @@ export function stepFor(remedy: Remedy, f: Finding, status: UnitStatus | undefin
   const unit = f.unit ?? "";
   switch (remedy) {
     case "restart":
+      // The supervisor restarted it until its start limit: one more plain restart ends the same way.
+      if (status?.state === "failed" && /^start limit reached/.test(status.reason)) {
+        return { skip: `the supervisor already restarted ${unit} until it reached its start limit (${status.reason.split(";")[0]!.replace(/^start limit reached: /, "")}), each start failing the same way` };
+      }
       return { remedy, calls: [{ tool: "unit.restart", args: { unit } }], why: "a clean restart clears transient faults and leaked memory" };
     case "restart-with-limits": {
       const mem = status?.limits.memory_max;
@@ -112,6 +132,7 @@ export function stepFor(remedy: Remedy, f: Finding, status: UnitStatus | undefin
     case "freeze":
       return { remedy, calls: [{ tool: "unit.freeze", args: { unit } }], why: "freezing stops it from doing more harm while a person looks" };
     case "mark-failed":
+      if (status?.state === "failed") return { remedy, calls: [], why: `${unit} is already failed (${status.reason.split(";")[0]}) and stays so until a person starts it` };
       return { remedy, calls: [{ tool: "unit.mark-failed", args: { unit, reason: "ladder-exhausted" } }], why: "every remedy failed; a person must look" };
     case "contain-limit":
       return { remedy, calls: [{ tool: "process.contain", args: { pid: f.pid ?? 0, how: "limit" } }], why: "a process outside every unit is limited to a tenth of a CPU" };

@@ -89,6 +89,8 @@ export interface UnitSummary {
 export interface UnitStatus extends UnitSummary {
   /** True while the unit's cgroup is frozen (its health checks pause meanwhile). */
   frozen: boolean;
+  /** The last failed exits (up to 10, oldest first), each at the time of the state change it caused ("exited with status 3"). */
+  exits?: { time: number; reason: string }[];
   exec: string[];
   restart: string;
   limits: { cpu_weight?: number; cpu_max?: string; memory_max?: number; pids_max?: number; latency_nice?: number; uclamp_min?: number };

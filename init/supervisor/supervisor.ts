@@ -416,6 +416,7 @@ export class Supervisor {
     return {
       ...this.summary(r),
       frozen: r.frozen,
+      exits: r.exits.slice(),
       latency_sensitive: r.unit.latencySensitive,
       exec: r.unit.exec,
       restart: r.unit.restart,

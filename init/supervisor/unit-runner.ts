@@ -40,6 +40,8 @@ export interface RunnerContext {
 
 /** A unit that ran this long started well: its restart delay goes back to the first one. */
 export const STABLE_RUN_MS = 10_000;
+/** How many failed exits a unit's status keeps. */
+export const MAX_EXITS = 10;
 const ADOPTED_POLL_MS = 100;
 
 /**
@@ -78,6 +80,8 @@ export class UnitRunner {
   lastCheck: { result: string; latencyMs: number; at: number } | undefined;
   /** Frozen by request (cgroup.freeze): health checks pause, since a frozen unit cannot answer them. */
   frozen = false;
+  /** The last failed exits, oldest first, each with the time of the state change it caused: a client that was not listening then (an agent starting) still learns of them. */
+  exits: { time: number; reason: string }[] = [];
   /** Per-task settings made by request (set-task-priority): applied to the unit's tasks at once and to its main process at each start, until its file changes. */
   runtime: { latencyNice?: number; nice?: number } = {};
   private child: ChildProcess | undefined;
@@ -276,6 +280,7 @@ export class UnitRunner {
     const policy = this.unit.restart;
     if (policy === "never" || (policy === "on-failure" && !failed)) {
       this.setState(failed ? "failed" : "inactive", `${why}; not restarted (restart = "${policy}")`);
+      if (failed) this.noteExit(why);
       this.ctx.say(`${this.name}: ${why}; not restarting (restart = "${policy}")`);
       return;
     }
@@ -284,8 +289,13 @@ export class UnitRunner {
     this.delay = Math.min(this.delay * 2, this.unit.restartDelayMaxMs);
     this.restarts++;
     this.setState("backoff", `${why}; restarting in ${formatDuration(delay)}`);
+    if (failed) this.noteExit(why);
     this.ctx.say(`${this.name}: ${why}; restarting in ${delay} ms`);
     this.later(delay, () => this.start(`restart after: ${why}`));
+  }
+
+  private noteExit(why: string): void {
+    this.exits = [...this.exits.slice(-(MAX_EXITS - 1)), { time: this.since, reason: why }];
   }
 
   private resolveStop(): void {

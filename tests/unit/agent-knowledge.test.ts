@@ -134,11 +134,11 @@ describe("learning", () => {
   test("outcomes are counted per signature and remedy; new signatures are counted per hour", () => {
     const k = fresh();
     const id = k.recordAction({ incident: null, time: 1, signature: "crash:demo:exit=3", remedy: "restart", tool: "unit.restart", args: {} });
-    k.recordOutcome(id, "crash:demo:exit=3", "restart", false);
-    k.recordOutcome(k.recordAction({ incident: null, time: 2, signature: "crash:demo:exit=3", remedy: "restart-with-limits", tool: "x", args: {} }), "crash:demo:exit=3", "restart-with-limits", true);
+    k.recordOutcome(id, "crash:demo:exit=3", "restart", "failure");
+    k.recordOutcome(k.recordAction({ incident: null, time: 2, signature: "crash:demo:exit=3", remedy: "restart-with-limits", tool: "x", args: {} }), "crash:demo:exit=3", "restart-with-limits", "success");
     expect(k.remedyStats("crash:demo:exit=3").sort((a, b) => a.remedy.localeCompare(b.remedy))).toEqual([
-      { remedy: "restart", attempts: 1, successes: 0 },
-      { remedy: "restart-with-limits", attempts: 1, successes: 1 },
+      { remedy: "restart", attempts: 1, successes: 0, contained: 0 },
+      { remedy: "restart-with-limits", attempts: 1, successes: 1, contained: 0 },
     ]);
     const now = 10 * 3600_000;
     expect(k.seeSignature("a", now - 1000)).toBe(true);

@@ -381,7 +381,7 @@ describe("the agent and a hot SoC", () => {
     expect(sup.requests.some((r) => r.op === "set-limits" && ["agent", "console", "slow", "idle"].includes(r.unit))).toBe(false);
     expect(agent.status().soc).toMatchObject({ state: "ok", capped_units: [] });
     // The remedy that was being judged when it cooled is credited; the one before is not.
-    expect(k.remedyStats("soc-hot:-")).toEqual(expect.arrayContaining([{ remedy: "cap-cpu", attempts: 1, successes: 0 }, { remedy: "cap-cpu-hard", attempts: 1, successes: 1 }]));
+    expect(k.remedyStats("soc-hot:-")).toEqual(expect.arrayContaining([{ remedy: "cap-cpu", attempts: 1, successes: 0, contained: 0 }, { remedy: "cap-cpu-hard", attempts: 1, successes: 1, contained: 0 }]));
     // Every step is in the audit log, in words.
     const told = k.audit.recent(20).reverse().map((r) => String((r.body as { justification?: string; summary?: string }).justification ?? (r.body as { summary?: string }).summary));
     expect(told).toEqual([

@@ -11,6 +11,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Knowledge, openKnowledge } from "../../agents/knowledge/store.ts";
+import { AuditLog } from "../../agents/knowledge/audit.ts";
 import { MIGRATIONS, MigrationFailed, SCHEMA_VERSION, SchemaTooNew, fileSchemaVersion, migrateSchema, userVersion, type Migration } from "../../agents/knowledge/schema.ts";
 import { ControlClient } from "../../init/control/client.ts";
 import type { AgentRequest, AgentResponse, AgentStatus } from "../../agents/protocol.ts";
@@ -28,21 +29,39 @@ afterEach(() => {
 
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 
-/** A knowledge base at version 1 with an incident, a remedy's record, a frame and two audit records. */
+/**
+ * A knowledge base as version 1 wrote it (its tables only, with rows written
+ * as version 1 wrote them): an incident, a restart that worked and a freeze
+ * that version 1 counted as a success, a frame and two audit records.
+ */
 function v1File(path = join(dir(), "agent", "knowledge.db")): string {
-  const k = new Knowledge(path);
-  const i = k.openIncident({ time: 1000, unit: "camera", signature: "crash:camera", class: "crash", summary: "camera crashed 3 times" });
-  k.recordOutcome(k.recordAction({ incident: i.id, time: 1001, signature: "crash:camera", remedy: "restart", tool: "unit.restart", args: { unit: "camera" } }), "crash:camera", "restart", true, 1002);
-  k.addFrame({ ts: 60_000, values: { "sys.cpu_pct": 12.5 } });
-  k.audit.append("incident", "camera", { justification: "noticed" }, 1000);
-  k.audit.append("decision", "camera", { justification: "restarted" }, 1001);
-  k.close();
+  mkdirSync(join(path, ".."), { recursive: true });
+  const db = new Database(path, { create: true });
+  db.run("PRAGMA journal_mode = WAL");
+  expect(migrateSchema(db, path, MIGRATIONS.slice(0, 1))).toEqual({ from: 0, to: 1 });
+  db.run("INSERT INTO incidents (id, time, unit, signature, class, summary, state) VALUES (1, 1000, 'camera', 'crash:camera', 'crash', 'camera crashed 3 times', 'resolved')");
+  db.run("INSERT INTO actions (incident, time, signature, remedy, tool, args, outcome, outcome_time) VALUES (1, 1001, 'crash:camera', 'restart', 'unit.restart', '[{\"unit\":\"camera\"}]', 'success', 1002)");
+  db.run("INSERT INTO actions (incident, time, signature, remedy, tool, args, outcome, outcome_time) VALUES (1, 1003, 'crash:camera', 'freeze', 'unit.freeze', '[{\"unit\":\"camera\"}]', 'success', 1004)");
+  db.run("INSERT INTO remedy_stats (signature, remedy, attempts, successes) VALUES ('crash:camera', 'restart', 1, 1), ('crash:camera', 'freeze', 2, 2)");
+  db.run("INSERT INTO keysets (id, names) VALUES (1, 'sys.cpu_pct')");
+  db.run("INSERT INTO frames_1s (ts, keyset, vals, delta) VALUES (60000, 1, ?, 0)", [new Uint8Array(Float32Array.from([12.5]).buffer)]);
+  const audit = new AuditLog(db, join(path, "..", "audit.head"));
+  audit.append("incident", "camera", { justification: "noticed" }, 1000);
+  audit.append("decision", "camera", { justification: "restarted" }, 1001);
+  db.close();
   return path;
+}
+
+/** A knowledge base at this build's version, migrated from v1File. */
+function currentFile(path?: string): string {
+  const p = v1File(path);
+  new Knowledge(p).close();
+  return p;
 }
 
 function kept(k: Knowledge): void {
   expect(k.incidents()).toMatchObject([{ unit: "camera", signature: "crash:camera", summary: "camera crashed 3 times" }]);
-  expect(k.remedyStats("crash:camera")).toEqual([{ remedy: "restart", attempts: 1, successes: 1 }]);
+  expect(k.remedyStats("crash:camera").find((r) => r.remedy === "restart")).toMatchObject({ attempts: 1, successes: 1 });
   expect(k.frames(0, 120_000)).toEqual([{ ts: 60_000, values: { "sys.cpu_pct": 12.5 } }]);
   expect(k.audit.verify()).toMatchObject({ ok: true, records: 2 });
 }
@@ -57,28 +76,53 @@ function columns(path: string, table: string): string[] {
 }
 
 /** A second version's migration for the tests: a note on every incident. */
+const NEXT = SCHEMA_VERSION + 1;
+
 function noteMigration(runs: { n: number }, failHalfWay = false): Migration {
   return {
-    version: 2,
+    version: NEXT,
     what: "a note on every incident",
     up(db) {
       runs.n++;
       db.run("ALTER TABLE incidents ADD COLUMN note TEXT NOT NULL DEFAULT ''");
-      db.run("UPDATE incidents SET note = 'seen by version 2'");
-      db.run("INSERT INTO kv (key, value) VALUES ('v2.migrated', 'yes')");
+      db.run("UPDATE incidents SET note = 'seen by the next version'");
+      db.run("INSERT INTO kv (key, value) VALUES ('next.migrated', 'yes')");
       if (failHalfWay) throw new Error("power cut");
       db.run("CREATE TABLE notes_index (incident INTEGER PRIMARY KEY)");
     },
   };
 }
 
-describe("schema version 1", () => {
-  test("a new file is version 1; reopened, it keeps its rows and its audit chain", () => {
+describe("schema versions", () => {
+  test("a new file is at the newest version; a version 1 file is brought to it, keeping its rows and its audit chain; reopened, nothing runs again", () => {
+    const fresh = join(dir(), "knowledge.db");
+    new Knowledge(fresh).close();
+    expect(fileSchemaVersion(fresh)).toBe(SCHEMA_VERSION);
     const path = v1File();
     expect(fileSchemaVersion(path)).toBe(1);
-    const k = new Knowledge(path);
-    expect(k.schema).toEqual({ from: 1, to: 1 });
+    let k = new Knowledge(path);
+    expect(k.schema).toEqual({ from: 1, to: SCHEMA_VERSION });
     kept(k);
+    k.close();
+    k = new Knowledge(path);
+    expect(k.schema).toEqual({ from: SCHEMA_VERSION, to: SCHEMA_VERSION });
+    kept(k);
+    k.close();
+  });
+
+  test("version 2: a freeze that version 1 counted as a success becomes a containment; old actions get their unit, so the hourly limit counts them", () => {
+    const path = v1File();
+    const k = new Knowledge(path);
+    expect(k.remedyStats("crash:camera").sort((a, b) => a.remedy.localeCompare(b.remedy))).toEqual([
+      { remedy: "freeze", attempts: 2, successes: 0, contained: 2 },
+      { remedy: "restart", attempts: 1, successes: 1, contained: 0 },
+    ]);
+    expect(k.db.query("SELECT remedy, unit, outcome FROM actions ORDER BY id").all()).toEqual([
+      { remedy: "restart", unit: "camera", outcome: "success" },
+      { remedy: "freeze", unit: "camera", outcome: "contained" },
+    ]);
+    expect(k.actionsSince("camera", 0)).toBe(2);
+    expect(k.incidents()[0]).toMatchObject({ details: null, decision: null });
     k.close();
   });
 
@@ -88,10 +132,10 @@ describe("schema version 1", () => {
     raw.run("PRAGMA user_version = 0");
     raw.close();
     const k = new Knowledge(path);
-    expect(k.schema).toEqual({ from: 0, to: 1 });
+    expect(k.schema).toEqual({ from: 0, to: SCHEMA_VERSION });
     kept(k);
     k.close();
-    expect(fileSchemaVersion(path)).toBe(1);
+    expect(fileSchemaVersion(path)).toBe(SCHEMA_VERSION);
   });
 
   test("a file from before changes-only frames gets the delta column, and its frames read as whole ones", () => {
@@ -103,7 +147,7 @@ describe("schema version 1", () => {
     raw.run("INSERT INTO frames_1s (ts, keyset, vals) VALUES (5000, 1, ?)", [new Uint8Array(Float32Array.from([1.5, 2.5]).buffer)]);
     raw.close();
     const k = new Knowledge(path);
-    expect(k.schema).toEqual({ from: 0, to: 1 });
+    expect(k.schema).toEqual({ from: 0, to: SCHEMA_VERSION });
     expect(columns(path, "frames_1s")).toContain("delta");
     expect(k.frames(0, 10_000)).toEqual([{ ts: 5000, values: { a: 1.5, b: 2.5 } }]);
     k.close();
@@ -113,27 +157,29 @@ describe("schema version 1", () => {
     expect(SCHEMA_VERSION).toBe(MIGRATIONS.length);
     MIGRATIONS.forEach((m, i) => expect(m.version).toBe(i + 1));
     expect(() => migrateSchema(new Database(":memory:"), ":memory:", [{ ...MIGRATIONS[0]!, version: 2 }])).toThrow(/out of order: entry 1 says version 2/);
+    // A released migration never changes: version 1 is the tables as they were.
+    expect(MIGRATIONS[0]!.what).toBe("the first numbered schema: metric history, incidents, actions, learning, conversation, audit chain");
   });
 });
 
 describe("migrations", () => {
   test("a migration runs once: at the next open it is not run again, and the rows stay", () => {
-    const path = v1File();
+    const path = currentFile();
     const runs = { n: 0 };
     const list = [...MIGRATIONS, noteMigration(runs)];
     let db = new Database(path);
-    expect(migrateSchema(db, path, list)).toEqual({ from: 1, to: 2 });
-    expect(migrateSchema(db, path, list)).toEqual({ from: 2, to: 2 });
+    expect(migrateSchema(db, path, list)).toEqual({ from: SCHEMA_VERSION, to: NEXT });
+    expect(migrateSchema(db, path, list)).toEqual({ from: NEXT, to: NEXT });
     db.close();
     db = new Database(path);
-    expect(migrateSchema(db, path, list)).toEqual({ from: 2, to: 2 });
+    expect(migrateSchema(db, path, list)).toEqual({ from: NEXT, to: NEXT });
     expect(runs.n).toBe(1);
-    expect(db.query("SELECT unit, note FROM incidents").all()).toEqual([{ unit: "camera", note: "seen by version 2" }]);
+    expect(db.query("SELECT unit, note FROM incidents").all()).toEqual([{ unit: "camera", note: "seen by the next version" }]);
     db.close();
   });
 
   test("a migration that fails half-way leaves the file at the old version with its data, and this version opens it", () => {
-    const path = v1File();
+    const path = currentFile();
     const before = columns(path, "incidents");
     const db = new Database(path);
     let err: unknown;
@@ -143,20 +189,20 @@ describe("migrations", () => {
       err = e;
     }
     expect(err).toBeInstanceOf(MigrationFailed);
-    expect((err as Error).message).toContain(`${path}: migrating the knowledge base from schema version 1 to 2 (a note on every incident) failed: power cut`);
-    expect((err as Error).message).toContain("The file stays at version 1 with its data");
-    expect(userVersion(db)).toBe(1);
-    expect(db.query("SELECT value FROM kv WHERE key = 'v2.migrated'").get()).toBeNull();
+    expect((err as Error).message).toContain(`${path}: migrating the knowledge base from schema version ${SCHEMA_VERSION} to ${NEXT} (a note on every incident) failed: power cut`);
+    expect((err as Error).message).toContain(`The file stays at version ${SCHEMA_VERSION} with its data`);
+    expect(userVersion(db)).toBe(SCHEMA_VERSION);
+    expect(db.query("SELECT value FROM kv WHERE key = 'next.migrated'").get()).toBeNull();
     db.close();
     expect(columns(path, "incidents")).toEqual(before);
     const k = new Knowledge(path);
-    expect(k.schema).toEqual({ from: 1, to: 1 });
+    expect(k.schema).toEqual({ from: SCHEMA_VERSION, to: SCHEMA_VERSION });
     kept(k);
     k.close();
   });
 
   test("a process killed in the middle of a migration leaves the old version with its data", async () => {
-    const path = v1File();
+    const path = currentFile();
     // The child migrates, writes half of it, says so, and waits to be killed inside the transaction.
     const child = `
       import { Database } from "bun:sqlite";
@@ -164,7 +210,7 @@ describe("migrations", () => {
       const db = new Database(${JSON.stringify(path)});
       db.run("PRAGMA journal_mode = WAL");
       db.run("PRAGMA synchronous = FULL");
-      migrateSchema(db, ${JSON.stringify(path)}, [...MIGRATIONS, { version: 2, what: "a big table", up(db) {
+      migrateSchema(db, ${JSON.stringify(path)}, [...MIGRATIONS, { version: ${NEXT}, what: "a big table", up(db) {
         db.run("ALTER TABLE incidents ADD COLUMN note TEXT NOT NULL DEFAULT ''");
         db.run("CREATE TABLE big (x BLOB)");
         for (let i = 0; i < 2000; i++) db.run("INSERT INTO big VALUES (?)", [new Uint8Array(4096)]);
@@ -178,9 +224,9 @@ describe("migrations", () => {
     expect(new TextDecoder().decode(first.value)).toContain("half");
     p.kill("SIGKILL");
     await p.exited;
-    expect(fileSchemaVersion(path)).toBe(1);
+    expect(fileSchemaVersion(path)).toBe(SCHEMA_VERSION);
     const k = new Knowledge(path);
-    expect(k.schema).toEqual({ from: 1, to: 1 });
+    expect(k.schema).toEqual({ from: SCHEMA_VERSION, to: SCHEMA_VERSION });
     expect(columns(path, "incidents")).not.toContain("note");
     expect(k.db.query("SELECT name FROM sqlite_master WHERE name = 'big'").get()).toBeNull();
     kept(k);
@@ -330,12 +376,15 @@ describe("the agent without its knowledge base", () => {
     expect(existsSync(join(d, "state", "agent"))).toBe(false);
   });
 
-  test("a file of this version: the status names it and its schema version", async () => {
+  test("a file of this version: the status names it and its schema version; one of version 1 is migrated and says so", async () => {
     const d = dir();
     mkdirSync(join(d, "run"));
     const path = v1File(join(d, "state", "agent", "knowledge.db"));
-    const { out, status } = await runAgent(d);
-    expect(out).toContain(`paio-agent: knowledge base ${path} (schema version 1; integrity ok)`);
-    expect(status.knowledge).toEqual({ state: "file", path, schema: 1 });
+    let { out, status } = await runAgent(d);
+    expect(out).toContain(`paio-agent: knowledge base ${path} (schema version ${SCHEMA_VERSION}, migrated from version 1; integrity ok)`);
+    expect(status.knowledge).toEqual({ state: "file", path, schema: SCHEMA_VERSION });
+    ({ out, status } = await runAgent(d));
+    expect(out).toContain(`paio-agent: knowledge base ${path} (schema version ${SCHEMA_VERSION}; integrity ok)`);
+    expect(status.knowledge).toEqual({ state: "file", path, schema: SCHEMA_VERSION });
   });
 });

@@ -1,0 +1,134 @@
+// Every unit that fails, however fast, is an incident: a real supervisor on
+// the host with real processes, and the real agent loop over its control
+// socket and a real knowledge base. A unit that reaches its start limit
+// before the agent looks, and one that fails after two crashes while the
+// agent listens, both become incidents with their exit codes and last log
+// lines, and the agent says why it did nothing; a restarted agent does not
+// count them again.
+import { describe, expect, test } from "vitest";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { startSupervisor, tempDir, unit, type Sup } from "../helpers/host-supervisor.ts";
+import { Agent } from "../../agents/agent/agent.ts";
+import { explainUnit, incidentsText } from "../../agents/agent/explain.ts";
+import { DEFAULT_CONFIG } from "../../agents/agent/config.ts";
+import { SupervisorLink } from "../../agents/agent/supervisor-link.ts";
+import { DEFAULT_POLICY } from "../../agents/guard/policy.ts";
+import { Knowledge } from "../../agents/knowledge/store.ts";
+import type { Collector } from "../../agents/monitor/monitor.ts";
+import { ControlClient } from "../../init/control/client.ts";
+import type { UnitEvent, UnitStatus } from "../../init/control/protocol.ts";
+
+/** Writes "cannot open /dev/video0" and exits with status 3 a fifth of a second after it starts; restarted quickly. */
+const FAST = `exec = ["/bin/sh", "-c", "echo 'fast: cannot open /dev/video0'; sleep 0.2; exit 3"]
+restart = "on-failure"
+restart_delay = "100ms"
+restart_delay_max = "200ms"
+`;
+
+function setUp(): { d: string; s: Sup; sock: string } {
+  const d = tempDir();
+  const sock = join(d, "run", "control.sock");
+  return { d, s: startSupervisor(d, { PAIO_CONTROL_SOCKET: sock }), sock };
+}
+
+function agentOn(d: string, link: SupervisorLink, k: Knowledge): Agent {
+  const steady: Collector[] = [{ name: "steady", minPeriodMs: 0, costMs: 0, lastRun: 0, last: {}, run: async () => ({ "sys.cpu_pct": 5 }) }];
+  mkdirSync(join(d, "sys"), { recursive: true });
+  return new Agent({
+    supervisor: link, knowledge: k, policy: DEFAULT_POLICY,
+    config: { ...DEFAULT_CONFIG, retrainEveryMs: 0, cooldownMs: 0 },
+    detector: { outsideScanMs: 1e12 },
+    cgroupRoot: join(d, "no-cgroup"),
+    monitor: { collectors: steady, sysfsRoot: join(d, "sys"), thermalPeriodMs: 0 },
+    updateJournal: join(d, "journal.jsonl"),
+  });
+}
+
+async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(100);
+  }
+}
+
+describe("a unit that fails fast", () => {
+  test("it reached its start limit before the agent looked: an incident with its exit codes and last log lines; the agent says why it did nothing; a restarted agent does not count it again", async () => {
+    const { d, s, sock } = setUp();
+    unit(d, "fast", FAST);
+    await s.waitFor(/fast: failed: start limit reached/, 15_000);
+    // The supervisor keeps the exits for whoever was not listening.
+    const link = new SupervisorLink(sock, () => {}, () => {});
+    const st = (await link.status("fast")) as UnitStatus;
+    expect(st.exits?.map((x) => x.reason)).toEqual(Array(5).fill("exited with status 3"));
+
+    const path = join(d, "state", "agent", "knowledge.db");
+    let k = new Knowledge(path);
+    let agent = agentOn(d, link, k);
+    await agent.tick();
+    await agent.tick();
+    const incidents = k.incidents();
+    expect(incidents).toHaveLength(1);
+    const [i] = incidents;
+    expect(i).toMatchObject({ unit: "fast", class: "crash", signature: "crash:fast:exit=3", state: "failed" });
+    expect(i!.summary).toMatch(/^fast failed \(start limit reached: 5 starts within [^)]+\) after 5 crashes in \d+ s \(exit 3 ×5\)$/);
+    expect(i!.details?.exit_codes).toEqual([3, 3, 3, 3, 3]);
+    expect(i!.details?.log?.at(-1)).toBe("fast: cannot open /dev/video0");
+    // Restarting it would only fail the same way, and it is failed already: the agent does nothing, and says why.
+    expect(i!.decision).toMatch(/^did nothing: fast is already failed \(start limit reached: 5 starts within [^)]+\) and stays so until a person starts it$/);
+    const decision = k.audit.recent(5, "fast", ["decision"]).at(-1)!;
+    expect(decision.body).toMatchObject({ executed: false, action: [] });
+    expect(String((decision.body as { justification: string }).justification)).toMatch(/Skipped: restart fast does not apply \(the supervisor already restarted fast until it reached its start limit \(5 starts within [^)]+\), each start failing the same way\); raise fast's memory limit and restart it does not apply \(fast has no memory limit to raise\)\. Tried: nothing\.$/);
+    expect((await link.status("fast"))?.state).toBe("failed");
+
+    const why = explainUnit(k, "fast").reply;
+    expect(why).toMatch(/noticed: fast failed \(start limit reached.*\) after 5 crashes in \d+ s \(exit 3 ×5\)\. Exit codes: exit 3 ×5\.\n {4}log: "fast: cannot open \/dev\/video0" \(5 times\)$/m);
+    expect(why).toMatch(/did nothing: fast failed .*I did nothing more: fast is already failed/);
+    const list = incidentsText(k).reply;
+    expect(list).toContain('exit codes: exit 3 ×5; last log line: "fast: cannot open /dev/video0"');
+    expect(list).toMatch(/agent: did nothing: fast is already failed/);
+    k.close();
+
+    // The agent restarts: the same failure is not a new incident.
+    k = new Knowledge(path);
+    agent = agentOn(d, link, k);
+    await agent.tick();
+    await agent.tick();
+    expect(k.incidents()).toHaveLength(1);
+    k.close();
+  }, 30_000);
+
+  test("it reached its start limit after two crashes while the agent listened: an incident at once, though no crash loop was counted", async () => {
+    const { d, s, sock } = setUp();
+    await s.waitFor(/paio: supervisor ready/);
+    const path = join(d, "state", "agent", "knowledge.db");
+    const k = new Knowledge(path);
+    const link = new SupervisorLink(sock, () => {}, () => {});
+    const agent = agentOn(d, link, k);
+    const events = await ControlClient.connect(sock);
+    const handled: Promise<void>[] = [];
+    events.onEvent((e) => {
+      if (e.event === "unit") handled.push(agent.onUnitEvent(e as unknown as UnitEvent));
+    });
+    expect((await events.request({ op: "subscribe" })).ok).toBe(true);
+    try {
+      unit(d, "twice", `${FAST.replace(/fast/g, "twice")}start_limit = { burst = 2, interval = "60s" }\n`);
+      expect((await link.request({ op: "reload" })).ok).toBe(true);
+      const i = await until("an incident about twice", () => k.incidents().find((x) => x.unit === "twice" && x.state === "failed"));
+      expect(i.summary).toMatch(/^twice failed \(start limit reached: 2 starts within [^)]+\) after 2 crashes in \d+ s \(exit 3 ×2\)$/);
+      expect(i.details?.exit_codes).toEqual([3, 3]);
+      expect(i.details?.log).toContain("twice: cannot open /dev/video0");
+      expect(i.decision).toMatch(/^did nothing: twice is already failed/);
+      await Promise.all(handled);
+      // The next look at the supervisor's record finds nothing new.
+      await agent.tick();
+      expect(k.incidents().filter((x) => x.unit === "twice")).toHaveLength(1);
+    } finally {
+      events.close();
+      k.close();
+    }
+  }, 30_000);
+});
