@@ -16,6 +16,7 @@ import { loadPolicy, policyPaths } from "../guard/policy.ts";
 import { Understander } from "../nlu/understand.ts";
 import type { CallResult } from "../protocol.ts";
 import { connectAgent } from "./agent.ts";
+import { terminalLine } from "../terminal-text.ts";
 
 export const ASK_USAGE = `  ask [--dry-run] [--json] [--yes] [--units a,b] "TEXT"   do what TEXT asks (plain English), through the agent`;
 
@@ -103,9 +104,10 @@ export async function askCommand(args: string[], json: boolean): Promise<number>
     const res = r.result as CallResult;
     if (json) console.log(JSON.stringify({ intent: u.intent, slots: u.slots, confidence: u.confidence, needs_confirmation: u.needs_confirmation, plan: u.plan, reply: res.reply, status: res.status, output: res.output, audit_seq: res.audit_seq }));
     else {
-      console.log(res.reply);
+      // Replies and log lines carry data (names, log text): shown with their control characters made visible.
+      console.log(res.reply.split("\n").map(terminalLine).join("\n"));
       if (res.status === "needs-confirmation") console.log("Run it again with --yes to confirm.");
-      else if (res.output && typeof res.output === "object" && "lines" in (res.output as object)) console.log((res.output as { lines: string[] }).lines.join("\n"));
+      else if (res.output && typeof res.output === "object" && "lines" in (res.output as object)) console.log((res.output as { lines: string[] }).lines.map(terminalLine).join("\n"));
     }
     return res.status === "done" ? 0 : res.status === "needs-confirmation" ? 3 : 1;
   } finally {

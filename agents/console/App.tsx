@@ -9,6 +9,7 @@ import { useEffect, useRef, useState } from "react";
 import type { AgentEvent } from "../protocol.ts";
 import type { Engine, StatusLine } from "./engine.ts";
 import { maskSecrets } from "../nlu/wifi.ts";
+import { terminalLine } from "../terminal-text.ts";
 
 export interface Look {
   columns: number;
@@ -31,7 +32,7 @@ const FEED_LINES = 5;
 
 function clip(s: string, width: number): string {
   // Control characters from data never reach the terminal.
-  const clean = s.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "?");
+  const clean = terminalLine(s);
   return clean.length > width ? clean.slice(0, width - 1) + (width > 1 ? "~" : "") : clean;
 }
 
