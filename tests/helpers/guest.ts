@@ -84,8 +84,8 @@ pcount() {
 `;
 
 /** Runs a script that must succeed; returns its output. */
-export async function sh(guest: Guest, script: string): Promise<string> {
-  const { code, output } = await guest.sh(PRELUDE + script);
+export async function sh(guest: Guest, script: string, timeoutMs?: number): Promise<string> {
+  const { code, output } = await guest.sh(PRELUDE + script, timeoutMs);
   if (code !== 0) throw new Error(`guest script failed with ${code}:\n${script}\n--- output ---\n${output}`);
   return output;
 }
