@@ -6,7 +6,8 @@ import { bootGuest, consoleLine, sh } from "../helpers/guest.ts";
 
 /** Shell helpers on top of `paio --json`. */
 const HELPERS = `
-ufield() { paio --json status "$1" | sed -n "s/.*\\"$2\\":\\"\\{0,1\\}\\([^\\",}]*\\).*/\\1/p"; }
+# ufield UNIT FIELD: one top-level field of the unit's status (its JSON also holds nested "reason"s, of past exits).
+ufield() { paio --json status "$1" | F="$2" bun -e 'const v = JSON.parse(await Bun.stdin.text())[process.env.F]; console.log(v ?? "")'; }
 statepid() { sed -n "/\\"$1\\"/,/}/s/.*\\"pid\\": \\([0-9]*\\).*/\\1/p" /run/paio/supervisor.json | head -n 1; }
 now() { cut -d' ' -f1 /proc/uptime; }
 `;
