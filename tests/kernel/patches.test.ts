@@ -15,14 +15,19 @@ const PRISTINE = join(process.env.PAIO_CACHE ?? join(homedir(), ".cache", "paio"
 
 const series = () => readdirSync(PATCHES).filter((f) => /^\d{4}-.*\.patch$/.test(f)).sort();
 
+/** Every file the series touches, from the patches' own headers. */
+const touched = () => [...new Set(series().flatMap((p) => [...readFileSync(join(PATCHES, p), "utf8").matchAll(/^diff --git a\/(\S+) /gm)].map((m) => m[1]!)))].sort();
+
 beforeAll(() => {
-  if (existsSync(join(PRISTINE, "kernel/sched/core.c"))) return;
+  const files = touched();
+  if (files.every((f) => existsSync(join(PRISTINE, f)))) return;
   if (!existsSync(TARBALL)) throw new Error(`${TARBALL} is missing: run 'make deps' (it installs linux-source-6.1)`);
   const tmp = `${PRISTINE}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  const r = Bun.spawnSync(["tar", "-xf", TARBALL, "-C", tmp, "--strip-components=1", "linux-source-6.1/kernel/sched", "linux-source-6.1/include/linux/sched.h"], { stderr: "pipe" });
+  const r = Bun.spawnSync(["tar", "-xf", TARBALL, "-C", tmp, "--strip-components=1", ...files.map((f) => `linux-source-6.1/${f}`)], { stderr: "pipe" });
   if (r.exitCode !== 0) throw new Error(r.stderr.toString());
+  rmSync(PRISTINE, { recursive: true, force: true });
   renameSync(tmp, PRISTINE);
 }, 180_000);
 
