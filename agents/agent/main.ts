@@ -21,6 +21,10 @@ import { schedulingLine } from "../execute/scheduling.ts";
 import { loadAgentModels } from "./models.ts";
 import { reportProvisioningProblems } from "../../lib/provision/incidents.ts";
 import { dataFormatProblem } from "../../lib/data-format.ts";
+import { nameProcess } from "../../lib/process-name.ts";
+
+// Shown as paio-agent in ps, top and process.top, not as "bun" (lib/process-name.ts).
+nameProcess("paio-agent");
 
 function say(line: string): void {
   console.log(`paio-agent: ${line}`);

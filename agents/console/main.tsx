@@ -13,6 +13,10 @@ import { AgentEngine } from "./engine.ts";
 import { LlmBackend, loadLlmConfig } from "../nlu/llm.ts";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { nameProcess } from "../../lib/process-name.ts";
+
+// Shown as paio-console in ps, top and process.top, not as "bun" (lib/process-name.ts).
+nameProcess("paio-console");
 
 /** The exit status that asks console-ui for a root shell. */
 const SHELL_EXIT = 3;

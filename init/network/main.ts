@@ -8,6 +8,10 @@ import { ControlClient } from "../control/client.ts";
 import type { PublishedEvent, UnitSummary } from "../control/protocol.ts";
 import { DEFAULT_PATHS, ensureRunNet, NetworkUnit } from "./daemon.ts";
 import { interfaceNames } from "./links.ts";
+import { nameProcess } from "../../lib/process-name.ts";
+
+// Shown as paio-network in ps, top and process.top, not as "bun" (lib/process-name.ts).
+nameProcess("paio-network");
 
 const WATCH_MS = 2000;
 const say = (line: string) => console.log(line);

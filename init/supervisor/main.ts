@@ -10,6 +10,10 @@ import { ControlServer } from "./control-server.ts";
 import { Pid1Link } from "./pid1-link.ts";
 import { configFromEnv, Supervisor } from "./supervisor.ts";
 import { startUpdateGate } from "../update/gate.ts";
+import { nameProcess } from "../../lib/process-name.ts";
+
+// Shown as paio-supervisor in ps, top and process.top, not as "bun" (lib/process-name.ts).
+nameProcess("paio-supervisor");
 
 // First, before any unit is started: the descriptor PID 1 watches us through must not leak into units.
 const pid1 = new Pid1Link(process.env);

@@ -79,6 +79,10 @@ describe("agent in QEMU", () => {
     }, 120_000);
     // The image's kernel has both hints (kernel-patches/); tests/e2e/watchdog.test.ts boots a stock one.
     expect(out).toMatch(/scheduling through per-task latency nice and cpu\.latency\.nice \(patched kernel\)/);
+    // PAIO's programs name themselves: the process list shows them, not three "bun"s.
+    const agent = await json<{ pid: number }>("paio --json status agent");
+    const names = await sh(g, `cat /proc/$(cat /run/paio/supervisor.pid)/comm /proc/${agent.pid}/comm`);
+    expect(names).toBe("paio-supervisor\npaio-agent\n");
   }, 180_000);
 
   test("a crash loop: the ladder climbs to the remedy that works; the second time, that remedy comes first", async () => {
