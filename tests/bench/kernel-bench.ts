@@ -114,6 +114,9 @@ async function measure(outDir: string, label: string, configs: Config[], through
   try {
     await guest.waitReady(300_000);
     await putKernelTools(guest, tools);
+    // The agent would take the loads (busy, in no unit) for trouble and contain them: it only watches meanwhile.
+    const off = await guest.sh("for i in $(seq 1 90); do paio agent mode off && exit 0; sleep 1; done; exit 1", 120_000);
+    if (off.code !== 0) throw new Error(`${label}: the agent did not take 'mode off':\n${off.output}`);
     const run = async (script: string, what: string): Promise<string> => {
       const { code, output } = await guest.sh(PRELUDE + script, (SECONDS + 120) * 1000 * 4);
       if (code !== 0 || /^FAIL /m.test(output)) throw new Error(`${label}: ${what} failed (exit ${code}):\n${output}`);
