@@ -56,46 +56,46 @@ ${LN} -u 65534 -n 5 sh -c '${LN} -g $$'; echo "rc $?"`);
 });
 
 describe("the hint at pick time", () => {
-  // One CPU, a CPU hog and a probe that works 2 ms and sleeps 2 ms, both in
-  // one group. The probe asks for exactly its fair half, so stock CFS gives
-  // it little sleeper credit: when it wakes while the hog is a few
-  // milliseconds into its slice, it is not far enough behind to preempt and
-  // waits for the slice (or a tick) to end. At latency nice -20 its 4.5 ms
-  // offset lets it preempt, or be picked from the latency queue, at once.
-  // Run-queue wait per run comes from the probe's own schedstat.
-  // A first round warms the guest up and is not counted; then four rounds
-  // of each, alternating, summed.
-  test("a hinted task that wakes beside a CPU hog waits less on the run queue than the same task at hint 0", async () => {
-    // The agent would take the hog (busy, in no unit) for trouble and contain it: it only watches meanwhile.
+  // One group holds a pipe-bound load (hackbench -p -g 1: 40 tasks that wake
+  // each other all the time) and a probe that works 0.2 ms and sleeps 10 ms.
+  // On wake-up the load's tasks get the same sleeper credit as the probe, so
+  // stock CFS often queues the probe behind several of them. At latency nice
+  // -20 its 4.5 ms offset lets it preempt, or be picked from the latency
+  // queue, first. Run-queue wait per run comes from the probe's own
+  // /proc/self/schedstat (the wait statistics). A first round warms the guest
+  // up and is not counted; then three rounds of each, alternating, summed.
+  test("a hinted task that wakes among a busy group's tasks waits far less on the run queue than at hint 0", async () => {
+    // The agent would take the load (busy, in no unit) for trouble and contain it: it only watches meanwhile.
     const out = await sh(g, `
 for i in $(seq 1 90); do paio agent mode off >/dev/null 2>&1 && break; sleep 1; done
 mkdir -p ${CG}/pick
 run() {
-  sh -c 'echo $$ > ${CG}/pick/cgroup.procs; exec ${LN} -c 0 -n 0 sh -c "while :; do :; done"' &
-  sleep 1
-  sh -c "echo \\$\\$ > ${CG}/pick/cgroup.procs; exec ${LN} -c 0 -n $1 /tmp/wake-probe 2000 2000 5"
-  for p in $(cat ${CG}/pick/cgroup.procs); do kill -9 $p; done; wait 2>/dev/null; sleep 0.5
+  sh -c 'echo $$ > ${CG}/pick/cgroup.procs; exec hackbench -p -g 1 -l 100000000' >/dev/null 2>&1 &
+  sleep 2
+  sh -c "echo \\$\\$ > ${CG}/pick/cgroup.procs; exec ${LN} -n $1 /tmp/wake-probe 200 10000 8"
+  for p in $(cat ${CG}/pick/cgroup.procs); do kill -9 $p; done; wait 2>/dev/null; sleep 1
 }
 echo "warm-up $(run 0)"
-for r in 1 2 3 4; do echo "hint 0 $(run 0)"; echo "hint -20 $(run -20)"; done
+for r in 1 2 3; do echo "hint 0 $(run 0)"; echo "hint -20 $(run -20)"; done
 rmdir ${CG}/pick
 paio agent mode auto >/dev/null`, 240_000);
     const fig = (hint: number) => {
       const rows = [...out.matchAll(new RegExp(`^hint ${hint} samples (\\d+) p50_us (\\d+) p99_us (\\d+) max_us (\\d+) rq_wait_us (\\d+) runs (\\d+)$`, "gm"))];
-      if (rows.length !== 4) throw new Error(`expected four rounds at hint ${hint}:\n${out}`);
+      if (rows.length !== 3) throw new Error(`expected three rounds at hint ${hint}:\n${out}`);
       const n = rows.map((m) => m.slice(1).map(Number) as [number, number, number, number, number, number]);
-      const p99 = n.map((r) => r[2]).sort((x, y) => x - y)[2]!;
+      const p99 = n.map((r) => r[2]).sort((x, y) => x - y)[1]!;
       const wait = n.reduce((t, r) => t + r[4], 0);
       const runs = n.reduce((t, r) => t + r[5], 0);
       return { samples: Math.min(...n.map((r) => r[0])), p99, waitPerRun: wait / runs };
     };
     const plain = fig(0);
     const hinted = fig(-20);
-    console.log(`wake-up beside a CPU hog on one CPU, 4 rounds of 5 s: hint 0 wait per run ${plain.waitPerRun.toFixed(0)} us, median p99 lateness ${plain.p99} us; hint -20 wait per run ${hinted.waitPerRun.toFixed(0)} us, median p99 ${hinted.p99} us (ratio ${(plain.waitPerRun / hinted.waitPerRun).toFixed(2)}x)`);
-    expect(plain.samples).toBeGreaterThan(500);
-    expect(hinted.samples).toBeGreaterThan(500);
-    // Measured on this scenario: 1.7 to 4.3 times less wait with the hint over three runs of this test (docs/kernel.md).
-    expect(hinted.waitPerRun).toBeLessThan(plain.waitPerRun * 0.7);
+    console.log(`wake-up among hackbench -p -g 1, 3 rounds of 8 s: hint 0 wait per run ${plain.waitPerRun.toFixed(0)} us, median p99 lateness ${plain.p99} us; hint -20 wait per run ${hinted.waitPerRun.toFixed(0)} us, median p99 ${hinted.p99} us (ratio ${(plain.waitPerRun / hinted.waitPerRun).toFixed(2)}x)`);
+    expect(plain.samples).toBeGreaterThan(400);
+    expect(hinted.samples).toBeGreaterThan(400);
+    // Measured on this scenario: 3.2 to 3.6 times less wait with the hint (docs/kernel.md); half is the bar.
+    expect(hinted.waitPerRun).toBeLessThan(plain.waitPerRun / 2);
+    expect(hinted.p99).toBeLessThan(plain.p99);
   }, 300_000);
 });
 
