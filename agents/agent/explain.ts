@@ -6,6 +6,7 @@ import type { AuditLog, AuditRecord } from "../knowledge/audit.ts";
 import type { Incident, Knowledge } from "../knowledge/store.ts";
 import type { Monitor } from "../monitor/monitor.ts";
 import { codesText } from "../analyze/detect.ts";
+import { terminalLine } from "../terminal-text.ts";
 
 function clock(ms: number): string {
   return new Date(ms).toISOString().slice(11, 19);
@@ -63,23 +64,26 @@ function repeats(lines: string[]): { line: string; n: number }[] {
 /** One line per audit record, for `paio why` and incident.explain. */
 export function describeRecord(r: AuditRecord): string {
   const b = r.body as Record<string, unknown>;
-  const j = typeof b.justification === "string" ? b.justification : "";
+  // Summaries, justifications, results and log lines carry data (unit names,
+  // a unit's own output): no control character of theirs reaches a terminal,
+  // and the only line breaks are the ones put here.
+  const j = typeof b.justification === "string" ? terminalLine(b.justification) : "";
   switch (r.kind) {
     case "incident": {
       const codes = Array.isArray(b.exit_codes) && b.exit_codes.length ? ` Exit codes: ${codesText(b.exit_codes as (number | string)[])}.` : "";
       // The unit's own words are data: quoted, never read as instructions.
-      const log = repeats(Array.isArray(b.log) ? (b.log as unknown[]).filter((l): l is string => typeof l === "string" && l !== "") : []).slice(-3);
-      return `${clock(r.time)} [audit #${r.seq}] noticed: ${b.summary}${codes ? `.${codes}` : ""}${log.map(({ line, n }) => `\n    log: "${line}"${n > 1 ? ` (${n} times)` : ""}`).join("")}`;
+      const log = repeats(Array.isArray(b.log) ? (b.log as unknown[]).filter((l): l is string => typeof l === "string" && l !== "").map(terminalLine) : []).slice(-3);
+      return `${clock(r.time)} [audit #${r.seq}] noticed: ${terminalLine(String(b.summary ?? ""))}${codes ? `.${codes}` : ""}${log.map(({ line, n }) => `\n    log: "${line}"${n > 1 ? ` (${n} times)` : ""}`).join("")}`;
     }
     case "decision": {
       // A decision with nothing to carry out is the agent saying why it did nothing (more).
       const what = b.executed !== false ? "acted" : Array.isArray(b.action) && b.action.length === 0 ? "did nothing" : "proposed";
-      return `${clock(r.time)} [audit #${r.seq}] ${what}: ${j}${b.result ? ` Result: ${b.result}.` : ""}`;
+      return `${clock(r.time)} [audit #${r.seq}] ${what}: ${j}${b.result ? ` Result: ${terminalLine(String(b.result))}.` : ""}`;
     }
     case "outcome":
       return `${clock(r.time)} [audit #${r.seq}] outcome: ${j}`;
     case "call":
-      return `${clock(r.time)} [audit #${r.seq}] ${b.executed ? "did what a person asked" : "refused a request"}: ${j}${b.result ? ` Result: ${b.result}.` : ""}`;
+      return `${clock(r.time)} [audit #${r.seq}] ${b.executed ? "did what a person asked" : "refused a request"}: ${j}${b.result ? ` Result: ${terminalLine(String(b.result))}.` : ""}`;
     case "update":
       return `${clock(r.time)} [audit #${r.seq}] update: ${j}${typeof b.incident === "number" ? ` (incident #${b.incident})` : ""}`;
     default:
@@ -115,10 +119,10 @@ export function describeUpdateRecord(r: AuditRecord): string {
   if (r.kind === "update") {
     const ev = b.event as { kind?: string; at?: number } | undefined;
     const at = typeof ev?.at === "number" && ev.at > 0 ? ev.at : r.time;
-    return `${when(at)} [audit #${r.seq}] ${ev?.kind ?? "update"}: ${b.justification}${typeof b.incident === "number" ? ` (incident #${b.incident})` : ""}`;
+    return `${when(at)} [audit #${r.seq}] ${terminalLine(String(ev?.kind ?? "update"))}: ${terminalLine(String(b.justification ?? ""))}${typeof b.incident === "number" ? ` (incident #${b.incident})` : ""}`;
   }
   const call = b.call as { tool?: string; args?: Record<string, unknown> } | undefined;
   const asked = call?.tool === "update.install" ? `install the update from ${call.args?.source}` : call?.tool === "update.rollback" ? "go back to the other slot's version" : `see the update status`;
   const result = !b.executed ? `; refused: ${String(b.justification).replace(/^refused: /, "")}.` : b.ok === false ? `; it failed: ${b.result}` : `: ${b.result}`;
-  return `${when(r.time)} [audit #${r.seq}] a person asked to ${asked}${result}`;
+  return terminalLine(`${when(r.time)} [audit #${r.seq}] a person asked to ${asked}${result}`);
 }

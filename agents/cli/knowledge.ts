@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { AuditLog } from "../knowledge/audit.ts";
 import { knowledgePath, parseDetails, type Incident } from "../knowledge/store.ts";
 import { describeRecord, describeUpdateRecord, incidentNotes, updateRecords } from "../agent/explain.ts";
+import { terminalLine } from "../terminal-text.ts";
 import { dirname, join } from "node:path";
 
 export const KNOWLEDGE_USAGE = `  incidents              recent incidents and what the agent did about them
@@ -46,7 +47,8 @@ export function knowledgeCommand(cmd: string, rest: string[], json: boolean): nu
       const list = db.query<Incident & { details?: string | null }, []>("SELECT * FROM incidents ORDER BY id DESC LIMIT 50").all().map((i) => ({ ...i, details: parseDetails(i.details) }));
       if (json) console.log(JSON.stringify(list));
       else if (list.length === 0) console.log("no incidents");
-      else for (const i of list) console.log([`#${i.id} ${new Date(i.time).toISOString().slice(0, 19)} ${i.unit ?? "system"} [${i.state}] ${i.summary}`, ...incidentNotes(i)].join("\n"));
+      // Summaries and notes carry data (unit names, log lines): shown without their control characters.
+      else for (const i of list) console.log([`#${i.id} ${new Date(i.time).toISOString().slice(0, 19)} ${i.unit ?? "system"} [${i.state}] ${i.summary}`, ...incidentNotes(i)].map(terminalLine).join("\n"));
       return 0;
     }
     if (rest[0] === "update" && rest.length === 1) {
