@@ -12,7 +12,7 @@ import si from "systeminformation";
 import { join } from "node:path";
 import type { UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
 import { Ring } from "./ring.ts";
-import { cgroupSample, loadavg, pressure, type CgroupSample } from "./procfs.ts";
+import { cgroupSample, cpuTimes, loadavg, pressure, type CgroupSample } from "./procfs.ts";
 import { readThermal, socZone, sysfsRoot, type ThermalReading } from "./thermal.ts";
 
 export interface UnitSample extends CgroupSample {
@@ -51,16 +51,31 @@ function collector(name: string, minPeriodMs: number, run: () => Promise<Record<
   return { name, run, minPeriodMs, costMs: 0, lastRun: 0, last: {} };
 }
 
-export function systemCollectors(): Collector[] {
+/**
+ * The whole system's CPU use since the previous reading, percent (100 = every
+ * core busy), from /proc/stat's first line: one file read, and a figure that
+ * always covers exactly the time between two samples. The first reading has
+ * nothing to compare with and gives no figure.
+ */
+export function cpuUseSincePrevious(path = "/proc/stat"): () => Record<string, number> {
+  let prev: { busy: number; total: number } | undefined;
+  return (): Record<string, number> => {
+    const now = cpuTimes(path);
+    const was = prev;
+    prev = now;
+    if (!now || !was || now.total <= was.total || now.busy < was.busy) return {};
+    return { "sys.cpu_pct": (100 * (now.busy - was.busy)) / (now.total - was.total) };
+  };
+}
+
+export function systemCollectors(procStat = "/proc/stat"): Collector[] {
+  const cpu = cpuUseSincePrevious(procStat);
   return [
     collector("memory", 1000, async () => {
       const m = await si.mem();
       return { "sys.mem_pct": m.total ? (100 * (m.total - m.available)) / m.total : 0, "sys.mem_avail_mb": m.available / 2 ** 20 };
     }),
-    collector("cpu", 1000, async () => {
-      const l = await si.currentLoad();
-      return { "sys.cpu_pct": l.currentLoad };
-    }),
+    collector("cpu", 1000, async () => cpu()),
     collector("pressure", 1000, async () => {
       const la = loadavg();
       return { ...pressure(), ...(la ? { "sys.load1": la.load1, "sys.procs": la.procs } : {}) };
