@@ -47,5 +47,5 @@ export function decide(call: ToolCall, policy: Policy, mode: Mode, confirmed = f
   if (isProtected) reasons.push(`${unit} is a protected unit`);
   if (call.origin === "llm") reasons.push("the change was suggested by the language model backend");
   if (reasons.length && !confirmed) return { verdict: "confirm", rule: reasons.join("; ") };
-  return { verdict: "allow", rule: reasons.length ? `confirmed by the person (${reasons.join("; ")})` : `a person asked; risk '${spec.risk}' needs no confirmation` };
+  return { verdict: "allow", rule: reasons.length ? `confirmed by the person (${reasons.join("; ")})` : `risk '${spec.risk}' needs no confirmation` };
 }

@@ -39,4 +39,12 @@ describe("audit records on a terminal", () => {
       expect(text.split("\n"), r.kind).toHaveLength(1);
     }
   });
+
+  test("a person's request reads as one sentence: what was asked, what was done, the rule; no repeats", () => {
+    const text = describeRecord(rec("call", {
+      call: { tool: "unit.restart", args: { unit: "demo" } }, origin: "person", utterance: "restart demo", executed: true, ok: true, result: "restarted demo",
+      policy: { verdict: "allow", rule: "risk 'low' needs no confirmation" }, justification: "a person asked (\"restart demo\"); risk 'low' needs no confirmation",
+    }));
+    expect(text).toBe(`00:00:00 [audit #7] did what a person asked ("restart demo"): restarted demo. Risk 'low' needs no confirmation.`);
+  });
 });
