@@ -47,15 +47,6 @@ interface Active {
   lastActionAt: number;
 }
 
-export interface ModelState {
-  name: string;
-  state: "loaded" | "refused" | "missing" | "rules";
-  reason?: string;
-  p50_ms?: number;
-  p99_ms?: number;
-  calls?: number;
-  backend?: string;
-}
 
 export interface AgentDeps {
   supervisor: Supervisor & UnitSource;

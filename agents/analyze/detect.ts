@@ -12,7 +12,7 @@ import { DIM, RunningStats, anomalyFeatures, ruleAnomalous } from "./anomaly.ts"
 import { WINDOW, forecastInput, modelForecast, ruleForecast, type Forecast } from "./forecast.ts";
 
 export type FindingClass =
-  | "crash" | "oom" | "hung" | "unhealthy" | "leak" | "cpu-hog" | "fork-bomb" | "dependency-down"
+  | "crash" | "oom" | "hung" | "unhealthy" | "leak" | "cpu-hog" | "fork-bomb"
   | "outside-hog" | "outside-fork-bomb" | "new-port" | "anomaly" | "network-down" | "soc-hot";
 
 export interface Finding {

@@ -42,6 +42,7 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (signature, remedy))`);
       db.run(`CREATE TABLE IF NOT EXISTS signatures (signature TEXT PRIMARY KEY, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, count INTEGER NOT NULL)`);
       db.run(`CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+      // No longer written (the console keeps the conversation itself); kept because a released migration never changes.
       db.run(`CREATE TABLE IF NOT EXISTS conversation (id INTEGER PRIMARY KEY, time INTEGER NOT NULL, who TEXT NOT NULL, text TEXT NOT NULL)`);
       db.run(`CREATE TABLE IF NOT EXISTS audit (
         seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, kind TEXT NOT NULL, unit TEXT,

@@ -288,18 +288,6 @@ export class Knowledge {
     return !row;
   }
 
-  /** New signatures per hour over the last `hours` hours, oldest first: is the device meeting new trouble? */
-  newSignatureRate(hours = 24, now = Date.now()): { hour: number; count: number }[] {
-    const from = now - hours * 3600_000;
-    const rows = this.db.query<{ first_seen: number }, [number]>("SELECT first_seen FROM signatures WHERE first_seen >= ?").all(from);
-    const out = Array.from({ length: hours }, (_, i) => ({ hour: Math.floor(from / 3600_000) + i + 1, count: 0 }));
-    for (const r of rows) {
-      const i = Math.min(hours - 1, Math.floor((r.first_seen - from) / 3600_000));
-      out[i]!.count++;
-    }
-    return out;
-  }
-
   openIncident(i: Omit<Incident, "id" | "closed" | "state" | "decision"> & { state?: Incident["state"] }): Incident {
     this.db.run("INSERT INTO incidents (time, unit, signature, class, summary, state, details) VALUES (?, ?, ?, ?, ?, ?, ?)", [
       i.time, i.unit, i.signature, i.class, i.summary, i.state ?? "open", i.details ? JSON.stringify(i.details) : null,
@@ -367,10 +355,6 @@ export class Knowledge {
     this.db.run("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", [key, value]);
   }
 
-  remember(who: "person" | "paio", text: string, now = Date.now()): void {
-    this.db.run("INSERT INTO conversation (time, who, text) VALUES (?, ?, ?)", [now, who, text.slice(0, 2000)]);
-    this.db.run("DELETE FROM conversation WHERE id <= (SELECT MAX(id) FROM conversation) - 500");
-  }
 
   integrityCheck(): string {
     return this.db.query<{ integrity_check: string }, []>("PRAGMA integrity_check").all().map((r) => r.integrity_check).join("; ");

@@ -25,7 +25,6 @@ export const LADDERS: Record<FindingClass, readonly Remedy[]> = {
   leak: ["restart", "restart-with-limits", "mark-failed"],
   "cpu-hog": ["deprioritize", "limit-cpu", "freeze", "mark-failed"],
   "fork-bomb": ["freeze", "mark-failed"],
-  "dependency-down": ["restart", "mark-failed"],
   "outside-hog": ["contain-limit", "contain-freeze"],
   "outside-fork-bomb": ["contain-freeze"],
   "new-port": ["contain-freeze"],

@@ -18,6 +18,7 @@ const USAGE = `usage: paio [--json] <command>
   units                  list units
   status UNIT            one unit in detail
   start|stop|restart UNIT
+  freeze|thaw UNIT       stop every process of UNIT where it is (cgroup.freeze), or let it run again
   logs UNIT [-n N] [-f]  the unit's last N lines (default 50); -f follows
   reload                 apply added, removed and changed unit files
   limit UNIT [--cpu 50%] [--memory 128M] [--pids N] [--weight N]   change limits now ('none' removes one)
@@ -145,6 +146,12 @@ async function main(argv: string[]): Promise<number> {
         const unit = needUnit();
         if (!unit) return EXIT.usage;
         return print(await client.request({ op: cmd, unit }), (s: UnitSummary) => `${s.name}: ${s.state}${s.pid ? ` (pid ${s.pid})` : ""}`);
+      }
+      case "freeze":
+      case "thaw": {
+        const unit = needUnit();
+        if (!unit) return EXIT.usage;
+        return print(await client.request({ op: "freeze", unit, frozen: cmd === "freeze" }), (s: UnitStatus) => `${s.name}: ${s.state}, ${s.frozen ? "frozen: its processes do not run until 'paio thaw'" : "not frozen"}`);
       }
       case "reload":
         return print(await client.request({ op: "reload" }), (r: ReloadResult) =>

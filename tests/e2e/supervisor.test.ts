@@ -176,6 +176,17 @@ describe("service manager", () => {
     expect(out).toContain("usage=2");
   });
 
+  test("paio freeze and thaw: the unit's processes stop where they are and run again", async () => {
+    const out = await run(`
+      L=/var/lib/paio/logs/svc.log
+      paio freeze svc; echo "freeze=$?"; grep frozen /sys/fs/cgroup/paio/svc/cgroup.events
+      sleep 0.5; n0=$(wc -l < $L); sleep 2; n1=$(wc -l < $L); echo "while frozen: $((n1 - n0)) lines"
+      paio thaw svc; echo "thaw=$?"; grep frozen /sys/fs/cgroup/paio/svc/cgroup.events
+      sleep 2; n2=$(wc -l < $L); [ $((n2 - n1)) -gt 3 ] && echo "thawed: it logs again"
+      paio thaw no-such-unit 2>/dev/null; echo "missing=$?"; paio freeze 2>/dev/null; echo "usage=$?"`);
+    expect(out).toMatch(/^svc: running, frozen: its processes do not run until 'paio thaw'\nfreeze=0\nfrozen 1\nwhile frozen: 0 lines\nsvc: running, not frozen\nthaw=0\nfrozen 0\nthawed: it logs again\nmissing=3\nusage=2$/m);
+  });
+
   test("reload applies added, removed and changed files and leaves unchanged running units alone", async () => {
     const out = await run(`
       before=$(statepid svc)
