@@ -83,12 +83,12 @@ export function describeRecord(r: AuditRecord): string {
     case "outcome":
       return `${clock(r.time)} [audit #${r.seq}] outcome: ${j}`;
     case "call": {
-      // "did what a person asked ("restart demo"): restarted demo. Risk 'low' needs no confirmation."
+      // "did what a person asked ("restart demo"): restarted demo; risk 'low' needs no confirmation."
       const rule = typeof (b.policy as { rule?: unknown } | undefined)?.rule === "string" ? terminalLine((b.policy as { rule: string }).rule) : "";
       if (!b.executed || !rule) return `${clock(r.time)} [audit #${r.seq}] ${b.executed ? "did what a person asked" : "refused a request"}: ${j}${b.result ? ` Result: ${terminalLine(String(b.result))}.` : ""}`;
       const asked = typeof b.utterance === "string" && b.utterance ? ` ("${terminalLine(b.utterance.slice(0, 200))}")` : "";
       const result = b.result ? terminalLine(String(b.result)).replace(/\.$/, "") : "done";
-      return `${clock(r.time)} [audit #${r.seq}] did what a person asked${asked}: ${result}. ${rule.charAt(0).toUpperCase()}${rule.slice(1)}.`;
+      return `${clock(r.time)} [audit #${r.seq}] did what a person asked${asked}: ${result}; ${rule}.`;
     }
     case "update":
       return `${clock(r.time)} [audit #${r.seq}] update: ${j}${typeof b.incident === "number" ? ` (incident #${b.incident})` : ""}`;

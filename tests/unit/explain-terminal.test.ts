@@ -45,6 +45,6 @@ describe("audit records on a terminal", () => {
       call: { tool: "unit.restart", args: { unit: "demo" } }, origin: "person", utterance: "restart demo", executed: true, ok: true, result: "restarted demo",
       policy: { verdict: "allow", rule: "risk 'low' needs no confirmation" }, justification: "a person asked (\"restart demo\"); risk 'low' needs no confirmation",
     }));
-    expect(text).toBe(`00:00:00 [audit #7] did what a person asked ("restart demo"): restarted demo. Risk 'low' needs no confirmation.`);
+    expect(text).toBe(`00:00:00 [audit #7] did what a person asked ("restart demo"): restarted demo; risk 'low' needs no confirmation.`);
   });
 });
