@@ -18,7 +18,7 @@ export const MAX_NAME = 15;
  * a courtesy, never a reason to stop.
  */
 export function nameProcess(name: string): string | null {
-  if (!/^[a-z0-9-]{1,15}$/.test(name)) throw new Error(`process name '${name}': use 1 to ${MAX_NAME} of a-z, 0-9 and '-'`);
+  if (!new RegExp(`^[a-z0-9-]{1,${MAX_NAME}}$`).test(name)) throw new Error(`process name '${name}': use 1 to ${MAX_NAME} of a-z, 0-9 and '-'`);
   try {
     writeFileSync("/proc/self/comm", name);
     return null;

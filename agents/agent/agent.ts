@@ -47,7 +47,6 @@ interface Active {
   lastActionAt: number;
 }
 
-
 export interface AgentDeps {
   supervisor: Supervisor & UnitSource;
   knowledge: Knowledge;

@@ -355,7 +355,6 @@ export class Knowledge {
     this.db.run("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", [key, value]);
   }
 
-
   integrityCheck(): string {
     return this.db.query<{ integrity_check: string }, []>("PRAGMA integrity_check").all().map((r) => r.integrity_check).join("; ");
   }

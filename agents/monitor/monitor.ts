@@ -12,7 +12,7 @@ import si from "systeminformation";
 import { join } from "node:path";
 import type { UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
 import { Ring } from "./ring.ts";
-import { cgroupSample, cpuTimes, loadavg, pressure, type CgroupSample } from "./procfs.ts";
+import { busyBetween, cgroupSample, cpuTimes, loadavg, pressure, type CgroupSample } from "./procfs.ts";
 import { readThermal, socZone, sysfsRoot, type ThermalReading } from "./thermal.ts";
 
 export interface UnitSample extends CgroupSample {
@@ -61,15 +61,14 @@ export function cpuUseSincePrevious(path = "/proc/stat"): () => Record<string, n
   let prev: { busy: number; total: number } | undefined;
   return (): Record<string, number> => {
     const now = cpuTimes(path);
-    const was = prev;
+    const pct = busyBetween(prev, now);
     prev = now;
-    if (!now || !was || now.total <= was.total || now.busy < was.busy) return {};
-    return { "sys.cpu_pct": (100 * (now.busy - was.busy)) / (now.total - was.total) };
+    return pct === undefined ? {} : { "sys.cpu_pct": pct };
   };
 }
 
-export function systemCollectors(procStat = "/proc/stat"): Collector[] {
-  const cpu = cpuUseSincePrevious(procStat);
+export function systemCollectors(): Collector[] {
+  const cpu = cpuUseSincePrevious();
   return [
     collector("memory", 1000, async () => {
       const m = await si.mem();

@@ -40,13 +40,17 @@ export function cpuTimes(path = "/proc/stat"): { busy: number; total: number } |
   return { busy: total - idle, total };
 }
 
+/** The whole system's CPU use between two readings of cpuTimes, percent (100 = every core busy); undefined when they cannot be compared. */
+export function busyBetween(a: { busy: number; total: number } | undefined, b: { busy: number; total: number } | undefined): number | undefined {
+  if (!a || !b || b.total <= a.total || b.busy < a.busy) return undefined;
+  return (100 * (b.busy - a.busy)) / (b.total - a.total);
+}
+
 /** The whole system's CPU use over `ms` milliseconds, percent (100 = every core busy). */
 export async function cpuBusyPercent(ms = 100): Promise<number | undefined> {
   const a = cpuTimes();
   await Bun.sleep(ms);
-  const b = cpuTimes();
-  if (!a || !b || b.total <= a.total) return undefined;
-  return (100 * (b.busy - a.busy)) / (b.total - a.total);
+  return busyBetween(a, cpuTimes());
 }
 
 export interface CgroupSample {
