@@ -8,6 +8,9 @@
 //   (exit) -> backoff -> starting ...   or -> failed (start limit, or no restart)
 //   stop   -> stopping -> inactive
 //
+// Each change is one named move of the table in unit-states.ts, from which
+// the model checked with SPIN (model/) is generated.
+//
 // Every change carries a reason (exit status, signal, OOM kill, health
 // failure, start limit, request). The process starts through a tiny shell
 // wrapper that waits until the supervisor has put it into the unit's cgroup,
@@ -22,6 +25,7 @@ import type { Limits, Unit } from "./unit-file.ts";
 import { applyAtStart, applyToTasks, hintKernel, type TaskResult, type TaskWants } from "./latency-hint.ts";
 import { appendUnitLog, openUnitLog } from "./unit-log.ts";
 import { formatDuration } from "../../lib/config/measure.ts";
+import { allowedFrom, UNIT_MOVES, type UnitMoveName } from "./unit-states.ts";
 
 import type { UnitEvent, UnitState } from "../control/protocol.ts";
 
@@ -113,6 +117,25 @@ export class UnitRunner {
     return this.state === "starting" || this.state === "running" || this.state === "degraded" || this.state === "unhealthy" || this.state === "stopping";
   }
 
+  /**
+   * Every change of state is a move of the table in unit-states.ts (the
+   * model checked with SPIN is made from the same table). A move the table
+   * does not allow from the current state is a bug: it is still made, since
+   * the unit must go on being supervised, but said and kept for the tests.
+   */
+  private go(move: UnitMoveName, reason: string): void {
+    if (!allowedFrom(move, this.state)) {
+      const text = `${move} from ${this.state} is not in the unit state table`;
+      UnitRunner.offTable.push(`${this.name}: ${text}`);
+      this.ctx.say(`${this.name}: internal error: ${text} (init/supervisor/unit-states.ts)`);
+    }
+    this.setState(UNIT_MOVES[move].to, reason);
+  }
+
+  /** Moves made that the table does not allow (each "unit: move from state ..."); always empty unless the runner has a bug. */
+  static offTable: string[] = [];
+
+  /** Only go() calls this. */
   private setState(to: UnitState, reason: string): void {
     const from = this.state;
     this.state = to;
@@ -149,7 +172,7 @@ export class UnitRunner {
     const { burst, intervalMs } = this.unit.startLimit;
     this.startHistory = this.startHistory.filter((t) => now - t < intervalMs);
     if (this.startHistory.length >= burst) {
-      this.setState("failed", `start limit reached: ${burst} starts within ${formatDuration(intervalMs)}; start it by hand when fixed`);
+      this.go("start-limit", `start limit reached: ${burst} starts within ${formatDuration(intervalMs)}; start it by hand when fixed`);
       this.ctx.say(`${this.name}: failed: ${this.reason}`);
       return;
     }
@@ -164,7 +187,7 @@ export class UnitRunner {
     if (user) {
       ids = lookupUser(user);
       if (!ids) {
-        this.setState("failed", `user '${user}' does not exist in /etc/passwd`);
+        this.go("no-such-user", `user '${user}' does not exist in /etc/passwd`);
         this.ctx.say(`${name}: failed: ${this.reason}`);
         return;
       }
@@ -217,7 +240,7 @@ export class UnitRunner {
       this.afterExit(code, signal, undefined);
     });
     const health = this.unit.health;
-    this.setState(health ? "starting" : "running", health ? `${reason}; health checks begin after ${formatDuration(health.graceMs)}` : reason);
+    this.go(health ? "started-checked" : "started", health ? `${reason}; health checks begin after ${formatDuration(health.graceMs)}` : reason);
     this.ctx.say(`${name}: started (pid ${child.pid})`);
     if (health) this.later(health.graceMs, () => this.healthLoop());
   }
@@ -228,7 +251,7 @@ export class UnitRunner {
     this.startTime = start;
     this.startedAt = Date.now();
     this.oomAtStart = this.ctx.cgroups.oomKills(this.name);
-    this.setState("running", `adopted running process ${pid} after a supervisor restart`);
+    this.go("adopted", `adopted running process ${pid} after a supervisor restart`);
     this.ctx.say(`${this.name}: adopted running process (pid ${pid})`);
     this.watchAdopted(pid, start);
     if (this.unit.health) this.later(this.unit.health.intervalMs, () => this.healthLoop());
@@ -265,7 +288,7 @@ export class UnitRunner {
     const intent = this.stopIntent;
     this.stopIntent = undefined;
     if (intent === "stop") {
-      this.setState("inactive", `${this.stopReason} (${why})`);
+      this.go("stopped", `${this.stopReason} (${why})`);
       this.ctx.say(`${this.name}: stopped`);
       this.resolveStop();
       return;
@@ -273,13 +296,13 @@ export class UnitRunner {
     if (intent === "restart") {
       this.resolveStop();
       this.restarts++;
-      this.setState("backoff", this.stopReason);
+      this.go("stopped-for-restart", this.stopReason);
       this.later(0, () => this.start(this.stopReason));
       return;
     }
     const policy = this.unit.restart;
     if (policy === "never" || (policy === "on-failure" && !failed)) {
-      this.setState(failed ? "failed" : "inactive", `${why}; not restarted (restart = "${policy}")`);
+      this.go(failed ? "exited-failed" : "exited-clean", `${why}; not restarted (restart = "${policy}")`);
       if (failed) this.noteExit(why);
       this.ctx.say(`${this.name}: ${why}; not restarting (restart = "${policy}")`);
       return;
@@ -288,7 +311,7 @@ export class UnitRunner {
     const delay = this.delay;
     this.delay = Math.min(this.delay * 2, this.unit.restartDelayMaxMs);
     this.restarts++;
-    this.setState("backoff", `${why}; restarting in ${formatDuration(delay)}`);
+    this.go("exited", `${why}; restarting in ${formatDuration(delay)}`);
     if (failed) this.noteExit(why);
     this.ctx.say(`${this.name}: ${why}; restarting in ${delay} ms`);
     this.later(delay, () => this.start(`restart after: ${why}`));
@@ -321,7 +344,7 @@ export class UnitRunner {
     await this.terminate("stop", reason);
     if (this.state === "backoff" || this.state === "failed" || this.state === "starting") {
       this.clearTimers();
-      this.setState("inactive", reason);
+      this.go("stopped-idle", reason);
     }
   }
 
@@ -344,7 +367,7 @@ export class UnitRunner {
     this.stopIntent = intent;
     this.stopReason = reason;
     const done = new Promise<void>((resolve) => this.stopWaiters.push(resolve));
-    this.setState("stopping", reason);
+    this.go("stopping", reason);
     const pid = this.pid;
     try {
       process.kill(pid, this.unit.stop.signal);
@@ -381,7 +404,7 @@ export class UnitRunner {
     }
     await this.stop(reason);
     this.clearTimers();
-    this.setState("failed", reason);
+    this.go("marked-failed", reason);
     this.ctx.say(`${this.name}: failed: ${reason}`);
   }
 
@@ -446,7 +469,7 @@ export class UnitRunner {
       if (result.kind === "pass") {
         this.failures = 0;
         this.lastCheck = { result: "pass", latencyMs, at: Date.now() };
-        if (this.state !== "running") this.setState("running", `health check passed (${latencyMs} ms)`);
+        if (this.state !== "running") this.go("check-passed", `health check passed (${latencyMs} ms)`);
       } else if (result.kind === "fail") {
         failure = result.why;
       } else {
@@ -454,7 +477,7 @@ export class UnitRunner {
         if (verdict.kind === "slow") {
           this.lastCheck = { result: "timeout-busy", latencyMs, at: Date.now() };
           if (this.state !== "degraded") {
-            this.setState("degraded", `health check timed out after ${formatDuration(spec.timeoutMs)} while the unit was busy (using CPU): slow, not dead`);
+            this.go("check-slow", `health check timed out after ${formatDuration(spec.timeoutMs)} while the unit was busy (using CPU): slow, not dead`);
             this.ctx.say(`${this.name}: degraded: ${this.reason}`);
           }
         } else {
@@ -466,7 +489,7 @@ export class UnitRunner {
         this.lastCheck = { result: `fail: ${failure}`, latencyMs, at: Date.now() };
         if (this.failures >= spec.retries) {
           const why = `health check failed ${this.failures} times in a row: ${failure}`;
-          this.setState("unhealthy", why);
+          this.go("checks-failed", why);
           this.ctx.say(`${this.name}: unhealthy: ${why}; restarting`);
           void this.terminate("restart", `restart after: ${why}`);
           return;
