@@ -19,6 +19,7 @@ import { Knowledge, type Incident, type IncidentDetails, type KnowledgeUse } fro
 import { Monitor, frameOf, type Collector, type UnitSource } from "../monitor/monitor.ts";
 import { detectScheduling, schedulingWords, type Scheduling } from "../execute/scheduling.ts";
 import { cpuPercentOf, isContainment, rankRemedies, stepFor, type PlanContext, type Remedy } from "../plan/ladder.ts";
+import { INCIDENT_MOVES, incidentMoveAllowed, type IncidentMoveName, type IncidentState } from "../plan/incident-states.ts";
 import { dataText } from "../monitor/update-journal.ts";
 import type { AgentEvent, AgentStatus, CallResult, Mode } from "../protocol.ts";
 import { describeCall, HIDDEN, shownArgs, toolSpec, validateCall, type Args, type Origin, type ToolCall } from "../tools/catalog.ts";
@@ -38,6 +39,8 @@ export const FLUSH_EVERY_MS = 60_000;
 
 interface Active {
   incident: Incident;
+  /** The incident's state, changed only by moves of the table in incident-states.ts. */
+  state: IncidentState;
   signature: string;
   finding: Finding;
   order: { remedy: Remedy; score: number }[];
@@ -323,7 +326,7 @@ export class Agent {
         incident: o.incidentId, recovered: true, outage_s: outage, success: true, observed,
         justification: `the outage of ${r.subject} ended: ${observed}${r.carrierLost ? "; the carrier came back by itself (a cable or radio), so no remedy is credited" : ""}`,
       });
-      this.k.setIncidentState(o.incidentId, "resolved", r.until);
+      this.k.setIncidentState(o.incidentId, INCIDENT_MOVES.recovered.to, r.until);
       this.emit({ event: "outcome", time: r.until, unit: "network", text: `incident ${o.incidentId} resolved: ${observed}`, audit_seq: rec.seq });
     }
   }
@@ -381,7 +384,7 @@ export class Agent {
         incident: id, recovered: true, success: true, observed,
         justification: `the SoC cooled down: ${observed}${a ? "" : "; no remedy was being judged (a person had the proposal), so none is credited"}`,
       });
-      this.k.setIncidentState(id, "resolved", r.until);
+      this.k.setIncidentState(id, INCIDENT_MOVES.recovered.to, r.until);
       this.emit({ event: "outcome", time: r.until, text: `incident ${id} resolved: ${observed}`, audit_seq: rec.seq });
     }
     await this.restoreCaps(r.until, observed);
@@ -473,10 +476,10 @@ export class Agent {
       ...(details?.log ? { log: details.log } : {}),
     });
     this.emit({ event: "incident", time: f.time, unit: f.unit ?? undefined, text: f.summary, audit_seq: rec.seq });
-    const a: Active = { incident, signature, finding: f, order, rung: 0, lastActionAt: 0 };
+    const a: Active = { incident, state: incident.state, signature, finding: f, order, rung: 0, lastActionAt: 0 };
     if (order.length === 1 && order[0]!.remedy === "observe") {
       this.k.setIncidentDecision(incident.id, "recorded; anomalies are explained, not healed");
-      this.k.setIncidentState(incident.id, "resolved", f.time);
+      this.move(a, "recorded", f.time);
       return;
     }
     this.active.set(signature, a);
@@ -498,15 +501,15 @@ export class Agent {
   }
 
   /** The agent did nothing (more) about an incident: the reason goes into the audit log and onto the incident, which ends in `state`. */
-  private didNothing(a: Active, now: number, why: string, state: "failed" | "proposed", skipped: string[] = []): void {
+  private didNothing(a: Active, now: number, why: string, move: "gave-up" | "proposed", skipped: string[] = []): void {
     const f = a.finding;
     const tried = this.k.incidentRemedies(a.incident.id).map((r) => remedyWords(r as Remedy, f.unit, f.pid)).join(", ") || "nothing";
     const justification = `${f.summary}. I did nothing more: ${why}.${skipped.length ? ` Skipped: ${skipped.join("; ")}.` : ""} Tried: ${tried}.`;
     const rec = this.k.audit.append("decision", f.unit, { incident: a.incident.id, signature: a.signature, class: f.class, inputs: f.inputs, evidence: f.evidence, rung: a.rung + 1, rungs: a.order.length, action: [], executed: false, justification });
     this.k.setIncidentDecision(a.incident.id, `did nothing: ${why}`);
     this.active.delete(a.signature);
-    this.k.setIncidentState(a.incident.id, state, now);
-    this.emit({ event: state === "proposed" ? "proposal" : "outcome", time: now, unit: f.unit ?? undefined, text: `incident ${a.incident.id} ${state}: I did nothing: ${why}`, audit_seq: rec.seq });
+    this.move(a, move, now);
+    this.emit({ event: move === "proposed" ? "proposal" : "outcome", time: now, unit: f.unit ?? undefined, text: `incident ${a.incident.id} ${a.state}: I did nothing: ${why}`, audit_seq: rec.seq });
   }
 
   private async act(a: Active, now: number): Promise<void> {
@@ -534,11 +537,11 @@ export class Agent {
         continue;
       }
       if (unit && !this.withinRate(unit, now)) {
-        this.didNothing(a, now, `I took ${this.deps.config.maxActionsPerHour} actions on ${unit} within the last hour, the most max_actions_per_hour allows; a person must look`, "failed", skipped);
+        this.didNothing(a, now, `I took ${this.deps.config.maxActionsPerHour} actions on ${unit} within the last hour, the most max_actions_per_hour allows; a person must look`, "gave-up", skipped);
         return;
       }
       if (step.calls.length === 0 && remedy === "mark-failed") {
-        this.didNothing(a, now, step.why, "failed", skipped);
+        this.didNothing(a, now, step.why, "gave-up", skipped);
         return;
       }
       if (step.calls.length === 0) {
@@ -546,7 +549,7 @@ export class Agent {
         const justification = `${f.summary}. ${step.why}. Tried: ${a.order.slice(0, a.rung).map((o) => remedyWords(o.remedy, unit, f.pid)).join(", ") || "nothing"}.`;
         const rec = this.k.audit.append("decision", unit, { incident: a.incident.id, signature: a.signature, class: f.class, inputs: f.inputs, evidence: f.evidence, remedy, rung: a.rung + 1, rungs: a.order.length, action: [], executed: false, justification });
         this.k.setIncidentDecision(a.incident.id, `needs a person: ${step.why}`);
-        this.k.setIncidentState(a.incident.id, "proposed", now);
+        this.move(a, "proposed", now);
         this.emit({ event: "proposal", time: now, unit: unit ?? undefined, text: `needs a person: ${f.summary} (${step.why})`, audit_seq: rec.seq });
         this.active.delete(a.signature);
         return;
@@ -555,7 +558,7 @@ export class Agent {
       for (const c of step.calls) {
         const v = validateCall(c.tool, c.args, "agent");
         if (!v.ok) {
-          this.close(a, "failed", now, `internal: planned call ${describeCall(c)} is invalid: ${v.error}`);
+          this.close(a, "gave-up", now, `internal: planned call ${describeCall(c)} is invalid: ${v.error}`);
           return;
         }
         calls.push(v.call);
@@ -589,7 +592,7 @@ export class Agent {
       if (decision.verdict !== "allow") {
         const rec = this.k.audit.append("decision", unit, { ...body, executed: false });
         this.k.setIncidentDecision(a.incident.id, decision.verdict === "forbid" ? `did nothing: ${decision.rule}` : `proposed to ${remedyWords(remedy, unit, f.pid)}: ${decision.rule}`);
-        this.k.setIncidentState(a.incident.id, "proposed", now);
+        this.move(a, "proposed", now);
         this.emit({ event: "proposal", time: now, unit: unit ?? undefined, text: `proposal: ${remedyWords(remedy, unit, f.pid)} — ${decision.rule}`, audit_seq: rec.seq });
         // A proposal is made once per incident; the incident stays open for a person.
         this.active.delete(a.signature);
@@ -617,10 +620,10 @@ export class Agent {
       this.emit({ event: "action", time: now, unit: unit ?? undefined, text: `${results.join("; ")} (${rungText}: ${f.summary})`, audit_seq: rec.seq });
       a.lastActionAt = now;
       this.k.setIncidentDecision(a.incident.id, `${ok ? "did" : "tried"}: ${results.join("; ")} (${rungText})`);
-      this.k.setIncidentState(a.incident.id, "healing", now);
+      this.move(a, "acted", now);
       if (!ok) {
         this.k.recordOutcome(actionId, a.signature, remedy, "failure", now);
-        this.close(a, "failed", now, `the remedy could not be carried out: ${results.join("; ")}`, rec.seq);
+        this.close(a, "gave-up", now, `the remedy could not be carried out: ${results.join("; ")}`, rec.seq);
         return;
       }
       if (isContainment(remedy)) {
@@ -632,13 +635,13 @@ export class Agent {
           incident: a.incident.id, decision_seq: rec.seq, remedy, success: false, contained: true, observed,
           justification: `${remedyWords(remedy, unit, f.pid)} hides the trouble without fixing it, so it does not count as a fix: ${observed}`,
         });
-        this.close(a, remedy === "mark-failed" ? "failed" : unit ? "contained" : "resolved", now, observed, out.seq);
+        this.close(a, remedy === "mark-failed" ? "marked-failed" : unit ? "contained" : "quarantined", now, observed, out.seq);
         return;
       }
       a.pending = { actionId, remedy, at: now, auditSeq: rec.seq };
       return;
     }
-    this.close(a, "failed", now, "no remedy applies");
+    this.close(a, "gave-up", now, "no remedy applies");
   }
 
   /** At most max_actions_per_hour actions on one unit, counted in the knowledge base: a restarted agent does not start again from zero. */
@@ -703,7 +706,7 @@ export class Agent {
     });
     this.emit({ event: "outcome", time: now, unit: a.finding.unit ?? undefined, text: `${p.remedy} ${success ? "worked" : "failed"}: ${observed}`, audit_seq: rec.seq });
     if (success) {
-      this.close(a, "resolved", now, observed, rec.seq);
+      this.close(a, "fixed", now, observed, rec.seq);
       return;
     }
     a.rung++;
@@ -714,12 +717,31 @@ export class Agent {
     await this.act(a, Math.max(Date.now(), now + wait));
   }
 
-  private close(a: Active, state: "resolved" | "failed" | "contained", now: number, why: string, _seq?: number): void {
+  private close(a: Active, move: IncidentMoveName, now: number, why: string, _seq?: number): void {
     this.active.delete(a.signature);
     this.k.setIncidentDecision(a.incident.id, why);
-    this.k.setIncidentState(a.incident.id, state, now);
-    this.emit({ event: "outcome", time: now, unit: a.finding.unit ?? undefined, text: `incident ${a.incident.id} ${state}: ${why}` });
+    this.move(a, move, now);
+    this.emit({ event: "outcome", time: now, unit: a.finding.unit ?? undefined, text: `incident ${a.incident.id} ${a.state}: ${why}` });
   }
+
+  /**
+   * Every change of an incident's state is a move of the table in
+   * incident-states.ts (the model checked with SPIN is made from the same
+   * table). A move the table does not allow from the incident's state is a
+   * bug: it is still made, but said and kept for the tests.
+   */
+  private move(a: Active, move: IncidentMoveName, now: number): void {
+    if (!incidentMoveAllowed(move, a.state)) {
+      const text = `incident ${a.incident.id}: ${move} from ${a.state} is not in the incident state table`;
+      Agent.offTable.push(text);
+      console.error(`paio-agent: internal error: ${text} (agents/plan/incident-states.ts)`);
+    }
+    a.state = INCIDENT_MOVES[move].to;
+    this.k.setIncidentState(a.incident.id, a.state, now);
+  }
+
+  /** Incident moves made that the table does not allow; always empty unless the agent has a bug. */
+  static offTable: string[] = [];
 
   // --- a person's calls -------------------------------------------------------
 
