@@ -88,11 +88,11 @@ export function appFiles(arch: Arch = ARCH, libDir = `usr/lib/${ARCHES[arch].mul
   for (const f of ["manifest.json", "model-signing.pub"]) {
     if (!existsSync(join(MODELS_DIR, f))) throw new BuildError(`${relative(REPO, join(MODELS_DIR, f))} is missing; run 'make models' in the PAIO tree`);
   }
-  // The models and the key that signed their manifest.
+  // The models, and the public half of the key that signed their manifest (its private half never leaves the build machine).
   for (const f of readdirSync(MODELS_DIR).filter((f) => f === "manifest.json" || f.endsWith(".onnx")).sort()) {
     files.push({ dest: `usr/lib/paio/models/${f}`, src: join(MODELS_DIR, f), origin: "paio:agents/models (make models)", mode: 0o644 });
   }
-  files.push({ dest: "etc/paio/model-keys/paio.pub", src: join(MODELS_DIR, "model-signing.pub"), origin: "paio:agents/models (make models)", mode: 0o644 });
+  files.push({ dest: "usr/share/paio/model-keys/paio.pub", src: join(MODELS_DIR, "model-signing.pub"), origin: "paio:agents/models (make models)", mode: 0o644 });
   // onnxruntime-node's JavaScript and native binding; its library is on the library path.
   for (const [pkg, { keep }] of Object.entries(onnxruntimeJs(arch))) {
     const root = join(REPO, "node_modules", pkg);

@@ -23,7 +23,7 @@ import { fetchDebs, hostDebArch, type Deb } from "./debs.ts";
 import { interpreter, libraryClosure } from "./elf.ts";
 import { BuildError, requireTools, run } from "./errors.ts";
 import { moduleLoadOrder, resolveKernel, type Kernel } from "./kernel.ts";
-import { Stage } from "./stage.ts";
+import { privateKeysIn, Stage } from "./stage.ts";
 import { appFiles, bunBinary, onnxLibrary } from "./app.ts";
 import { cpioArchive, type CpioEntry } from "./cpio.ts";
 import { signingKeys, type SigningKeys } from "./keys.ts";
@@ -374,6 +374,9 @@ function main(): void {
 
   step("root tree");
   const root = stageRoot(inp, join(tmp, "rootfs"), join(tmp, "initrd.img"));
+  // The build's signing keys never ship; a device makes its own at first boot.
+  const keys = privateKeysIn(root.root);
+  if (keys.length) throw new BuildError(`the root tree holds private keys: ${keys.join(", ")}; remove them from what the image is made of (only public keys and certificates belong in an image)`);
   writeFileSync(join(tmp, "manifest.tsv"), root.manifest());
 
   step("boot partitions");

@@ -138,3 +138,38 @@ export function treeManifest(root: string, originOf: (path: string) => string): 
   walk("");
   return "# path\ttype\tmode\tsize\tsha256\tlink\torigin\n" + rows.join("\n") + "\n";
 }
+
+/** A PEM private key block (PKCS#8, RSA, EC, OpenSSH, encrypted): its header and the start of its base64 body. */
+const PRIVATE_KEY_PEM = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----\r?\n[A-Za-z0-9+/=:\-, \r\n]{40}/;
+
+/**
+ * Every file in a tree that holds a PEM private key, as "/path (KIND PRIVATE
+ * KEY)". An image must hold none: the build's signing keys stay on the build
+ * machine, and a device makes its own keys at first boot on its data
+ * partition. ELF binaries are not counted: Bun and OpenSSL carry the header
+ * as a string, and GnuTLS carries the published test keys of its self-tests.
+ */
+export function privateKeysIn(root: string): string[] {
+  const marker = Buffer.from("PRIVATE KEY-----");
+  const found: string[] = [];
+  const walk = (rel: string) => {
+    for (const name of readdirSync(join(root, rel)).sort()) {
+      const p = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(join(root, p));
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile()) {
+        const bytes = readFileSync(join(root, p));
+        if (bytes[0] === 0x7f && bytes.subarray(1, 4).toString("latin1") === "ELF") continue;
+        for (let at = bytes.indexOf(marker); at >= 0; at = bytes.indexOf(marker, at + 1)) {
+          const m = PRIVATE_KEY_PEM.exec(bytes.subarray(Math.max(0, at - 64), at + 200).toString("latin1"));
+          if (m) {
+            found.push(`/${p} (${m[1]}PRIVATE KEY)`);
+            break;
+          }
+        }
+      }
+    }
+  };
+  walk("");
+  return found;
+}

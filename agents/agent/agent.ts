@@ -28,9 +28,10 @@ import { maskSecrets } from "../nlu/wifi.ts";
 import type { AgentConfig } from "./config.ts";
 import { explainUnit, incidentsText, systemStatusText } from "./explain.ts";
 import { join } from "node:path";
+import { mkdirSync } from "node:fs";
 import type { AgentModels } from "./models.ts";
 import { deviceModelPaths, loadDeviceAnomaly } from "./models.ts";
-import { retrainAnomaly } from "../models/retrain.ts";
+import { finishRetrain, removeLeftovers, RETRAIN_HOURS, RETRAIN_TIMEOUT_MS, startRetrain, type RetrainJob } from "./retrain-job.ts";
 import type { UpdateSystem } from "../execute/update-tools.ts";
 import { UpdateWatch } from "./update-watch.ts";
 
@@ -68,6 +69,8 @@ export interface AgentDeps {
   updates?: UpdateSystem;
   /** The update journal to turn into audit records and incidents (init/update/journal.ts's by default). */
   updateJournal?: string;
+  /** The retraining worker's command (the agent bundle's `retrain` subcommand by default). */
+  retrainCommand?: string[];
 }
 
 export class Agent {
@@ -273,25 +276,90 @@ export class Agent {
   cpuPercent = 0;
   private lastRetrain: number;
 
+  /** The retraining worker while it runs. */
+  private retraining: RetrainJob | undefined;
+
   /**
    * On schedule (retrain_every), and only while the agent is inside its CPU
-   * budget, refits the anomaly model on this device's own recent history,
-   * signs it with the device key, verifies it like any model, and uses it.
+   * budget, starts a worker process that refits the anomaly model on this
+   * device's own recent history (agents/agent/retrain-job.ts) and returns at
+   * once. At later ticks, once the worker has exited, the gate decides: the
+   * retrained model replaces the one in use only if it scores better on the
+   * held-out, newest part of the history; either way the audit log says
+   * why, with both scores.
    */
   private async maybeRetrain(now: number): Promise<void> {
+    const job = this.retraining;
+    if (job) {
+      if (!job.finished()) {
+        if (now - job.startedAt > RETRAIN_TIMEOUT_MS) {
+          job.kill();
+          console.log(`paio-agent: retraining process ${job.pid} ran over ${RETRAIN_TIMEOUT_MS / 60_000} min; stopped`);
+        }
+        return;
+      }
+      this.retraining = undefined;
+      await this.judgeRetrain(job, now);
+      return;
+    }
     const every = this.deps.config.retrainEveryMs;
-    if (every <= 0 || now - this.lastRetrain < every || this.modelsPaused || !this.deps.models?.replaceAnomaly) return;
+    const models = this.deps.models;
+    if (every <= 0 || now - this.lastRetrain < every || this.modelsPaused || !models?.replaceAnomaly || this.k.path === ":memory:") return;
     this.lastRetrain = now;
-    this.flushFrames();
+    // The worker reads the history from the knowledge base: what is still in memory is written first.
+    this.flushFrames(now);
     const p = deviceModelPaths();
-    const r = retrainAnomaly(this.k, p.dir, p.key, now);
-    if (!r) return;
-    const loaded = await loadDeviceAnomaly(() => {});
-    if (loaded) this.deps.models.replaceAnomaly(loaded.model);
+    mkdirSync(p.dir, { recursive: true });
+    removeLeftovers(p.dir);
+    const spec = { db: this.k.path, out: join(p.dir, `anomaly-candidate-${now}.onnx.tmp`), now, hours: RETRAIN_HOURS, current: models.anomalyInUse?.() };
+    try {
+      this.retraining = startRetrain(spec, { command: this.deps.retrainCommand, cpuPercent: this.deps.config.retrainCpuPercent }, now);
+      console.log(`paio-agent: retraining the anomaly model in process ${this.retraining.pid}: ${this.retraining.placement}`);
+    } catch (e) {
+      console.log(`paio-agent: cannot start the retraining process: ${(e as Error).message}`);
+    }
+  }
+
+  /** Applies the gate to a finished retraining, installs or discards its model, and writes the decision down. */
+  private async judgeRetrain(job: RetrainJob, now: number): Promise<void> {
+    const p = deviceModelPaths();
+    const out = await finishRetrain(job, p, now);
+    let loaded = false;
+    if (out.installed) {
+      const m = await loadDeviceAnomaly((line) => console.log(`paio-agent: ${line}`));
+      if (m) {
+        this.deps.models?.replaceAnomaly?.(m.model, p.dir);
+        loaded = true;
+      }
+    }
+    const r = out.report;
+    const used = r ? `; the worker (process ${r.pid}, ${job.placement}) used ${r.cpu_ms} ms of CPU in ${(r.wall_ms / 1000).toFixed(1)} s` : "";
+    const result = out.installed ? (loaded ? "; it was signed with the device key, verified, and is now in use" : "; it was installed but did not verify, so the previous model stays") : "";
+    const justification = `${out.why}${result}${used}`;
+    console.log(`paio-agent: ${justification}`);
     this.k.audit.append("model", null, {
-      model: "anomaly", retrained: true, windows: r.windows, series: r.series, threshold: +r.threshold.toFixed(4), cpu_ms: Math.round(r.cpuMs), used: !!loaded,
-      justification: `retrained the anomaly model on ${r.windows} windows of ${r.series} of this device's metrics in ${Math.round(r.cpuMs)} ms of CPU${loaded ? "; it verified and is now in use" : "; it did not verify, so the previous model stays"}`,
+      model: "anomaly",
+      retrained: !!r,
+      used: loaded,
+      worker_pid: job.pid,
+      placement: job.placement,
+      ...(r && {
+        candidate_score: r.candidate.score,
+        current_score: r.current.score,
+        current: r.current.label,
+        candidate: { detection_rate: r.candidate.detection_rate, false_alarm_rate: r.candidate.false_alarm_rate, threshold: +r.candidate.threshold.toFixed(4), windows: r.candidate.windows, series: r.candidate.series },
+        current_rates: { detection_rate: r.current.detection_rate, false_alarm_rate: r.current.false_alarm_rate },
+        held_out: r.held_out,
+        cpu_ms: r.cpu_ms,
+        wall_ms: r.wall_ms,
+      }),
+      justification,
     });
+  }
+
+  /** Stops a retraining worker that is still running (the agent is stopping). */
+  stopRetraining(): void {
+    this.retraining?.kill();
   }
 
   async onUnitEvent(e: UnitEvent): Promise<void> {

@@ -20,6 +20,8 @@ export interface AgentConfig {
   cpuBudgetPercent: number;
   /** Retrain the per-device anomaly model this often (0: never). */
   retrainEveryMs: number;
+  /** The retraining process's CPU limit (cgroup cpu.max), percent of one core. */
+  retrainCpuPercent: number;
   /** Database size cap, bytes. */
   maxDbBytes: number;
 }
@@ -31,6 +33,7 @@ export const DEFAULT_CONFIG: AgentConfig = {
   maxActionsPerHour: 12,
   cpuBudgetPercent: 1,
   retrainEveryMs: 6 * 3600_000,
+  retrainCpuPercent: 20,
   maxDbBytes: 48 << 20,
 };
 
@@ -41,6 +44,7 @@ const FIELDS: Record<keyof AgentConfig, { key: string; kind: "duration" | "numbe
   maxActionsPerHour: { key: "max_actions_per_hour", kind: "number" },
   cpuBudgetPercent: { key: "cpu_budget_percent", kind: "number" },
   retrainEveryMs: { key: "retrain_every", kind: "duration" },
+  retrainCpuPercent: { key: "retrain_cpu_percent", kind: "number" },
   maxDbBytes: { key: "max_db_mb", kind: "number" },
 };
 

@@ -18,13 +18,14 @@ import { loadAgentConfig } from "./config.ts";
 import { AgentServer } from "./server.ts";
 import { SupervisorLink } from "./supervisor-link.ts";
 import { schedulingLine } from "../execute/scheduling.ts";
-import { loadAgentModels } from "./models.ts";
+import { deviceModelPaths, loadAgentModels } from "./models.ts";
 import { reportProvisioningProblems } from "../../lib/provision/incidents.ts";
 import { dataFormatProblem } from "../../lib/data-format.ts";
 import { nameProcess } from "../../lib/process-name.ts";
+import { retrainMain } from "./retrain-job.ts";
+import { deviceKey, keyId } from "../models/manifest.ts";
+import { createPublicKey } from "node:crypto";
 
-// Shown as paio-agent in ps, top and process.top, not as "bun" (lib/process-name.ts).
-nameProcess("paio-agent");
 
 function say(line: string): void {
   console.log(`paio-agent: ${line}`);
@@ -57,6 +58,16 @@ async function main(): Promise<void> {
     const incident = knowledge.openIncident({ time: Date.now(), unit: "agent", signature: "knowledge:not-used", class: "knowledge", summary, state: "proposed" });
     knowledge.audit.append("incident", "agent", { incident: incident.id, signature: "knowledge:not-used", class: "knowledge", summary, justification: `a person must decide what becomes of ${use.path}: ${use.reason}` });
   }
+  if (config.retrainEveryMs > 0) {
+    // The device key is made at the first start (first boot), in a folder only the agent's user may open.
+    const keysDir = deviceModelPaths(state).keysDir;
+    try {
+      say(`device key ${keyId(createPublicKey(deviceKey(keysDir)))} in ${keysDir} (mode 0700): it signs the models retrained here`);
+    } catch (e) {
+      say(`retraining is off: ${(e as Error).message}`);
+      config = { ...config, retrainEveryMs: 0 };
+    }
+  }
   // Problems of the first-boot settings (imported before any unit ran) become incidents.
   reportProvisioningProblems(knowledge, state, say);
   const models = await loadAgentModels(say);
@@ -75,6 +86,7 @@ async function main(): Promise<void> {
   void link.subscribe();
   const stop = () => {
     server.stop();
+    agent?.stopRetraining();
     agent?.flushFrames();
     knowledge.close();
     process.exit(0);
@@ -93,7 +105,15 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
-  console.error(`paio-agent: ${(e as Error).message}`);
-  process.exit(1);
-});
+if (process.argv[2] === "retrain") {
+  // The retraining worker (agents/agent/retrain-job.ts): the same bundle, started by the agent at nice 19 in its own cgroup.
+  nameProcess("paio-retrain");
+  void retrainMain(process.argv[3]).then((code) => process.exit(code));
+} else {
+  // Shown as paio-agent in ps, top and process.top, not as "bun" (lib/process-name.ts).
+  nameProcess("paio-agent");
+  main().catch((e) => {
+    console.error(`paio-agent: ${(e as Error).message}`);
+    process.exit(1);
+  });
+}

@@ -7,7 +7,7 @@
 import { WINDOW } from "../analyze/forecast.ts";
 import { DIM } from "../analyze/anomaly.ts";
 import type { Scorer } from "../analyze/detect.ts";
-import { trustedKeys } from "../models/manifest.ts";
+import { devicePublicKey, trustedKeys } from "../models/manifest.ts";
 import { loadModels, type Model, type ModelStatus } from "../models/runtime.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -15,25 +15,44 @@ import { join } from "node:path";
 export interface AgentModels {
   forecast?: Scorer;
   anomaly?: Scorer;
-  /** Swaps in a retrained anomaly model. */
-  replaceAnomaly?(m: Model): void;
+  /** Swaps in a retrained anomaly model, loaded from `dir`. */
+  replaceAnomaly?(m: Model, dir: string): void;
+  /** The anomaly model in use and its file, for scoring it against a retrained one; undefined when the rule answers. */
+  anomalyInUse?(): { label: string; file: string; sha256: string; threshold: number } | undefined;
   /** Live states (with inference timings). */
   readonly states: ModelStatus[];
 }
 
 export const MODELS_DIR = process.env.PAIO_MODELS_DIR ?? "/usr/lib/paio/models";
-export const MODEL_KEYS_DIR = process.env.PAIO_MODEL_KEYS_DIR ?? "/etc/paio/model-keys";
+/** The public keys that sign the image's models: on the read-only root, never on the data partition. */
+export const MODEL_KEYS_DIR = process.env.PAIO_MODEL_KEYS_DIR ?? "/usr/share/paio/model-keys";
 
-/** Where the agent keeps models it retrained on this device, and the key that signs them. */
-export function deviceModelPaths(stateDir = process.env.PAIO_STATE_DIR ?? "/var/lib/paio"): { dir: string; key: string; keysDir: string } {
-  return { dir: join(stateDir, "agent", "models"), key: join(stateDir, "agent", "keys", "device.pem"), keysDir: join(stateDir, "agent", "keys") };
+/**
+ * Where the agent keeps the models it retrained on this device, and the
+ * folder (mode 0700) of the device key that signs them. Models and key are
+ * in separate folders: nothing in the models folder is ever trusted as a key.
+ */
+export function deviceModelPaths(stateDir = process.env.PAIO_STATE_DIR ?? "/var/lib/paio"): { dir: string; keysDir: string } {
+  return { dir: join(stateDir, "agent", "models"), keysDir: join(stateDir, "agent", "keys") };
 }
 
-/** Loads the device's retrained anomaly model, verified with the device key; undefined when there is none or it fails. */
+/**
+ * Loads the device's retrained anomaly model; undefined when there is none or
+ * it fails. Its manifest must verify against a key of the read-only root or
+ * the public half of the device key (derived from the private key in its
+ * 0700 folder): a .pub file dropped on the data partition is trusted by no one.
+ */
 export async function loadDeviceAnomaly(say: (line: string) => void, keysDir = MODEL_KEYS_DIR): Promise<{ scorer: Scorer; status: ModelStatus; model: Model } | undefined> {
   const p = deviceModelPaths();
   if (!existsSync(join(p.dir, "manifest.json"))) return undefined;
-  const { models, statuses } = await loadModels(p.dir, trustedKeys([keysDir, p.keysDir]), { anomaly: DIM });
+  let device;
+  try {
+    device = devicePublicKey(p.keysDir);
+  } catch (e) {
+    say(`model anomaly (retrained on this device): the device key cannot be used (${(e as Error).message}); keeping the image's`);
+    return undefined;
+  }
+  const { models, statuses } = await loadModels(p.dir, [...trustedKeys([keysDir]), ...(device ? [device] : [])], { anomaly: DIM });
   const m = models.get("anomaly");
   const threshold = m?.entry.params?.threshold;
   if (!m || threshold === undefined) {
@@ -68,8 +87,12 @@ export async function loadAgentModels(say: (line: string) => void, dir = MODELS_
   const { models, statuses } = loaded;
   for (const s of statuses) say(`model ${s.name}: ${s.state === "loaded" ? "loaded" : `${s.state}; using its rule instead`} (${s.reason})`);
   const forecast = models.get("memory-forecast");
+  const sources = new Map<string, { dir: string; label: string }>([...models.keys()].map((n) => [n, { dir, label: `the image's ${n} model` }]));
   const device = await loadDeviceAnomaly(say, keysDir);
-  if (device) models.set("anomaly", device.model);
+  if (device) {
+    models.set("anomaly", device.model);
+    sources.set("anomaly", { dir: deviceModelPaths().dir, label: "the anomaly model retrained on this device" });
+  }
   const anomaly = models.get("anomaly");
   const threshold = anomaly?.entry.params?.threshold;
   const result: AgentModels = {
@@ -78,8 +101,16 @@ export async function loadAgentModels(say: (line: string) => void, dir = MODELS_
     get states() {
       return statuses.map((s) => models.get(s.name)?.status() ?? s);
     },
-    replaceAnomaly(m: Model) {
+    anomalyInUse() {
+      const m = models.get("anomaly");
+      const src = sources.get("anomaly");
+      const threshold = m?.entry.params?.threshold;
+      if (!m || !src || threshold === undefined || m.state !== "loaded") return undefined;
+      return { label: src.label, file: join(src.dir, m.entry.file), sha256: m.entry.sha256, threshold };
+    },
+    replaceAnomaly(m: Model, from: string) {
       models.set("anomaly", m);
+      sources.set("anomaly", { dir: from, label: "the anomaly model retrained on this device" });
       const t = m.entry.params?.threshold;
       result.anomaly = t === undefined ? undefined : { threshold: t, score: (rows: Float32Array[]) => m.run(rows, DIM) };
     },

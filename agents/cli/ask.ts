@@ -22,7 +22,7 @@ export const ASK_USAGE = `  ask [--dry-run] [--json] [--yes] [--units a,b] "TEXT
 
 function modelDirs(): { models: string; keys: string } {
   if (process.env.PAIO_MODELS_DIR) return { models: process.env.PAIO_MODELS_DIR, keys: process.env.PAIO_MODEL_KEYS_DIR ?? process.env.PAIO_MODELS_DIR };
-  if (existsSync("/usr/lib/paio/models/manifest.json")) return { models: "/usr/lib/paio/models", keys: "/etc/paio/model-keys" };
+  if (existsSync("/usr/lib/paio/models/manifest.json")) return { models: "/usr/lib/paio/models", keys: "/usr/share/paio/model-keys" };
   const built = fileURLToPath(new URL("../../out/models", import.meta.url));
   return { models: built, keys: built };
 }

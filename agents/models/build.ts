@@ -5,7 +5,8 @@
 //
 // The signing key lives outside the clone (~/.cache/paio/keys/, created on
 // first use); its public half goes next to the models as model-signing.pub
-// and into the image under /etc/paio/model-keys/.
+// and into the image under /usr/share/paio/model-keys/ (the read-only root);
+// the private key itself never enters the image (tests/image/ checks it).
 
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";

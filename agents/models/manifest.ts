@@ -5,7 +5,7 @@
 // otherwise it refuses the model, says exactly why, and uses the rule.
 
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { canonicalJson } from "../knowledge/canonical.ts";
 
@@ -44,7 +44,7 @@ export function keyId(pub: KeyObject): string {
   return sha256(pub.export({ type: "spki", format: "der" })).slice(0, 16);
 }
 
-/** The signing key at `path`, created (mode 0600) when missing. */
+/** The build's signing key at `path` (outside the tree, never in the image), created (mode 0600) when missing. */
 export function signingKey(path: string): KeyObject {
   if (!existsSync(path)) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -53,6 +53,53 @@ export function signingKey(path: string): KeyObject {
     chmodSync(path, 0o600);
   }
   return createPrivateKey(readFileSync(path));
+}
+
+/** The device key's file in its folder. */
+export const DEVICE_KEY_FILE = "device.pem";
+
+/**
+ * The device's own signing key, for the models it retrains: made on first
+ * use in `dir` (mode 0700, the key 0600, owned by the agent's user), and
+ * checked at every use. Only the private key is kept: the public key that
+ * verifies the device's manifests is derived from it, never read from a
+ * file, so there is no writable .pub beside it for anyone to swap. Whoever
+ * can write this folder could sign models anyway; nothing weaker is trusted.
+ */
+export function deviceKey(dir: string): KeyObject {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const uid = process.getuid?.();
+  const d = statSync(dir);
+  if (uid !== undefined && d.uid !== uid) throw new Error(`${dir} belongs to uid ${d.uid}, not to the agent (uid ${uid}): the device key is not kept in a folder someone else owns; remove the folder and restart the agent to make a new key`);
+  if ((d.mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
+  const path = join(dir, DEVICE_KEY_FILE);
+  if (!existsSync(path)) {
+    const { privateKey } = generateKeyPairSync("ed25519");
+    const tmp = `${path}.tmp`;
+    const fd = openSync(tmp, "w", 0o600);
+    try {
+      writeSync(fd, privateKey.export({ type: "pkcs8", format: "pem" }).toString());
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  }
+  const st = statSync(path);
+  if (uid !== undefined && st.uid !== uid) throw new Error(`${path} belongs to uid ${st.uid}, not to the agent (uid ${uid}); remove it and restart the agent to make a new key`);
+  if ((st.mode & 0o777) !== 0o600) chmodSync(path, 0o600);
+  try {
+    return createPrivateKey(readFileSync(path));
+  } catch (e) {
+    throw new Error(`${path} is not a private key (${(e as Error).message}); remove it and restart the agent to make a new one (models it signed are then refused, and the image's are used)`);
+  }
+}
+
+/** The public half of the device key, when the device has one; undefined before the first boot made it. */
+export function devicePublicKey(dir: string): KeyObject | undefined {
+  const path = join(dir, DEVICE_KEY_FILE);
+  if (!existsSync(path)) return undefined;
+  return createPublicKey(deviceKey(dir));
 }
 
 export function publicPem(priv: KeyObject): string {
@@ -64,7 +111,11 @@ export function signManifest(body: ManifestBody, priv: KeyObject): Manifest {
   return { body, signature: sign(null, Buffer.from(canonicalJson(body)), priv).toString("base64"), key_id: keyId(pub) };
 }
 
-/** Trusted public keys: every *.pub (PEM) file in the given directories. */
+/**
+ * Trusted public keys: every *.pub (PEM) file in the given directories. On a
+ * device these are folders of the read-only root (/usr/share/paio/model-keys),
+ * never the writable data partition.
+ */
 export function trustedKeys(dirs: string[]): KeyObject[] {
   const keys: KeyObject[] = [];
   for (const d of dirs) {

@@ -1,6 +1,7 @@
 // The agent's models: written with our ONNX writer, run by onnxruntime-node,
 // agreeing with the same computation in TypeScript; the signed manifest
-// accepts the real files and refuses an altered model or manifest, saying why.
+// accepts the real files and refuses an altered model or manifest, saying why
+// (retraining on the device: tests/unit/retrain.test.ts).
 import { beforeAll, describe, expect, test } from "vitest";
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -102,25 +103,5 @@ describe("signed manifest", () => {
     expect(p[0]).toBeGreaterThan(0.7); // 0.59 now, +0.3 in 30 s
     expect(p[0]).toBeLessThan(1.1);
     expect(Math.abs(p[1]! - 0.4)).toBeLessThan(0.05);
-  });
-
-  test("retraining on the device's own history writes a model signed by the device key, which verifies; the image key alone does not", async () => {
-    const { Knowledge } = await import("../../agents/knowledge/store.ts");
-    const { retrainAnomaly } = await import("../../agents/models/retrain.ts");
-    const d = mkdtempSync(join(tmpdir(), "paio-retrain-"));
-    const k = new Knowledge(join(d, "agent", "knowledge.db"));
-    const r = rng(11);
-    const now = 1_800_000_000_000;
-    for (let i = 0; i < 900; i++) k.addFrame({ ts: now - (900 - i) * 1000, values: { "sys.cpu_pct": 20 + 5 * Math.sin(i / 30) + r(), "sys.mem_pct": 40 + r(), "psi.cpu": r() * 3, "sys.load1": 0.5 + r() * 0.1 } });
-    expect(retrainAnomaly(k, join(d, "m"), join(d, "keys", "device.pem"), now - 800_000)).toBeUndefined(); // too little history yet
-    const res = retrainAnomaly(k, join(d, "m"), join(d, "keys", "device.pem"), now)!;
-    expect(res.windows).toBeGreaterThan(2000);
-    expect(res.series).toBe(4);
-    const ok = await loadModels(join(d, "m"), trustedKeys([join(d, "keys")]), { anomaly: 6 });
-    expect(ok.statuses[0]).toMatchObject({ name: "anomaly", state: "loaded" });
-    expect(ok.models.get("anomaly")!.entry.training).toMatch(/retrained on this device/);
-    const imageOnly = await loadModels(join(d, "m"), trustedKeys([BUILT]), { anomaly: 6 });
-    expect(imageOnly.statuses[0]!.state).toBe("refused");
-    k.close();
   });
 });
