@@ -6,12 +6,17 @@ import type { Socket } from "bun";
 import { SocketWriter } from "./socket-writer.ts";
 import { CONTROL_SOCKET, type Request, type Response } from "./protocol.ts";
 
+function closedAnswer<Res>(id: string | number): Res {
+  return { id, ok: false, error: { code: "failed", message: "the other side closed the connection" } } as Res;
+}
+
 export class ControlClient<Req extends { id?: string | number } = Request, Res = Response> {
   private buf = "";
   private pending = new Map<string | number, (r: Res) => void>();
   private nextId = 1;
   private eventHandler: ((e: Record<string, unknown>) => void) | undefined;
   private closedHandlers: (() => void)[] = [];
+  private closed = false;
 
   private out: SocketWriter;
 
@@ -31,7 +36,7 @@ export class ControlClient<Req extends { id?: string | number } = Request, Res =
           client?.out.drain();
         },
         close() {
-          for (const h of client?.closedHandlers ?? []) h();
+          client?.onClose();
         },
       },
     });
@@ -69,18 +74,32 @@ export class ControlClient<Req extends { id?: string | number } = Request, Res =
   request(req: Req): Promise<Res> {
     const id = req.id ?? this.nextId++;
     return new Promise((resolve) => {
+      if (this.closed) return resolve(closedAnswer(id));
       this.pending.set(id, resolve);
-      this.onClosed(() => resolve({ id, ok: false, error: { code: "failed", message: "the other side closed the connection" } } as Res));
       this.out.write(JSON.stringify({ ...req, id }) + "\n");
     });
+  }
+
+  /**
+   * The connection is gone: every request still waiting gets a failure, and
+   * so does every later one. Nothing is kept per request once it is answered,
+   * so a client that lives long (the agent's) does not grow with each request.
+   */
+  private onClose(): void {
+    this.closed = true;
+    for (const [id, resolve] of this.pending) resolve(closedAnswer(id));
+    this.pending.clear();
+    for (const h of this.closedHandlers) h();
   }
 
   onEvent(fn: (e: Record<string, unknown>) => void): void {
     this.eventHandler = fn;
   }
 
+  /** Calls fn when the connection closes (at once if it already has). */
   onClosed(fn: () => void): void {
-    this.closedHandlers.push(fn);
+    if (this.closed) fn();
+    else this.closedHandlers.push(fn);
   }
 
   close(): void {
