@@ -47,7 +47,7 @@ export PAIO_BUN
 # onnxruntime (training, tests, paio ask) must not try to upload telemetry.
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: help deps build models kernel image image-arm64 bundle test-updates release buildroot test-buildroot run test test-unit test-e2e test-arm64 bench bench-kernel fuzz typecheck clean
+.PHONY: help deps build models kernel image image-arm64 bundle test-updates release buildroot test-buildroot run test test-unit test-e2e test-arm64 bench bench-kernel load fuzz typecheck clean
 
 help:
 	@echo "PAIO make targets:"
@@ -70,8 +70,9 @@ help:
 	@echo "  make test-arm64 the whole end-to-end suite on the arm64 image (QEMU virt; long under emulation)"
 	@echo "  make test-updates  every A/B update case in QEMU: good, bad, power cuts, refused bundles (long)"
 	@echo "  make test-buildroot  build distro/ offline and boot it in QEMU (long; needs BUILDROOT_DIR)"
-	@echo "  make bench      boot-time, size and memory figures, with a busybox-only baseline; network figures"
+	@echo "  make bench      boot-time, size and memory figures, with a busybox-only baseline; network figures; the supervisor under load (make load)"
 	@echo "  make bench-kernel  the kernel latency hint's effect on wake-up latency and its throughput cost (long)"
+	@echo "  make load       the supervisor on the host with 500 units, 100 clients at once, 20 event subscribers; $(OUT)/reliability/load.json"
 	@echo "  make fuzz       the long fuzzing runs: control socket and configuration files (make test runs short ones)"
 	@echo "  make typecheck  strict TypeScript check"
 	@echo "  make clean      remove $(OUT)/ (downloaded Debian packages stay cached in ~/.cache/paio)"
@@ -215,12 +216,19 @@ bench: image image-arm64
 	@$(BUN) tests/bench/network-bench.ts
 	@$(BUN) tests/bench/flash-bench.ts
 	@$(BUN) tests/bench/update-bench.ts
+	@$(BUN) tests/bench/load-bench.ts
 
 # The kernel's latency hint: wake-up latency (median of 5 rounds of 60 s) on
 # the kernel with and without kernel-patches/, and the patches' throughput
 # cost. About 35 minutes, plus one kernel build the first time.
 bench-kernel: image
 	@$(BUN) tests/bench/kernel-bench.ts
+
+# The supervisor under load on the host: start time, memory, idle CPU and request
+# latency with 500 units beside 20, 100 clients at once, 20 event subscribers while
+# units churn; a table, and the figures in out/reliability/load.json. About 2 minutes.
+load: deps
+	@$(BUN) tests/bench/load-bench.ts
 
 clean:
 	rm -rf $(OUT)
