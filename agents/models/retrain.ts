@@ -24,7 +24,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, 
 import { dirname, join } from "node:path";
 import type { KeyObject } from "node:crypto";
 import * as ort from "onnxruntime-node";
-import { DIM, ruleAnomalous } from "../analyze/anomaly.ts";
+import { DIM, RunningStats, anomalyFeatures, ruleAnomalous } from "../analyze/anomaly.ts";
 import type { Frame } from "../knowledge/store.ts";
 import { anomalyGraph, fitAnomaly, windowsOf } from "./anomaly-model.ts";
 import { sha256, signManifest, type Manifest, type ModelEntry } from "./manifest.ts";
@@ -80,7 +80,12 @@ function changeStd(s: number[]): number {
   return Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, d.length - 1));
 }
 
-/** The held-out windows, and one shifted window per injected step (at evenly spaced points after the running statistics have settled). */
+/**
+ * The held-out windows, and one shifted window per injected step (at evenly
+ * spaced points after the running statistics have settled): the window as
+ * the agent would see it at the step, with the statistics of the changes
+ * before it. One pass per series.
+ */
 export function heldOutSet(heldOut: number[][]): HeldOutSet {
   const normal: Float32Array[] = [];
   const shifted: Float32Array[] = [];
@@ -88,11 +93,17 @@ export function heldOutSet(heldOut: number[][]): HeldOutSet {
     normal.push(...windowsOf(s));
     if (s.length < 60) continue;
     const step = SHIFT_SIGMAS * Math.max(changeStd(s), 1e-3 * (Math.abs(s[0]!) + 1));
-    for (let j = 0; j < SHIFTS_PER_SERIES; j++) {
-      const at = 40 + Math.floor(((s.length - 41) * (j + 0.5)) / SHIFTS_PER_SERIES);
-      const w = windowsOf(s.slice(0, at).concat([s[at]! + step]));
-      const last = w[w.length - 1];
-      if (last) shifted.push(last);
+    const at = new Set(Array.from({ length: SHIFTS_PER_SERIES }, (_, j) => 40 + Math.floor(((s.length - 41) * (j + 0.5)) / SHIFTS_PER_SERIES)));
+    const st = new RunningStats();
+    for (let t = 1; t < s.length; t++) {
+      if (at.has(t)) {
+        const values = s.slice(Math.max(0, t - DIM), t).concat([s[t]! + step]);
+        const withStep = Object.assign(new RunningStats(), st);
+        withStep.add(values[values.length - 1]! - s[t - 1]!);
+        const x = anomalyFeatures(values, withStep);
+        if (x) shifted.push(x);
+      }
+      st.add(s[t]! - s[t - 1]!);
     }
   }
   return { normal, shifted };

@@ -1,12 +1,16 @@
 // The offline image assembler: clear errors for missing inputs, a manifest
 // that names every file's origin, byte-identical rootfs from identical inputs,
-// and no work when nothing changed.
+// and no work when nothing changed; no private key in the image, and the
+// model key trusted from the read-only root.
 import { describe, expect, test } from "vitest";
-import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createHash, generateKeyPairSync } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IMAGE, OUT, REPO, requireBuiltImage } from "../helpers/guest.ts";
+import { privateKeysIn } from "../../image/stage.ts";
+import { CACHE } from "../../image/config.ts";
+import { KEY_DIR } from "../../image/keys.ts";
 
 const BUN = join(REPO, "node_modules/.bin/bun");
 
@@ -85,4 +89,50 @@ describe("image assembler", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 300_000);
+
+  test("the scan for private keys finds a PEM private key in a tree, and not a public key, a certificate or a binary's strings", () => {
+    const dir = mkdtempSync(join(tmpdir(), "paio-keys-"));
+    try {
+      const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+      mkdirSync(join(dir, "usr/share/paio"), { recursive: true });
+      writeFileSync(join(dir, "usr/share/paio/signing.pub"), publicKey.export({ type: "spki", format: "pem" }));
+      writeFileSync(join(dir, "usr/share/paio/strings.bin"), "\x7fELF...-----BEGIN PRIVATE KEY-----\0-----END PRIVATE KEY-----\0");
+      expect(privateKeysIn(dir)).toEqual([]);
+      mkdirSync(join(dir, "etc/paio"), { recursive: true });
+      writeFileSync(join(dir, "etc/paio/leaked.pem"), privateKey.export({ type: "pkcs8", format: "pem" }));
+      writeFileSync(join(dir, "etc/paio/old.pem"), privateKey.export({ type: "sec1", format: "pem" }));
+      expect(privateKeysIn(dir)).toEqual(["/etc/paio/leaked.pem (PRIVATE KEY)", "/etc/paio/old.pem (EC PRIVATE KEY)"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the image holds no private key: not the build's model and update signing keys, not any other; the model key is trusted from the read-only root", () => {
+    requireBuiltImage();
+    const dir = mkdtempSync(join(tmpdir(), "paio-rootfs-"));
+    try {
+      const r = Bun.spawnSync(["unsquashfs", "-no-progress", "-d", join(dir, "root"), join(OUT, "rootfs.squashfs")], { stdout: "pipe", stderr: "pipe" });
+      expect(r.exitCode, r.stderr.toString()).toBe(0);
+      const root = join(dir, "root");
+      expect(privateKeysIn(root)).toEqual([]);
+      // The build's own keys, byte for byte (a body line of each), in no file at all, binaries included.
+      const keyFiles = [process.env.PAIO_MODEL_KEY ?? join(CACHE, "keys", "model-signing.pem"), ...readdirSync(KEY_DIR).map((f) => join(KEY_DIR, f))]
+        .filter((f) => existsSync(f) && readFileSync(f, "utf8").includes("PRIVATE KEY"));
+      expect(keyFiles.length).toBeGreaterThanOrEqual(2); // the model key and the update signing key at least
+      const bodies = keyFiles.map((f) => Buffer.from(readFileSync(f, "utf8").split("\n")[1]!));
+      const walk = (rel: string): string[] => readdirSync(join(root, rel), { withFileTypes: true }).flatMap((e) => {
+        const p = `${rel}/${e.name}`;
+        if (e.isDirectory()) return walk(p);
+        if (!e.isFile()) return [];
+        const bytes = readFileSync(join(root, p));
+        return bodies.some((b) => bytes.includes(b)) ? [p] : [];
+      });
+      expect(walk("")).toEqual([]);
+      // The public key that verifies the image's models is on the read-only root, under /usr.
+      expect(readFileSync(join(root, "usr/share/paio/model-keys/paio.pub"), "utf8")).toBe(readFileSync(join(REPO, "out/models/model-signing.pub"), "utf8"));
+      expect(existsSync(join(root, "etc/paio/model-keys"))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
