@@ -33,8 +33,8 @@ const CLIENTS = Number(process.env.PAIO_LOAD_CLIENTS ?? 100);
 const REQUESTS_PER_CLIENT = 30;
 const SUBSCRIBERS = Number(process.env.PAIO_LOAD_SUBSCRIBERS ?? 20);
 const COMMAND_RUNS = 10;
-/** Each round kills 20 units, restarts 10 by request, adds 10 and removes 10 unit files. */
-const CHURN = { rounds: 5, kill: 20, restart: 10, add: 10, remove: 10 };
+/** With 500 units, each of 5 rounds kills 20 units, restarts 10 by request, adds 10 and removes 10 unit files. */
+const CHURN = { rounds: 5, kill: Math.max(1, Math.round(UNITS / 25)), restart: Math.max(1, Math.round(UNITS / 50)), add: Math.max(1, Math.round(UNITS / 50)), remove: Math.max(1, Math.round(UNITS / 50)) };
 const CLOCK_TICKS = Number(Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim()) || 100;
 
 interface Run {
@@ -131,7 +131,7 @@ function machine() {
   return {
     commit: git("rev-parse", "HEAD"),
     dirty: git("status", "--porcelain", "--untracked-files=no") !== "",
-    machine: {
+    host: {
       cores: cpus().length,
       cpu: cpus()[0]?.model ?? "unknown",
       kernel: Bun.spawnSync(["uname", "-r"]).stdout.toString().trim(),
@@ -157,7 +157,8 @@ const ms = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(2)} s` : x >= 10 ? 
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
 const both = (label: string, f: (r: Run) => string) => console.log(`  ${label.padEnd(44)} ${f(base).padEnd(24)} ${f(big)}`);
 const m = machine();
-console.log(`\nSupervisor under load (host, no cgroups; ${m.machine.cores} cores, Linux ${m.machine.kernel}; latency: median / p99)`);
+const where = `${m.host.cores} CPUs (${m.host.cpu}), Linux ${m.host.kernel}, ${m.host.memory_gib} GiB, Bun ${m.host.bun}; on the host, without cgroups`;
+console.log(`\nSupervisor under load (${where}; latency: median / p99)`);
 console.log(`  ${"".padEnd(44)} ${`${BASELINE_UNITS} units`.padEnd(24)} ${UNITS} units`);
 both("start until every unit runs", (r) => ms(r.start.all_running_ms));
 both("  of which until 'supervisor ready'", (r) => ms(r.start.ready_ms));
@@ -182,6 +183,7 @@ console.log(problems.length ? `\nPROBLEMS:\n${problems.map((p) => `  ${p}`).join
 const file = join(REPO, "out", "reliability", "load.json");
 mkdirSync(join(REPO, "out", "reliability"), { recursive: true });
 const settings = { units: UNITS, baseline_units: BASELINE_UNITS, idle_s: IDLE_S, requests: REQUESTS, clients: CLIENTS, requests_per_client: REQUESTS_PER_CLIENT, subscribers: SUBSCRIBERS, command_runs: COMMAND_RUNS, churn: CHURN };
-writeFileSync(file, JSON.stringify({ bench: "load", date: when, ...m, where: "host, no cgroups", settings, runs, ok: problems.length === 0, problems }, null, 2) + "\n");
+const byUnits = Object.fromEntries(runs.map((r) => [`${r.units} units`, r]));
+writeFileSync(file, JSON.stringify({ bench: "load", date: when, ...m, machine: where, settings, runs: byUnits, ok: problems.length === 0, problems }, null, 2) + "\n");
 console.log(`figures written to ${file}`);
 process.exit(problems.length ? 1 : 0);

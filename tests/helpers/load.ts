@@ -229,6 +229,8 @@ export interface ChurnReport {
  * cause, and against the supervisor's own unit list and restart counts.
  */
 export async function churnWithSubscribers(dir: string, sock: string, names: string[], subscribers: number, plan: ChurnPlan, timeoutMs = 120_000): Promise<ChurnReport> {
+  const touched = plan.rounds * (plan.kill + plan.restart + plan.remove);
+  if (touched > names.length) throw new Error(`the churn touches each unit once: ${touched} units needed, ${names.length} given`);
   const problems: string[] = [];
   const streams: { events: UnitEvent[]; sawMarker: Promise<void> }[] = [];
   const clients: ControlClient[] = [];
