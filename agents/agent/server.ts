@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Socket, UnixSocketListener } from "bun";
 import { accessOf, peerCredentials, type Access } from "../../init/control/peer.ts";
-import { SocketWriter } from "../../init/control/socket-writer.ts";
+import { MAX_UNREAD_BYTES, SocketWriter } from "../../init/control/socket-writer.ts";
 import { MAX_AGENT_REQUEST_BYTES, validateAgentRequest, type AgentRequest, type AgentResponse } from "../protocol.ts";
 import { toolSpec } from "../tools/catalog.ts";
 import type { Agent } from "./agent.ts";
@@ -16,6 +16,8 @@ interface Conn {
   access: Access | "closed";
   out: SocketWriter;
   buf: string;
+  /** Keeps a character cut between two reads until its other bytes arrive. */
+  utf8: TextDecoder;
   unsubscribe?: () => void;
 }
 
@@ -32,7 +34,7 @@ export class AgentServer {
       unix: this.path,
       socket: {
         open(s) {
-          s.data = { access: accessOf(peerCredentials((s as unknown as { fd: number }).fd)), buf: "", out: new SocketWriter(s) };
+          s.data = { access: accessOf(peerCredentials((s as unknown as { fd: number }).fd)), buf: "", utf8: new TextDecoder(), out: new SocketWriter(s, MAX_UNREAD_BYTES) };
         },
         data(s, chunk) {
           server.onData(s, chunk);
@@ -68,7 +70,7 @@ export class AgentServer {
       s.end();
       return;
     }
-    conn.buf += Buffer.from(chunk).toString("utf8");
+    conn.buf += conn.utf8.decode(chunk, { stream: true });
     for (;;) {
       const nl = conn.buf.indexOf("\n");
       if (nl < 0) break;

@@ -8,7 +8,7 @@ import { dirname } from "node:path";
 import type { Socket, UnixSocketListener } from "bun";
 import { MAX_REQUEST_BYTES, READ_OPS, validateRequest, type ErrorCode, type PublishedEvent, type Request, type Response } from "../control/protocol.ts";
 import { accessOf, peerCredentials, type Access } from "../control/peer.ts";
-import { SocketWriter } from "../control/socket-writer.ts";
+import { MAX_UNREAD_BYTES, SocketWriter } from "../control/socket-writer.ts";
 import { parsePort } from "../../lib/config/measure.ts";
 import { followLog, tailLines } from "./unit-log.ts";
 import { SupervisorError, type Supervisor } from "./supervisor.ts";
@@ -17,6 +17,8 @@ interface Conn {
   access: Access | "closed";
   out: SocketWriter;
   buf: string;
+  /** Keeps a character cut between two reads until its other bytes arrive. */
+  utf8: TextDecoder;
   /** Set while subscribed: undoes the subscription. */
   unsubscribe?: () => void;
 }
@@ -40,7 +42,7 @@ export class ControlServer {
       socket: {
         open(s) {
           const fd = (s as unknown as { fd: number }).fd;
-          s.data = { access: accessOf(peerCredentials(fd)), buf: "", out: new SocketWriter(s) };
+          s.data = { access: accessOf(peerCredentials(fd)), buf: "", utf8: new TextDecoder(), out: new SocketWriter(s, MAX_UNREAD_BYTES) };
         },
         data(s, chunk) {
           server.onData(s, chunk);
@@ -79,7 +81,7 @@ export class ControlServer {
       return;
     }
     if (conn.access === "closed") return;
-    conn.buf += Buffer.from(chunk).toString("utf8");
+    conn.buf += conn.utf8.decode(chunk, { stream: true });
     for (;;) {
       const nl = conn.buf.indexOf("\n");
       if (nl < 0) break;
