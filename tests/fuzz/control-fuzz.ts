@@ -1,8 +1,8 @@
 // A fuzzer for the supervisor's control socket: requests that must all be
 // refused (wrong types, huge numbers, unknown fields and ops, deep nesting,
 // invalid UTF-8, text that is not JSON, units that do not exist), sent over
-// real connections, many at once, with stalled half-written frames beside
-// them. Pass: every line gets exactly one answer, and it is an error (reads
+// real connections, many at once, some a few bytes at a time, with silent
+// clients and stalled half-written frames beside them. Pass: every line gets exactly one answer, and it is an error (reads
 // of the unit list excepted); the supervisor stays up; no unit changes state
 // or process. Used by `make test` (a few hundred cases) and `make fuzz`.
 
@@ -200,7 +200,10 @@ export async function fuzzControl(sock: string, n: number, seed: number, units: 
   const bad: string[] = [];
   let refused = 0;
   const stallers = await Promise.all(Array.from({ length: stalled }, () => LineClient.connect(sock)));
-  stallers.forEach((s, i) => s.write(i % 2 ? '{"op":"li' : new Uint8Array([0x7b, 0x22, 0xff])));
+  // A third connect and say nothing; the others stop halfway through a request.
+  stallers.forEach((s, i) => {
+    if (i % 3) s.write(i % 3 === 1 ? '{"op":"li' : new Uint8Array([0x7b, 0x22, 0xff]));
+  });
   // The cases, spread over `concurrent` clients working at the same time.
   const per = Math.ceil(all.length / concurrent);
   await Promise.all(
@@ -225,6 +228,26 @@ export async function fuzzControl(sock: string, n: number, seed: number, units: 
         }
         if (!parsed || !acceptable(parsed)) bad.push(`case ${i} (${all[i]!.what}): ${answer === "TIMEOUT" ? "no answer within 5 s" : `answer ${String(answer).slice(0, 200)}`}`);
         else if (parsed.ok === false) refused++;
+      }
+      // Every tenth client then writes unit lists a few bytes at a time, cutting characters
+      // of its ids in two: each answer must carry its id whole.
+      if (k % 10 === 9) {
+        for (let j = 0; j < 10 && !c.closed; j++) {
+          const id = `é-${k}-${j}-漢🙂`;
+          const bytes = enc.encode(`${JSON.stringify({ id, op: "list" })}\n`);
+          for (let p = 0; p < bytes.length; p += 1 + (p % 3)) {
+            c.write(bytes.subarray(p, p + 1 + (p % 3)));
+            await Bun.sleep(0);
+          }
+          const answer = await c.next();
+          let got: unknown = answer;
+          try {
+            got = answer && answer !== "TIMEOUT" ? (JSON.parse(answer) as { id?: unknown }).id : answer;
+          } catch {
+            // not JSON: reported with the line below
+          }
+          if (got !== id) bad.push(`a list written a few bytes at a time (client ${k}): answered with id ${JSON.stringify(got)}, not ${JSON.stringify(id)}`);
+        }
       }
       c.close();
     }),

@@ -12,6 +12,7 @@ const libc = dlopen("libc.so.6", {
   socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   connect: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
   send: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64 },
+  recv: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64 },
   close: { args: [FFIType.i32], returns: FFIType.i32 },
 });
 
@@ -38,28 +39,48 @@ export class SilentPeer {
     return Math.max(0, n);
   }
 
+  /**
+   * Reads what the server sent, until it closes the connection (true) or
+   * `ms` pass with the connection still open (false); `bytes` is how much
+   * there was to read.
+   */
+  async readToEnd(ms: number): Promise<{ ended: boolean; bytes: number }> {
+    const buf = new Uint8Array(65536);
+    let bytes = 0;
+    for (const end = Date.now() + ms; Date.now() < end;) {
+      const n = Number(libc.symbols.recv(this.fd, ptr(buf), buf.length, MSG_DONTWAIT));
+      if (n === 0) return { ended: true, bytes };
+      if (n > 0) bytes += n;
+      else await Bun.sleep(5);
+    }
+    return { ended: false, bytes };
+  }
+
   close(): void {
     libc.symbols.close(this.fd);
   }
 }
 
 /**
- * A peer that writes `requests` copies of `request` (one JSON line) and never
- * reads an answer. Returns how many the server took before it stopped taking
- * them (it dropped the peer); the connection is closed after `holdMs`, so the
- * caller can look at the server's memory meanwhile.
+ * A peer that writes `requests` copies of `request` (one JSON line) without
+ * reading an answer, until the server stops taking them. `during` runs then,
+ * while the unread answers pile up (to look at the server's memory). Then the
+ * peer reads: `dropped` says whether the server had closed the connection on
+ * it, `unreadBytes` how much it had kept for it.
  */
-export async function floodUnread(sock: string, request: string, requests: number, holdMs = 5000): Promise<number> {
+export async function floodUnread(sock: string, request: string, requests: number, during: () => void = () => {}): Promise<{ sent: number; dropped: boolean; unreadBytes: number }> {
   const peer = SilentPeer.connect(sock);
   const batch = new TextEncoder().encode(`${request}\n`.repeat(100));
   let sent = 0;
-  for (let idle = 0; sent < requests && idle < 200;) {
+  for (let stuck = Date.now(); sent < requests && Date.now() - stuck < 2000;) {
     if (peer.send(batch) === batch.length) {
       sent += 100;
-      idle = 0;
-    } else idle++;
+      stuck = Date.now();
+    }
     await Bun.sleep(1);
   }
-  setTimeout(() => peer.close(), holdMs);
-  return sent;
+  during();
+  const { ended, bytes } = await peer.readToEnd(5000);
+  peer.close();
+  return { sent, dropped: ended, unreadBytes: bytes };
 }

@@ -87,11 +87,13 @@ test(`${CASES} hostile requests to the agent's socket (seed ${SEED}): each answe
   // A client that asks for unit lists and never reads them: the agent lets it go instead of keeping every answer.
   Bun.gc(true);
   const heapBeforeFlood = process.memoryUsage().heapUsed;
-  const flooded = await floodUnread(sock, JSON.stringify({ op: "call", tool: "unit.list", args: {} }), 50_000);
-  await Bun.sleep(500);
-  Bun.gc(true);
-  const floodGrowthMiB = (process.memoryUsage().heapUsed - heapBeforeFlood) / 2 ** 20;
-  if (floodGrowthMiB > 16) bad.push(`a client that never reads (${flooded} requests written): the heap grew by ${floodGrowthMiB.toFixed(0)} MiB and stayed so`);
+  let floodGrowthMiB = 0;
+  const flood = await floodUnread(sock, JSON.stringify({ op: "call", tool: "unit.list", args: {} }), 50_000, () => {
+    Bun.gc(true);
+    floodGrowthMiB = (process.memoryUsage().heapUsed - heapBeforeFlood) / 2 ** 20;
+  });
+  if (!flood.dropped) bad.push(`a client that never reads (${flood.sent} requests written): still connected, ${flood.unreadBytes} bytes of answers kept for it`);
+  if (floodGrowthMiB > 16) bad.push(`a client that never reads (${flood.sent} requests written): the heap grew by ${floodGrowthMiB.toFixed(0)} MiB and stayed so`);
 
   // Only reads reached the executor; nothing was written down, nothing changed.
   const changes = executed.filter((c) => toolSpec(c.tool)?.effect !== "read");
@@ -113,7 +115,7 @@ test(`${CASES} hostile requests to the agent's socket (seed ${SEED}): each answe
   const result: FuzzResult = {
     name: "agent", seed: SEED, cases: report.cases, clients: report.concurrentClients, refused: report.refused,
     crashes: stillAnswers ? 0 : 1, hangs: report.hangs, bad, ms: Date.now() - t0,
-    notes: { stalled_clients: report.stalledClients, reads_run: executed.length, slowest_answer_ms: Math.round(report.slowestMs), heap_growth_after_16mib_line_mib: Math.round(heapGrowthMiB), unread_requests_before_drop: flooded, heap_growth_after_unread_flood_mib: Math.round(floodGrowthMiB) },
+    notes: { stalled_clients: report.stalledClients, reads_run: executed.length, slowest_answer_ms: Math.round(report.slowestMs), heap_growth_after_16mib_line_mib: Math.round(heapGrowthMiB), unread_requests_before_drop: flood.sent, unread_bytes_kept: flood.unreadBytes, heap_growth_after_unread_flood_mib: Math.round(floodGrowthMiB) },
   };
   writeFuzzResult(result);
   console.log(`agent fuzz (seed ${SEED}): ${report.cases} cases from ${report.concurrentClients} clients with ${report.stalledClients} stalled ones, ${report.refused} refused, ${executed.length} reads run, ${bad.length} bad, slowest answer ${report.slowestMs.toFixed(0)} ms, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
