@@ -6,13 +6,14 @@
 // signed by any other key is refused, even with its public key dropped on the
 // data partition. Real training, real onnxruntime inference, real files.
 import { beforeAll, describe, expect, test } from "vitest";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { generateKeyPairSync } from "node:crypto";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Knowledge, type Frame } from "../../agents/knowledge/store.ts";
 import { gauss, rng } from "../../agents/models/train.ts";
-import { publicPem, sha256, signManifest } from "../../agents/models/manifest.ts";
+import { deviceKey, publicPem, sha256, signManifest } from "../../agents/models/manifest.ts";
 import { splitByTime } from "../../agents/models/retrain.ts";
 import { deviceModelPaths, loadAgentModels, loadDeviceAnomaly } from "../../agents/agent/models.ts";
 import { finishRetrain, startRetrain } from "../../agents/agent/retrain-job.ts";
@@ -179,6 +180,25 @@ describe("keys", () => {
     // The agent starts on the image's model.
     const models = await loadAgentModels(() => {}, dev.image, dev.imageKeys);
     expect(models.anomalyInUse!()?.label).toBe("the image's anomaly model");
+  });
+});
+
+describe("the device key's folder", () => {
+  // Units with a `user` run as that user (the supervisor spawns them with its uid and gid), as this reader does.
+  test.skipIf(process.getuid?.() !== 0)("a process running as another user cannot read the device key, though it reads the models beside it", () => {
+    const d = mkdtempSync(join(tmpdir(), "paio-key-"));
+    chmodSync(d, 0o755);
+    const p = deviceModelPaths(join(d, "state"));
+    mkdirSync(p.dir, { recursive: true });
+    for (const dir of [join(d, "state"), join(d, "state", "agent"), p.dir]) chmodSync(dir, 0o755);
+    writeFileSync(join(p.dir, "manifest.json"), "{}", { mode: 0o644 });
+    deviceKey(p.keysDir);
+    const asNobody = (path: string) => spawnSync("cat", [path], { uid: 65534, gid: 65534, encoding: "utf8" });
+    expect(asNobody(join(p.dir, "manifest.json")).status).toBe(0);
+    const key = asNobody(join(p.keysDir, "device.pem"));
+    expect(key.status).not.toBe(0);
+    expect(key.stderr).toMatch(/Permission denied/);
+    expect(key.stdout).toBe("");
   });
 });
 
