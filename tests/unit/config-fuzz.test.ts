@@ -3,7 +3,7 @@
 // swapped, characters flipped, garbage and control bytes inserted). Each
 // mutant is either accepted or refused with an error that starts with the
 // file's path; no parser throws anything else, and none takes long.
-import { describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test } from "vitest";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { rng } from "../../agents/models/train.ts";
@@ -11,6 +11,7 @@ import { mutate as mutateLines } from "../fuzz/mutate.ts";
 import { parseUnitFile } from "../../init/supervisor/unit-file.ts";
 import { parseNetworkFile } from "../../lib/config/network.ts";
 import { parsePolicy, PolicyError } from "../../agents/guard/policy.ts";
+import { missed, writeFuzzResult, type FuzzResult } from "../fuzz/results.ts";
 
 const REPO = join(import.meta.dirname, "../..");
 const MUTANTS = Number(process.env.PAIO_FUZZ_MUTANTS ?? 1000);
@@ -33,25 +34,47 @@ function mutate(text: string, r: () => number): string {
 
 type Outcome = "accepted" | "refused";
 
+/** The whole run, for the reliability report: every file's mutants together. */
+const tally: FuzzResult = { name: "config", seed: SEED, cases: 0, clients: 1, refused: 0, crashes: 0, hangs: 0, bad: [], ms: 0, notes: {} };
+afterAll(() => {
+  writeFuzzResult(tally);
+});
+
+/** A parse that takes longer than this counts as a hang (a read of a configuration file must never block). */
+const HANG_MS = 2000;
+
 function run(name: string, text: string, parse: (t: string) => Outcome, path: string): void {
   test(`${MUTANTS} mutants of the ${name}: accepted or refused naming ${path}, nothing thrown (seed ${SEED})`, () => {
     expect(parse(text)).toBe("accepted"); // the documented example itself is valid
+    const t0 = Date.now();
     const r = rng(SEED);
     const counts = { accepted: 0, refused: 0 };
+    const bad: string[] = [];
     let slowest = 0;
     for (let i = 0; i < MUTANTS; i++) {
       const m = mutate(text, r);
-      const t0 = performance.now();
-      let outcome: Outcome;
+      const t1 = performance.now();
       try {
-        outcome = parse(m);
+        counts[parse(m)]++;
       } catch (e) {
-        throw new Error(`mutant ${i} of the ${name} made the parser throw ${(e as Error).stack}\n--- mutant ---\n${m}`);
+        // A parser that throws (a crash), or an error that does not name the file.
+        if (!/^error does not name the file/.test((e as Error).message)) tally.crashes++;
+        bad.push(`${name}, mutant ${i}: ${(e as Error).message.split("\n")[0]} -- mutant: ${JSON.stringify(m).slice(0, 300)}`);
       }
-      slowest = Math.max(slowest, performance.now() - t0);
-      counts[outcome]++;
+      const took = performance.now() - t1;
+      if (took > HANG_MS) {
+        tally.hangs++;
+        bad.push(`${name}, mutant ${i}: parsed in ${took.toFixed(0)} ms`);
+      }
+      slowest = Math.max(slowest, took);
     }
+    tally.cases += MUTANTS;
+    tally.refused += counts.refused;
+    tally.bad.push(...bad);
+    tally.ms += Date.now() - t0;
+    tally.notes![`${path} slowest parse ms`] = +slowest.toFixed(1);
     console.log(`${name}: ${MUTANTS} mutants, ${counts.accepted} accepted, ${counts.refused} refused with the file named; slowest parse ${slowest.toFixed(1)} ms`);
+    expect(bad, missed({ ...tally, bad })).toEqual([]);
     expect(counts.refused).toBeGreaterThan(MUTANTS / 10);
   });
 }

@@ -5,7 +5,7 @@
 // start with the file's name; nothing throws, none takes long; and a whole
 // import of a mutant on folders standing for the partitions leaves no Wi-Fi
 // key on the boot partition unless the file could not be read at all.
-import { describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test } from "vitest";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +15,7 @@ import { planNetworkConfig, planUserData } from "../../lib/provision/cloud-init.
 import { planConfig } from "../../lib/provision/config.ts";
 import { importFirstBootSettings } from "../../lib/provision/import.ts";
 import type { Plan } from "../../lib/provision/plan.ts";
+import { missed, writeFuzzResult, type FuzzResult } from "../fuzz/results.ts";
 
 const REPO = join(import.meta.dirname, "../..");
 const MUTANTS = Number(process.env.PAIO_FUZZ_MUTANTS ?? 1000);
@@ -64,10 +65,21 @@ function mutate(text: string, r: () => number): string {
   return mutateLines(text, r, JUNK);
 }
 
+/** The whole run, for the reliability report: every file's mutants and the whole imports together. */
+const tally: FuzzResult = { name: "provision", seed: SEED, cases: 0, clients: 1, refused: 0, crashes: 0, hangs: 0, bad: [], ms: 0, notes: {} };
+afterAll(() => {
+  writeFuzzResult(tally);
+});
+
+/** A plan that takes longer than this counts as a hang. */
+const HANG_MS = 2000;
+
 function check(name: string, file: string, text: string, plan: (t: string) => Plan, besides: string[] = []): void {
   test(`${MUTANTS} mutants of ${name}: settings or problems that name ${file}, nothing thrown (seed ${SEED})`, () => {
     expect(plan(text).problems).toEqual([]);
+    const t0 = Date.now();
     const r = rng(SEED + file.length);
+    const bad: string[] = [];
     let refused = 0;
     let slowest = 0;
     for (let k = 0; k < MUTANTS; k++) {
@@ -77,17 +89,29 @@ function check(name: string, file: string, text: string, plan: (t: string) => Pl
       try {
         p = plan(m);
       } catch (e) {
-        throw new Error(`mutant ${k} threw ${(e as Error).stack}\n--- mutant ---\n${m}`);
+        tally.crashes++;
+        bad.push(`${file}, mutant ${k} (seed ${SEED + file.length}): threw ${(e as Error).message.split("\n")[0]} -- mutant: ${JSON.stringify(m).slice(0, 300)}`);
+        continue;
       }
-      slowest = Math.max(slowest, performance.now() - t);
+      const took = performance.now() - t;
+      slowest = Math.max(slowest, took);
+      if (took > HANG_MS) {
+        tally.hangs++;
+        bad.push(`${file}, mutant ${k}: planned in ${took.toFixed(0)} ms`);
+      }
       for (const prob of p.problems) {
         const named = prob.message.startsWith(prob.file) && (prob.file === file || besides.some((b) => prob.file.startsWith(b)));
-        if (!named) throw new Error(`mutant ${k}: a problem that does not name its file: ${prob.message}\n--- mutant ---\n${m}`);
+        if (!named) bad.push(`${file}, mutant ${k}: a problem that does not name its file: ${prob.message} -- mutant: ${JSON.stringify(m).slice(0, 300)}`);
       }
       if (p.problems.length) refused++;
     }
+    tally.cases += MUTANTS;
+    tally.refused += refused;
+    tally.bad.push(...bad);
+    tally.ms += Date.now() - t0;
+    tally.notes![`${file} slowest plan ms`] = +slowest.toFixed(1);
+    expect(bad, missed({ ...tally, bad })).toEqual([]);
     expect(refused).toBeGreaterThan(MUTANTS / 10);
-    expect(slowest).toBeLessThan(2000);
   }, 300_000);
 }
 
@@ -102,6 +126,9 @@ describe("first-boot settings under mutation", () => {
     const r = rng(SEED);
     const dir = mkdtempSync(join(tmpdir(), "paio-provision-fuzz-"));
     const KEY = "0c9d28a5eb4d939167e66d2e112bcae6b12f8e325592d79b337261c4ad3d7a15";
+    const t0 = Date.now();
+    const bad: string[] = [];
+    let imports = 0;
     try {
       for (let k = 0; k < Math.min(MUTANTS, 200); k++) {
         const boot = join(dir, `b${k}`);
@@ -116,11 +143,19 @@ describe("first-boot settings under mutation", () => {
         const report = importFirstBootSettings({ boot, state, imageNetwork: join(REPO, "image/overlay/etc/paio/network.toml") }, { persistent: true });
         const after = readFileSync(join(boot, which), "utf8");
         const unreadable = report.problems.some((p) => /left as it is on the boot partition/.test(p.message));
-        if (after.includes(KEY) && !unreadable) throw new Error(`mutant ${k} (${which}): the key stayed on the boot partition\n--- mutant ---\n${text}\n--- after ---\n${after}`);
-        expect(readdirSync(state).every((n) => !n.endsWith(".tmp"))).toBe(true);
+        if (after.includes(KEY) && !unreadable) bad.push(`whole import ${k} (${which}): the Wi-Fi key stayed on the boot partition -- mutant: ${JSON.stringify(text).slice(0, 300)}`);
+        if (!readdirSync(state).every((n) => !n.endsWith(".tmp"))) bad.push(`whole import ${k} (${which}): a .tmp file was left in the state folder`);
+        imports++;
       }
+    } catch (e) {
+      tally.crashes++;
+      bad.push(`whole import ${imports}: threw ${(e as Error).message.split("\n")[0]}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+    tally.cases += imports;
+    tally.bad.push(...bad);
+    tally.ms += Date.now() - t0;
+    expect(bad, missed({ ...tally, bad })).toEqual([]);
   }, 300_000);
 });
