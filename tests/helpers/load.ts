@@ -76,6 +76,16 @@ export async function waitAllRunning(sock: string, names: string[], timeoutMs: n
   }
 }
 
+/** The promise's value, or undefined once `ms` have passed without one. */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: Timer | undefined;
+  try {
+    return await Promise.race([p, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function processExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -166,7 +176,7 @@ export async function clientStorm(sock: string, names: string[], clients: number
         const kind = i % 3;
         const req = kind === 0 ? { op: "list" as const } : kind === 1 ? { op: "status" as const, unit } : { op: "status" as const, unit: `missing-${k}-${i}` };
         const started = performance.now();
-        const r = await Promise.race([c.request(req), Bun.sleep(timeoutMs).then(() => undefined)]);
+        const r = await within(c.request(req), timeoutMs);
         if (!r) {
           errors.push(`client ${k}: request ${i} (${req.op}) not answered within ${timeoutMs} ms`);
           return;
@@ -292,8 +302,8 @@ export async function churnWithSubscribers(dir: string, sock: string, names: str
     });
     const marker = await op.request({ op: "publish", event: { event: "network", kind: MARKER_KIND, message: "end of the load test's churn", time: Date.now() } });
     if (!marker.ok) throw new Error(`publish refused: ${marker.error.message}`);
-    const late = await Promise.race([Promise.all(streams.map((s) => s.sawMarker)).then(() => false), Bun.sleep(timeoutMs).then(() => true)]);
-    if (late) problems.push(`some subscribers did not see the end marker within ${timeoutMs} ms`);
+    const seen = await within(Promise.all(streams.map((s) => s.sawMarker)), timeoutMs);
+    if (!seen) problems.push(`some subscribers did not see the end marker within ${timeoutMs} ms`);
     const wall = performance.now() - t0;
 
     // Every subscriber saw the same events in the same order.
