@@ -12,7 +12,8 @@
 //    correctly?);
 // and, with 500 units, 20 event subscribers while units churn (killed,
 // restarted, added and removed by reload): does each see every event once
-// and in order? Prints a table and writes out/reliability/load.json.
+// and in order? Prints a table and writes load.json to out/reliability/ (or
+// PAIO_RELIABILITY_OUT), for the reliability report.
 //
 // Settings: PAIO_LOAD_UNITS (500), PAIO_LOAD_IDLE_S (30), PAIO_LOAD_REQUESTS
 // (1000 per request kind), PAIO_LOAD_CLIENTS (100), PAIO_LOAD_SUBSCRIBERS (20).
@@ -180,10 +181,11 @@ console.log(`  ${"  events each saw / the churn must cause".padEnd(44)} ${[...ne
 const problems = runs.flatMap((r) => r.problems.map((p) => `${r.units} units: ${p}`));
 console.log(problems.length ? `\nPROBLEMS:\n${problems.map((p) => `  ${p}`).join("\n")}` : "\nEvery check passed: all units ran, every request was answered correctly, every subscriber saw every event once and in order.");
 
-const file = join(REPO, "out", "reliability", "load.json");
-mkdirSync(join(REPO, "out", "reliability"), { recursive: true });
+const resultsDir = process.env.PAIO_RELIABILITY_OUT ?? join(REPO, "out", "reliability");
+const file = join(resultsDir, "load.json");
+mkdirSync(resultsDir, { recursive: true });
 const settings = { units: UNITS, baseline_units: BASELINE_UNITS, idle_s: IDLE_S, requests: REQUESTS, clients: CLIENTS, requests_per_client: REQUESTS_PER_CLIENT, subscribers: SUBSCRIBERS, command_runs: COMMAND_RUNS, churn: CHURN };
 const byUnits = Object.fromEntries(runs.map((r) => [`${r.units} units`, r]));
-writeFileSync(file, JSON.stringify({ bench: "load", date: when, ...m, machine: where, settings, runs: byUnits, ok: problems.length === 0, problems }, null, 2) + "\n");
+writeFileSync(file, JSON.stringify({ bench: "load", date: when, ...m, machine: where, settings, runs: byUnits, passed: problems.length === 0, problems }, null, 2) + "\n");
 console.log(`figures written to ${file}`);
 process.exit(problems.length ? 1 : 0);
