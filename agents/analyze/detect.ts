@@ -79,6 +79,17 @@ interface UnitTrack {
   pidsHistory: number[];
 }
 
+/**
+ * A process that belongs to no unit and is not PAIO's own: not in a unit's
+ * group, the quarantine or the retraining group, not PID 1, not the agent or
+ * its supervisor, and not a child of the agent (its retraining worker, which
+ * runs outside any group where there is no cgroup v2).
+ */
+export function isOutsider(p: ProcInfo, selfPids: number[] = [process.pid, process.ppid]): boolean {
+  if (p.cgroup.startsWith("/paio/") || p.cgroup.startsWith("/paio-quarantine") || p.cgroup.startsWith("/paio-retrain")) return false;
+  return p.pid !== 1 && !selfPids.includes(p.pid) && p.ppid !== selfPids[0];
+}
+
 export class Detector {
   private tracks = new Map<string, UnitTrack>();
   private stats = new Map<string, RunningStats>();
@@ -356,7 +367,7 @@ export class Detector {
   private outside(tick: Tick): Finding[] {
     const out: Finding[] = [];
     const procs = processes();
-    const outsiders = procs.filter((p) => !p.cgroup.startsWith("/paio/") && !p.cgroup.startsWith("/paio-quarantine") && p.pid !== 1 && !this.selfPids.includes(p.pid));
+    const outsiders = procs.filter((p) => isOutsider(p, this.selfPids));
     const hz = 100;
     const dtS = this.cfg.outsideScanMs / 1000;
     const next = new Map<number, number>();

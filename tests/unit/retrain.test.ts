@@ -21,6 +21,8 @@ import { Agent } from "../../agents/agent/agent.ts";
 import { DEFAULT_CONFIG } from "../../agents/agent/config.ts";
 import { DEFAULT_POLICY } from "../../agents/guard/policy.ts";
 import type { Collector } from "../../agents/monitor/monitor.ts";
+import { processes } from "../../agents/monitor/procfs.ts";
+import { isOutsider } from "../../agents/analyze/detect.ts";
 import type { Request, Response, UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
 
 const REPO = join(import.meta.dirname, "../..");
@@ -199,6 +201,30 @@ describe("the device key's folder", () => {
     expect(key.status).not.toBe(0);
     expect(key.stderr).toMatch(/Permission denied/);
     expect(key.stdout).toBe("");
+  });
+});
+
+describe("the worker is the agent's own", () => {
+  test("the detector never takes the running worker for a process outside every unit; a process started by someone else is one", async () => {
+    const dev = device(history());
+    const p = deviceModelPaths();
+    mkdirSync(p.dir, { recursive: true });
+    const job = startRetrain({ db: dev.db, out: join(p.dir, "c.onnx.tmp"), now, hours: 1 }, { command: WORKER, cpuPercent: 20 });
+    const stranger = Bun.spawn(["/bin/sh", "-c", "sleep 30 & wait"]);
+    try {
+      let worker, sleeper;
+      for (let i = 0; i < 50 && !(worker && sleeper); i++) {
+        const procs = processes();
+        worker = procs.find((x) => x.pid === job.pid);
+        sleeper = procs.find((x) => x.ppid === stranger.pid);
+        await Bun.sleep(20);
+      }
+      expect(worker && isOutsider(worker)).toBe(false);
+      expect(sleeper && isOutsider(sleeper)).toBe(true);
+    } finally {
+      stranger.kill("SIGKILL");
+      job.kill();
+    }
   });
 });
 
