@@ -49,6 +49,8 @@ interface Active {
   /** The remedy being judged: set while waiting for its outcome. healthySince: since when the unit has been healthy without a break. */
   pending?: { actionId: number; remedy: Remedy; at: number; auditSeq: number; healthySince?: number };
   lastActionAt: number;
+  /** The next step waits until then (a paused restart after a start limit); the tick carries it out. */
+  waitUntil?: number;
 }
 
 export interface AgentDeps {
@@ -225,6 +227,12 @@ export class Agent {
     if (journal && journal !== this.journalProblem) console.error(`paio-agent: ${journal}`);
     this.journalProblem = journal;
     await this.judgeOutcomes(now);
+    // Steps that waited for their time (a paused restart after a start limit).
+    for (const a of [...this.active.values()]) {
+      if (a.waitUntil === undefined || a.waitUntil > now || a.pending) continue;
+      a.waitUntil = undefined;
+      await this.act(a, now);
+    }
     await this.maybeRetrain(now);
     const used = process.cpuUsage(this.cpuMark);
     this.cpuMark = process.cpuUsage();
@@ -585,7 +593,7 @@ export class Agent {
     const unit = f.unit;
     let status: UnitStatus | undefined;
     if (unit) status = await this.deps.supervisor.status(unit);
-    let ctx: PlanContext = {};
+    let ctx: PlanContext = { startLimitPauseMs: this.deps.config.startLimitPauseMs };
     if (f.class === "soc-hot") {
       const th = this.deps.policy.thermal ?? DEFAULT_THERMAL;
       const units: UnitStatus[] = [];
@@ -593,7 +601,7 @@ export class Agent {
         const st = await this.deps.supervisor.status(u.name);
         if (st) units.push(st);
       }
-      ctx = { units, protectedUnits: this.deps.policy.protectedUnits, cpuCapPercent: th.cpuCapPercent, coolForMs: th.coolForMs };
+      ctx = { ...ctx, units, protectedUnits: this.deps.policy.protectedUnits, cpuCapPercent: th.cpuCapPercent, coolForMs: th.coolForMs };
     }
     const skipped: string[] = [];
     while (a.rung < a.order.length) {
@@ -606,6 +614,14 @@ export class Agent {
       }
       if (unit && !this.withinRate(unit, now)) {
         this.didNothing(a, now, `I took ${this.deps.config.maxActionsPerHour} actions on ${unit} within the last hour, the most max_actions_per_hour allows; a person must look`, "gave-up", skipped);
+        return;
+      }
+      if (step.notBefore !== undefined && step.notBefore > now && a.waitUntil === undefined) {
+        // Not yet: the incident stays open and the tick comes back to this rung at its time.
+        a.waitUntil = step.notBefore;
+        const wait = `waiting ${Math.ceil((step.notBefore - now) / 1000)} s to ${remedyWords(remedy, unit, f.pid)}: ${step.why}`;
+        this.k.setIncidentDecision(a.incident.id, wait);
+        this.emit({ event: "outcome", time: now, unit: unit ?? undefined, text: `incident ${a.incident.id}: ${wait}` });
         return;
       }
       if (step.calls.length === 0 && remedy === "mark-failed") {

@@ -14,6 +14,8 @@ export interface AgentConfig {
   outcomeWindowMs: number;
   /** Least time between two actions on the same unit. */
   cooldownMs: number;
+  /** The pause before the agent restarts a unit the supervisor gave up at its start limit. */
+  startLimitPauseMs: number;
   /** At most this many actions per unit per hour: the ladder can never loop for long. */
   maxActionsPerHour: number;
   /** The agent's CPU budget, percent of one core. */
@@ -30,6 +32,7 @@ export const DEFAULT_CONFIG: AgentConfig = {
   tickMs: 1000,
   outcomeWindowMs: 60_000,
   cooldownMs: 5000,
+  startLimitPauseMs: 30_000,
   maxActionsPerHour: 12,
   cpuBudgetPercent: 1,
   retrainEveryMs: 6 * 3600_000,
@@ -41,6 +44,7 @@ const FIELDS: Record<keyof AgentConfig, { key: string; kind: "duration" | "numbe
   tickMs: { key: "tick", kind: "duration" },
   outcomeWindowMs: { key: "outcome_window", kind: "duration" },
   cooldownMs: { key: "cooldown", kind: "duration" },
+  startLimitPauseMs: { key: "start_limit_pause", kind: "duration" },
   maxActionsPerHour: { key: "max_actions_per_hour", kind: "number" },
   cpuBudgetPercent: { key: "cpu_budget_percent", kind: "number" },
   retrainEveryMs: { key: "retrain_every", kind: "duration" },

@@ -45,7 +45,19 @@ export interface Step {
   calls: PlannedCall[];
   /** Why this remedy, in words (for the audit log). */
   why: string;
+  /** Not before this time (ms): the agent waits, the incident open, and then carries the step out. */
+  notBefore?: number;
 }
+
+/**
+ * How long after the supervisor gave a unit up at its start limit the agent
+ * tries it once more (agent.toml start_limit_pause). The start limit ends the
+ * tight loop; the pause gives a passing cause (a file not there yet, a device
+ * still starting, a server down for a moment) time to clear, so a device
+ * heals without a person when it can, and marks the unit failed when the one
+ * paused restart fails too.
+ */
+export const START_LIMIT_PAUSE_MS = 30_000;
 
 /** What a remedy that touches many units needs to know: the units, which are protected, and the thermal policy. */
 export interface PlanContext {
@@ -53,6 +65,8 @@ export interface PlanContext {
   protectedUnits?: readonly string[];
   cpuCapPercent?: number;
   coolForMs?: number;
+  /** The pause before restarting a unit the supervisor gave up at its start limit (START_LIMIT_PAUSE_MS when not given). */
+  startLimitPauseMs?: number;
 }
 
 /** A unit's cpu_max ("50%") as a percentage of one core; undefined when it has none. */
@@ -109,9 +123,15 @@ export function stepFor(remedy: Remedy, f: Finding, status: UnitStatus | undefin
   const unit = f.unit ?? "";
   switch (remedy) {
     case "restart":
-      // The supervisor restarted it until its start limit: one more plain restart ends the same way.
+      // The supervisor restarted it until its start limit: at once, one more restart would end the same way; after a pause, the cause may be gone.
       if (status?.state === "failed" && /^start limit reached/.test(status.reason)) {
-        return { skip: `the supervisor already restarted ${unit} until it reached its start limit (${status.reason.split(";")[0]!.replace(/^start limit reached: /, "")}), each start failing the same way` };
+        const pause = ctx.startLimitPauseMs ?? START_LIMIT_PAUSE_MS;
+        return {
+          remedy,
+          calls: [{ tool: "unit.restart", args: { unit } }],
+          why: `the supervisor restarted ${unit} until its start limit (${status.reason.split(";")[0]!.replace(/^start limit reached: /, "")}), so one restart ${Math.round(pause / 1000)} s after it gave up gives a passing cause time to clear`,
+          notBefore: status.since + pause,
+        };
       }
       return { remedy, calls: [{ tool: "unit.restart", args: { unit } }], why: "a clean restart clears transient faults and leaked memory" };
     case "restart-with-limits": {

@@ -3,10 +3,11 @@
 // socket and a real knowledge base. A unit that reaches its start limit
 // before the agent looks, and one that fails after two crashes while the
 // agent listens, both become incidents with their exit codes and last log
-// lines, and the agent says why it did nothing; a restarted agent does not
-// count them again.
+// lines; the agent restarts such a unit once after a pause (the cause may
+// have passed), and when that fails too it says why it does nothing more; a
+// restarted agent does not count them again.
 import { describe, expect, test } from "vitest";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startSupervisor, tempDir, unit, type Sup } from "../helpers/host-supervisor.ts";
 import { Agent } from "../../agents/agent/agent.ts";
@@ -32,12 +33,12 @@ function setUp(): { d: string; s: Sup; sock: string } {
   return { d, s: startSupervisor(d, { PAIO_CONTROL_SOCKET: sock }), sock };
 }
 
-function agentOn(d: string, link: SupervisorLink, k: Knowledge): Agent {
+function agentOn(d: string, link: SupervisorLink, k: Knowledge, startLimitPauseMs = 60_000): Agent {
   const steady: Collector[] = [{ name: "steady", minPeriodMs: 0, costMs: 0, lastRun: 0, last: {}, run: async () => ({ "sys.cpu_pct": 5 }) }];
   mkdirSync(join(d, "sys"), { recursive: true });
   return new Agent({
     supervisor: link, knowledge: k, policy: DEFAULT_POLICY,
-    config: { ...DEFAULT_CONFIG, retrainEveryMs: 0, cooldownMs: 0 },
+    config: { ...DEFAULT_CONFIG, retrainEveryMs: 0, cooldownMs: 0, startLimitPauseMs },
     detector: { outsideScanMs: 1e12 },
     cgroupRoot: join(d, "no-cgroup"),
     monitor: { collectors: steady, sysfsRoot: join(d, "sys"), thermalPeriodMs: 0 },
@@ -67,29 +68,37 @@ describe("a unit that fails fast", () => {
 
     const path = join(d, "state", "agent", "knowledge.db");
     let k = new Knowledge(path);
-    let agent = agentOn(d, link, k);
+    let agent = agentOn(d, link, k, 2000);
     await agent.tick();
     await agent.tick();
     const incidents = k.incidents();
     expect(incidents).toHaveLength(1);
     const [i] = incidents;
-    expect(i).toMatchObject({ unit: "fast", class: "crash", signature: "crash:fast:exit=3", state: "failed" });
+    expect(i).toMatchObject({ unit: "fast", class: "crash", signature: "crash:fast:exit=3", state: "open" });
     expect(i!.summary).toMatch(/^fast failed \(start limit reached: 5 starts within [^)]+\) after 5 crashes in \d+ s \(exit 3 ×5\)$/);
     expect(i!.details?.exit_codes).toEqual([3, 3, 3, 3, 3]);
     expect(i!.details?.log?.at(-1)).toBe("fast: cannot open /dev/video0");
-    // Restarting it would only fail the same way, and it is failed already: the agent does nothing, and says why.
-    expect(i!.decision).toMatch(/^did nothing: fast is already failed \(start limit reached: 5 starts within [^)]+\) and stays so until a person starts it$/);
-    const decision = k.audit.recent(5, "fast", ["decision"]).at(-1)!;
-    expect(decision.body).toMatchObject({ executed: false, action: [] });
-    expect(String((decision.body as { justification: string }).justification)).toMatch(/Skipped: restart fast does not apply \(the supervisor already restarted fast until it reached its start limit \(5 starts within [^)]+\), each start failing the same way\); raise fast's memory limit and restart it does not apply \(fast has no memory limit to raise\)\. Tried: nothing\.$/);
+    // At once, a restart would only fail the same way: the agent waits the pause, the incident open, and says so.
+    expect(i!.decision).toMatch(/^waiting \d+ s to restart fast: the supervisor restarted fast until its start limit \(5 starts within [^)]+\), so one restart 2 s after it gave up gives a passing cause time to clear$/);
+    expect((await link.status("fast"))?.state).toBe("failed");
+    // After the pause, one restart; it fails the same way (the camera is still missing), and the ladder's last rung marks it failed.
+    const settled = await until("the incident to end", async () => {
+      await agent.tick();
+      const x = k.incidents()[0]!;
+      return x.state === "failed" ? x : undefined;
+    }, 25_000);
+    expect(settled.decision).toBe("every remedy failed; fast is stopped and marked failed until a person starts it");
+    const actions = k.audit.recent(10, "fast", ["decision"]).filter((r) => (r.body as { executed?: boolean }).executed).reverse();
+    expect(actions.map((r) => (r.body as { action: { tool: string }[] }).action.map((c) => c.tool))).toEqual([["unit.restart"], ["unit.mark-failed"]]);
+    expect(String((actions.at(-1)!.body as { justification: string }).justification)).toMatch(/Skipped: raise fast's memory limit and restart it does not apply \(fast has no memory limit to raise\)\./);
     expect((await link.status("fast"))?.state).toBe("failed");
 
     const why = explainUnit(k, "fast").reply;
     expect(why).toMatch(/noticed: fast failed \(start limit reached.*\) after 5 crashes in \d+ s \(exit 3 ×5\)\. Exit codes: exit 3 ×5\.\n {4}log: "fast: cannot open \/dev\/video0" \(5 times\)$/m);
-    expect(why).toMatch(/did nothing: fast failed .*I did nothing more: fast is already failed/);
+    expect(why).toMatch(/restart fast did not work: the same trouble came back/);
     const list = incidentsText(k).reply;
     expect(list).toContain('exit codes: exit 3 ×5; last log line: "fast: cannot open /dev/video0"');
-    expect(list).toMatch(/agent: did nothing: fast is already failed/);
+    expect(list).toMatch(/agent: every remedy failed; fast is stopped and marked failed/);
     k.close();
 
     // The agent restarts: the same failure is not a new incident.
@@ -117,17 +126,43 @@ describe("a unit that fails fast", () => {
     try {
       unit(d, "twice", `${FAST.replace(/fast/g, "twice")}start_limit = { burst = 2, interval = "60s" }\n`);
       expect((await link.request({ op: "reload" })).ok).toBe(true);
-      const i = await until("an incident about twice", () => k.incidents().find((x) => x.unit === "twice" && x.state === "failed"));
+      const i = await until("an incident about twice", () => k.incidents().find((x) => x.unit === "twice" && x.decision));
       expect(i.summary).toMatch(/^twice failed \(start limit reached: 2 starts within [^)]+\) after 2 crashes in \d+ s \(exit 3 ×2\)$/);
       expect(i.details?.exit_codes).toEqual([3, 3]);
       expect(i.details?.log).toContain("twice: cannot open /dev/video0");
-      expect(i.decision).toMatch(/^did nothing: twice is already failed/);
+      expect(i.decision).toMatch(/^waiting \d+ s to restart twice: the supervisor restarted twice until its start limit/);
       await Promise.all(handled);
       // The next look at the supervisor's record finds nothing new.
       await agent.tick();
       expect(k.incidents().filter((x) => x.unit === "twice")).toHaveLength(1);
     } finally {
       events.close();
+      k.close();
+    }
+  }, 30_000);
+
+  test("its cause passed while the supervisor had given up: the agent's one restart after the pause brings it back", async () => {
+    const { d, s, sock } = setUp();
+    const flag = join(d, "camera-missing");
+    writeFileSync(flag, "");
+    unit(d, "passing", `exec = ["/bin/sh", "-c", "if [ -e ${flag} ]; then echo 'passing: no camera yet'; exit 3; fi; exec sleep 1000"]\nrestart = "on-failure"\nrestart_delay = "100ms"\nrestart_delay_max = "200ms"\n`);
+    await s.waitFor(/passing: failed: start limit reached/, 15_000);
+    const k = new Knowledge(join(d, "state", "agent", "knowledge.db"));
+    const link = new SupervisorLink(sock, () => {}, () => {});
+    const agent = agentOn(d, link, k, 3000);
+    try {
+      await agent.tick();
+      expect(k.incidents()[0]?.decision).toMatch(/^waiting \d s to restart passing/);
+      // The camera appears while the agent waits.
+      rmSync(flag);
+      const healing = await until("the paused restart", async () => {
+        await agent.tick();
+        const x = k.incidents()[0]!;
+        return x.state === "healing" ? x : undefined;
+      }, 20_000);
+      expect(healing.decision).toBe("did: restarted passing (remedy 1 of 3)");
+      await until("passing to run", async () => ((await link.status("passing"))?.state === "running" ? true : undefined));
+    } finally {
       k.close();
     }
   }, 30_000);
