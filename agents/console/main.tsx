@@ -8,6 +8,7 @@ import type { UnitSummary } from "../../init/control/protocol.ts";
 import { loadPolicy, policyPaths } from "../guard/policy.ts";
 import { Understander } from "../nlu/understand.ts";
 import { connectAgent } from "../cli/agent.ts";
+import { consoleInput } from "./input.ts";
 import { App, lookFromEnv, type ConsoleState } from "./App.tsx";
 import { AgentEngine } from "./engine.ts";
 import { LlmBackend, loadLlmConfig } from "../nlu/llm.ts";
@@ -89,7 +90,8 @@ async function main(): Promise<void> {
     await sh.exited;
   };
   const resumed = wrapped ? takeResumeState(RESUME_FILE) : undefined;
-  const app = render(<App engine={engine} look={look} onShell={onShell} resumed={resumed} />, { exitOnCtrlC: false, patchConsole: true });
+  // Through a filter: a stray paste marker must not leave the console deaf (input.ts).
+  const app = render(<App engine={engine} look={look} onShell={onShell} resumed={resumed} />, { stdin: consoleInput(process.stdin) as never, exitOnCtrlC: false, patchConsole: true });
   await app.waitUntilExit();
   process.exit(0);
 }
