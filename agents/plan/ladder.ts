@@ -24,7 +24,9 @@ export const LADDERS: Record<FindingClass, readonly Remedy[]> = {
   unhealthy: ["restart", "restart-with-limits", "mark-failed"],
   leak: ["restart", "restart-with-limits", "mark-failed"],
   "cpu-hog": ["deprioritize", "limit-cpu", "freeze", "mark-failed"],
-  "fork-bomb": ["freeze", "mark-failed"],
+  // A restart kills every process of the unit (cgroup.kill) and starts it clean: the bomb is gone and the service runs.
+  // A bomb that comes back with it is frozen for a person.
+  "fork-bomb": ["restart", "freeze", "mark-failed"],
   "outside-hog": ["contain-limit", "contain-freeze"],
   "outside-fork-bomb": ["contain-freeze"],
   "new-port": ["contain-freeze"],

@@ -215,19 +215,25 @@ describe("containment is not a fix", () => {
     world.add("forky");
     mkdirSync(join(root, "cgroup", "forky"), { recursive: true });
     const agent = agentOn(world, k, root);
-    // A fork bomb: 20 more processes every second, until it is frozen.
+    // A fork bomb: 20 more processes every second, until it is frozen (it comes back after the restart, the ladder's first rung).
     let pids = 1;
     const grow = () => writeFileSync(join(root, "cgroup", "forky", "pids.current"), `${world.units.get("forky")!.frozen ? pids : (pids += 20)}\n`);
     await run(world, agent, 4, grow);
+    await run(world, agent, 8, grow);
+    expect(world.requests.filter((r) => r.op === "restart" || r.op === "freeze").map((r) => r.op)).toEqual(["restart", "freeze"]);
     expect(world.requests.filter((r) => r.op === "freeze")).toEqual([{ op: "freeze", unit: "forky", frozen: true }]);
     // Frozen, running, no health check: the old rule ("running at the end of the window") would have called this a success.
     await run(world, agent, 3 * WINDOW / 1000, grow);
-    expect(outcomes(k)).toEqual([{ remedy: "freeze", outcome: "contained" }]);
+    expect(outcomes(k)).toEqual([{ remedy: "restart", outcome: "failure" }, { remedy: "freeze", outcome: "contained" }]);
     const stats = k.remedyStats("fork-bomb:forky");
-    expect(stats).toEqual([{ remedy: "freeze", attempts: 1, successes: 0, contained: 1 }]);
+    expect(stats).toContainEqual({ remedy: "freeze", attempts: 1, successes: 0, contained: 1 });
     const [incident] = k.incidents();
     expect(incident).toMatchObject({ class: "fork-bomb", state: "contained", closed: null, decision: expect.stringMatching(/^contained, not fixed: froze forky; a person must look/) });
-    expect(k.audit.recent(5, "forky", ["outcome"]).map((r) => (r.body as { success: boolean; contained: boolean }))).toEqual([expect.objectContaining({ success: false, contained: true })]);
+    // recent() is newest first: the freeze's containment, then the restart that did not work.
+    expect(k.audit.recent(5, "forky", ["outcome"]).map((r) => (r.body as { success: boolean; contained?: boolean }))).toEqual([
+      expect.objectContaining({ remedy: "freeze", success: false, contained: true }),
+      expect.objectContaining({ remedy: "restart", success: false }),
+    ]);
     // On the cpu-hog ladder a freeze that only ever contained comes after the remedies not yet tried.
     const order = rankRemedies("cpu-hog", [{ remedy: "freeze", attempts: 3, successes: 0 }]).map((r) => r.remedy);
     expect(order).toEqual(["deprioritize", "limit-cpu", "freeze", "mark-failed"]);
