@@ -73,7 +73,8 @@ help:
 	@echo "  make bench      boot-time, size and memory figures, with a busybox-only baseline; network figures; the supervisor under load (make load)"
 	@echo "  make bench-kernel  the kernel latency hint's effect on wake-up latency and its throughput cost (long)"
 	@echo "  make load       the supervisor on the host with 500 units, 100 clients at once, 20 event subscribers; $(OUT)/reliability/load.json"
-	@echo "  make fuzz       the long fuzzing runs: control socket and configuration files (make test runs short ones)"
+	@echo "  make fuzz       the long fuzzing runs: control and agent sockets, configuration and first-boot files, console"
+	@echo "                  input; $(OUT)/reliability/fuzz-*.json (make test runs short ones)"
 	@echo "  make typecheck  strict TypeScript check"
 	@echo "  make clean      remove $(OUT)/ (downloaded Debian packages stay cached in ~/.cache/paio)"
 
@@ -199,12 +200,19 @@ test-buildroot:
 		$(BUN) --bun node_modules/.bin/vitest run --config tests/buildroot/vitest.config.ts; \
 	fi
 
-# The fuzzers at full length: 10,000 control requests from 100 clients at once, and
-# 10,000 mutants each of the unit, network and policy examples (PAIO_FUZZ_SEED replays
-# a run); make test runs 400 requests and 1,000 mutants each.
+# The fuzzers at full length: 10,000 requests from 100 clients at once to the control
+# socket and to the agent's socket; 10,000 mutants each of the unit, network, policy
+# and first-boot files; 2,000 reads of console input. Each writes fuzz-NAME.json to
+# $(OUT)/reliability/ (for make reliability-report); one that misses a goal fails
+# naming itself and its seed (PAIO_FUZZ_SEED replays a run). make test runs each one
+# short: 400 requests, 1,000 mutants, 150 reads.
+FUZZ_TESTS := tests/unit/control-fuzz.test.ts tests/unit/agent-fuzz.test.ts tests/unit/config-fuzz.test.ts \
+	tests/unit/provision-fuzz.test.ts tests/unit/console-fuzz.test.tsx
 fuzz: build
-	PAIO_FUZZ_CASES=$${PAIO_FUZZ_CASES:-10000} PAIO_FUZZ_CLIENTS=$${PAIO_FUZZ_CLIENTS:-100} PAIO_FUZZ_MUTANTS=$${PAIO_FUZZ_MUTANTS:-10000} \
-		$(BUN) --bun node_modules/.bin/vitest run tests/unit/control-fuzz.test.ts tests/unit/config-fuzz.test.ts
+	@mkdir -p $(OUT)/reliability
+	PAIO_RELIABILITY_OUT=$(abspath $(OUT))/reliability PAIO_FUZZ_CASES=$${PAIO_FUZZ_CASES:-10000} PAIO_FUZZ_CLIENTS=$${PAIO_FUZZ_CLIENTS:-100} \
+	PAIO_FUZZ_MUTANTS=$${PAIO_FUZZ_MUTANTS:-10000} PAIO_FUZZ_KEYS=$${PAIO_FUZZ_KEYS:-2000} \
+		$(BUN) --bun node_modules/.bin/vitest run $(FUZZ_TESTS)
 
 bench: image image-arm64
 	@$(BUN) tests/bench/ask-bench.ts
