@@ -18,7 +18,6 @@
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { setPriority } from "node:os";
 import type { Subprocess } from "bun";
 import { CPU_PERIOD_US } from "../../lib/config/measure.ts";
 import { Knowledge } from "../knowledge/store.ts";
@@ -117,30 +116,24 @@ export class RetrainJob {
   }
 }
 
+/**
+ * The worker's wrapper: the shell lowers itself to nice 19 and joins the
+ * group (when there is one, named by $0), then becomes the worker, so every
+ * thread Bun starts inherits both. renice, not nice: busybox in the image
+ * has only renice.
+ */
+const WRAPPER =
+  'renice -n 19 -p $$ >/dev/null || { echo "paio-retrain: cannot lower its priority with renice" >&2; exit 112; }; ' +
+  'if [ -n "$0" ]; then echo $$ > "$0/cgroup.procs" || exit 113; fi; exec "$@"';
+
 /** Starts the worker; never waits for it. */
 export function startRetrain(spec: RetrainSpec, opts: StartOptions, now = Date.now()): RetrainJob {
   const worker = [...(opts.command ?? defaultWorkerCommand()), JSON.stringify(spec)];
-  const nice = Bun.which("nice");
-  const low = nice ? [nice, "-n", "19", ...worker] : worker;
   const group = prepareRetrainGroup(opts.cgroupBase ?? process.env.PAIO_CGROUP_ROOT ?? "/sys/fs/cgroup", opts.cpuPercent);
-  let cmd = low;
-  let placement: string;
-  if ("dir" in group) {
-    // The shell joins the group, then becomes the worker: nothing of it runs outside.
-    cmd = ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', group.dir, ...low];
-    placement = `cgroup ${group.dir} (cpu.max ${opts.cpuPercent}% of one CPU, cpu.weight 1, memory.max ${RETRAIN_MEMORY_MAX >> 20} MiB), nice 19`;
-  } else {
-    placement = `nice 19 only, no CPU limit: ${group.why}`;
-  }
-  const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env } });
-  if (!nice) {
-    // No nice program: lower the worker from here (its threads made before this keep their priority).
-    try {
-      setPriority(proc.pid, 19);
-    } catch {
-      // it may have exited already; its report says how it ran
-    }
-  }
+  const placement = "dir" in group
+    ? `cgroup ${group.dir} (cpu.max ${opts.cpuPercent}% of one CPU, cpu.weight 1, memory.max ${RETRAIN_MEMORY_MAX >> 20} MiB), nice 19`
+    : `nice 19 only, no CPU limit: ${group.why}`;
+  const proc = Bun.spawn(["/bin/sh", "-c", WRAPPER, "dir" in group ? group.dir : "", ...worker], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env } });
   return new RetrainJob(proc, spec, placement, now);
 }
 

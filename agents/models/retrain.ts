@@ -165,7 +165,7 @@ export interface RetrainSpec {
 export interface RetrainReport {
   ok: true;
   pid: number;
-  /** The worker's nice value and cgroup, as the kernel reports them (/proc/self/stat, /proc/self/cgroup). */
+  /** The worker's nice value (the lowest of its threads') and cgroup, as the kernel reports them. */
   nice: number;
   cgroup: string;
   candidate: Score & { file: string; sha256: string; size: number; threshold: number; windows: number; series: number };
@@ -180,10 +180,13 @@ export interface RetrainReport {
 
 export type WorkerResult = RetrainReport | { ok: false; pid: number; reason: string };
 
+/** The lowest nice value among the worker's threads (/proc/self/task/N/stat): 19 only when every thread runs at 19. */
 function procNice(): number {
   try {
-    const stat = readFileSync("/proc/self/stat", "utf8");
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+    return Math.min(...readdirSync("/proc/self/task").map((t) => {
+      const stat = readFileSync(`/proc/self/task/${t}/stat`, "utf8");
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+    }));
   } catch {
     return NaN;
   }

@@ -193,6 +193,9 @@ describe("agent in QEMU", () => {
       return r.code === 0 ? r.output : undefined;
     }, 120_000);
     expect(status).toMatch(/model memory-forecast: loaded \(backend cpu/);
+    // The device key, made at the agent's first start, alone in a folder only root may open; the models' key comes from the read-only root.
+    expect(await sh(g, "stat -c '%a %U %n' /var/lib/paio/agent/keys /var/lib/paio/agent/keys/device.pem; ls -A /var/lib/paio/agent/keys; ls /usr/share/paio/model-keys"))
+      .toMatch(/700 root \/var\/lib\/paio\/agent\/keys\n600 root \/var\/lib\/paio\/agent\/keys\/device\.pem\ndevice\.pem\npaio\.pub\s*$/);
     await sh(g, `mkdir -p /run/m && cp /usr/lib/paio/models/* /run/m/
 printf 'X' | dd of=/run/m/anomaly.onnx bs=1 seek=100 conv=notrunc 2>/dev/null
 mount --bind /run/m /usr/lib/paio/models

@@ -35,7 +35,7 @@ const NAMES = ["sys.cpu_pct", "sys.mem_pct", "psi.cpu", "sys.load1", "net.rx_kbp
 beforeAll(() => {
   const r = Bun.spawnSync([process.execPath, join(REPO, "agents/models/build.ts")], { stdout: "pipe", stderr: "pipe" });
   if (r.exitCode !== 0) throw new Error(r.stderr.toString());
-}, 120_000);
+}, 300_000);
 
 /**
  * An hour of a device's 1-second frames: slow swings, drift and noise. With
