@@ -69,7 +69,14 @@ export function App(props: { engine: Engine; look: Look; onShell: (state: Consol
   const [feed, setFeed] = useState<string[]>([]);
   const [transcript, setTranscript] = useState<string[]>(transcriptRef.current);
   const [line, setLine] = useState("");
-  const [confirm, setConfirm] = useState<string>();
+  const [confirm, setConfirmState] = useState<string>();
+  // The open question, in a ref as well: a line typed right after an answer is read by a
+  // handler from before the next render, and must not be taken as a second answer.
+  const confirmRef = useRef<string | undefined>(undefined);
+  const setConfirm = (q: string | undefined) => {
+    confirmRef.current = q;
+    setConfirmState(q);
+  };
   const [busy, setBusy] = useState(false);
   const history = useRef<string[]>(props.resumed?.history ?? []);
   const histPos = useRef(-1);
@@ -114,7 +121,7 @@ export function App(props: { engine: Engine; look: Look; onShell: (state: Consol
     history.current = [...history.current.filter((h) => h !== shown), shown].slice(-50);
     histPos.current = -1;
     say([`> ${shown}`]);
-    if (confirm) {
+    if (confirmRef.current) {
       const yes = /^(y|yes)$/i.test(trimmed);
       setConfirm(undefined);
       setBusy(true);

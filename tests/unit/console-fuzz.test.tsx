@@ -7,7 +7,8 @@
 // (killing a process, power, updates, Wi-Fi). Pass: nothing throws; no frame
 // holds a raw control character, escape sequence or reordering character;
 // no line is wider than the terminal; no change runs without a yes to a
-// prompt the console showed; and the console still answers a request at the end.
+// prompt the console showed; and at the end the console still answers a
+// request, and still asks before a change (a no runs nothing, a yes runs it).
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { EventEmitter } from "node:events";
 import { existsSync } from "node:fs";
@@ -212,6 +213,17 @@ test(`${READS} reads of hostile console input (seed ${SEED}): nothing thrown, no
     hangs++;
     bad.push(`at the end 'list units' got no answer:\n${screen.last}`);
   }
+  // And a change still asks first: a no runs nothing, a yes runs it (and the count above sees it).
+  const ranBefore = changesRun;
+  keys.write("stop camera\r");
+  const askedStop = await until("the question", () => /Confirm unit\.stop unit=camera\? \[y\/N\]/.test(screen.last));
+  // The next request in the same read as the answer, as a paste or a quick typist on a serial line brings it: a request, not a second answer.
+  keys.write("no\rrestart demo\r");
+  const cancelled = askedStop && (await until("the cancel", () => /> stop camera\n.*\n> no\nCancelled: nothing was done\./.test(screen.last)));
+  const askedRestart = cancelled && (await until("the question", () => /Confirm unit\.restart unit=demo\? \[y\/N\]/.test(screen.last)));
+  keys.write("y\r");
+  const restarted = askedRestart && (await until("the restart", () => /restarted demo/.test(screen.last)));
+  if (!restarted || changesRun !== ranBefore + 1) bad.push(`at the end a change did not ask first, or a no ran it, or a yes did not (asked ${askedStop}/${askedRestart}, cancelled ${cancelled}, restarted ${restarted}, changes run ${changesRun - ranBefore}):\n${screen.last}`);
   app.unmount();
   bad.push(...screen.bad);
   if (sup.proc.exitCode !== null) bad.push(`the supervisor exited with ${sup.proc.exitCode}`);
