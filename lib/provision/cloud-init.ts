@@ -34,6 +34,13 @@ function where(text: string, file: string, key: string): string {
   return `${file}${n ? ` line ${n}` : ""}`;
 }
 
+/** A value of the file as a person reads it in an error: a section or a list is named, not printed (its map has no toString). */
+function shown(v: YamlValue): string {
+  if (Array.isArray(v)) return "a list";
+  if (isMap(v)) return "a section of keys";
+  return v === null ? "nothing" : `'${String(v)}'`;
+}
+
 /** user-data: host name, time zone and SSH keys. */
 export function planUserData(text: string, file = USER_DATA): Plan {
   const plan = emptyPlan();
@@ -148,7 +155,7 @@ function ifaceLines(name: string, t: YamlMap, wifi: boolean, text: string, file:
     address = v4[0];
   }
   const dhcp = yamlBool(t.dhcp4);
-  if (t.dhcp4 !== undefined && dhcp === undefined) fail(`dhcp4: expected true or false, got '${String(t.dhcp4)}'`);
+  if (t.dhcp4 !== undefined && dhcp === undefined) fail(`dhcp4: expected true or false, got ${shown(t.dhcp4)}`);
   if (address) lines.push(`address = ${tomlString(address)}`, "dhcp = false");
   else lines.push(`dhcp = ${dhcp === false ? "false" : "true"}`);
   let gateway = str(t.gateway4);
@@ -188,7 +195,7 @@ export function planNetworkConfig(text: string, ctx: PlanContext = {}, file = NE
   }
   if (isMap(doc.config) || doc.config === "disabled") return plan;
   if (doc.version !== "2") {
-    plan.problems.push({ part: "network", file, message: `${where(text, file, "version")}: version ${doc.version === undefined ? "missing" : `'${String(doc.version)}'`}: this device reads network-config version 2 (netplan); write 'version: 2'` });
+    plan.problems.push({ part: "network", file, message: `${where(text, file, "version")}: version ${doc.version === undefined ? "missing" : typeof doc.version === "string" ? shown(doc.version) : `is ${shown(doc.version)}`}: this device reads network-config version 2 (netplan); write 'version: 2'` });
     return plan;
   }
   for (const k of Object.keys(doc)) if (!["version", "wifis", "ethernets", "renderer"].includes(k)) plan.notes.push(`${file}: '${k}' is not used on this device`);

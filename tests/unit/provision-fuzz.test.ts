@@ -159,3 +159,19 @@ describe("first-boot settings under mutation", () => {
     expect(bad, missed({ ...tally, bad })).toEqual([]);
   }, 300_000);
 });
+
+describe("mutants the fuzzer found", () => {
+  test("network-config whose version holds a section (an indented block under 'version:'): a problem naming the line, not a thrown error", () => {
+    const text = 'network:\n  version:  \n    wlan0:\n      dhcp4: true\n      regulatory-domain: "GB"\n      access-points:';
+    expect(planNetworkConfig(text, { baseNetwork: "[wired]\ndhcp = true\n" }).problems.map((p) => p.message)).toEqual([
+      "network-config line 2: version is a section of keys: this device reads network-config version 2 (netplan); write 'version: 2'",
+    ]);
+  });
+
+  test("network-config whose dhcp4 holds a section: a problem that says so", () => {
+    const text = "network:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4:\n        on: true\n";
+    expect(planNetworkConfig(text, { baseNetwork: "[wired]\ndhcp = true\n" }).problems.map((p) => p.message)).toEqual([
+      "network-config line 4: ethernets.eth0: dhcp4: expected true or false, got a section of keys; the network settings were not applied",
+    ]);
+  });
+});
