@@ -7,6 +7,8 @@ import { dlopen, FFIType, ptr } from "bun:ffi";
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
 const MSG_DONTWAIT = 0x40;
+const MSG_NOSIGNAL = 0x4000;
+const POLLHUP = 0x10;
 
 const libc = dlopen("libc.so.6", {
   socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
@@ -14,6 +16,7 @@ const libc = dlopen("libc.so.6", {
   send: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64 },
   recv: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64 },
   close: { args: [FFIType.i32], returns: FFIType.i32 },
+  poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
 });
 
 export class SilentPeer {
@@ -33,10 +36,18 @@ export class SilentPeer {
     return new SilentPeer(fd);
   }
 
-  /** Writes what the kernel takes now, without waiting; returns the bytes taken (0 when the socket is full or closed). */
+  /** Writes what the kernel takes now, without waiting; returns the bytes taken, -1 when the socket is full or the server closed it. */
   send(bytes: Uint8Array): number {
-    const n = Number(libc.symbols.send(this.fd, ptr(bytes), bytes.length, MSG_DONTWAIT));
-    return Math.max(0, n);
+    return Number(libc.symbols.send(this.fd, ptr(bytes), bytes.length, MSG_DONTWAIT | MSG_NOSIGNAL));
+  }
+
+  /** Whether the server has closed the connection (poll says hang-up; what it sent may still wait to be read). */
+  hungUp(): boolean {
+    // struct pollfd: int fd, short events, short revents.
+    const pfd = new Int32Array(2);
+    pfd[0] = this.fd;
+    libc.symbols.poll(ptr(pfd), 1, 0);
+    return ((pfd[1]! >>> 16) & POLLHUP) !== 0;
   }
 
   /**
@@ -72,11 +83,12 @@ export async function floodUnread(sock: string, request: string, requests: numbe
   const peer = SilentPeer.connect(sock);
   const batch = new TextEncoder().encode(`${request}\n`.repeat(100));
   let sent = 0;
-  for (let stuck = Date.now(); sent < requests && Date.now() - stuck < 2000;) {
+  // Until all are written, or the server takes nothing more for 10 s (it dropped the peer, or is stuck: the read below tells which).
+  for (let stuck = Date.now(); sent < requests && Date.now() - stuck < 10_000;) {
     if (peer.send(batch) === batch.length) {
       sent += 100;
       stuck = Date.now();
-    }
+    } else if (peer.hungUp()) break;
     await Bun.sleep(1);
   }
   during();

@@ -87,13 +87,13 @@ test(`${CASES} hostile requests to the agent's socket (seed ${SEED}): each answe
   // A client that asks for unit lists and never reads them: the agent lets it go instead of keeping every answer.
   Bun.gc(true);
   const heapBeforeFlood = process.memoryUsage().heapUsed;
-  let floodGrowthMiB = 0;
-  const flood = await floodUnread(sock, JSON.stringify({ op: "call", tool: "unit.list", args: {} }), 50_000, () => {
-    Bun.gc(true);
-    floodGrowthMiB = (process.memoryUsage().heapUsed - heapBeforeFlood) / 2 ** 20;
-  });
+  const flood = await floodUnread(sock, JSON.stringify({ op: "call", tool: "unit.list", args: {} }), 50_000);
+  // What the agent keeps once the requests it had taken are worked through (the executor sees no more of them).
+  for (let seen = -1; seen !== executed.length; await Bun.sleep(300)) seen = executed.length;
+  Bun.gc(true);
+  const floodGrowthMiB = (process.memoryUsage().heapUsed - heapBeforeFlood) / 2 ** 20;
   if (!flood.dropped) bad.push(`a client that never reads (${flood.sent} requests written): still connected, ${flood.unreadBytes} bytes of answers kept for it`);
-  if (floodGrowthMiB > 16) bad.push(`a client that never reads (${flood.sent} requests written): the heap grew by ${floodGrowthMiB.toFixed(0)} MiB and stayed so`);
+  if (floodGrowthMiB > 24) bad.push(`a client that never reads (${flood.sent} requests written): the heap grew by ${floodGrowthMiB.toFixed(0)} MiB and stayed so`);
 
   // Only reads reached the executor; nothing was written down, nothing changed.
   const changes = executed.filter((c) => toolSpec(c.tool)?.effect !== "read");
