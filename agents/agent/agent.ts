@@ -19,7 +19,7 @@ import { Knowledge, type Incident, type IncidentDetails, type KnowledgeUse } fro
 import { Monitor, frameOf, type Collector, type UnitSource } from "../monitor/monitor.ts";
 import { detectScheduling, schedulingWords, type Scheduling } from "../execute/scheduling.ts";
 import { cpuPercentOf, isContainment, rankRemedies, stepFor, type PlanContext, type Remedy } from "../plan/ladder.ts";
-import { INCIDENT_MOVES, incidentMoveAllowed, type IncidentMoveName, type IncidentState } from "../plan/incident-states.ts";
+import { ENDED, INCIDENT_MOVES, incidentMoveAllowed, type IncidentMoveName, type IncidentState } from "../plan/incident-states.ts";
 import { dataText } from "../monitor/update-journal.ts";
 import type { AgentEvent, AgentStatus, CallResult, Mode } from "../protocol.ts";
 import { describeCall, HIDDEN, shownArgs, toolSpec, validateCall, type Args, type Origin, type ToolCall } from "../tools/catalog.ts";
@@ -534,6 +534,10 @@ export class Agent {
       if (existing.pending && f.time > existing.pending.at + 500) await this.settle(existing, false, `the same trouble came back: ${f.summary}`, f.time);
       return;
     }
+    // Trouble from before the last incident of this signature ended (an event that came late, a failed state read at a tick)
+    // belongs to that incident. A new one would restart a unit it left failed, and so on without end (the model in
+    // agents/plan/model/healing.pml finds that loop).
+    if (f.time < (this.endedAt.get(signature) ?? -Infinity)) return;
     if (this.opening.has(signature)) return;
     this.opening.add(signature);
     let details: IncidentDetails | undefined;
@@ -821,8 +825,12 @@ export class Agent {
       console.error(`paio-agent: internal error: ${text} (agents/plan/incident-states.ts)`);
     }
     a.state = INCIDENT_MOVES[move].to;
+    if (ENDED.includes(a.state)) this.endedAt.set(a.signature, now);
     this.k.setIncidentState(a.incident.id, a.state, now);
   }
+
+  /** When the last incident of each signature ended (the agent's clock). */
+  private endedAt = new Map<string, number>();
 
   /** Incident moves made that the table does not allow; always empty unless the agent has a bug. */
   static offTable: string[] = [];

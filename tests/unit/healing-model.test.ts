@@ -219,6 +219,13 @@ describe("SPIN: the agent healing a unit under the supervisor", () => {
     expect(r!.errors).toBe(1);
   });
 
+  test("broken: if a late report of a failure an incident already ended on opened a new incident, the agent would restart a unit it had left failed, and the crash loop would not end", () => {
+    const dir = workspace((f, t) => (f.endsWith("healing.pml") ? replaceOnce(t, ":: !working(k) && stale[k] > 0 -> skip", ":: false -> skip") : t));
+    const [r] = verify(dir, `${AGENT_MODEL}/healing.pml`, ["CRASHLOOP"], [{ claim: "crash_loop_ends" }]);
+    expect(r!.errors).toBe(1);
+    expect(r!.out).toMatch(/acceptance cycle/);
+  });
+
   test("broken: without max_actions_per_hour, the agent's restarts (which clear the start limit) and its proposals chase a crash loop forever", () => {
     const dir = workspace((f, t) => (f.endsWith("healing.pml") ? replaceOnce(t, ":: actions >= MAX_ACTIONS -> i_gave_up(k)", ":: false -> i_gave_up(k)") : t));
     const [r] = verify(dir, `${AGENT_MODEL}/healing.pml`, ["CRASHLOOP"], [{ progress: true }]);

@@ -7,6 +7,7 @@
  * the detector's hysteresis (CRASH_LOOP crashes in a window, two unhealthy
  * verdicts), one incident per signature, the ladder climbed one rung per
  * failed remedy after the cooldown, rungs skipped where they cannot help, a
+ * restart of a unit given up at its start limit only after start_limit_pause, a
  * remedy judged a fix only after a whole outcome window of health, the
  * guard that may only propose (per tool, as the policy and mode say), and
  * the hourly action limit (MAX_ACTIONS; the hour may end at any tick).
@@ -22,7 +23,8 @@
  *   incidents_end         while time passes, every incident ends: resolved,
  *                         failed, contained, or handed to a person;
  *   crash_loop_ends       (CRASHLOOP) the unit ends failed, whatever the
- *                         agent's restarts did to the start limit;
+ *                         agent's restarts did to the start limit, where
+ *                         the policy lets the agent mark it failed;
  *   slow_never_restarted  (SLOW) no restart, by the supervisor or the agent,
  *                         and no incident at all;
  *   no livelock           (pan -l) every cycle lets time pass: supervisor
@@ -51,6 +53,7 @@ chan events = [2] of { byte };
 #define P_NONE 0
 #define P_JUDGING 1      /* a remedy was carried out; its outcome is judged at the ticks */
 #define P_COOLING 2      /* the remedy failed; the next rung comes after the cooldown */
+#define P_WAITING 3      /* a restart after the start limit waits start_limit_pause (under a tick) */
 
 typedef Ladder { byte r[LADDER_MAX] }
 
@@ -69,6 +72,8 @@ byte unhealthies;        /* unhealthy verdicts within five minutes */
 bool agent_acted;        /* the agent restarted or stopped the unit */
 bool incidents_ended;    /* an incident has ended (its slot is cleared then) */
 bool fixed_once;         /* an incident ended resolved: a remedy was judged a fix */
+byte stale[SIGS];        /* events sent before incident k last ended: the trouble they show belongs to it */
+bool waited;             /* while the tick carries out a step that waited: it waits no more */
 bool may_restart;        /* the guard allows the agent to restart the unit (else it only proposes) */
 bool may_mark;           /* the guard allows the agent to mark it failed */
 byte actions;            /* actions on the unit within the hour */
@@ -137,8 +142,8 @@ inline act(k, r) {
   phase[k] = P_NONE;
   do
   :: rung[k] >= rungs[k] -> i_gave_up(k); break     /* no remedy applies */
-  :: rung[k] < rungs[k] && ladder[k].r[rung[k]] == R_RESTART && unit == U_FAILED && unit_move == UM_START_LIMIT ->
-     rung[k]++                                      /* skipped: the supervisor restarted it until its start limit */
+  :: rung[k] < rungs[k] && ladder[k].r[rung[k]] == R_RESTART && unit == U_FAILED && unit_move == UM_START_LIMIT && !waited && actions < MAX_ACTIONS ->
+     phase[k] = P_WAITING; break                    /* the supervisor gave it up at its start limit: restart it after a pause, at the tick */
   :: rung[k] < rungs[k] && ladder[k].r[rung[k]] == R_RESTART_WITH_LIMITS && !mem_limit ->
      rung[k]++                                      /* skipped: no memory limit to raise */
   :: else -> apply(k, r); break
@@ -150,10 +155,11 @@ inline remedy_failed(k) {
   rung[k]++
 }
 
-/* handle(): a finding opens an incident for its signature, unless one is open. */
+/* handle(): a finding opens an incident for its signature, unless one is open or it shows trouble from before the last one ended. */
 inline handle(k, cls, r) {
   if
   :: working(k) -> skip
+  :: !working(k) && stale[k] > 0 -> skip
   :: else ->
      inc[k] = I_OPEN;
      inc_move[k] = 0;
@@ -214,7 +220,7 @@ inline judge(k) {
 }
 
 /* A tick for the agent: its windows move on (a count may still be within its window, or not), and remedies are judged. */
-inline agent_tick() {
+inline agent_tick(r) {
   if
   :: crashes = 0
   :: skip
@@ -228,7 +234,19 @@ inline agent_tick() {
   :: skip
   fi;
   judge(S_EXITS);
-  judge(S_HEALTH)
+  judge(S_HEALTH);
+  /* Steps that waited for their time. */
+  waited = true;
+  if
+  :: phase[S_EXITS] == P_WAITING -> act(S_EXITS, r)
+  :: else -> skip
+  fi;
+  if
+  :: phase[S_HEALTH] == P_WAITING -> act(S_HEALTH, r)
+  :: else -> skip
+  fi;
+  waited = false;
+  r = 0
 }
 
 /* What no longer matters is cleared, so that it does not tell states apart: an ended incident's slot, a judge's counters. */
@@ -236,6 +254,7 @@ inline tidy(k) {
   if
   :: !working(k) && inc[k] != 0 ->
      incidents_ended = true;
+     stale[k] = len(events);
      fixed_once = fixed_once || inc[k] == I_RESOLVED;
      inc[k] = 0; inc_move[k] = 0; rung[k] = 0; rungs[k] = 0; phase[k] = P_NONE;
      ladder[k].r[0] = 0; ladder[k].r[1] = 0; ladder[k].r[2] = 0
@@ -254,6 +273,8 @@ proctype agent() {
   :: atomic {
        events?e ->
        on_event(e, cls, r);
+       if :: stale[S_EXITS] > 0 -> stale[S_EXITS]-- :: else -> skip fi;
+       if :: stale[S_HEALTH] > 0 -> stale[S_HEALTH]-- :: else -> skip fi;
        e = 0; cls = 0; r = 0;
        tidy(S_EXITS);
        tidy(S_HEALTH)
@@ -264,7 +285,8 @@ proctype agent() {
 }
 
 #ifdef CRASHLOOP
-ltl crash_loop_ends { <>[] (unit == U_FAILED) }
+/* Only where the agent may mark the unit failed: where the policy has it only propose that, the next start limit opens a new incident, whose restart clears the start limit again (max_actions_per_hour bounds it). */
+ltl crash_loop_ends { [] (may_mark -> <>[] (unit == U_FAILED)) }
 #endif
 #ifdef SLOW
 ltl slow_never_restarted { [] (!agent_acted && !checks_gave_up && unit_move != UM_EXITED && unit_move != UM_EXITED_FAILED && inc[S_EXITS] == 0 && inc[S_HEALTH] == 0 && !incidents_ended) }
@@ -272,6 +294,7 @@ ltl slow_never_restarted { [] (!agent_acted && !checks_gave_up && unit_move != U
 ltl incidents_end { time_passes -> [] ((working(S_EXITS) -> <> !working(S_EXITS)) && (working(S_HEALTH) -> <> !working(S_HEALTH))) }
 
 init {
+  byte r;
   atomic {
 #if defined(CRASHLOOP)
     behaviour = B_CRASHES;
@@ -309,7 +332,7 @@ init {
   do
   :: atomic { runner_step() }
   /* Time passes (progress, for pan -l: a cycle without a tick is a livelock). */
-  :: atomic { runner_settled && agent_settled -> runner_tick(); agent_tick(); tidy(S_EXITS); tidy(S_HEALTH) };
+  :: atomic { runner_settled && agent_settled -> runner_tick(); agent_tick(r); tidy(S_EXITS); tidy(S_HEALTH) };
 progress_time:
      skip
   od
