@@ -87,6 +87,7 @@ const DEPTH = 200_000;
  * A run is -a with an LTL claim (acceptance cycles), or -l (non-progress cycles).
  */
 function verify(dir: string, model: string, defines: string[], runs: ({ claim: string } | { progress: true })[]): Result[] {
+  if (!Bun.which("spin")) throw new Error("spin is not installed: make deps installs it (image/host-packages.txt), or apt-get install spin");
   const cwd = join(dir, model.slice(0, model.lastIndexOf("/")));
   const file = model.slice(model.lastIndexOf("/") + 1);
   run(["spin", ...defines.map((d) => `-D${d}`), "-a", file], cwd);
