@@ -33,7 +33,7 @@
  */
 
 chan events = [2] of { byte };
-/* The event stream: an event that finds it full is lost (the agent's reconcile would find the failure at its next tick). */
+/* The event stream: an event that finds it full is lost (the agent's reconcile would find the failure at a later tick; the model does without). */
 #define notify(ev) if :: nfull(events) -> events!ev :: full(events) -> skip fi
 
 #include "../../../init/supervisor/model/runner.pml"
