@@ -7,7 +7,7 @@
 import { WINDOW } from "../analyze/forecast.ts";
 import { DIM } from "../analyze/anomaly.ts";
 import type { Scorer } from "../analyze/detect.ts";
-import { devicePublicKey, trustedKeys } from "../models/manifest.ts";
+import { devicePublicKey, MODEL_KEYS_DIR, trustedKeys } from "../models/manifest.ts";
 import { loadModels, type Model, type ModelStatus } from "../models/runtime.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -24,8 +24,7 @@ export interface AgentModels {
 }
 
 export const MODELS_DIR = process.env.PAIO_MODELS_DIR ?? "/usr/lib/paio/models";
-/** The public keys that sign the image's models: on the read-only root, never on the data partition. */
-export const MODEL_KEYS_DIR = process.env.PAIO_MODEL_KEYS_DIR ?? "/usr/share/paio/model-keys";
+export { MODEL_KEYS_DIR };
 
 /**
  * Where the agent keeps the models it retrained on this device, and the

@@ -14,6 +14,7 @@ import { ControlClient } from "../../init/control/client.ts";
 import type { UnitSummary } from "../../init/control/protocol.ts";
 import { loadPolicy, policyPaths } from "../guard/policy.ts";
 import { Understander } from "../nlu/understand.ts";
+import { MODEL_KEYS_DIR } from "../models/manifest.ts";
 import type { CallResult } from "../protocol.ts";
 import { connectAgent } from "./agent.ts";
 import { terminalLine } from "../terminal-text.ts";
@@ -22,7 +23,7 @@ export const ASK_USAGE = `  ask [--dry-run] [--json] [--yes] [--units a,b] "TEXT
 
 function modelDirs(): { models: string; keys: string } {
   if (process.env.PAIO_MODELS_DIR) return { models: process.env.PAIO_MODELS_DIR, keys: process.env.PAIO_MODEL_KEYS_DIR ?? process.env.PAIO_MODELS_DIR };
-  if (existsSync("/usr/lib/paio/models/manifest.json")) return { models: "/usr/lib/paio/models", keys: "/usr/share/paio/model-keys" };
+  if (existsSync("/usr/lib/paio/models/manifest.json")) return { models: "/usr/lib/paio/models", keys: MODEL_KEYS_DIR };
   const built = fileURLToPath(new URL("../../out/models", import.meta.url));
   return { models: built, keys: built };
 }

@@ -7,6 +7,7 @@ import { ControlClient } from "../../init/control/client.ts";
 import type { UnitSummary } from "../../init/control/protocol.ts";
 import { loadPolicy, policyPaths } from "../guard/policy.ts";
 import { Understander } from "../nlu/understand.ts";
+import { MODEL_KEYS_DIR } from "../models/manifest.ts";
 import { connectAgent } from "../cli/agent.ts";
 import { consoleInput } from "./input.ts";
 import { App, lookFromEnv, type ConsoleState } from "./App.tsx";
@@ -63,7 +64,7 @@ async function main(): Promise<void> {
     policy = undefined; // the agent reports a broken policy; the console only needs it for hints
   }
   const models = process.env.PAIO_MODELS_DIR ?? "/usr/lib/paio/models";
-  const understander = await Understander.load(models, process.env.PAIO_MODEL_KEYS_DIR ?? "/etc/paio/model-keys", policy);
+  const understander = await Understander.load(models, MODEL_KEYS_DIR, policy);
   // The optional language-model backend ([llm] in agent.toml; the state directory's copy wins).
   const state = process.env.PAIO_STATE_DIR ?? "/var/lib/paio";
   const etc = process.env.PAIO_ETC_DIR ?? "/etc/paio";

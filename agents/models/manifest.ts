@@ -111,6 +111,9 @@ export function signManifest(body: ManifestBody, priv: KeyObject): Manifest {
   return { body, signature: sign(null, Buffer.from(canonicalJson(body)), priv).toString("base64"), key_id: keyId(pub) };
 }
 
+/** The public keys that sign the image's models: on the read-only root, never on the data partition. */
+export const MODEL_KEYS_DIR = process.env.PAIO_MODEL_KEYS_DIR ?? "/usr/share/paio/model-keys";
+
 /**
  * Trusted public keys: every *.pub (PEM) file in the given directories. On a
  * device these are folders of the read-only root (/usr/share/paio/model-keys),
