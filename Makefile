@@ -47,7 +47,7 @@ export PAIO_BUN
 # onnxruntime (training, tests, paio ask) must not try to upload telemetry.
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: help deps build models kernel image image-arm64 bundle test-updates release buildroot test-buildroot run test test-unit test-e2e test-arm64 bench bench-kernel load fuzz typecheck clean
+.PHONY: help deps build models kernel image image-arm64 bundle test-updates release buildroot test-buildroot run test test-unit test-e2e test-arm64 bench bench-kernel load fuzz chaos reliability-report typecheck clean
 
 help:
 	@echo "PAIO make targets:"
@@ -73,6 +73,9 @@ help:
 	@echo "  make bench      boot-time, size and memory figures, with a busybox-only baseline; network figures; the supervisor under load (make load)"
 	@echo "  make bench-kernel  the kernel latency hint's effect on wake-up latency and its throughput cost (long)"
 	@echo "  make load       the supervisor on the host with 500 units, 100 clients at once, 20 event subscribers; $(OUT)/reliability/load.json"
+	@echo "  make chaos      the fault-injection campaign in QEMU: 10 fault classes x 10 runs, 50 power cuts (about 2 h;"
+	@echo "                  PAIO_CHAOS_RUNS, PAIO_CHAOS_CUTS, PAIO_CHAOS_SEED; make test runs each class once)"
+	@echo "  make reliability-report  docs/reliability.md from the last campaigns' results in $(OUT)/reliability/"
 	@echo "  make fuzz       the long fuzzing runs: control and agent sockets, configuration and first-boot files, console"
 	@echo "                  input; $(OUT)/reliability/fuzz-*.json (make test runs short ones)"
 	@echo "  make typecheck  strict TypeScript check"
@@ -213,6 +216,17 @@ fuzz: build
 	PAIO_RELIABILITY_OUT=$(abspath $(OUT))/reliability PAIO_FUZZ_CASES=$${PAIO_FUZZ_CASES:-10000} PAIO_FUZZ_CLIENTS=$${PAIO_FUZZ_CLIENTS:-100} \
 	PAIO_FUZZ_MUTANTS=$${PAIO_FUZZ_MUTANTS:-10000} PAIO_FUZZ_KEYS=$${PAIO_FUZZ_KEYS:-2000} \
 		$(BUN) --bun node_modules/.bin/vitest run $(FUZZ_TESTS)
+
+# The fault-injection campaign (tests/chaos/): every fault class PAIO_CHAOS_RUNS
+# times in one guest running a realistic workload, then PAIO_CHAOS_CUTS power cuts
+# during heavy writes. Writes $(OUT)/reliability/chaos.json; exits 1 naming the
+# class and seed of every run that missed a goal.
+chaos: image
+	@$(BUN) tests/chaos/campaign.ts
+
+# docs/reliability.md, generated from the last results in $(OUT)/reliability/.
+reliability-report:
+	@$(BUN) tests/reliability/report.ts
 
 bench: image image-arm64
 	@$(BUN) tests/bench/ask-bench.ts

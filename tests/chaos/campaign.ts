@@ -98,8 +98,14 @@ interface UnitView {
   restarts: number;
 }
 
+/** Runs a guest script; a script that outlives timeoutMs is code 124 with what it said, as timeout(1) would. */
 async function run(g: Guest, script: string, timeoutMs = 60_000): Promise<{ code: number; output: string }> {
-  return g.sh(PRELUDE + script, timeoutMs);
+  try {
+    return await g.sh(PRELUDE + script, timeoutMs);
+  } catch (e) {
+    if (g.exited) throw e;
+    return { code: 124, output: `(did not finish within ${timeoutMs / 1000} s: ${script.split("\n")[0]!.slice(0, 80)})` };
+  }
 }
 
 /** The units as the supervisor sees them; undefined while it does not answer. */
