@@ -135,6 +135,17 @@ export function stepFor(remedy: Remedy, f: Finding, status: UnitStatus | undefin
           notBefore: status.since + pause,
         };
       }
+      // The supervisor is restarting it itself (backoff): a restart now would only cut its retries short. The agent lets them
+      // run for the pause after the trouble was found, then restarts it; ended at the start limit meanwhile, the pause above applies.
+      if (status?.state === "backoff" && (f.class === "crash" || f.class === "oom")) {
+        const pause = ctx.startLimitPauseMs ?? START_LIMIT_PAUSE_MS;
+        return {
+          remedy,
+          calls: [{ tool: "unit.restart", args: { unit } }],
+          why: `the supervisor is restarting ${unit} itself, so the agent lets its retries run for ${Math.round(pause / 1000)} s before it restarts it`,
+          notBefore: f.time + pause,
+        };
+      }
       return { remedy, calls: [{ tool: "unit.restart", args: { unit } }], why: "a clean restart clears transient faults and leaked memory" };
     case "restart-with-limits": {
       const mem = status?.limits.memory_max;

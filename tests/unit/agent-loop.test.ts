@@ -22,6 +22,7 @@ function env(d: string): Record<string, string> {
     PAIO_CGROUP_ROOT: join(d, "no-cgroup"),
     PAIO_AGENT_OUTCOME_WINDOW: "4s",
     PAIO_AGENT_COOLDOWN: "500ms",
+    PAIO_AGENT_START_LIMIT_PAUSE: "2s",
     PAIO_AGENT_CPU_BUDGET_PERCENT: "50",
   };
 }
