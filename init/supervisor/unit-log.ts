@@ -14,13 +14,51 @@ export function logPath(logDir: string, unit: string): string {
   return join(logDir, `${unit}.log`);
 }
 
-/** Opens the unit's log for appending; returns a file descriptor, or "ignore" if that fails. */
+/** Opens the unit's log for appending (its torn tail repaired first); returns a file descriptor, or "ignore" if that fails. */
 export function openUnitLog(logDir: string, unit: string): number | "ignore" {
   try {
     mkdirSync(logDir, { recursive: true });
+    repairTornTail(logPath(logDir, unit));
     return openSync(logPath(logDir, unit), "a", 0o640);
   } catch {
     return "ignore";
+  }
+}
+
+const TAIL_SCAN_BYTES = 1 << 20;
+
+/**
+ * A power cut can leave a log that ends in zero bytes: ext4 recorded the
+ * file's new length, but the appended data never reached the disk. Before a
+ * unit writes again, such a run of zeros is cut off, and one line says so
+ * (the lines before it are whole; the ones it stood for are lost with the
+ * power). Returns the number of bytes removed.
+ */
+export function repairTornTail(path: string): number {
+  let fd: number;
+  try {
+    fd = openSync(path, "r+");
+  } catch {
+    return 0;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return 0;
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    if (last[0] !== 0) return 0;
+    const span = Math.min(size, TAIL_SCAN_BYTES);
+    const buf = Buffer.alloc(span);
+    readSync(fd, buf, 0, span, size - span);
+    let i = span;
+    while (i > 0 && buf[i - 1] === 0) i--;
+    const keep = size - span + i;
+    truncateSync(path, keep);
+    const note = `${keep > 0 && buf[i - 1] !== 0x0a ? "\n" : ""}paio: ${size - keep} zero bytes at the end of this log (writes a power cut interrupted) were removed\n`;
+    appendFileSync(path, note);
+    return size - keep;
+  } finally {
+    closeSync(fd);
   }
 }
 

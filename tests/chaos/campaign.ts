@@ -166,6 +166,8 @@ async function lossChecks(g: Guest, opts: { loggerGapAllowed?: boolean } = {}): 
   let gaps = 0;
   for (const [i, line] of lines.entries()) {
     const m = /^line (\d+)$/.exec(line);
+    // The supervisor's own notes in a unit's log (a torn tail it removed after a power cut, say).
+    if (line.startsWith("paio: ")) continue;
     if (!m) {
       // A boot's first line after a cut may follow a torn one.
       if (i < lines.length - 1 && !/^line \d*$/.test(line)) lost.push(`the logger's log has a malformed line: ${JSON.stringify(line.slice(0, 80))}`);
@@ -251,13 +253,16 @@ const FAULTS: Record<Exclude<FaultClass, "power-cut">, Fault> = {
   // Recovered when the bomb is gone and the service runs again, unfrozen, with its usual few processes.
   "fork-bomb": {
     target: () => "workers",
-    inject: (g) => guest(g, "touch /run/chaos/bomb; sleep 3; cat /sys/fs/cgroup/paio/workers/pids.current"),
+    // The service looks for the flag every second; the most processes seen in the next 15 s (or until the bomb is ended) is printed.
+    inject: (g) => guest(g, `touch /run/chaos/bomb; max=0; i=0
+      while [ $i -lt 30 ]; do n=$(cat /sys/fs/cgroup/paio/workers/pids.current 2>/dev/null || echo 0); [ "$n" -gt "$max" ] && max=$n; [ "$max" -gt 20 ] && break; sleep 0.5; i=$((i + 1)); done
+      echo $max; [ -e /run/chaos/bomb ] && echo "the flag was never taken"; true`),
     replaced: true,
     done: async (g, t) => {
       const d = await unitDetail(g, t);
       return !!d && !d.frozen && (d.pids ?? 99) <= 8;
     },
-    tookHold: (_seen, injected) => Number(injected.trim()) > 20,
+    tookHold: (_seen, injected) => Number(injected.trim().split("\n")[0]) > 20,
   },
   // The data partition filled to the last block for 15 s, then the file is removed.
   // Nothing may be restarted, and the supervisor and agent must keep answering.
@@ -360,6 +365,11 @@ async function oneRun(g: Guest, cls: Exclude<FaultClass, "power-cut">, runNo: nu
   const loss = await lossChecks(g, { loggerGapAllowed: cls === "disk-full" || (cls === "kill-unit" && target === "logger") });
   result.lost.push(...loss.lost);
   result.notes.push(...loss.notes);
+  // A run that missed: the target's last log lines, to see why.
+  if ((!result.recovered || !result.tookHold) && !target.startsWith("(")) {
+    const tail = (await run(g, `tail -n 5 /var/lib/paio/logs/${target}.log 2>/dev/null`)).output.trim().split("\n").map((l) => l.slice(0, 120));
+    if (tail.length) result.notes.push(`${target}'s last log lines: ${tail.join(" | ")}`);
+  }
   // Clear what a failed run may have left (a fault the campaign caused must not spill into the next run).
   if (!result.recovered) {
     await run(g, "rm -f /run/chaos/slow /run/chaos/leak /run/chaos/bomb /run/chaos/crash-until /var/lib/paio/chaos-fill");

@@ -118,7 +118,7 @@ done
 
 const LOGGER = `#!/bin/sh
 # A numbered line every 50 ms, continuing the count of the last boot's log.
-n=$(tail -n 1 /var/lib/paio/logs/logger.log 2>/dev/null | sed -n 's/^line \\([0-9]*\\)$/\\1/p')
+n=$(tail -n 50 /var/lib/paio/logs/logger.log 2>/dev/null | sed -n 's/^line \\([0-9]*\\)$/\\1/p' | tail -n 1)
 n=\${n:-0}
 while true; do n=$((n + 1)); echo "line $n"; sleep 0.05; done
 `;
