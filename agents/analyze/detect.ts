@@ -347,7 +347,9 @@ export class Detector {
       const growth = s.pidsCurrent - t.pidsHistory[0]!;
       const max = mon.statuses.get(unit)?.limits.pids_max;
       const nearMax = max !== undefined && s.pidsCurrent >= 0.9 * max;
-      if (growth >= this.cfg.forkPidsPerTick * Math.max(1, t.pidsHistory.length - 1) || (nearMax && growth > 0)) {
+      // Pinned at its pids.max: a bomb that filled the group before the agent first looked (a busy device ticks slowly) shows no growth.
+      const pinned = max !== undefined && t.pidsHistory.length >= 2 && t.pidsHistory.slice(-2).every((p) => p >= 0.9 * max);
+      if (growth >= this.cfg.forkPidsPerTick * Math.max(1, t.pidsHistory.length - 1) || (nearMax && growth > 0) || pinned) {
         t.pidsHistory = [];
         out.push({
           class: "fork-bomb",
@@ -355,7 +357,7 @@ export class Detector {
           detail: "",
           summary: `${unit}'s process count grows fast: ${s.pidsCurrent} processes, +${growth} in ${t.pidsHistory.length || 5} s${nearMax ? ` (pids.max ${max})` : ""}`,
           inputs: { pids: s.pidsCurrent, growth, pids_max: max },
-          evidence: { by: "rule", name: "pids-growth", rule: `+${this.cfg.forkPidsPerTick} processes a second, or 90% of pids.max` },
+          evidence: { by: "rule", name: "pids-growth", rule: `+${this.cfg.forkPidsPerTick} processes a second, or 90% of pids.max reached or held` },
           time: tick.ts,
         });
       }

@@ -88,4 +88,24 @@ describe("leaks and fork bombs, from cgroup files", () => {
     }
     expect(out).toEqual(["fork-bomb:bomb"]);
   });
+
+  test("a fork bomb that filled its group before the first look (no growth to see) is found from being pinned at pids.max", async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const root = mkdtempSync(join(tmpdir(), "paio-cg-"));
+    for (const u of ["pinned", "busy"]) mkdirSync(join(root, u));
+    const units = (): UnitSummary[] => ["pinned", "busy"].map((name) => ({ name, description: "", state: "running", reason: "", since: 0, restarts: 0, ports: [] }));
+    const mon = scriptedMonitor(units, { pinned: { limits: { pids_max: 64 } }, busy: { limits: { pids_max: 64 } } }, root);
+    const d = new Detector({ ...DEFAULT_DETECTOR, outsideScanMs: 1e12 });
+    const out: string[] = [];
+    for (let t = 0; t < 4; t++) {
+      writeFileSync(join(root, "pinned", "pids.current"), "64");
+      // Many processes, steady, under 90% of its limit: a busy service, not a bomb.
+      writeFileSync(join(root, "busy", "pids.current"), "50");
+      out.push(...(await d.onTick(await mon.sample(t * 1000), mon)).map(signatureOf));
+    }
+    expect(out[0]).toBe("fork-bomb:pinned");
+    expect(out.filter((x) => x.endsWith(":busy"))).toEqual([]);
+  });
 });
