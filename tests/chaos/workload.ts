@@ -12,7 +12,7 @@
 //  leaky    a Bun service that, once /run/chaos/leak appears, leaks 2 MiB
 //           every 100 ms until its memory.max (96 MiB) ends it.
 //  workers  a shell that keeps three worker processes; /run/chaos/bomb makes
-//           it fork without end (pids.max 64 holds it).
+//           it fork without end (pids.max 64 holds it; it never stops by itself).
 //  logger   writes a numbered line every 50 ms: its log shows whether lines
 //           were lost or torn.
 //
@@ -109,8 +109,10 @@ while true; do
   if [ -e /run/chaos/bomb ]; then
     rm -f /run/chaos/bomb
     echo "workers: forking without end"
-    bomb() { bomb & bomb & wait; }
-    bomb
+    # Runaway forking that does not end by itself: each child lives a minute and the loop refills the group up to
+    # pids.max. A non-interactive shell exits when a fork fails, so here the supervisor's restart (the whole group
+    # killed) ends it; a bomb that keeps its group pinned is the agent's (tests/unit/agent-detect.test.ts).
+    while true; do sleep 60 & done
   fi
   sleep 1
 done
