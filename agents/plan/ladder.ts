@@ -135,9 +135,10 @@ export function stepFor(remedy: Remedy, f: Finding, status: UnitStatus | undefin
           notBefore: status.since + pause,
         };
       }
-      // The supervisor is restarting it itself (backoff): a restart now would only cut its retries short. The agent lets them
-      // run for the pause after the trouble was found, then restarts it; ended at the start limit meanwhile, the pause above applies.
-      if (status?.state === "backoff" && (f.class === "crash" || f.class === "oom")) {
+      // A crash loop the supervisor is still restarting (between two starts the unit is in backoff, starting, or running for
+      // a moment): a restart now would only cut its retries short. The agent lets them run for the pause after the trouble
+      // was found, then restarts it; ended at the start limit meanwhile, the pause above applies.
+      if ((f.class === "crash" || f.class === "oom") && status && ["backoff", "starting", "running", "degraded"].includes(status.state)) {
         const pause = ctx.startLimitPauseMs ?? START_LIMIT_PAUSE_MS;
         return {
           remedy,

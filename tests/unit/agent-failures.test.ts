@@ -19,6 +19,8 @@ import { Knowledge } from "../../agents/knowledge/store.ts";
 import type { Collector } from "../../agents/monitor/monitor.ts";
 import { ControlClient } from "../../init/control/client.ts";
 import type { UnitEvent, UnitStatus } from "../../init/control/protocol.ts";
+import { stepFor } from "../../agents/plan/ladder.ts";
+import type { Finding } from "../../agents/analyze/detect.ts";
 
 /** Writes "cannot open /dev/video0" and exits with status 3 a fifth of a second after it starts; restarted quickly. */
 const FAST = `exec = ["/bin/sh", "-c", "echo 'fast: cannot open /dev/video0'; sleep 0.2; exit 3"]
@@ -166,4 +168,14 @@ describe("a unit that fails fast", () => {
       k.close();
     }
   }, 30_000);
+
+  test("a crash loop found between two of the supervisor's starts (backoff, or running for a moment) gets the pause before the agent's restart", () => {
+    const f = { class: "crash", unit: "fast", detail: "", summary: "fast crashed 3 times in 60 s", inputs: {}, evidence: { by: "rule", name: "crash-loop", rule: "" }, time: 1_000_000 } as Finding;
+    for (const state of ["backoff", "starting", "running"] as const) {
+      const step = stepFor("restart", f, { state, reason: "", since: 999_000, limits: {} } as unknown as UnitStatus, { startLimitPauseMs: 30_000 });
+      expect(step, state).toMatchObject({ remedy: "restart", notBefore: 1_030_000 });
+    }
+    // Stopped by a person: nothing is retrying it, so the restart is at once.
+    expect(stepFor("restart", f, { state: "inactive", reason: "", since: 999_000, limits: {} } as unknown as UnitStatus, { startLimitPauseMs: 30_000 })).not.toHaveProperty("notBefore");
+  });
 });

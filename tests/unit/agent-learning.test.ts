@@ -121,7 +121,7 @@ function agentOn(world: World, k: Knowledge, root: string, config: Partial<Agent
     supervisor: world,
     knowledge: k,
     policy: DEFAULT_POLICY,
-    config: { ...DEFAULT_CONFIG, retrainEveryMs: 0, cooldownMs: 0, outcomeWindowMs: WINDOW, ...config },
+    config: { ...DEFAULT_CONFIG, retrainEveryMs: 0, cooldownMs: 0, outcomeWindowMs: WINDOW, startLimitPauseMs: 0, ...config },
     detector: { outsideScanMs: 1e12 },
     cgroupRoot: join(root, "cgroup"),
     monitor: { collectors: steady, sysfsRoot: join(root, "sys"), thermalPeriodMs: 0 },
