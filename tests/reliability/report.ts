@@ -69,6 +69,42 @@ function fuzzSection(files: { name: string; r: Json }[]): string[] {
   return out;
 }
 
+/** make load's results (tests/bench/load-bench.ts): the baseline and the big run side by side. */
+function loadSection(r: Json): string[] {
+  type Run = {
+    start: { all_running_ms: number; cpu_ms: number };
+    idle: { rss_kib: number; cpu_percent_of_one_core: number };
+    latency: Record<string, { median_ms: number; p99_ms: number }>;
+    clients: { clients: number; requests: number; answered: number; wrong: number; errors: number; latency: { median_ms: number; p99_ms: number } };
+    events?: { subscribers: number; expected_events: number; events_per_subscriber: number[]; restarts_counted: number; restarts_expected: number; killed: number; restarted: number; added: number; removed: number };
+    peak_rss_kib: number;
+  };
+  const runs = Object.entries((r.runs ?? {}) as Record<string, Run>);
+  const mib = (kib: number): string => `${(kib / 1024).toFixed(1)} MiB`;
+  const ms = (x: { median_ms: number; p99_ms: number } | undefined): string => (x ? `${x.median_ms.toFixed(2)} / ${x.p99_ms.toFixed(2)} ms` : "-");
+  const rows: [string, (x: Run) => string][] = [
+    ["every unit running after start", (x) => `${(x.start.all_running_ms / 1000).toFixed(2)} s (${x.start.cpu_ms} ms CPU)`],
+    ["memory at idle (VmRSS)", (x) => mib(x.idle.rss_kib)],
+    ["CPU at idle", (x) => `${x.idle.cpu_percent_of_one_core.toFixed(2)} % of one core`],
+    ["`list` (paio status), median / p99", (x) => ms(x.latency.list)],
+    ["`status UNIT`, median / p99", (x) => ms(x.latency.status)],
+    ["clients at once: answered / wrong / errors", (x) => `${x.clients.clients}: ${x.clients.answered} / ${x.clients.wrong} / ${x.clients.errors}`],
+    ["their latency, median / p99", (x) => ms(x.clients.latency)],
+    ["peak memory", (x) => mib(x.peak_rss_kib)],
+  ];
+  const out = ["## Load (`make load`)", "", provenance(r), "", `| | ${runs.map(([k]) => k).join(" | ")} |`, `|---|${runs.map(() => "---").join("|")}|`];
+  for (const [label, f] of rows) out.push(`| ${label} | ${runs.map(([, x]) => f(x)).join(" | ")} |`);
+  for (const [name, x] of runs) {
+    const e = x.events;
+    if (!e) continue;
+    const whole = e.events_per_subscriber.every((n) => n === e.expected_events);
+    out.push("", `With ${name}, ${e.subscribers} event subscribers while units churned (${e.killed} killed, ${e.restarted} restarted, ${e.added} added, ${e.removed} removed): ` +
+      `${whole ? `each saw all ${e.expected_events} events, once and in order` : `**events lost or duplicated**: ${e.events_per_subscriber.join(", ")} of ${e.expected_events}`}; restarts counted ${e.restarts_counted} of ${e.restarts_expected}.`);
+  }
+  out.push("", r.passed ? "Every check passed." : `**Checks failed**: ${JSON.stringify(r.problems)}`, "");
+  return out;
+}
+
 /** Any other results file: its figures as a flat list, so nothing measured is left out. */
 function genericSection(title: string, r: Json): string[] {
   const out = [`## ${title}`, "", provenance(r), ""];
@@ -103,7 +139,10 @@ export function renderReport(dir: string): string {
   const known = new Set(["chaos.json", ...files.filter((f) => f.startsWith("fuzz-"))]);
   const titles: Record<string, string> = { "load.json": "Load (`make load`)", "spin.json": "Model-checked healing logic", "hostile.json": "Hostile text" };
   if (!files.includes("load.json")) missing.push("load (`make load`)");
-  for (const f of files.filter((x) => !known.has(x))) lines.push(...genericSection(titles[f] ?? f.replace(/\.json$/, ""), readJson(join(dir, f))!));
+  for (const f of files.filter((x) => !known.has(x))) {
+    const r = readJson(join(dir, f))!;
+    lines.push(...(f === "load.json" && r.runs ? loadSection(r) : genericSection(titles[f] ?? f.replace(/\.json$/, ""), r)));
+  }
   if (missing.length) lines.push("## Not run", "", `No results yet for: ${missing.join(", ")}. Run them, then \`make reliability-report\`.`, "");
   return lines.join("\n");
 }
