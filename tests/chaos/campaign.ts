@@ -144,7 +144,13 @@ async function until(cond: () => Promise<boolean>, timeoutMs: number): Promise<n
 }
 
 /** What may be lost: the knowledge base, the audit chain, the logger's lines. */
-async function lossChecks(g: Guest, opts: { loggerGapAllowed?: boolean } = {}): Promise<{ lost: string[]; notes: string[]; auditRecords?: number }> {
+/** The logger's last number now: a run checks only the lines written after it. */
+async function loggerMark(g: Guest): Promise<number> {
+  const r = await run(g, "tail -n 50 /var/lib/paio/logs/logger.log 2>/dev/null | sed -n 's/^line \\([0-9]*\\)$/\\1/p' | tail -n 1");
+  return Number(r.output.trim()) || 0;
+}
+
+async function lossChecks(g: Guest, opts: { loggerGapAllowed?: boolean; sinceLine?: number } = {}): Promise<{ lost: string[]; notes: string[]; auditRecords?: number }> {
   const lost: string[] = [];
   const notes: string[] = [];
   const a = await run(g, "paio --json audit verify", 120_000);
@@ -169,13 +175,18 @@ async function lossChecks(g: Guest, opts: { loggerGapAllowed?: boolean } = {}): 
     // The supervisor's own notes in a unit's log (a torn tail it removed after a power cut, say).
     if (line.startsWith("paio: ")) continue;
     if (!m) {
-      // A boot's first line after a cut may follow a torn one.
-      if (i < lines.length - 1 && !/^line \d*$/.test(line)) lost.push(`the logger's log has a malformed line: ${JSON.stringify(line.slice(0, 80))}`);
+      // Lines from before this run are an earlier run's business (a full disk tears lines: "lline 501").
+      const before = prev !== undefined && prev < (opts.sinceLine ?? 0);
+      if (!before && i < lines.length - 1 && !/^line \d*$/.test(line)) {
+        const what = `the logger's log has a malformed line: ${JSON.stringify(line.slice(0, 80))}`;
+        if (opts.loggerGapAllowed) notes.push(`${what} (written while the disk was full)`);
+        else lost.push(what);
+      }
       prev = undefined;
       continue;
     }
     const n = Number(m[1]);
-    if (prev !== undefined && n !== prev + 1) gaps++;
+    if (prev !== undefined && prev >= (opts.sinceLine ?? 0) && n !== prev + 1) gaps++;
     prev = n;
   }
   if (gaps > 0) {
@@ -254,8 +265,9 @@ const FAULTS: Record<Exclude<FaultClass, "power-cut">, Fault> = {
   "fork-bomb": {
     target: () => "workers",
     // The service looks for the flag every second; the most processes seen in the next 15 s (or until the bomb is ended) is printed.
-    inject: (g) => guest(g, `touch /run/chaos/bomb; max=0; i=0
-      while [ $i -lt 30 ]; do n=$(cat /sys/fs/cgroup/paio/workers/pids.current 2>/dev/null || echo 0); [ "$n" -gt "$max" ] && max=$n; [ "$max" -gt 20 ] && break; sleep 0.5; i=$((i + 1)); done
+    // The shell may die at its first failed fork between two looks, so failed forks in its log count too.
+    inject: (g) => guest(g, `log=/var/lib/paio/logs/workers.log; f0=$(grep -c "can't fork" $log); touch /run/chaos/bomb; max=0; i=0
+      while [ $i -lt 30 ]; do n=$(cat /sys/fs/cgroup/paio/workers/pids.current 2>/dev/null || echo 0); [ "$n" -gt "$max" ] && max=$n; [ "$max" -gt 20 ] && break; [ "$(grep -c "can't fork" $log)" -gt "$f0" ] && max=64 && break; sleep 0.5; i=$((i + 1)); done
       echo $max; [ -e /run/chaos/bomb ] && echo "the flag was never taken"; true`),
     replaced: true,
     done: async (g, t) => {
@@ -308,6 +320,7 @@ async function oneRun(g: Guest, cls: Exclude<FaultClass, "power-cut">, runNo: nu
   for (let i = 0; !base && i < 10; i++) base = await units(g);
   if (!base) throw new Error(`${cls} run ${runNo}: the supervisor did not answer before the fault`);
   const supBefore = (await run(g, "pgrep /usr/lib/paio/supervisor.js")).output.trim();
+  const sinceLine = await loggerMark(g);
   // The target's states from the fault until recovery.
   const seen = new Set<string>();
   const look = async (): Promise<Map<string, UnitView> | undefined> => {
@@ -362,7 +375,7 @@ async function oneRun(g: Guest, cls: Exclude<FaultClass, "power-cut">, runNo: nu
     const d = await unitDetail(g, target);
     if (d) result.notes.push(`${target} now: ${d.state} — ${d.reason}`);
   }
-  const loss = await lossChecks(g, { loggerGapAllowed: cls === "disk-full" || (cls === "kill-unit" && target === "logger") });
+  const loss = await lossChecks(g, { loggerGapAllowed: cls === "disk-full" || (cls === "kill-unit" && target === "logger"), sinceLine });
   result.lost.push(...loss.lost);
   result.notes.push(...loss.notes);
   // A run that missed: the target's last log lines, to see why.
