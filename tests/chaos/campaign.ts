@@ -24,6 +24,8 @@ import { join } from "node:path";
 import type { Guest } from "../../qemu/guest.ts";
 import { bootGuest, IMAGE, OUT, partition, PRELUDE, REPO, requireBuiltImage } from "../helpers/guest.ts";
 import { CHAOS_UNITS, installScript } from "./workload.ts";
+import { rng } from "../../agents/models/train.ts";
+import { AUDIT_WRITER } from "../helpers/audit-writer.ts";
 
 export const FAULT_CLASSES = [
   "kill-unit", "hang", "slow", "crash-loop", "leak-oom", "fork-bomb", "disk-full", "kill-supervisor", "kill-agent", "power-cut",
@@ -70,18 +72,6 @@ export interface CampaignResult {
 }
 
 // --- randomness from a seed ---------------------------------------------------
-
-/** mulberry32: a small, well-mixed 32-bit generator; the same seed gives the same campaign. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The seed of one run, from the campaign's seed, the class and the run's number. */
 export function runSeed(seed: number, cls: FaultClass, run: number): number {
@@ -395,18 +385,6 @@ async function oneRun(g: Guest, cls: Exclude<FaultClass, "power-cut">, runNo: nu
 }
 
 // --- power cuts ------------------------------------------------------------------
-
-// An agent client asking for unit restarts as fast as it is answered: every
-// answer is an audit record the agent writes and syncs.
-const AUDIT_WRITER = `
-const net = require("node:net");
-const s = net.createConnection("/run/paio/agent.sock");
-let n = 0;
-const ask = () => s.write(JSON.stringify({ id: ++n, op: "call", tool: "unit.restart", args: { unit: "demo" } }) + "\\n");
-s.on("connect", () => { for (let i = 0; i < 4; i++) ask(); });
-s.on("data", (d) => { for (const _ of String(d).split("\\n").filter(Boolean)) ask(); });
-s.on("error", () => process.exit(1));
-`;
 
 // A unit file replaced over and over (written beside it, then renamed over it) and applied with paio reload.
 const UNIT_SWAPPER = `

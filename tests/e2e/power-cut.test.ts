@@ -7,20 +7,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bootGuest, IMAGE, requireBuiltImage, sh } from "../helpers/guest.ts";
+import { AUDIT_WRITER } from "../helpers/audit-writer.ts";
 
 const CUTS = Number(process.env.PAIO_POWER_CUTS ?? 10);
-
-// A client that asks the agent to restart the demo unit over and over: every
-// answer is an audit record written (and synced) by the agent.
-const WRITER = `
-const net = require("node:net");
-const s = net.createConnection("/run/paio/agent.sock");
-let n = 0;
-const ask = () => s.write(JSON.stringify({ id: ++n, op: "call", tool: "unit.restart", args: { unit: "demo" } }) + "\\n");
-s.on("connect", () => { for (let i = 0; i < 4; i++) ask(); });
-s.on("data", (d) => { for (const _ of String(d).split("\\n").filter(Boolean)) ask(); });
-s.on("error", () => process.exit(1));
-`;
 
 describe("power cuts", () => {
   let dir: string;
@@ -50,7 +39,7 @@ describe("power cuts", () => {
         lastRecords = records;
         counts.push(records);
         if (i === CUTS + 1) break;
-        await sh(g, `cat > /run/writer.js <<'JS'\n${WRITER}JS\n(bun /run/writer.js </dev/null >/dev/null 2>&1 &)`);
+        await sh(g, `cat > /run/writer.js <<'JS'\n${AUDIT_WRITER}JS\n(bun /run/writer.js </dev/null >/dev/null 2>&1 &)`);
         // Wait for the writer's first records (Bun starts slowly in a busy
         // emulated guest), let the writes run a different time each round,
         // then cut the power while they are in flight.
