@@ -5,7 +5,7 @@
 
 import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
-import { AuditLog } from "../knowledge/audit.ts";
+import { AuditLog, parseAnchor } from "../knowledge/audit.ts";
 import { knowledgePath, parseDetails, type Incident } from "../knowledge/store.ts";
 import { describeRecord, describeUpdateRecord, incidentNotes, updateRecords } from "../agent/explain.ts";
 import { terminalLine } from "../terminal-text.ts";
@@ -15,7 +15,10 @@ export const KNOWLEDGE_USAGE = `  incidents              recent incidents and wh
   why [UNIT]             why the agent (or a person) changed UNIT (or anything, latest first), from the audit log
   why update             the latest updates, newest first: installs, commits, rollbacks and their reasons
   why --unit NAME        the same as 'why NAME', for a unit named 'update'
-  audit verify           check the audit log's hash chain; names the first bad record`;
+  audit verify [--against SEQ:HASH]
+                         check the audit log's hash chain; names the first bad record; with a
+                         head kept off the device, also catches a log cut or rebuilt since
+  audit head             the newest record as SEQ:HASH, to keep off the device`;
 
 /** Runs a knowledge command; undefined when `cmd` is not one. Exit codes as for every paio command. */
 export function knowledgeCommand(cmd: string, rest: string[], json: boolean): number | undefined {
@@ -29,16 +32,23 @@ export function knowledgeCommand(cmd: string, rest: string[], json: boolean): nu
   try {
     db.run("PRAGMA busy_timeout = 5000");
     if (cmd === "audit") {
-      if (rest[0] !== "verify") {
-        console.error("paio: usage: paio audit verify");
+      const log = new AuditLog(db, join(dirname(path), "audit.head"), { readonly: true });
+      if (rest[0] === "head" && rest.length === 1) {
+        // What to keep off the device: a later `verify --against` catches a log cut or rebuilt since.
+        console.log(json ? JSON.stringify({ anchor: log.headAnchor() }) : log.headAnchor());
+        return 0;
+      }
+      const against = rest[1] === "--against" ? parseAnchor(rest[2] ?? "") : undefined;
+      if (rest[0] !== "verify" || (rest.length > 1 && (!against || rest.length !== 3))) {
+        console.error("paio: usage: paio audit verify [--against SEQ:HASH] | paio audit head  (SEQ:HASH is what 'paio audit head' printed earlier)");
         return 2;
       }
       const integrity = db.query<{ integrity_check: string }, []>("PRAGMA integrity_check").all().map((r) => r.integrity_check).join("; ");
-      const v = new AuditLog(db, join(dirname(path), "audit.head"), { readonly: true }).verify();
+      const v = log.verify(against);
       if (json) console.log(JSON.stringify({ ...v, integrity }));
       else {
         console.log(`database integrity: ${integrity}`);
-        if (v.ok) console.log(`audit log ok: ${v.records} records, chain head ${v.head.slice(0, 16)}…`);
+        if (v.ok) console.log(`audit log ok: ${v.records} records, chain head ${v.head.slice(0, 16)}…${against ? `, holds record ${against.seq} as recorded off the device` : ""}`);
         else console.error(`paio: audit log damaged at record ${v.badSeq}: ${v.problem} (${v.records} records before it verified)`);
       }
       return v.ok && integrity === "ok" ? 0 : 1;

@@ -10,7 +10,8 @@
 
 import type { Database } from "bun:sqlite";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, renameSync, writeSync } from "node:fs";
+import { createOwnFile, plantedKind, readOwnFile } from "../../lib/own-file.ts";
 import { canonicalJson } from "./canonical.ts";
 
 export const GENESIS = "0".repeat(64);
@@ -75,7 +76,13 @@ export class AuditLog {
 
   private writeHead(rec: AuditRecord): void {
     if (!this.headPath) return;
-    writeFileSync(this.headPath + ".tmp", `${rec.seq} ${rec.hash}\n`);
+    // The temporary file is made anew, never written through a link planted under its name.
+    const fd = createOwnFile(this.headPath + ".tmp", 0o644);
+    try {
+      writeSync(fd, `${rec.seq} ${rec.hash}\n`);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(this.headPath + ".tmp", this.headPath);
   }
 
@@ -127,8 +134,14 @@ export class AuditLog {
    * Walks the whole chain. The first record whose hash does not match its
    * contents, whose `prev` is not its predecessor's hash, or whose sequence
    * number skips, is reported; so is a chain shorter than the head file says.
+   *
+   * Whoever can write the data partition can also cut the log and rewrite
+   * the head file to match, or rebuild the whole chain: nothing kept on the
+   * device can tell. An `anchor` (a `SEQ:HASH` head copied off the device
+   * earlier, see headAnchor) does: the chain must still hold that record
+   * with that hash (docs/agent.md, "Audit log and explanations").
    */
-  verify(): VerifyResult {
+  verify(anchor?: { seq: number; hash: string }): VerifyResult {
     let prevHash = GENESIS;
     let expectSeq = 1;
     let n = 0;
@@ -149,15 +162,37 @@ export class AuditLog {
       expectSeq++;
       n++;
     }
-    if (this.headPath && existsSync(this.headPath)) {
-      const [seqText, hash] = readFileSync(this.headPath, "utf8").trim().split(" ");
+    if (this.headPath && (existsSync(this.headPath) || plantedKind(this.headPath))) {
+      let headText: string;
+      try {
+        headText = readOwnFile(this.headPath, 4096).toString("utf8");
+      } catch (e) {
+        return { ok: false, records: n, badSeq: n + 1, problem: `the head file cannot be trusted: ${(e as Error).message}` };
+      }
+      const [seqText, hash] = headText.trim().split(" ");
       const headSeq = Number(seqText);
       if (headSeq > n) return { ok: false, records: n, badSeq: n + 1, problem: `records ${n + 1}..${headSeq} missing: the head file says the log reached record ${headSeq}` };
       const at = this.get(headSeq);
       if (headSeq > 0 && at?.hash !== hash) return { ok: false, records: n, badSeq: headSeq, problem: `record ${headSeq} differs from the one the head file recorded` };
     }
+    if (anchor) {
+      if (anchor.seq > n) return { ok: false, records: n, badSeq: n + 1, problem: `records ${n + 1}..${anchor.seq} missing: the head recorded off the device says the log reached record ${anchor.seq} (the log was cut and its head file rewritten)` };
+      if (this.get(anchor.seq)?.hash !== anchor.hash) return { ok: false, records: n, badSeq: anchor.seq, problem: `record ${anchor.seq} differs from the one recorded off the device (the log was rewritten from there or before)` };
+    }
     return { ok: true, records: n, head: prevHash };
   }
+
+  /** The newest record's number and hash, as `SEQ:HASH` (what `paio audit verify --against` takes); "0:" and the genesis hash for an empty log. */
+  headAnchor(): string {
+    const last = this.db.query<{ seq: number; hash: string }, []>("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").get();
+    return `${last?.seq ?? 0}:${last?.hash ?? GENESIS}`;
+  }
+}
+
+/** Parses `SEQ:HASH` (a head recorded off the device); undefined when it is not one. */
+export function parseAnchor(text: string): { seq: number; hash: string } | undefined {
+  const m = /^(\d{1,12}):([0-9a-f]{64})$/.exec(text.trim());
+  return m ? { seq: Number(m[1]), hash: m[2]! } : undefined;
 }
 
 interface RawRow {

@@ -5,7 +5,8 @@
 // otherwise it refuses the model, says exactly why, and uses the rule.
 
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { createOwnFile, plantedKind, readOwnFile } from "../../lib/own-file.ts";
 import { dirname, join } from "node:path";
 import { canonicalJson } from "../knowledge/canonical.ts";
 
@@ -76,7 +77,7 @@ export function deviceKey(dir: string): KeyObject {
   if (!existsSync(path)) {
     const { privateKey } = generateKeyPairSync("ed25519");
     const tmp = `${path}.tmp`;
-    const fd = openSync(tmp, "w", 0o600);
+    const fd = createOwnFile(tmp, 0o600);
     try {
       writeSync(fd, privateKey.export({ type: "pkcs8", format: "pem" }).toString());
       fsyncSync(fd);
@@ -130,11 +131,15 @@ export function trustedKeys(dirs: string[]): KeyObject[] {
 
 export type Verified = { ok: true; manifest: Manifest } | { ok: false; reason: string };
 
+/** Bounds on what the agent reads from a models folder. */
+export const MANIFEST_MAX_BYTES = 1 << 20;
+export const MODEL_MAX_BYTES = 64 << 20;
+
 /** Parses and checks a manifest file's signature. */
 export function verifyManifest(path: string, keys: KeyObject[]): Verified {
   let m: Manifest;
   try {
-    m = JSON.parse(readFileSync(path, "utf8")) as Manifest;
+    m = JSON.parse(readOwnFile(path, MANIFEST_MAX_BYTES).toString("utf8")) as Manifest;
   } catch (e) {
     return { ok: false, reason: `${path}: cannot read the manifest (${(e as Error).message})` };
   }
@@ -155,8 +160,14 @@ export function verifyManifest(path: string, keys: KeyObject[]): Verified {
 export function checkModelFile(dir: string, entry: ModelEntry): { ok: true; bytes: Uint8Array } | { ok: false; reason: string } {
   const path = join(dir, entry.file);
   if (entry.file.includes("/") || entry.file.startsWith(".")) return { ok: false, reason: `manifest entry ${entry.name}: file name '${entry.file}' is not a plain file name` };
-  if (!existsSync(path)) return { ok: false, reason: `${path} is missing` };
-  const bytes = new Uint8Array(readFileSync(path));
+  if (!existsSync(path) && !plantedKind(path)) return { ok: false, reason: `${path} is missing` };
+  let bytes: Uint8Array;
+  try {
+    // Not through a link, and bounded: a model file that is a link to /dev/zero must neither stall nor exhaust the agent.
+    bytes = new Uint8Array(readOwnFile(path, MODEL_MAX_BYTES));
+  } catch (e) {
+    return { ok: false, reason: (e as Error).message };
+  }
   const hash = sha256(bytes);
   if (hash !== entry.sha256) return { ok: false, reason: `${path}: sha256 ${hash.slice(0, 16)}… does not match the manifest's ${entry.sha256.slice(0, 16)}… (the file was altered)` };
   return { ok: true, bytes };

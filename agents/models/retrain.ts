@@ -21,6 +21,7 @@
 // is deleted and the audit log says why, with both scores.
 
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { createOwnFile } from "../../lib/own-file.ts";
 import { dirname, join } from "node:path";
 import type { KeyObject } from "node:crypto";
 import * as ort from "onnxruntime-node";
@@ -202,7 +203,8 @@ function procCgroup(): string {
 
 /** Writes bytes and fsyncs them before returning: a power cut leaves the whole file or an ignored temporary. */
 export function writeSynced(path: string, bytes: Uint8Array | string): void {
-  const fd = openSync(path, "w", 0o644);
+  // Made anew, never written through a link planted under its name (lib/own-file.ts).
+  const fd = createOwnFile(path, 0o644);
   try {
     writeSync(fd, typeof bytes === "string" ? Buffer.from(bytes) : bytes);
     fsyncSync(fd);

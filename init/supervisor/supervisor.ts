@@ -55,8 +55,8 @@ export function loadUnits(dirs: string[]): LoadResult {
     }
     for (const file of names) {
       const path = join(dir, file);
-      // Never blocks: a FIFO or a link to a device is refused, not read.
-      const read = readConfigFile(path);
+      // Never blocks, never leads elsewhere: a FIFO, a device, or a link of any kind is refused, not read.
+      const read = readConfigFile(path, undefined, { links: "refuse" });
       if (!read.ok) {
         errors.push(read.error);
         continue;

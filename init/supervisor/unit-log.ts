@@ -4,9 +4,17 @@
 // the supervisor dies or restarts, and logging goes on meanwhile. The
 // supervisor rotates the file (to <unit>.log.1) when it grows past a limit;
 // writers in append mode continue at the new end.
+//
+// The supervisor runs as root, so every log is opened through
+// lib/own-file.ts: a symbolic link, a hard link or a FIFO planted under a
+// log's name is moved aside (to <unit>.log.refused) and never written to or
+// read from, so it cannot lead the supervisor to another file (`paio logs`
+// reading /etc/shadow for a member of group paio, a unit's output appended
+// to the knowledge base).
 
-import { appendFileSync, closeSync, copyFileSync, mkdirSync, openSync, readSync, statSync, truncateSync, fstatSync } from "node:fs";
+import { closeSync, fstatSync, ftruncateSync, lstatSync, mkdirSync, readSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { moveAsidePlanted, openOwnFile } from "../../lib/own-file.ts";
 
 export const LOG_LIMIT_BYTES = 1 << 20;
 
@@ -14,12 +22,19 @@ export function logPath(logDir: string, unit: string): string {
   return join(logDir, `${unit}.log`);
 }
 
-/** Opens the unit's log for appending (its torn tail repaired first); returns a file descriptor, or "ignore" if that fails. */
-export function openUnitLog(logDir: string, unit: string): number | "ignore" {
+/**
+ * Opens the unit's log for appending (its torn tail repaired first); returns
+ * a file descriptor, or "ignore" if that fails. A planted entry under the
+ * log's name is moved aside first, and `say` tells the console.
+ */
+export function openUnitLog(logDir: string, unit: string, say: (line: string) => void = () => {}): number | "ignore" {
+  const path = logPath(logDir, unit);
   try {
     mkdirSync(logDir, { recursive: true });
-    repairTornTail(logPath(logDir, unit));
-    return openSync(logPath(logDir, unit), "a", 0o640);
+    const planted = moveAsidePlanted(path);
+    if (planted) say(`${unit}: its log ${path} was ${planted}; moved aside to ${path}.refused and a new log started (the supervisor never writes through a link)`);
+    repairTornTail(path);
+    return openOwnFile(path, "append");
   } catch {
     return "ignore";
   }
@@ -37,7 +52,7 @@ const TAIL_SCAN_BYTES = 1 << 20;
 export function repairTornTail(path: string): number {
   let fd: number;
   try {
-    fd = openSync(path, "r+");
+    fd = openOwnFile(path, "update");
   } catch {
     return 0;
   }
@@ -53,9 +68,9 @@ export function repairTornTail(path: string): number {
     let i = span;
     while (i > 0 && buf[i - 1] === 0) i--;
     const keep = size - span + i;
-    truncateSync(path, keep);
+    ftruncateSync(fd, keep);
     const note = `${keep > 0 && buf[i - 1] !== 0x0a ? "\n" : ""}paio: ${size - keep} zero bytes at the end of this log (writes a power cut interrupted) were removed\n`;
-    appendFileSync(path, note);
+    writeSync(fd, note, keep);
     return size - keep;
   } finally {
     closeSync(fd);
@@ -65,24 +80,44 @@ export function repairTornTail(path: string): number {
 /** Appends the supervisor's own lines about a unit (each starts "paio: ") to its log; a log that cannot be written is skipped. */
 export function appendUnitLog(logDir: string, unit: string, lines: readonly string[]): void {
   if (lines.length === 0) return;
+  let fd: number | undefined;
   try {
     mkdirSync(logDir, { recursive: true });
-    appendFileSync(logPath(logDir, unit), lines.map((l) => `${l}\n`).join(""), { mode: 0o640 });
+    fd = openOwnFile(logPath(logDir, unit), "append");
+    writeSync(fd, lines.map((l) => `${l}\n`).join(""));
   } catch {
-    // the unit's own output goes there too: nothing better to do
+    // the unit's own output goes there too (and a planted entry is moved aside at its next start): nothing better to do
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
 /** Copies an over-long log to .1 and empties it; returns true if it rotated. */
 export function rotateIfLarge(logDir: string, unit: string, limit = LOG_LIMIT_BYTES): boolean {
   const path = logPath(logDir, unit);
+  let fd: number | undefined;
+  let out: number | undefined;
   try {
-    if (statSync(path).size <= limit) return false;
-    copyFileSync(path, `${path}.1`);
-    truncateSync(path, 0);
+    if (lstatSync(path).size <= limit) return false;
+    fd = openOwnFile(path, "update");
+    // .1 is made anew: whatever stands under its name (a link, say) is removed, not written through.
+    rmSync(`${path}.1`, { force: true, recursive: true });
+    out = openOwnFile(`${path}.1`, "create");
+    const size = fstatSync(fd).size;
+    const buf = Buffer.alloc(Math.min(size, 1 << 20));
+    for (let at = 0; at < size; ) {
+      const got = readSync(fd, buf, 0, Math.min(buf.length, size - at), at);
+      if (got === 0) break;
+      writeSync(out, buf, 0, got);
+      at += got;
+    }
+    ftruncateSync(fd, 0);
     return true;
   } catch {
     return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+    if (out !== undefined) closeSync(out);
   }
 }
 
@@ -90,7 +125,7 @@ export function rotateIfLarge(logDir: string, unit: string, limit = LOG_LIMIT_BY
 export function tailLines(logDir: string, unit: string, n: number): string[] {
   let fd: number | undefined;
   try {
-    fd = openSync(logPath(logDir, unit), "r");
+    fd = openOwnFile(logPath(logDir, unit), "read");
     const size = fstatSync(fd).size;
     const len = Math.min(size, 256 * 1024);
     const buf = Buffer.alloc(len);
@@ -110,7 +145,7 @@ export function followLog(logDir: string, unit: string, onLines: (lines: string[
   const path = logPath(logDir, unit);
   let offset = 0;
   try {
-    offset = statSync(path).size;
+    offset = lstatSync(path).size;
   } catch {
     // not written yet
   }
@@ -118,10 +153,10 @@ export function followLog(logDir: string, unit: string, onLines: (lines: string[
   const timer = setInterval(() => {
     let fd: number | undefined;
     try {
-      const size = statSync(path).size;
+      const size = lstatSync(path).size;
       if (size < offset) offset = 0; // rotated
       if (size === offset) return;
-      fd = openSync(path, "r");
+      fd = openOwnFile(path, "read");
       const buf = Buffer.alloc(Math.min(size - offset, 1 << 20));
       const got = readSync(fd, buf, 0, buf.length, offset);
       offset += got;

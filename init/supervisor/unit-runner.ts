@@ -200,7 +200,7 @@ export class UnitRunner {
       this.ctx.say(`${name}: warning: cannot set up its cgroup: ${(e as Error).message}`);
     }
     this.oomAtStart = cgroups.oomKills(name);
-    const log = openUnitLog(this.ctx.logDir, name);
+    const log = openUnitLog(this.ctx.logDir, name, (line) => this.ctx.say(line));
     let child: ChildProcess;
     try {
       const [cmd, ...args] = cgroups.available ? ["/bin/sh", "-c", CGROUP_WRAPPER, name, ...exec] : exec;

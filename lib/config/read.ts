@@ -5,6 +5,7 @@
 // opened, so nothing can stall the reader or arm a device by opening it.
 
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from "node:fs";
+import { plantedKind } from "../own-file.ts";
 
 /** Configuration files are small; anything larger is a mistake, not a configuration. */
 export const CONFIG_MAX_BYTES = 1024 * 1024;
@@ -25,8 +26,19 @@ function kindOf(st: Stats): string {
  * Symbolic links are followed only to a regular file. The file is opened
  * non-blocking and checked again after opening, so a file swapped for a FIFO
  * between the two checks cannot stall the caller either.
+ *
+ * With `links: "refuse"` (files found by listing one of PAIO's folders, such
+ * as the units folder) a symbolic or hard link is refused as well, so an
+ * entry planted there cannot make a root process read another file
+ * (lib/own-file.ts).
  */
-export function readConfigFile(path: string, maxBytes = CONFIG_MAX_BYTES): ReadResult {
+export function readConfigFile(path: string, maxBytes = CONFIG_MAX_BYTES, opts: { links?: "follow" | "refuse" } = {}): ReadResult {
+  const refuseLinks = opts.links === "refuse";
+  if (refuseLinks) {
+    const planted = plantedKind(path);
+    // A FIFO or a device is named as such below; here only the links.
+    if (planted && /^a (symbolic|hard) link/.test(planted)) return { ok: false, error: `${path}: ${planted}; PAIO reads only regular files with one name in this folder (a link could lead it to another file): replace it with a copy of the file` };
+  }
   let before: Stats;
   try {
     before = statSync(path);
@@ -37,13 +49,13 @@ export function readConfigFile(path: string, maxBytes = CONFIG_MAX_BYTES): ReadR
   if (before.size > maxBytes) return { ok: false, error: tooLarge(path, before.size, maxBytes) };
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY | (refuseLinks ? constants.O_NOFOLLOW : 0));
   } catch (e) {
     return { ok: false, error: `${path}: cannot read: ${errnoText(e)}` };
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile() || st.ino !== before.ino || st.dev !== before.dev) {
+    if (!st.isFile() || st.ino !== before.ino || st.dev !== before.dev || (refuseLinks && st.nlink > 1)) {
       return { ok: false, error: `${path}: changed while being read (now ${kindOf(st)}); try again` };
     }
     // One byte more than allowed tells a file that grew past the limit after stat.
