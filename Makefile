@@ -47,7 +47,7 @@ export PAIO_BUN
 # onnxruntime (training, tests, paio ask) must not try to upload telemetry.
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: help deps build models kernel image image-arm64 bundle test-updates release buildroot test-buildroot run test test-unit test-e2e test-arm64 bench bench-kernel load fuzz chaos reliability-report typecheck clean
+.PHONY: help deps build models kernel image image-arm64 bundle test-updates release buildroot test-buildroot run test test-unit test-e2e test-arm64 bench bench-kernel load fuzz chaos traces reliability-report typecheck clean
 
 help:
 	@echo "PAIO make targets:"
@@ -75,6 +75,8 @@ help:
 	@echo "  make load       the supervisor on the host with 500 units, 100 clients at once, 20 event subscribers; $(OUT)/reliability/load.json"
 	@echo "  make chaos      the fault-injection campaign in QEMU: 10 fault classes x 10 runs, 50 power cuts (about 2 h;"
 	@echo "                  PAIO_CHAOS_RUNS, PAIO_CHAOS_CUTS, PAIO_CHAOS_SEED; make test runs each class once)"
+	@echo "  make traces     real metric traces with fault labels, from the image under the chaos workload (tests/traces/;"
+	@echo "                  about 7 min a scenario; PAIO_TRACES=a,b picks scenarios): $(OUT)/traces/*.json.gz"
 	@echo "  make reliability-report  docs/reliability.md from the last campaigns' results in $(OUT)/reliability/"
 	@echo "  make fuzz       the long fuzzing runs: control and agent sockets, configuration and first-boot files, console"
 	@echo "                  input; $(OUT)/reliability/fuzz-*.json (make test runs short ones)"
@@ -223,6 +225,11 @@ fuzz: build
 # class and seed of every run that missed a goal.
 chaos: image
 	@$(BUN) tests/chaos/campaign.ts
+
+# Labelled metric traces (tests/traces/): each scenario boots the image with the
+# chaos workload and injects its faults at the times its seed gives.
+traces: image
+	@$(BUN) tests/traces/record.ts
 
 # docs/reliability.md, generated from the last results in $(OUT)/reliability/.
 reliability-report:

@@ -85,18 +85,21 @@ while true; do
 done
 `;
 
-const LEAKY = `// Leaks 2 MiB every 100 ms once /run/chaos/leak appears (the flag is taken, so a restart is clean).
+const LEAKY = `// Leaks once /run/chaos/leak appears (the flag is taken, so a restart is clean): as many MiB
+// a second as the flag says, 20 when it is empty.
 const fs = require("node:fs");
 const kept = [];
-let leaking = false;
+let rate = 0;
+let owed = 0;
 console.log("leaky: started");
 setInterval(() => {
-  if (!leaking && fs.existsSync("/run/chaos/leak")) {
+  if (rate === 0 && fs.existsSync("/run/chaos/leak")) {
+    rate = Number(fs.readFileSync("/run/chaos/leak", "utf8").trim()) || 20;
     fs.rmSync("/run/chaos/leak", { force: true });
-    leaking = true;
-    console.log("leaky: leaking");
+    console.log("leaky: leaking " + rate + " MiB/s");
   }
-  if (leaking) kept.push(Buffer.alloc(2 << 20, 7));
+  owed += rate / 10;
+  while (owed >= 1) { kept.push(Buffer.alloc(1 << 20, 7)); owed -= 1; }
 }, 100);
 `;
 
@@ -106,6 +109,12 @@ work() { while true; do sleep 5; done; }
 for i in 1 2 3; do work & done
 echo "workers: 3 workers started"
 while true; do
+  # /run/chaos/hog: one worker spins for as many seconds as the flag says (a CPU hog inside the unit).
+  if [ -e /run/chaos/hog ]; then
+    s=$(cat /run/chaos/hog); rm -f /run/chaos/hog; end=$(( $(cut -d. -f1 /proc/uptime) + \${s:-30} ))
+    echo "workers: spinning for \${s:-30} s"
+    ( while [ "$(cut -d. -f1 /proc/uptime)" -lt "$end" ]; do :; done ) &
+  fi
   if [ -e /run/chaos/bomb ]; then
     rm -f /run/chaos/bomb
     echo "workers: forking without end"

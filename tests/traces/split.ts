@@ -1,0 +1,9 @@
+// Which recorded scenarios a model or a rule may be built or tuned from, and
+// which are kept for evaluation only. Split by whole scenario (name and
+// seed), never by row or window: a held-out trace shares no minute with a
+// training one. tests/unit/traces.test.ts checks that the two lists do not
+// overlap and that together they name every scenario of scenarios.ts.
+
+export const TRAIN_SCENARIOS: readonly string[] = ["leaks-a", "cpu-a", "process-a", "mixed-a", "mixed-b"];
+
+export const HELD_OUT_SCENARIOS: readonly string[] = ["leaks-b", "storage-a", "mixed-c", "sample"];
