@@ -11,7 +11,7 @@
 import type { PublishedEvent, UnitEvent, UnitStatus } from "../../init/control/protocol.ts";
 import { Connectivity } from "../analyze/connectivity.ts";
 import { DEFAULT_THERMAL, Thermal, type SocRecovery } from "../analyze/thermal.ts";
-import { Detector, signatureOf, type DetectorConfig, DEFAULT_DETECTOR, type Finding, type Scorer } from "../analyze/detect.ts";
+import { Detector, signatureOf, type DetectorConfig, DEFAULT_DETECTOR, type Finding, type FindingClass, type Scorer } from "../analyze/detect.ts";
 import { Executor, type Supervisor } from "../execute/executor.ts";
 import { decide, type Decision } from "../guard/guard.ts";
 import type { Policy } from "../guard/policy.ts";
@@ -51,7 +51,23 @@ interface Active {
   lastActionAt: number;
   /** The next step waits until then (a paused restart after a start limit); the tick carries it out. */
   waitUntil?: number;
+  /** A remedy of this incident brought the unit back (healthy for RESTORED_MS) before the trouble returned. */
+  restored?: boolean;
 }
+
+/** Healthy this long after a remedy: the remedy brought the unit back, even if the trouble returns later. */
+const RESTORED_MS = 10_000;
+
+/**
+ * Trouble that hurts only the unit itself. When a remedy brought such a unit
+ * back and the trouble returned anyway (a service that hangs every few
+ * minutes), marking it failed would take the service down for good, which
+ * is worse than the trouble: the agent ends the incident instead and says
+ * so, the supervisor goes on restarting the unit by its own rules, and a
+ * person is told to find the cause. A fork bomb or a CPU hog hurts the
+ * other units, so their ladders go on to containment.
+ */
+const SELF_ONLY: readonly FindingClass[] = ["crash", "oom", "hung", "unhealthy", "leak"];
 
 export interface AgentDeps {
   supervisor: Supervisor & UnitSource;
@@ -119,7 +135,8 @@ export class Agent {
         },
       };
     this.detector = new Detector(
-      { ...DEFAULT_DETECTOR, allowedPorts: deps.policy.allowedPorts, ...deps.detector },
+      // A model decides only where its held-out evaluation beat the rule (agents/models/evaluate.ts).
+      { ...DEFAULT_DETECTOR, leakDecision: models?.decisions?.leak ?? "rule", anomalyDecision: models?.decisions?.anomaly ?? "rule", allowedPorts: deps.policy.allowedPorts, ...deps.detector },
       { forecast: gate(() => models?.forecast), anomaly: gate(() => models?.anomaly) },
     );
     this.lastRetrain = Date.now();
@@ -628,6 +645,11 @@ export class Agent {
         this.emit({ event: "outcome", time: now, unit: unit ?? undefined, text: `incident ${a.incident.id}: ${wait}` });
         return;
       }
+      if (remedy === "mark-failed" && a.restored && SELF_ONLY.includes(f.class)) {
+        const tried = [...new Set(this.k.incidentRemedies(a.incident.id))].map((r) => remedyWords(r as Remedy, unit, f.pid)).join(", then ");
+        this.didNothing(a, now, `${tried} brought ${unit} back, but the trouble keeps returning; marking it failed would take the service down, so I leave it running and to the supervisor's restarts; a person should find the cause`, "gave-up", skipped);
+        return;
+      }
       if (step.calls.length === 0 && remedy === "mark-failed") {
         this.didNothing(a, now, step.why, "gave-up", skipped);
         return;
@@ -771,6 +793,7 @@ export class Agent {
       if (a.pending !== p) continue;
       if (h.ok) {
         p.healthySince ??= now;
+        if (now - p.healthySince >= RESTORED_MS) a.restored = true;
         if (now - p.healthySince >= window) await this.settle(a, true, `${unit} was healthy (running, ${h.checked}, not frozen) for ${secs} s and the trouble did not come back`, now);
         continue;
       }

@@ -207,6 +207,51 @@ describe("a remedy counts as a fix only when the unit is healthy for the whole r
   });
 });
 
+describe("a unit the remedies bring back", () => {
+  test("when a restart brings a unit back but its trouble returns a while later, the unit is left running: the incident ends and says why; it is not marked failed", async () => {
+    const root = tmp();
+    const k = new Knowledge(join(root, "agent", "knowledge.db"));
+    const world = new World((u) => {
+      u.state = "running";
+    });
+    world.add("web");
+    const agent = agentOn(world, k, root, { outcomeWindowMs: 30_000 });
+    await crashLoop(world, agent, "web");
+    expect(world.remedies(k)).toEqual(["restart"]);
+    // Healthy for 15 s (brought back), then the same trouble again, within the recovery window.
+    await run(world, agent, 15);
+    world.clock += 500;
+    await world.crash(agent, "web", world.clock);
+    await run(world, agent, 2);
+    expect(outcomes(k)[0]).toEqual({ remedy: "restart", outcome: "failure" });
+    expect(world.remedies(k)).toEqual(["restart"]);
+    expect(world.requests.filter((r) => r.op === "mark-failed")).toEqual([]);
+    expect(world.units.get("web")!.state).toBe("running");
+    const [incident] = k.incidents();
+    expect(incident).toMatchObject({ unit: "web", state: "failed", decision: expect.stringMatching(/^did nothing: restart web brought web back, but the trouble keeps returning; marking it failed would take the service down/) });
+    k.close();
+  });
+
+  test("a unit that no remedy brings back is still marked failed", async () => {
+    const root = tmp();
+    const k = new Knowledge(join(root, "agent", "knowledge.db"));
+    const world = new World((u) => {
+      u.state = "running";
+    });
+    world.add("web");
+    const agent = agentOn(world, k, root, { outcomeWindowMs: 30_000 });
+    await crashLoop(world, agent, "web");
+    // Healthy for 5 s only: the trouble returns before the restart can be said to have brought it back.
+    await run(world, agent, 5);
+    world.clock += 500;
+    await world.crash(agent, "web", world.clock);
+    await run(world, agent, 2);
+    expect(world.remedies(k)).toEqual(["restart", "mark-failed"]);
+    expect(world.units.get("web")!.state).toBe("failed");
+    k.close();
+  });
+});
+
 describe("containment is not a fix", () => {
   test("a freeze is scored as a containment at once, never as a fix; the incident stays open as contained, and the freeze ranks below an untried remedy", async () => {
     const root = tmp();

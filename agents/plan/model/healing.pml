@@ -67,6 +67,7 @@ byte rung[SIGS];
 byte phase[SIGS];
 byte age[SIGS];          /* ticks since the remedy, up to 2 */
 bool was_healthy[SIGS];  /* healthy at the last tick since the remedy */
+bool restored[SIGS];     /* a remedy of the incident brought the unit back (healthy at a look) before the trouble returned */
 byte crashes;            /* failed exits within the crash window */
 byte unhealthies;        /* unhealthy verdicts within five minutes */
 bool agent_acted;        /* the agent restarted or stopped the unit */
@@ -106,7 +107,8 @@ inline apply(k, r) {
   r = ladder[k].r[rung[k]];
   if
   :: r == R_MARK_FAILED && unit == U_FAILED -> i_gave_up(k)   /* already failed: it stays so until a person starts it */
-  :: else ->
+  :: r == R_MARK_FAILED && unit != U_FAILED && restored[k] -> i_gave_up(k)   /* a remedy brought it back and the trouble returned: left running, to the supervisor (agent.ts SELF_ONLY: every class here) */
+  :: r != R_MARK_FAILED || (unit != U_FAILED && !restored[k]) ->
      if
      :: actions >= MAX_ACTIONS -> i_gave_up(k)
      :: else ->
@@ -211,7 +213,7 @@ inline judge(k) {
      fi;
      if
      :: healthy && was_healthy[k] -> phase[k] = P_NONE; i_fixed(k)
-     :: healthy && !was_healthy[k] -> was_healthy[k] = true
+     :: healthy && !was_healthy[k] -> was_healthy[k] = true; restored[k] = true
      :: !healthy && age[k] >= 2 -> remedy_failed(k)
      :: !healthy && age[k] < 2 -> was_healthy[k] = false
      fi
@@ -256,7 +258,7 @@ inline tidy(k) {
      incidents_ended = true;
      stale[k] = len(events);
      fixed_once = fixed_once || inc[k] == I_RESOLVED;
-     inc[k] = 0; inc_move[k] = 0; rung[k] = 0; rungs[k] = 0; phase[k] = P_NONE;
+     inc[k] = 0; inc_move[k] = 0; rung[k] = 0; rungs[k] = 0; phase[k] = P_NONE; restored[k] = false;
      ladder[k].r[0] = 0; ladder[k].r[1] = 0; ladder[k].r[2] = 0
   :: else -> skip
   fi;
