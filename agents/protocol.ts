@@ -45,7 +45,7 @@ export interface AgentStatus {
   failed_units: string[];
   /** The scheduling tier: "task-latency-nice" (per-task hint), "cgroup-latency-nice" (cpu.latency.nice only) or "stock". */
   scheduling: string;
-  models: { name: string; state: "loaded" | "refused" | "missing" | "rules"; reason?: string; p50_ms?: number; p99_ms?: number; calls?: number; backend?: string }[];
+  models: { name: string; state: "loaded" | "refused" | "missing" | "rules"; reason?: string; p50_ms?: number; p99_ms?: number; calls?: number; backend?: string; decides?: "rule" | "model" | "both"; decidesWhy?: string }[];
   /** The agent's own CPU use over the last minute, percent of one core, and its budget. */
   agent_cpu_percent: number;
   cpu_budget_percent: number;

@@ -6,7 +6,7 @@
 
 import { WINDOW } from "../analyze/forecast.ts";
 import { DIM } from "../analyze/anomaly.ts";
-import type { Scorer } from "../analyze/detect.ts";
+import type { Decision, Scorer } from "../analyze/detect.ts";
 import { devicePublicKey, MODEL_KEYS_DIR, trustedKeys } from "../models/manifest.ts";
 import { loadModels, type Model, type ModelStatus } from "../models/runtime.ts";
 import { existsSync } from "node:fs";
@@ -21,6 +21,8 @@ export interface AgentModels {
   anomalyInUse?(): { label: string; file: string; sha256: string; threshold: number } | undefined;
   /** Live states (with inference timings). */
   readonly states: ModelStatus[];
+  /** Who decides leaks and anomalies: what the image's models' held-out evaluation chose (the rule where a model did not beat it). */
+  decisions?: { leak: Decision; anomaly: Decision };
 }
 
 export const MODELS_DIR = process.env.PAIO_MODELS_DIR ?? "/usr/lib/paio/models";
@@ -62,7 +64,7 @@ export async function loadDeviceAnomaly(say: (line: string) => void, keysDir = M
   return { scorer: { threshold, score: (rows) => m.run(rows, DIM) }, status: m.status(), model: m };
 }
 
-function forecastScorer(m: Model): Scorer {
+export function forecastScorer(m: Model): Scorer {
   return {
     async score(rows) {
       // The model sees each window relative to its newest value and predicts the change.
@@ -94,7 +96,11 @@ export async function loadAgentModels(say: (line: string) => void, dir = MODELS_
   }
   const anomaly = models.get("anomaly");
   const threshold = anomaly?.entry.params?.threshold;
+  const decides = (m: Model | undefined): Decision => m?.entry.evaluation?.decides ?? "rule";
+  const decisions = { leak: decides(forecast), anomaly: decides(models.get("anomaly")) };
+  for (const [cls, d] of Object.entries(decisions)) say(`${cls} findings: ${d === "rule" ? "the rule decides" : d === "model" ? "the model decides" : "the model and the rule decide together"} (held-out evaluation in the manifest)`);
   const result: AgentModels = {
+    decisions,
     forecast: forecast && forecastScorer(forecast),
     anomaly: anomaly && threshold !== undefined ? { threshold, score: (rows) => anomaly.run(rows, DIM) } : undefined,
     get states() {

@@ -46,7 +46,18 @@ export interface DetectorConfig {
   outsideScanMs: number;
   portBaselineMs: number;
   allowedPorts: number[];
+  /**
+   * Who decides a leak when the forecast model is loaded: "both" (the model
+   * says the limit is near and the rule's line says the growth is steady),
+   * "model" alone, or "rule" alone. And the same for anomalies. The agent
+   * takes these from the evaluation each model passed (its manifest entry,
+   * agents/models/evaluate.ts): a model decides only where it beat the rule.
+   */
+  leakDecision: Decision;
+  anomalyDecision: Decision;
 }
+
+export type Decision = "rule" | "model" | "both";
 
 export const DEFAULT_DETECTOR: DetectorConfig = {
   crashLoopCount: 3,
@@ -59,6 +70,8 @@ export const DEFAULT_DETECTOR: DetectorConfig = {
   outsideScanMs: 5000,
   portBaselineMs: 30_000,
   allowedPorts: [],
+  leakDecision: "both",
+  anomalyDecision: "model",
 };
 
 /** A model the detector may use; absent or failing, the rule answers. */
@@ -273,15 +286,15 @@ export class Detector {
     }
     if (windows.length === 0) return out;
     let predicted: Float32Array | undefined;
-    if (this.models.forecast) predicted = await this.models.forecast.score(windows.map((x) => forecastInput(x.w)));
+    if (this.models.forecast && this.cfg.leakDecision !== "rule") predicted = await this.models.forecast.score(windows.map((x) => forecastInput(x.w)));
     this.used.forecast = predicted ? "model" : "rule";
     windows.forEach(({ unit, w }, i) => {
       const rule = ruleForecast(w);
       const f = predicted ? modelForecast(w, predicted[i]!) : rule;
       this.forecasts.set(unit, f);
       const last = w[w.length - 1]!;
-      // Both must agree that it grows: the model that the limit is near, the line that the growth is steady.
-      const growing = rule.slope > 0 && rule.r2 > 0.7;
+      // "both": the model that the limit is near, the line that the growth is steady; "model": the model alone.
+      const growing = predicted && this.cfg.leakDecision === "model" ? f.predicted > last : rule.slope > 0 && rule.r2 > 0.7;
       const soon = f.predicted >= 0.98 || f.etaS <= this.cfg.leakEtaS;
       const t = this.track(unit);
       t.leakTicks = growing && soon && last > 0.25 ? t.leakTicks + 1 : 0;
@@ -462,9 +475,11 @@ export class Detector {
       }
     }
     if (rows.length === 0) return [];
-    const scores = this.models.anomaly ? await this.models.anomaly.score(rows) : undefined;
+    const scores = this.models.anomaly && this.cfg.anomalyDecision !== "rule" ? await this.models.anomaly.score(rows) : undefined;
     this.used.anomaly = scores ? "model" : "rule";
-    const flagged = rowNames.filter((_, i) => (scores ? scores[i]! > (this.models.anomaly!.threshold ?? Infinity) : ruleAnomalous(rows[i]!)));
+    const threshold = this.models.anomaly?.threshold ?? Infinity;
+    const byModel = (i: number) => scores![i]! > threshold;
+    const flagged = rowNames.filter((_, i) => (!scores ? ruleAnomalous(rows[i]!) : this.cfg.anomalyDecision === "both" ? byModel(i) && ruleAnomalous(rows[i]!) : byModel(i)));
     if (flagged.length < 3 || tick.ts - this.lastAnomaly < 60_000) return [];
     this.lastAnomaly = tick.ts;
     return [{
@@ -474,7 +489,14 @@ export class Detector {
       summary: `${flagged.length} metrics changed unusually at once: ${flagged.slice(0, 5).join(", ")}`,
       inputs: { metrics: flagged, checked: rowNames.length },
       evidence: scores
-        ? { by: "model", name: "anomaly", threshold: this.models.anomaly!.threshold, rule: "3 or more metrics beyond the model's distance threshold" }
+        ? {
+            by: "model",
+            name: "anomaly",
+            // The highest distance among the flagged metrics: what `paio why` shows beside the threshold.
+            score: +Math.max(...rowNames.map((n, i) => (flagged.includes(n) ? scores[i]! : -Infinity))).toFixed(3),
+            threshold: this.models.anomaly!.threshold,
+            rule: this.cfg.anomalyDecision === "both" ? "3 or more metrics beyond the model's distance threshold and over 6 standard deviations" : "3 or more metrics beyond the model's distance threshold",
+          }
         : { by: "rule", name: "z-score", rule: "3 or more metrics whose latest change is over 6 standard deviations" },
       time: tick.ts,
     }];

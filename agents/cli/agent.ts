@@ -44,7 +44,10 @@ export async function agentCommand(rest: string[], json: boolean): Promise<numbe
     else {
       console.log(`mode ${s.mode}; health ${s.health}; CPU ${s.cpu_percent}%, memory ${s.memory_percent}%${s.temperature_c !== undefined ? `, ${s.temperature_c} °C` : ""}`);
       console.log(`failed units: ${s.failed_units.join(", ") || "none"}; scheduling through ${s.scheduling}`);
-      for (const m of s.models) console.log(`model ${m.name}: ${m.state}${m.reason ? ` (${m.reason})` : ""}${m.p50_ms !== undefined ? `; inference p50 ${m.p50_ms.toFixed(3)} ms, p99 ${m.p99_ms?.toFixed(3)} ms over ${m.calls} calls` : ""}`);
+      for (const m of s.models) {
+        console.log(`model ${m.name}: ${m.state}${m.reason ? ` (${m.reason})` : ""}${m.p50_ms !== undefined ? `; inference p50 ${m.p50_ms.toFixed(3)} ms, p99 ${m.p99_ms?.toFixed(3)} ms over ${m.calls} calls` : ""}`);
+        if (m.state === "loaded" && m.decides) console.log(`  decides: ${m.decides === "rule" ? "nothing: its rule decides" : m.decides === "model" ? "alone" : "together with its rule"} (held-out evaluation: ${m.decidesWhy})`);
+      }
       if (s.soc) console.log(`SoC: ${s.soc.state}${s.soc.text ? `, ${s.soc.text}` : ""}${s.soc.capped_units.length ? `; CPU limits lowered for the heat: ${s.soc.capped_units.join(", ")}` : ""}`);
       console.log(`agent CPU ${s.agent_cpu_percent.toFixed(2)}% of one core over the last minute (budget ${s.cpu_budget_percent}%); ticking every ${s.tick_ms} ms`);
     }

@@ -17,6 +17,11 @@ import { publicPem, sha256, signManifest, signingKey, type ModelEntry } from "./
 import { trainForecast, type TrainedModel } from "./forecast-model.ts";
 import { trainAnomaly } from "./anomaly-model.ts";
 import { trainIntent } from "../nlu/intent-model.ts";
+import { evaluate, heldOutTraces, reportTable, type Report } from "./evaluate.ts";
+import { forecastScorer } from "../agent/models.ts";
+import { Model } from "./runtime.ts";
+import * as ort from "onnxruntime-node";
+import { DIM } from "../analyze/anomaly.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const OUT = process.env.PAIO_MODELS_OUT ?? join(REPO, "out", "models");
@@ -44,20 +49,28 @@ export const TRAINERS: Trainer[] = [
   { name: "intent", file: "intent.onnx", train: (log) => trainIntent(log) },
 ];
 
+/** Held-out traces: the committed sample, and what `make traces` recorded. */
+const SAMPLE_TRACES = join(REPO, "tests", "traces", "sample");
+const TRACES = process.env.PAIO_TRACES_DIR ?? join(REPO, "out", "traces");
+
 function inputsHash(): string {
   const h = createHash("sha256");
-  const dirs = [join(REPO, "agents/models"), join(REPO, "agents/analyze"), join(REPO, "agents/nlu")];
-  for (const d of dirs) for (const f of readdirSync(d).filter((f) => f.endsWith(".ts")).sort()) h.update(f).update(readFileSync(join(d, f)));
+  const dirs = [join(REPO, "agents/models"), join(REPO, "agents/analyze"), join(REPO, "agents/nlu"), SAMPLE_TRACES, TRACES];
+  for (const d of dirs) {
+    if (!existsSync(d)) continue;
+    for (const f of readdirSync(d).filter((f) => f.endsWith(".ts") || f.endsWith(".json.gz")).sort()) h.update(f).update(readFileSync(join(d, f)));
+  }
   h.update(publicPem(signingKey(KEY)));
   return h.digest("hex");
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const log = (line: string) => console.log(`models: ${line}`);
   const stamp = join(OUT, ".inputs");
   const hash = inputsHash();
   if (existsSync(stamp) && readFileSync(stamp, "utf8") === hash && existsSync(join(OUT, "manifest.json"))) {
-    log(`up to date (${OUT.replace(REPO, "")})`);
+    log(`up to date (${OUT.replace(REPO, "")}); the last evaluation on held-out traces:`);
+    printLast(log);
     return;
   }
   rmSync(OUT, { recursive: true, force: true });
@@ -71,12 +84,43 @@ function main(): void {
     entries.push({ name: t.name, file: t.file, sha256: sha256(m.bytes), size: m.bytes.length, inputs: m.inputs, outputs: m.outputs, metrics: m.metrics, training: m.training, params: m.params });
     log(`[${i + 1}/${TRAINERS.length}] ${t.name}: ${m.bytes.length} bytes in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   });
+  // Judge the new models on the held-out traces before they are signed: the manifest says who decides.
+  const report = await judge(entries, log);
   const priv = signingKey(KEY);
   const manifest = signManifest({ version: 1, created: CREATED, models: entries }, priv);
   writeFileSync(join(OUT, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
   writeFileSync(join(OUT, "model-signing.pub"), publicPem(priv));
+  writeFileSync(join(OUT, "report.json"), JSON.stringify(report, null, 2) + "\n");
   writeFileSync(stamp, hash);
   log(`signed manifest with key ${manifest.key_id}; ${entries.length} models in ${OUT.replace(REPO, "")}`);
 }
 
-main();
+/** Runs the evaluation with the freshly trained models and records its choice in their manifest entries. */
+async function judge(entries: ModelEntry[], log: (line: string) => void): Promise<Report> {
+  const { traces, missing } = heldOutTraces(SAMPLE_TRACES, TRACES);
+  log(`evaluating on ${traces.length} held-out trace(s)${missing.length ? ` (not recorded yet: ${missing.join(", ")}; make traces records them)` : ""}`);
+  const session = async (name: string) => {
+    const e = entries.find((x) => x.name === name)!;
+    return new Model(e, await ort.InferenceSession.create(readFileSync(join(OUT, e.file))), "cpu", "evaluation", Infinity);
+  };
+  const anomaly = await session("anomaly");
+  const report = await evaluate(traces, {
+    forecast: forecastScorer(await session("memory-forecast")),
+    anomaly: { threshold: anomaly.entry.params!.threshold, score: (rows) => anomaly.run(rows, DIM) },
+  });
+  const ids = report.traces.map((t) => `${t.scenario}:${t.seed}`);
+  for (const c of report.choices) {
+    const e = entries.find((x) => x.name === (c.class === "leak" ? "memory-forecast" : "anomaly"))!;
+    e.evaluation = { decides: c.uses, why: c.why, traces: ids };
+  }
+  for (const line of reportTable(report).split("\n")) log(line);
+  return report;
+}
+
+/** Prints the last evaluation again (the models are up to date). */
+function printLast(log: (line: string) => void): void {
+  const file = join(OUT, "report.json");
+  if (existsSync(file)) for (const line of reportTable(JSON.parse(readFileSync(file, "utf8")) as Report).split("\n")) log(line);
+}
+
+await main();

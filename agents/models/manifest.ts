@@ -21,6 +21,19 @@ export interface ModelEntry {
   training: string;
   /** Settings the runtime needs besides the graph (e.g. the anomaly threshold). */
   params?: Record<string, number>;
+  /**
+   * The held-out evaluation the model passed (agents/models/evaluate.ts):
+   * who decides its class at run time ("model", "both", or "rule" when the
+   * model did not beat its rule), and why. A model without one decides nothing.
+   */
+  evaluation?: ModelEvaluation;
+}
+
+export interface ModelEvaluation {
+  decides: "rule" | "model" | "both";
+  why: string;
+  /** The held-out traces it was judged on ("scenario:seed"). */
+  traces: string[];
 }
 
 export interface ManifestBody {

@@ -23,6 +23,10 @@ export interface ModelStatus {
   p99_ms?: number;
   calls?: number;
   backend?: string;
+  /** Who decides this model's class, from the evaluation in its manifest entry ("rule" when it has none). */
+  decides?: "rule" | "model" | "both";
+  /** Why, as the evaluation put it. */
+  decidesWhy?: string;
 }
 
 /** Execution providers worth timing here: the CPU always; CUDA only where an NVIDIA device exists. */
@@ -82,7 +86,18 @@ export class Model {
   }
 
   status(): ModelStatus {
-    return { name: this.name, state: this.state, reason: this.reason ?? this.backendNote, p50_ms: this.percentile(0.5), p99_ms: this.percentile(0.99), calls: this.timings.length, backend: this.backend };
+    const ev = this.entry.evaluation;
+    return {
+      name: this.name,
+      state: this.state,
+      reason: this.reason ?? this.backendNote,
+      p50_ms: this.percentile(0.5),
+      p99_ms: this.percentile(0.99),
+      calls: this.timings.length,
+      backend: this.backend,
+      decides: ev?.decides ?? "rule",
+      decidesWhy: ev?.why ?? "its manifest records no held-out evaluation, so the rule decides",
+    };
   }
 }
 

@@ -12,11 +12,7 @@
 // short `sample` scenario is also committed (tests/traces/sample/) for tests.
 //
 //   bun tests/traces/record.ts [--scenario a,b] [--out DIR]
-//
-// Trace format (JSON, gzip): { format: "paio-trace/1", scenario, seed, date,
-// commit, machine, units: { NAME: { memory_max_mb?, pids_max? } },
-// labels: [{ class, unit, start, end, detail }], metrics: [NAME...],
-// frames: [[ts, value-or-null per metric]...] }.
+// The format is agents/models/trace.ts's.
 
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
@@ -25,31 +21,8 @@ import type { Guest } from "../../qemu/guest.ts";
 import { bootGuest, OUT, PRELUDE, REPO, requireBuiltImage } from "../helpers/guest.ts";
 import { installScript } from "../chaos/workload.ts";
 import { Knowledge } from "../../agents/knowledge/store.ts";
-import { SCENARIOS, durationS, timeline, type PlannedFault, type Scenario, type TraceClass } from "./scenarios.ts";
-
-export const TRACE_FORMAT = "paio-trace/1";
-
-export interface TraceLabel {
-  class: TraceClass;
-  unit: string | null;
-  /** Guest time, ms since the epoch. */
-  start: number;
-  end: number;
-  detail: string;
-}
-
-export interface Trace {
-  format: typeof TRACE_FORMAT;
-  scenario: string;
-  seed: number;
-  date: string;
-  commit: string;
-  machine: string;
-  units: Record<string, { memory_max_mb?: number; pids_max?: number }>;
-  labels: TraceLabel[];
-  metrics: string[];
-  frames: (number | null)[][];
-}
+import { SCENARIOS, durationS, timeline, type PlannedFault, type Scenario } from "./scenarios.ts";
+import { TRACE_FORMAT, type Trace, type TraceClass, type TraceLabel } from "../../agents/models/trace.ts";
 
 /** The limits of the workload's units (tests/chaos/workload.ts), which frames do not carry. */
 const UNIT_LIMITS: Trace["units"] = { broker: { memory_max_mb: 96 }, leaky: { memory_max_mb: 96 }, workers: { pids_max: 64 } };

@@ -6,10 +6,9 @@
 // run to run, as they would on a device).
 
 import { rng } from "../../agents/models/train.ts";
+import { TRACE_CLASSES, type TraceClass } from "../../agents/models/trace.ts";
 
-/** Fault classes in traces, named as the agent's findings are (agents/analyze/detect.ts) where one exists. */
-export const TRACE_CLASSES = ["leak", "cpu-hog", "fork-bomb", "crash", "hung", "disk-full", "outside-hog"] as const;
-export type TraceClass = (typeof TRACE_CLASSES)[number];
+export { TRACE_CLASSES, type TraceClass };
 
 export interface PlannedFault {
   class: TraceClass;
@@ -34,8 +33,8 @@ export interface Scenario {
 
 /**
  * Every scenario `make traces` can record. Which of them models may be built
- * from and which are kept for evaluation is decided in split.ts, apart from
- * this list, by scenario (never by row or window).
+ * from and which are kept for evaluation is decided in agents/models/split.ts,
+ * apart from this list, by scenario (never by row or window).
  */
 export const SCENARIOS: readonly Scenario[] = [
   { name: "leaks-a", seed: 7101, mix: ["leak"], faults: 3, quietS: 60 },

@@ -1,0 +1,120 @@
+// A metric trace with fault labels, as `make traces` records it from the
+// image (tests/traces/record.ts), and its replay: the frames turned back into
+// the monitor's ticks, so the agent's own detector (agents/analyze/detect.ts)
+// can be run over them exactly as it runs on a device.
+//
+// Format (JSON, gzip): { format: "paio-trace/1", scenario, seed, date,
+// commit, machine, units: { NAME: { memory_max_mb?, pids_max? } },
+// labels: [{ class, unit, start, end, detail }], metrics: [NAME...],
+// frames: [[ts, value-or-null per metric]...] }. Times are the guest's, in ms.
+
+import { readFileSync } from "node:fs";
+import type { UnitStatus } from "../../init/control/protocol.ts";
+import type { Monitor, Tick, UnitSample } from "../monitor/monitor.ts";
+
+export const TRACE_FORMAT = "paio-trace/1";
+
+/** Fault classes in traces, named as the agent's findings are where one exists. */
+export const TRACE_CLASSES = ["leak", "cpu-hog", "fork-bomb", "crash", "hung", "disk-full", "outside-hog"] as const;
+export type TraceClass = (typeof TRACE_CLASSES)[number];
+
+export interface TraceLabel {
+  class: TraceClass;
+  unit: string | null;
+  start: number;
+  end: number;
+  detail: string;
+}
+
+export interface Trace {
+  format: typeof TRACE_FORMAT;
+  scenario: string;
+  seed: number;
+  date: string;
+  commit: string;
+  machine: string;
+  units: Record<string, { memory_max_mb?: number; pids_max?: number }>;
+  labels: TraceLabel[];
+  metrics: string[];
+  frames: (number | null)[][];
+}
+
+export function readTrace(file: string): Trace {
+  const t = JSON.parse(Bun.gunzipSync(readFileSync(file)).toString()) as Trace;
+  if (t.format !== TRACE_FORMAT) throw new Error(`${file}: not a ${TRACE_FORMAT} trace (format ${JSON.stringify(t.format)})`);
+  return t;
+}
+
+/** Frame metric names per unit field (agents/monitor/monitor.ts frameOf), with the factor back to the sample's unit. */
+const UNIT_FIELDS: Record<string, { field: keyof UnitSample; scale: number }> = {
+  cpu_pct: { field: "cpuPercent", scale: 1 },
+  mem_mb: { field: "memoryCurrent", scale: 2 ** 20 },
+  pids: { field: "pidsCurrent", scale: 1 },
+  restarts: { field: "restarts", scale: 1 },
+  health_ms: { field: "healthLatencyMs", scale: 1 },
+  wait_us_s: { field: "waitUsPerS", scale: 1 },
+};
+
+/** The trace's frames as the monitor's ticks (units with their limits from the trace, all seen running). */
+export function replayTicks(trace: Trace): Tick[] {
+  type Col = { unit: string; field: string; scale: number } | { system: string };
+  const cols: Col[] = trace.metrics.map((m) => {
+    const u = /^unit\.(.+)\.([a-z_]+)$/.exec(m);
+    const f = u ? UNIT_FIELDS[u[2]!] : undefined;
+    return u && f ? { unit: u[1]!, field: f.field, scale: f.scale } : { system: m };
+  });
+  return trace.frames.map((f) => {
+    const system: Record<string, number> = {};
+    const units = new Map<string, UnitSample>();
+    cols.forEach((c, i) => {
+      const v = f[i + 1];
+      if (v === null || v === undefined) return;
+      if ("system" in c) {
+        system[c.system] = v;
+        return;
+      }
+      let s = units.get(c.unit);
+      if (!s) {
+        const lim = trace.units[c.unit] ?? {};
+        units.set(c.unit, (s = { state: "running", restarts: 0, oomKills: 0, memoryMax: lim.memory_max_mb !== undefined ? lim.memory_max_mb * 2 ** 20 : undefined }));
+      }
+      (s as unknown as Record<string, number>)[c.field] = v * c.scale;
+    });
+    return { ts: f[0]!, system, units };
+  });
+}
+
+/**
+ * What the detector reads of the monitor, over replayed ticks: the series
+ * (as Monitor.series does) and each unit's limits and health check.
+ */
+export class ReplayMonitor {
+  readonly ticks: Tick[] = [];
+  readonly statuses = new Map<string, UnitStatus>();
+
+  constructor(trace: Trace) {
+    const healthChecked = new Set(trace.metrics.map((m) => /^unit\.(.+)\.health_ms$/.exec(m)?.[1]).filter((u): u is string => !!u));
+    for (const [name, lim] of Object.entries(trace.units)) this.statuses.set(name, { name, limits: { pids_max: lim.pids_max }, health: healthChecked.has(name) ? {} : undefined } as unknown as UnitStatus);
+    for (const name of healthChecked) if (!this.statuses.has(name)) this.statuses.set(name, { name, limits: {}, health: {} } as unknown as UnitStatus);
+  }
+
+  push(t: Tick): void {
+    this.ticks.push(t);
+    if (this.ticks.length > 600) this.ticks.shift();
+  }
+
+  series(name: string, n: number): number[] {
+    const out: number[] = [];
+    const m = /^unit\.([^.]+(?:\.[^.]+)*)\.(\w+)$/.exec(name);
+    for (const t of this.ticks.slice(-n)) {
+      const v = m ? (t.units.get(m[1]!) as unknown as Record<string, number> | undefined)?.[m[2]!] : t.system[name];
+      if (typeof v === "number" && Number.isFinite(v)) out.push(v);
+    }
+    return out;
+  }
+
+  /** Typed as the monitor the detector expects: it reads only `series` and `statuses`. */
+  asMonitor(): Monitor {
+    return this as unknown as Monitor;
+  }
+}
