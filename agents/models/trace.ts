@@ -40,7 +40,7 @@ export interface Trace {
 }
 
 export function readTrace(file: string): Trace {
-  const t = JSON.parse(Bun.gunzipSync(readFileSync(file)).toString()) as Trace;
+  const t = JSON.parse(new TextDecoder().decode(Bun.gunzipSync(readFileSync(file)))) as Trace;
   if (t.format !== TRACE_FORMAT) throw new Error(`${file}: not a ${TRACE_FORMAT} trace (format ${JSON.stringify(t.format)})`);
   return t;
 }
