@@ -7,6 +7,10 @@
 //   - all of them stopped (SIGSTOP, state T)         -> dead: counts as a failure
 //   - they used CPU while the check waited           -> slow: the unit is degraded, not restarted
 //   - no CPU used at all                             -> hung (deadlocked): counts as a failure
+// A check that passes while every process of the unit is stopped does not
+// count either: the kernel completes a TCP handshake for a listening socket
+// whose process cannot run, so a stopped broker still "accepts" connections;
+// such a pass is a failure (stoppedPass).
 // Only `retries` failures in a row make the unit unhealthy, and only then is
 // it restarted.
 
@@ -97,6 +101,12 @@ export function sampleProcs(pids: number[]): { cpuUs: number; states: string[] }
     }
   }
   return { cpuUs, states };
+}
+
+/** Why a passing check does not count: every process of the unit is stopped (SIGSTOP); undefined when one can run. */
+export function stoppedPass(states: string[]): string | undefined {
+  if (states.length === 0 || !states.every((s) => s === "T" || s === "t")) return undefined;
+  return "stopped (SIGSTOP): the check passed (a listening socket is answered by the kernel) but no process of the unit can run";
 }
 
 export type TimeoutVerdict = { kind: "slow" } | { kind: "dead"; why: string };

@@ -19,7 +19,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, readFileSync } from "node:fs";
 import type { Cgroups } from "./cgroup.ts";
-import { judgeTimeout, runCheck, sampleProcs } from "./health.ts";
+import { judgeTimeout, runCheck, sampleProcs, stoppedPass } from "./health.ts";
 import { startTime } from "./proc.ts";
 import type { Limits, Unit } from "./unit-file.ts";
 import { applyAtStart, applyToTasks, hintKernel, type TaskResult, type TaskWants } from "./latency-hint.ts";
@@ -466,7 +466,10 @@ export class UnitRunner {
       const latencyMs = Math.round(performance.now() - t0);
       const after = this.unitCpuUs();
       let failure: string | undefined;
-      if (result.kind === "pass") {
+      const stopped = result.kind === "pass" ? stoppedPass(after.states) : undefined;
+      if (stopped) {
+        failure = stopped;
+      } else if (result.kind === "pass") {
         this.failures = 0;
         this.lastCheck = { result: "pass", latencyMs, at: Date.now() };
         if (this.state !== "running") this.go("check-passed", `health check passed (${latencyMs} ms)`);

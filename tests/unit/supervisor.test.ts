@@ -45,6 +45,29 @@ describe("supervisor", () => {
     await s.waitFor(/ghost: failed: start limit reached: 3 starts within 1m/);
   });
 
+  test("a TCP-checked unit stopped with SIGSTOP fails its checks and is restarted, though the kernel still completes its connections", async () => {
+    const d = tempDir();
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const server = `Bun.listen({ hostname: "127.0.0.1", port: ${port}, socket: { data() {} } }); setInterval(() => {}, 1000);`;
+    unit(d, "broker", `exec = [${JSON.stringify(process.execPath)}, "-e", ${JSON.stringify(server)}]\nrestart = "always"\n[health]\ntype = "tcp"\ntarget = "127.0.0.1:${port}"\ninterval = "300ms"\ntimeout = "200ms"\nretries = 2\ngrace = "0s"\n`);
+    const s = startSupervisor(d);
+    await s.waitFor(/broker: started \(pid \d+\)/);
+    // Running, its port open: a connection succeeds.
+    for (let i = 0; i < 100; i++) {
+      const ok = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } }).then((c) => (c.end(), true), () => false);
+      if (ok) break;
+      await Bun.sleep(100);
+    }
+    await Bun.sleep(1000);
+    const pid = statePids(d).broker!;
+    process.kill(pid, "SIGSTOP");
+    // The kernel still completes the handshake for the stopped process.
+    expect(await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } }).then((c) => (c.end(), true), () => false)).toBe(true);
+    await s.waitFor(/broker: unhealthy: health check failed 2 times in a row: stopped \(SIGSTOP\): the check passed \(a listening socket is answered by the kernel\) but no process of the unit can run; restarting/);
+    for (let i = 0; i < 100 && statePids(d).broker === pid; i++) await Bun.sleep(100);
+    expect(statePids(d).broker).not.toBe(pid);
+  });
+
   test("SIGTERM stops every unit's processes and exits 0", async () => {
     const d = tempDir();
     unit(d, "tree", 'exec = ["/bin/sh", "-c", "sleep 100 & sleep 100 & wait"]\nrestart = "always"\n');
