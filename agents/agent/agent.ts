@@ -55,7 +55,11 @@ interface Active {
   restored?: boolean;
 }
 
-/** Healthy this long after a remedy: the remedy brought the unit back, even if the trouble returns later. */
+/**
+ * A remedy brought a unit back, even if the trouble returns later, when its
+ * health check passes again at a look after it; a unit without a check must
+ * have kept running this long (a crash-looping one is running for a moment).
+ */
 const RESTORED_MS = 10_000;
 
 /**
@@ -788,12 +792,14 @@ export class Agent {
         if (now - p.at >= window) await this.settle(a, true, `the trouble did not come back for ${secs} s`, now);
         continue;
       }
-      const h = healthOf(await this.deps.supervisor.status(unit));
+      const st = await this.deps.supervisor.status(unit);
+      const h = healthOf(st);
       // Settled meanwhile (the trouble came back while the status was asked for).
       if (a.pending !== p) continue;
       if (h.ok) {
         p.healthySince ??= now;
-        if (now - p.healthySince >= RESTORED_MS) a.restored = true;
+        // Brought back: its health check passes again, or, without a check, it has kept running a while.
+        if (st?.health || now - p.healthySince >= RESTORED_MS) a.restored = true;
         if (now - p.healthySince >= window) await this.settle(a, true, `${unit} was healthy (running, ${h.checked}, not frozen) for ${secs} s and the trouble did not come back`, now);
         continue;
       }

@@ -232,6 +232,34 @@ describe("a unit the remedies bring back", () => {
     k.close();
   });
 
+  test("a web service that hangs again seconds after the restart made its health check pass is left running too", async () => {
+    const root = tmp();
+    const k = new Knowledge(join(root, "agent", "knowledge.db"));
+    const world = new World((u) => {
+      u.state = "running";
+      u.health = { type: "http", last: { result: "pass", latency_ms: 20, at: world.clock } };
+    });
+    world.add("web", { health: { type: "http", last: { result: "pass", latency_ms: 20, at: world.clock } } });
+    const agent = agentOn(world, k, root, { outcomeWindowMs: 60_000 });
+    // Stopped (SIGSTOP): the supervisor finds it unhealthy and restarts it; it passes its check again a few seconds later.
+    const hang = async () => {
+      world.clock += 1000;
+      await agent.onUnitEvent({ event: "unit", unit: "web", from: "running", to: "unhealthy", reason: "health check failed 3 times in a row: stopped (SIGSTOP): the check timed out and no process can run", time: world.clock });
+      world.units.get("web")!.restarts++;
+    };
+    await hang();
+    await run(world, agent, 5);
+    await hang();
+    await run(world, agent, 3);
+    expect(world.remedies(k)).toEqual(["restart"]);
+    await hang();
+    await run(world, agent, 2);
+    expect(world.remedies(k)).toEqual(["restart"]);
+    expect(world.requests.filter((r) => r.op === "mark-failed")).toEqual([]);
+    expect(k.incidents()[0]).toMatchObject({ unit: "web", class: "hung", state: "failed", decision: expect.stringMatching(/^did nothing: restart web brought web back, but the trouble keeps returning/) });
+    k.close();
+  });
+
   test("a unit that no remedy brings back is still marked failed", async () => {
     const root = tmp();
     const k = new Knowledge(join(root, "agent", "knowledge.db"));
