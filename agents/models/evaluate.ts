@@ -55,8 +55,10 @@ export interface Report {
   traces: { scenario: string; seed: number; commit: string; frames: number; labels: number; seconds: number }[];
   scores: Score[];
   forecast: ForecastScore;
-  /** Per class, who decides at run time and why. */
+  /** Per class with a model, who decides at run time and why. */
   choices: { class: ReplayedClass; uses: Decision; why: string }[];
+  /** The classes that have no model: their rule, and where it is measured. */
+  rulesOnly: { class: string; why: string }[];
   notReplayed: string;
 }
 
@@ -230,9 +232,20 @@ export async function evaluate(traces: Trace[], models: { forecast?: Scorer; ano
     scores,
     forecast,
     choices,
+    rulesOnly: RULES_ONLY.map((x) => ({ ...x })),
     notReplayed: "crash, hung and disk-full are found from the supervisor's events and outside-hog by a live process scan: rules only, not replayed here (tests/e2e and make chaos cover them)",
   };
 }
+
+/** Classes no model judges: the rule that finds each, and where it is measured. */
+const RULES_ONLY: readonly { class: string; why: string }[] = [
+  { class: "fork-bomb", why: "no model: the process count growing by 15 a second, or held at 90 % of pids.max (replayed above; make chaos)" },
+  { class: "cpu-hog", why: "no model: 70 % of a CPU for 8 s while another unit's health check slows or CPU pressure passes 40 % (replayed above)" },
+  { class: "crash", why: "no model: the supervisor's exits, 3 within 60 s, or the unit given up (make chaos: kill-unit, crash-loop)" },
+  { class: "hung", why: "no model: the supervisor's health verdicts, twice unhealthy within 5 min (make chaos: hang)" },
+  { class: "disk-full", why: "no model: the supervisor and the agent keep answering; nothing to decide (make chaos: disk-full)" },
+  { class: "outside-hog", why: "no model: a live scan of /proc, 70 % of a CPU over two scans outside every unit (tests/e2e/agent.test.ts)" },
+];
 
 const fmt = (x: number | null, digits = 1): string => (x === null ? "-" : x.toFixed(digits));
 const pct = (x: number | null): string => (x === null ? "-" : `${(x * 100).toFixed(0)}%`);
@@ -254,6 +267,6 @@ export function reportTable(r: Report): string {
       ? `memory forecast, 30 s ahead, ${f.windows} windows: mean error model ${f.maeModel === null ? "-" : f.maeModel.toFixed(4)}, last value ${f.maeLastValue.toFixed(4)}, straight line ${f.maeLine.toFixed(4)} (fraction of memory.max); best: ${f.best}`
       : "memory forecast: no window to score it on",
     ...r.choices.map((c) => `${c.class}: the agent uses ${c.uses === "rule" ? "the rule" : c.uses === "model" ? "the model alone" : "the model and the rule together"}: ${c.why}`),
-    `not replayed: ${r.notReplayed}`,
+    ...(r.rulesOnly ?? []).map((c) => `${c.class}: the agent uses the rule: ${c.why}`),
   ].join("\n");
 }

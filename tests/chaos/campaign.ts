@@ -59,6 +59,8 @@ export interface ClassSummary {
 }
 
 export interface CampaignResult {
+  /** How long the whole campaign took, seconds. */
+  durationS?: number;
   date: string;
   commit: string;
   machine: string;
@@ -544,6 +546,9 @@ export function failuresOf(runs: RunResult[]): string[] {
 export async function campaign(opts: CampaignOptions): Promise<CampaignResult> {
   const log = opts.log ?? ((s: string) => console.log(s));
   requireBuiltImage();
+  // The commit the image was built from: read at the start, so work committed during a long campaign is not credited to it.
+  const commit = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: REPO }).stdout.toString().trim() || "unknown";
+  const started = Date.now();
   const runs: RunResult[] = [];
   const inGuest = opts.replay
     ? (opts.replay.class === "power-cut" ? [] : [opts.replay.class])
@@ -569,10 +574,10 @@ export async function campaign(opts: CampaignOptions): Promise<CampaignResult> {
     log(`chaos: power-cut (${cuts} cuts during heavy writes, each followed by a boot that checks everything)`);
     runs.push(...(await powerCuts(cuts, opts.replay?.seed ?? opts.seed, log)));
   }
-  const commit = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: REPO }).stdout.toString().trim() || "unknown";
   return {
     date: new Date().toISOString(),
     commit,
+    durationS: Math.round((Date.now() - started) / 1000),
     machine: `${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}), guest: ${OUT.endsWith("arm64") ? "arm64" : "x86_64"} under QEMU`,
     seed: opts.seed,
     runsPerClass: opts.runs,

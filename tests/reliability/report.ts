@@ -34,7 +34,7 @@ function chaosSection(r: CampaignResult): string[] {
   const out = [
     "## Fault injection (`make chaos`)",
     "",
-    `${provenance(r as unknown as Json)}; ${r.runsPerClass} run(s) per fault class, ${r.powerCuts} power cut(s).`,
+    `${provenance(r as unknown as Json)}; ${r.runsPerClass} run(s) per fault class, ${r.powerCuts} power cut(s)${r.durationS !== undefined ? `; the campaign took ${Math.round(r.durationS / 60)} min` : ""}.`,
     "A run has recovered when every unit that should run is running again (and a faulty unit's process was replaced where the fault calls for it); " +
       "'wrongly killed' counts other units, or a merely slow one, that lost their process; 'lost' counts runs after which the knowledge base's integrity check, " +
       "the audit chain, the logger's numbered lines or (after a power cut) the data file system's e2fsck found damage.",
@@ -144,6 +144,16 @@ export function renderReport(dir: string): string {
     lines.push(...(f === "load.json" && r.runs ? loadSection(r) : genericSection(titles[f] ?? f.replace(/\.json$/, ""), r)));
   }
   if (missing.length) lines.push("## Not run", "", `No results yet for: ${missing.join(", ")}. Run them, then \`make reliability-report\`.`, "");
+  lines.push(
+    "## Checked by every `make test`",
+    "",
+    "Pass or fail, not figures, so they are not repeated here:",
+    "",
+    "- the healing logic, model-checked with SPIN (`tests/unit/healing-model.test.ts`): the start limit ends every crash loop, a slow unit is never restarted, every incident ends, no livelock between the supervisor's restarts and the agent's remedies;",
+    "- the hostile-text corpus (`tests/nlu/hostile-corpus.ts`): each item delivered by its path (a log line, a unit, process, file or network name, a language model's answer) to the real component, checked to arrive there, with no tool run and no confirmation skipped;",
+    "- privilege and tampering on a booted image (`tests/e2e/privilege.test.ts`): every control and agent operation as a member of group `paio` and as a stranger, a unit running as another user against its cgroup and the supervisor, links planted in the units and logs folders; on the host, links planted under logs, unit files, models and the audit head (`tests/unit/planted-links.test.ts`).",
+    "",
+  );
   return lines.join("\n");
 }
 
