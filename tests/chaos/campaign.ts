@@ -15,10 +15,12 @@
 // out/reliability/chaos.json, and exits 1 naming the class and seed of each
 // run that missed a goal.
 //
-//   bun tests/chaos/campaign.ts [--runs N] [--cuts N] [--seed S] [--class a,b]
+//   bun tests/chaos/campaign.ts [--runs N] [--cuts N] [--seed S] [--class a,b] [--add]
 //   bun tests/chaos/campaign.ts --replay CLASS:SEED     one run again, exactly
+// --add keeps the earlier results of the classes not run now (each part
+// keeps its own date, commit and seed), so the classes can be run in parts.
 
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Guest } from "../../qemu/guest.ts";
@@ -71,6 +73,46 @@ export interface CampaignResult {
   runs: RunResult[];
   /** Each run that missed a goal, as "CLASS run K (seed S): why". */
   failures: string[];
+  /**
+   * When the classes were run in parts (`--add`): each part's classes and
+   * provenance. The top-level date, commit and seed are the latest part's.
+   */
+  parts?: CampaignPart[];
+}
+
+export interface CampaignPart {
+  classes: FaultClass[];
+  date: string;
+  commit: string;
+  seed: number;
+  runsPerClass: number;
+  powerCuts: number;
+  durationS?: number;
+}
+
+const partOf = (r: CampaignResult): CampaignPart => ({
+  classes: [...new Set(r.runs.map((x) => x.class))],
+  date: r.date,
+  commit: r.commit,
+  seed: r.seed,
+  runsPerClass: r.runsPerClass,
+  powerCuts: r.powerCuts,
+  durationS: r.durationS,
+});
+
+/**
+ * Adds a campaign's classes to earlier results: the earlier runs of those
+ * classes are replaced, the others kept with their own part's provenance.
+ */
+export function addTo(earlier: CampaignResult | undefined, res: CampaignResult): CampaignResult {
+  if (!earlier) return { ...res, parts: [partOf(res)] };
+  const now = new Set(res.runs.map((x) => x.class));
+  const kept = earlier.runs.filter((x) => !now.has(x.class));
+  const parts = (earlier.parts ?? [partOf(earlier)])
+    .map((p) => ({ ...p, classes: p.classes.filter((c) => !now.has(c)) }))
+    .filter((p) => p.classes.length > 0);
+  const runs = [...kept, ...res.runs];
+  return { ...res, runs, classes: summarize(runs), failures: failuresOf(runs), powerCuts: runs.filter((x) => x.class === "power-cut").length, parts: [...parts, partOf(res)] };
 }
 
 // --- randomness from a seed ---------------------------------------------------
@@ -503,6 +545,8 @@ export interface CampaignOptions {
   classes: readonly FaultClass[];
   /** One run again: the class and its seed. */
   replay?: { class: FaultClass; seed: number };
+  /** Add these classes' results to the earlier ones in chaos.json (addTo). */
+  add?: boolean;
   log?: (s: string) => void;
 }
 
@@ -617,6 +661,7 @@ function parseArgs(argv: string[]): CampaignOptions {
     if (a === "--runs") opts.runs = Number(need());
     else if (a === "--cuts") opts.cuts = Number(need());
     else if (a === "--seed") opts.seed = Number(need());
+    else if (a === "--add") opts.add = true;
     else if (a === "--class") {
       const cs = need().split(",");
       const bad = cs.filter((c) => !(FAULT_CLASSES as readonly string[]).includes(c));
@@ -626,7 +671,7 @@ function parseArgs(argv: string[]): CampaignOptions {
       const [c, s] = need().split(":");
       if (!(FAULT_CLASSES as readonly string[]).includes(c!) || !/^\d+$/.test(s ?? "")) throw new Error(`--replay wants CLASS:SEED (a seed the campaign printed), not ${v}`);
       opts.replay = { class: c as FaultClass, seed: Number(s) };
-    } else throw new Error(`unknown argument ${a}; usage: campaign.ts [--runs N] [--cuts N] [--seed S] [--class a,b] | --replay CLASS:SEED`);
+    } else throw new Error(`unknown argument ${a}; usage: campaign.ts [--runs N] [--cuts N] [--seed S] [--class a,b] [--add] | --replay CLASS:SEED`);
   }
   for (const [k, n] of [["--runs", opts.runs], ["--cuts", opts.cuts], ["--seed", opts.seed]] as const) {
     if (!Number.isInteger(n) || n < 0) throw new Error(`${k} must be a whole number ≥ 0, not ${n}`);
@@ -643,9 +688,18 @@ if (import.meta.main) {
     process.exit(2);
   }
   console.log(`chaos: seed ${opts.seed}, ${opts.runs} run(s) per class, ${opts.cuts} power cut(s)`);
-  const res = await campaign(opts);
-  mkdirSync(join(REPO, "out", "reliability"), { recursive: true });
   const file = join(REPO, "out", "reliability", "chaos.json");
+  const ran = await campaign(opts);
+  let earlier: CampaignResult | undefined;
+  if (opts.add && existsSync(file)) {
+    try {
+      earlier = JSON.parse(readFileSync(file, "utf8")) as CampaignResult;
+    } catch (e) {
+      console.error(`chaos: ${file}: cannot add to it (${(e as Error).message}); writing this run's results alone`);
+    }
+  }
+  const res = opts.add ? addTo(earlier, ran) : ran;
+  mkdirSync(join(REPO, "out", "reliability"), { recursive: true });
   writeFileSync(file + ".tmp", JSON.stringify(res, null, 2) + "\n");
   copyFileSync(file + ".tmp", file);
   rmSync(file + ".tmp");

@@ -34,7 +34,14 @@ function chaosSection(r: CampaignResult): string[] {
   const out = [
     "## Fault injection (`make chaos`)",
     "",
-    `${provenance(r as unknown as Json)}; ${r.runsPerClass} run(s) per fault class, ${r.powerCuts} power cut(s)${r.durationS !== undefined ? `; the campaign took ${Math.round(r.durationS / 60)} min` : ""}.`,
+    ...(r.parts && r.parts.length > 1
+      ? [
+          "Run in parts (`--add`), each with its own provenance:",
+          "",
+          ...r.parts.map((p) => `- ${p.classes.join(", ")}: ${provenance(p as unknown as Json)}; ${p.runsPerClass} run(s) per class${p.powerCuts ? `, ${p.powerCuts} power cut(s)` : ""}${p.durationS !== undefined ? `; took ${Math.round(p.durationS / 60)} min` : ""}`),
+          "",
+        ]
+      : [`${provenance(r as unknown as Json)}; ${r.runsPerClass} run(s) per fault class, ${r.powerCuts} power cut(s)${r.durationS !== undefined ? `; the campaign took ${Math.round(r.durationS / 60)} min` : ""}.`]),
     "A run has recovered when every unit that should run is running again (and a faulty unit's process was replaced where the fault calls for it); " +
       "'wrongly killed' counts other units, or a merely slow one, that lost their process; 'lost' counts runs after which the knowledge base's integrity check, " +
       "the audit chain, the logger's numbered lines or (after a power cut) the data file system's e2fsck found damage.",

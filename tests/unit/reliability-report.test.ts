@@ -5,7 +5,7 @@ import { describe, expect, test } from "vitest";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { failuresOf, summarize, type CampaignResult, type RunResult } from "../chaos/campaign.ts";
+import { addTo, failuresOf, summarize, type CampaignResult, type RunResult } from "../chaos/campaign.ts";
 import { GENERATED_MARK, renderReport } from "../reliability/report.ts";
 
 const runOf = (cls: RunResult["class"], run: number, over: Partial<RunResult> = {}): RunResult => ({
@@ -30,6 +30,27 @@ describe("reliability report", () => {
       expect(md).toContain("--replay hang:1001");
       expect(md).toContain("**missed** by: control socket (seed 7)");
       expect(md).toMatch(/No results yet for: load/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("classes run in parts (--add): a class run again replaces its earlier runs, the others keep theirs, and each part keeps its provenance", () => {
+    const first = [runOf("kill-unit", 1), runOf("hang", 1, { recovered: false, recoveryMs: undefined }), runOf("hang", 2)];
+    const a: CampaignResult = { date: "2026-12-06T10:00:00.000Z", commit: "aaa1111", machine: "2 CPUs", seed: 1, runsPerClass: 2, powerCuts: 0, classes: summarize(first), runs: first, failures: failuresOf(first) };
+    const again = [runOf("hang", 1), runOf("hang", 2), runOf("slow", 1)];
+    const b: CampaignResult = { date: "2026-12-07T10:00:00.000Z", commit: "bbb2222", machine: "2 CPUs", seed: 2, runsPerClass: 2, powerCuts: 0, classes: summarize(again), runs: again, failures: failuresOf(again) };
+    const merged = addTo(addTo(undefined, a), b);
+    expect(merged.runs.map((r) => r.class)).toEqual(["kill-unit", "hang", "hang", "slow"]);
+    expect(merged.classes.hang).toMatchObject({ runs: 2, recovered: 2 });
+    expect(merged.failures).toEqual([]);
+    expect(merged.parts!.map((p) => [p.classes, p.commit])).toEqual([[["kill-unit"], "aaa1111"], [["hang", "slow"], "bbb2222"]]);
+    const dir = mkdtempSync(join(tmpdir(), "paio-report-"));
+    try {
+      writeFileSync(join(dir, "chaos.json"), JSON.stringify(merged));
+      const md = renderReport(dir);
+      expect(md).toContain("- kill-unit: run 2026-12-06 10:00 UTC, commit aaa1111, seed 1");
+      expect(md).toContain("- hang, slow: run 2026-12-07 10:00 UTC, commit bbb2222, seed 2");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
