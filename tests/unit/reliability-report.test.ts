@@ -51,6 +51,7 @@ describe("reliability report", () => {
       const md = renderReport(dir);
       expect(md).toContain("- kill-unit: run 2026-12-06 10:00 UTC, commit aaa1111, seed 1");
       expect(md).toContain("- hang, slow: run 2026-12-07 10:00 UTC, commit bbb2222, seed 2");
+      expect(md).toContain("**Not run in these results:** crash-loop, leak-oom, fork-bomb, disk-full, kill-supervisor, kill-agent, power-cut");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
