@@ -604,10 +604,22 @@ export async function campaign(opts: CampaignOptions): Promise<CampaignResult> {
     const g = await bootGuest({ cpus: 2 });
     try {
       await run(g, installScript());
-      for (const cls of inGuest as Exclude<FaultClass, "power-cut">[]) {
+      // A run that cannot even start (the supervisor no longer answers) is a missed run, kept with the others: the
+      // guest is in no state for more, so the in-guest classes end there, and what ran before is still written.
+      guest: for (const cls of inGuest as Exclude<FaultClass, "power-cut">[]) {
         log(`chaos: ${cls}`);
         const n = opts.replay ? 1 : opts.runs;
-        for (let k = 1; k <= n; k++) runs.push(await oneRun(g, cls, k, opts.replay?.seed ?? runSeed(opts.seed, cls, k), log));
+        for (let k = 1; k <= n; k++) {
+          const seed = opts.replay?.seed ?? runSeed(opts.seed, cls, k);
+          try {
+            runs.push(await oneRun(g, cls, k, seed, log));
+          } catch (e) {
+            const why = (e as Error).message;
+            runs.push({ class: cls, run: k, seed, target: "-", recovered: false, wronglyKilled: [], lost: [], notes: [`the run could not be carried out: ${why}; the campaign's in-guest part stopped here`], tookHold: false });
+            log(`  ${cls} run ${k} (seed ${seed}): NOT carried out: ${why}; the in-guest classes stop here`);
+            break guest;
+          }
+        }
       }
     } finally {
       await g.shutdown().catch(() => g.kill());
