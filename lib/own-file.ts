@@ -35,7 +35,8 @@ const FLAGS = {
 
 export type OwnFileMode = keyof typeof FLAGS;
 
-function kindOf(st: Stats): string {
+/** What a non-regular entry is, in words (lstat or stat results). */
+export function kindOf(st: Stats): string {
   if (st.isSymbolicLink()) return "a symbolic link";
   if (st.isDirectory()) return "a directory";
   if (st.isFIFO()) return "a FIFO (named pipe)";

@@ -10,7 +10,7 @@
 
 import { readFileSync } from "node:fs";
 import type { UnitStatus } from "../../init/control/protocol.ts";
-import type { Monitor, Tick, UnitSample } from "../monitor/monitor.ts";
+import { seriesOf, type Monitor, type Tick, type UnitSample } from "../monitor/monitor.ts";
 
 export const TRACE_FORMAT = "paio-trace/1";
 
@@ -104,13 +104,7 @@ export class ReplayMonitor {
   }
 
   series(name: string, n: number): number[] {
-    const out: number[] = [];
-    const m = /^unit\.([^.]+(?:\.[^.]+)*)\.(\w+)$/.exec(name);
-    for (const t of this.ticks.slice(-n)) {
-      const v = m ? (t.units.get(m[1]!) as unknown as Record<string, number> | undefined)?.[m[2]!] : t.system[name];
-      if (typeof v === "number" && Number.isFinite(v)) out.push(v);
-    }
-    return out;
+    return seriesOf(this.ticks.slice(-n), name);
   }
 
   /** Typed as the monitor the detector expects: it reads only `series` and `statuses`. */

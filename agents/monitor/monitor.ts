@@ -209,14 +209,19 @@ export class Monitor {
 
   /** The values of one series over the last n ticks ("sys.cpu_pct", or "unit.NAME.memoryCurrent"). */
   series(name: string, n: number): number[] {
-    const out: number[] = [];
-    const m = /^unit\.([^.]+(?:\.[^.]+)*)\.(\w+)$/.exec(name);
-    for (const t of this.ticks.last(n)) {
-      const v = m ? (t.units.get(m[1]!) as unknown as Record<string, number> | undefined)?.[m[2]!] : t.system[name];
-      if (typeof v === "number" && Number.isFinite(v)) out.push(v);
-    }
-    return out;
+    return seriesOf(this.ticks.last(n), name);
   }
+}
+
+/** One series ("sys.cpu_pct", or "unit.NAME.memoryCurrent") over the given ticks, its finite values only. */
+export function seriesOf(ticks: readonly Tick[], name: string): number[] {
+  const out: number[] = [];
+  const m = /^unit\.([^.]+(?:\.[^.]+)*)\.(\w+)$/.exec(name);
+  for (const t of ticks) {
+    const v = m ? (t.units.get(m[1]!) as unknown as Record<string, number> | undefined)?.[m[2]!] : t.system[name];
+    if (typeof v === "number" && Number.isFinite(v)) out.push(v);
+  }
+  return out;
 }
 
 /** One flat frame of a tick for the knowledge base. */

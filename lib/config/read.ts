@@ -5,21 +5,12 @@
 // opened, so nothing can stall the reader or arm a device by opening it.
 
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from "node:fs";
-import { plantedKind } from "../own-file.ts";
+import { kindOf, plantedKind } from "../own-file.ts";
 
 /** Configuration files are small; anything larger is a mistake, not a configuration. */
 export const CONFIG_MAX_BYTES = 1024 * 1024;
 
 export type ReadResult = { ok: true; text: string } | { ok: false; error: string };
-
-function kindOf(st: Stats): string {
-  if (st.isDirectory()) return "a directory";
-  if (st.isFIFO()) return "a FIFO (named pipe)";
-  if (st.isSocket()) return "a socket";
-  if (st.isCharacterDevice()) return "a character device";
-  if (st.isBlockDevice()) return "a block device";
-  return "not a regular file";
-}
 
 /**
  * The file's text, or an error that starts with the path and says what to do.

@@ -87,45 +87,39 @@ describe("privilege and tampering", () => {
     if (guest && !guest.exited) expect(await guest.shutdown()).toBe(0);
   }, 120_000);
 
-  test("the control socket: group paio gets exactly the read operations, everyone else nothing; refused requests change nothing", async () => {
-    expect(Object.keys(REQUESTS).sort()).toEqual([...ALL_OPS].sort());
+  /** Sends every request as `monitor` (group paio) and as `nobody`, between two snapshots of the supervisor's view; `after` runs last. */
+  async function probeAs(socket: string, requests: Record<string, object>, monitorFirst: string, after = "") {
     const out = await sh(guest, `
-cat > /tmp/probe-control.js <<'JS'
-${probe("/run/paio/control.sock", REQUESTS)}
+cat > /tmp/probe.js <<'JS'
+${probe(socket, requests)}
 JS
 ${SNAPSHOT}
-echo "--- monitor"; su -s /bin/sh monitor -c 'id -Gn; bun /tmp/probe-control.js'
-echo "--- nobody"; su -s /bin/sh nobody -c 'bun /tmp/probe-control.js'
-${SNAPSHOT}`, 240_000);
+echo "--- monitor"; su -s /bin/sh monitor -c '${monitorFirst}bun /tmp/probe.js'
+echo "--- nobody"; su -s /bin/sh nobody -c 'bun /tmp/probe.js'
+${SNAPSHOT}
+${after}`, 240_000);
     const [monitorOut, nobodyOut] = out.split("--- monitor")[1]!.split("--- nobody");
+    const snaps = [...out.matchAll(/^SNAP (.*)$/gm)].map((m) => m[1]);
+    return { out, monitorOut: monitorOut!, monitor: answers(monitorOut!), nobody: answers(nobodyOut!), snaps };
+  }
+
+  test("the control socket: group paio gets exactly the read operations, everyone else nothing; refused requests change nothing", async () => {
+    expect(Object.keys(REQUESTS).sort()).toEqual([...ALL_OPS].sort());
+    const { monitorOut, monitor, nobody, snaps } = await probeAs("/run/paio/control.sock", REQUESTS, "id -Gn; ");
     expect(monitorOut).toMatch(/\bpaio\b/); // monitor is in group paio
-    const monitor = answers(monitorOut!);
-    const nobody = answers(nobodyOut!);
     for (const op of ALL_OPS) {
       const a = monitor.get(op);
       if ((READ_OPS as readonly string[]).includes(op)) expect(a, `monitor ${op}`).toMatchObject({ ok: true });
       else expect(a, `monitor ${op}`).toMatchObject({ ok: false, error: { code: "not-permitted", message: `'${op}' needs root; members of group 'paio' may only read` } });
       expect(nobody.get(op), `nobody ${op}`).toMatchObject({ ok: false, error: { code: "not-permitted" } });
     }
-    const snaps = [...out.matchAll(/^SNAP (.*)$/gm)].map((m) => m[1]);
     expect(snaps).toHaveLength(2);
     expect(snaps[0]).toContain('"demo","running"');
     expect(snaps[1]).toBe(snaps[0]);
   }, 300_000);
 
   test("the agent socket: group paio may read and run read-only tools, not change anything; everyone else is refused", async () => {
-    const out = await sh(guest, `
-cat > /tmp/probe-agent.js <<'JS'
-${probe("/run/paio/agent.sock", AGENT_REQUESTS)}
-JS
-${SNAPSHOT}
-echo "--- monitor"; su -s /bin/sh monitor -c 'bun /tmp/probe-agent.js'
-echo "--- nobody"; su -s /bin/sh nobody -c 'bun /tmp/probe-agent.js'
-${SNAPSHOT}
-paio agent | head -n 1`, 240_000);
-    const [monitorOut, nobodyOut] = out.split("--- monitor")[1]!.split("--- nobody");
-    const monitor = answers(monitorOut!);
-    const nobody = answers(nobodyOut!);
+    const { out, monitor, nobody, snaps } = await probeAs("/run/paio/agent.sock", AGENT_REQUESTS, "", "paio agent | head -n 1");
     expect(monitor.get("status")).toMatchObject({ ok: true });
     expect(monitor.get("subscribe")).toMatchObject({ ok: true });
     expect(monitor.get("call unit.list")?.result?.status).not.toBe("refused");
@@ -133,7 +127,6 @@ paio agent | head -n 1`, 240_000);
       expect(monitor.get(name), `monitor ${name}`).toMatchObject({ ok: true, result: { status: "refused" } });
     }
     for (const name of Object.keys(AGENT_REQUESTS)) expect(nobody.get(name), `nobody ${name}`).toMatchObject({ ok: false, error: { code: "not-permitted" } });
-    const snaps = [...out.matchAll(/^SNAP (.*)$/gm)].map((m) => m[1]);
     expect(snaps[1]).toBe(snaps[0]);
     expect(out).toMatch(/^mode off;/m); // the mode a refused agent.mode would have changed is still off
   }, 300_000);

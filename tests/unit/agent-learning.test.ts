@@ -146,6 +146,17 @@ async function crashLoop(world: World, agent: Agent, unit: string): Promise<void
   }
 }
 
+/** A fresh knowledge base and one unit `name` in a world where a restart brings the unit back running, with the agent over it. */
+function restartingWorld(name: string, config: Partial<AgentConfig> = {}): { k: Knowledge; world: World; agent: Agent } {
+  const root = tmp();
+  const k = new Knowledge(join(root, "agent", "knowledge.db"));
+  const world = new World((u) => {
+    u.state = "running";
+  });
+  world.add(name);
+  return { k, world, agent: agentOn(world, k, root, config) };
+}
+
 const outcomes = (k: Knowledge) => k.db.query<{ remedy: string; outcome: string | null }, []>("SELECT remedy, outcome FROM actions ORDER BY id").all();
 
 /**
@@ -186,13 +197,7 @@ describe("a remedy counts as a fix only when the unit is healthy for the whole r
   });
 
   test("the same failure again within the recovery window fails the remedy, although the unit is healthy when the window ends", async () => {
-    const root = tmp();
-    const k = new Knowledge(join(root, "agent", "knowledge.db"));
-    const world = new World((u) => {
-      u.state = "running";
-    });
-    world.add("worker");
-    const agent = agentOn(world, k, root);
+    const { k, world, agent } = restartingWorld("worker");
     await crashLoop(world, agent, "worker");
     expect(world.remedies(k)).toEqual(["restart"]);
     // Healthy for half the window, then it crashes once (the supervisor restarts it at once), then healthy again.
@@ -209,13 +214,7 @@ describe("a remedy counts as a fix only when the unit is healthy for the whole r
 
 describe("a unit the remedies bring back", () => {
   test("when a restart brings a unit back but its trouble returns a while later, the unit is left running: the incident ends and says why; it is not marked failed", async () => {
-    const root = tmp();
-    const k = new Knowledge(join(root, "agent", "knowledge.db"));
-    const world = new World((u) => {
-      u.state = "running";
-    });
-    world.add("web");
-    const agent = agentOn(world, k, root, { outcomeWindowMs: 30_000 });
+    const { k, world, agent } = restartingWorld("web", { outcomeWindowMs: 30_000 });
     await crashLoop(world, agent, "web");
     expect(world.remedies(k)).toEqual(["restart"]);
     // Healthy for 15 s (brought back), then the same trouble again, within the recovery window.
@@ -261,13 +260,7 @@ describe("a unit the remedies bring back", () => {
   });
 
   test("a unit that no remedy brings back is still marked failed", async () => {
-    const root = tmp();
-    const k = new Knowledge(join(root, "agent", "knowledge.db"));
-    const world = new World((u) => {
-      u.state = "running";
-    });
-    world.add("web");
-    const agent = agentOn(world, k, root, { outcomeWindowMs: 30_000 });
+    const { k, world, agent } = restartingWorld("web", { outcomeWindowMs: 30_000 });
     await crashLoop(world, agent, "web");
     // Healthy for 5 s only: the trouble returns before the restart can be said to have brought it back.
     await run(world, agent, 5);
