@@ -16,7 +16,8 @@
  *    paio.supervisor=PATH), reaps every zombie, restarts the supervisor with
  *    exponential backoff and opens a rescue shell on the console after 5
  *    deaths within 60 s, or after 3 supervisors in a row that never became
- *    ready;
+ *    ready. It keeps trying the supervisor every 30 s meanwhile: a device
+ *    nobody stands at must come back by itself once the cause is gone;
  *  - watches the supervisor through a pipe it hands over as fd 3
  *    (PAIO_NOTIFY_FD=3): the supervisor writes "ready\n" once and then a
  *    heartbeat byte every 2 s from its event loop. One that is not ready
@@ -653,7 +654,10 @@ static void drain_notify(struct watch *w)
 			continue;
 		}
 		if (n == 0) { /* it closed the pipe (or exited): nothing left to watch */
-			if (w->pid > 0)
+			siginfo_t si = {0};
+			/* A supervisor that died closes its pipe too: its death is reported when it is reaped. */
+			int exited = w->pid > 0 && waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == w->pid;
+			if (w->pid > 0 && !exited)
 				say("supervisor (pid %d) closed its readiness pipe; no longer watching for hangs", w->pid);
 			unwatch(w);
 		}
@@ -778,12 +782,15 @@ int main(void)
 			char how[128];
 			describe_status(status, how, sizeof(how));
 			if (pid == rescue) {
-				say("rescue shell (pid %d) %s; starting the supervisor again", pid, how);
 				rescue = 0;
 				ndeaths = nunready = 0;
 				backoff = BACKOFF_FIRST_MS;
-				restart_pending = 1;
-				restart_at = now_ms();
+				if (w.pid == 0) { /* none running: try it now rather than at the next 30 s */
+					say("rescue shell (pid %d) %s; starting the supervisor again", pid, how);
+					restart_pending = 1;
+					restart_at = now_ms();
+				} else
+					say("rescue shell (pid %d) %s; the supervisor (pid %d) is running", pid, how, w.pid);
 			}
 			if (pid != w.pid)
 				continue; /* an orphan, now reaped */
@@ -813,19 +820,31 @@ int main(void)
 				shutdown_system(RB_AUTOBOOT, 0, data_persistent);
 			}
 			if (crash_loop || nunready >= MAX_UNREADY) {
+				/* A person at the console gets a shell; a device nobody stands at must not stay without its
+				 * supervisor, so it is tried again at the longest backoff whether or not the shell is used. */
 				say("supervisor (pid %d) %s", pid, how);
+				char why[96];
 				if (crash_loop)
-					say("supervisor died %d times within %d s; starting a rescue shell on the console "
-					    "(exit it to try the supervisor again)", MAX_DEATHS, DEATH_WINDOW_MS / 1000);
+					snprintf(why, sizeof(why), "supervisor died %d times within %d s", MAX_DEATHS, DEATH_WINDOW_MS / 1000);
 				else
-					say("%d supervisors in a row never became ready; starting a rescue shell on the console "
-					    "(exit it to try the supervisor again)", MAX_UNREADY);
-				rescue = spawn("/bin/sh", (char *[]){"sh", NULL}, RESCUE_ENV, 1, -1);
+					snprintf(why, sizeof(why), "%d supervisors in a row never became ready", MAX_UNREADY);
 				if (rescue > 0)
-					continue;
-				say("cannot fork the rescue shell: %s", strerror(errno));
-				rescue = 0;
+					say("%s; the rescue shell (pid %d) is still open; trying the supervisor again in %d s", why,
+					    rescue, BACKOFF_MAX_MS / 1000);
+				else {
+					say("%s; starting a rescue shell on the console (exit it to try the supervisor at once); "
+					    "trying the supervisor again in %d s meanwhile", why, BACKOFF_MAX_MS / 1000);
+					rescue = spawn("/bin/sh", (char *[]){"sh", NULL}, RESCUE_ENV, 1, -1);
+					if (rescue <= 0) {
+						say("cannot fork the rescue shell: %s", strerror(errno));
+						rescue = 0;
+					}
+				}
 				ndeaths = nunready = 0;
+				backoff = BACKOFF_MAX_MS;
+				restart_pending = 1;
+				restart_at = now + BACKOFF_MAX_MS;
+				continue;
 			}
 			say("supervisor (pid %d) %s; restarting in %lld ms", pid, how, backoff);
 			restart_pending = 1;

@@ -649,7 +649,8 @@ export class Agent {
         this.emit({ event: "outcome", time: now, unit: unit ?? undefined, text: `incident ${a.incident.id}: ${wait}` });
         return;
       }
-      if (remedy === "mark-failed" && a.restored && SELF_ONLY.includes(f.class)) {
+      // (A unit already failed, say at the supervisor's start limit, is not left to restarts that will not come: the rung below says so.)
+      if (remedy === "mark-failed" && a.restored && SELF_ONLY.includes(f.class) && status?.state !== "failed") {
         const tried = [...new Set(this.k.incidentRemedies(a.incident.id))].map((r) => remedyWords(r as Remedy, unit, f.pid)).join(", then ");
         this.didNothing(a, now, `${tried} brought ${unit} back, but the trouble keeps returning; marking it failed would take the service down, so I leave it running and to the supervisor's restarts; a person should find the cause`, "gave-up", skipped);
         return;

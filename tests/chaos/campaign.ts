@@ -165,6 +165,18 @@ async function unitDetail(g: Guest, unit: string): Promise<{ frozen: boolean; pi
   }
 }
 
+/** Incidents the agent is still working on (open, or a remedy being judged), as "UNIT CLASS"; undefined while it cannot be read. */
+async function working(g: Guest): Promise<string[] | undefined> {
+  const r = await run(g, "timeout 30 paio --json incidents", 45_000);
+  if (r.code !== 0) return undefined;
+  try {
+    const list = JSON.parse(r.output) as { unit: string | null; class: string; state: string }[];
+    return list.filter((i) => i.state === "open" || i.state === "healing").map((i) => `${i.unit ?? "system"} ${i.class}`);
+  } catch {
+    return undefined;
+  }
+}
+
 const allRunning = (u: Map<string, UnitView>): boolean => [...u.values()].every((x) => x.state === "running");
 
 /** Waits until cond holds (polled every 500 ms); the time it took, or undefined after timeoutMs. */
@@ -350,6 +362,13 @@ async function oneRun(g: Guest, cls: Exclude<FaultClass, "power-cut">, runNo: nu
   if ((await until(async () => { const u = await units(g); return !!u && allRunning(u); }, 120_000)) === undefined) {
     result.notes.push(`not every unit was running before the fault: ${notRunning(await units(g))}`);
   }
+  // ... and with no incident still being worked on: each run is one fault met afresh. The same fault again inside a
+  // remedy's recovery window (outcome_window, 60 s) is a fault that came back, which the agent rightly meets with the
+  // next remedy of its ladder; that is tested in tests/unit/agent-learning.test.ts, not here.
+  let busy: string[] | undefined;
+  if ((await until(async () => (busy = await working(g))?.length === 0, 150_000)) === undefined) {
+    result.notes.push(`the agent was still working on an incident before the fault: ${busy?.join(", ") ?? "(incidents could not be read)"}`);
+  }
   let base = await units(g);
   for (let i = 0; !base && i < 10; i++) base = await units(g);
   if (!base) throw new Error(`${cls} run ${runNo}: the supervisor did not answer before the fault`);
@@ -416,6 +435,14 @@ async function oneRun(g: Guest, cls: Exclude<FaultClass, "power-cut">, runNo: nu
   if ((!result.recovered || !result.tookHold) && !target.startsWith("(")) {
     const tail = (await run(g, `tail -n 5 /var/lib/paio/logs/${target}.log 2>/dev/null`)).output.trim().split("\n").map((l) => l.slice(0, 120));
     if (tail.length) result.notes.push(`${target}'s last log lines: ${tail.join(" | ")}`);
+    const why = (await run(g, `timeout 30 paio why ${target} 2>&1 | tail -n 3`, 45_000)).output.trim().split("\n").map((l) => l.slice(0, 300));
+    result.notes.push(`the agent about ${target}: ${why.join(" | ")}`);
+  }
+  if (!result.recovered) {
+    const sup = (await run(g, "tail -n 5 /var/lib/paio/logs/supervisor.log 2>/dev/null")).output.trim().split("\n").map((l) => l.slice(0, 200));
+    result.notes.push(`the supervisor's last log lines: ${sup.join(" | ")}`);
+    const init = g.console.lines().filter((l) => l.includes("paio-init")).slice(-5);
+    if (init.length) result.notes.push(`PID 1 said last: ${init.join(" | ")}`);
   }
   // Clear what a failed run may have left (a fault the campaign caused must not spill into the next run).
   if (!result.recovered) {

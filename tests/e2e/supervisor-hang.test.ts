@@ -53,7 +53,7 @@ describe("files and hangs that must not brick a device", () => {
     }
   }, 600_000);
 
-  test("supervisors that never become ready are killed, and the third in a row opens the rescue shell", async () => {
+  test("supervisors that never become ready are killed; the third in a row opens the rescue shell, and the supervisor is still tried every 30 s", async () => {
     // A "supervisor" that starts and then does nothing, kept on the data partition.
     const g1 = await bootGuest({ disk: scratch(), snapshot: false });
     await sh(g1, "printf '#!/bin/sh\\nexec sleep 100000\\n' > /var/lib/paio/stuck.sh; chmod 755 /var/lib/paio/stuck.sh; sync");
@@ -68,6 +68,10 @@ describe("files and hangs that must not brick a device", () => {
       const rescue = await consoleLine(g, /paio-init: 3 supervisors in a row never became ready; starting a rescue shell/, 120_000);
       expect(rescue).toBeTruthy();
       expect(g.console.lines().filter((l) => /not ready within 4 s/.test(l)).length).toBe(3);
+      expect(rescue).toContain("trying the supervisor again in 30 s meanwhile");
+      // A device nobody stands at is not left without a supervisor: it is tried again while the shell is open.
+      await consoleLine(g, /paio-init: 3 supervisors in a row never became ready; the rescue shell \(pid \d+\) is still open; trying the supervisor again in 30 s/, 180_000);
+      expect(g.console.lines().filter((l) => /not ready within 4 s/.test(l)).length).toBe(6);
     } finally {
       g.kill();
     }

@@ -259,6 +259,24 @@ describe("a unit the remedies bring back", () => {
     k.close();
   });
 
+  test("brought back, but then given up by the supervisor at its start limit: the agent does not pretend the supervisor will restart it", async () => {
+    const { k, world, agent } = restartingWorld("leaky", { outcomeWindowMs: 30_000 });
+    await crashLoop(world, agent, "leaky");
+    await run(world, agent, 15);
+    // The trouble returns as the supervisor's last restart: it gives the unit up at its start limit.
+    world.clock += 500;
+    const reason = "start limit reached: 5 starts within 60 s; not restarting";
+    const u = world.units.get("leaky")!;
+    Object.assign(u, { state: "failed", reason, since: world.clock, exits: [...u.exits!, { time: world.clock, reason: "exited with status 3" }] });
+    await agent.onUnitEvent({ event: "unit", unit: "leaky", from: "backoff", to: "failed", reason, time: world.clock });
+    await run(world, agent, 2);
+    expect(world.remedies(k)).toEqual(["restart"]);
+    const [incident] = k.incidents();
+    expect(incident).toMatchObject({ unit: "leaky", state: "failed", decision: expect.stringMatching(/^did nothing: leaky is already failed \(start limit reached: 5 starts within 60 s\) and stays so until a person starts it/) });
+    expect(incident!.decision).not.toMatch(/supervisor's restarts/);
+    k.close();
+  });
+
   test("a unit that no remedy brings back is still marked failed", async () => {
     const { k, world, agent } = restartingWorld("web", { outcomeWindowMs: 30_000 });
     await crashLoop(world, agent, "web");
