@@ -63,6 +63,8 @@ export interface ClassSummary {
 export interface CampaignResult {
   /** How long the whole campaign took, seconds. */
   durationS?: number;
+  /** Each run waited for a quiet device (no incident being worked on) before its fault; results from before this field did not. */
+  quietStart?: boolean;
   date: string;
   commit: string;
   machine: string;
@@ -88,6 +90,7 @@ export interface CampaignPart {
   runsPerClass: number;
   powerCuts: number;
   durationS?: number;
+  quietStart?: boolean;
 }
 
 const partOf = (r: CampaignResult): CampaignPart => ({
@@ -98,6 +101,7 @@ const partOf = (r: CampaignResult): CampaignPart => ({
   runsPerClass: r.runsPerClass,
   powerCuts: r.powerCuts,
   durationS: r.durationS,
+  quietStart: r.quietStart,
 });
 
 /**
@@ -661,6 +665,7 @@ export async function campaign(opts: CampaignOptions): Promise<CampaignResult> {
     date: new Date().toISOString(),
     commit,
     durationS: Math.round((Date.now() - started) / 1000),
+    quietStart: true,
     machine: `${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}), guest: ${OUT.endsWith("arm64") ? "arm64" : "x86_64"} under QEMU`,
     seed: opts.seed,
     runsPerClass: opts.runs,

@@ -38,7 +38,7 @@ function chaosSection(r: CampaignResult): string[] {
       ? [
           "Run in parts (`--add`), each with its own provenance:",
           "",
-          ...r.parts.map((p) => `- ${p.classes.join(", ")}: ${provenance(p as unknown as Json)}; ${p.runsPerClass} run(s) per class${p.powerCuts ? `, ${p.powerCuts} power cut(s)` : ""}${p.durationS !== undefined ? `; took ${Math.round(p.durationS / 60)} min` : ""}`),
+          ...r.parts.map((p) => `- ${p.classes.join(", ")}: ${provenance(p as unknown as Json)}; ${p.runsPerClass} run(s) per class${p.powerCuts ? `, ${p.powerCuts} power cut(s)` : ""}${p.durationS !== undefined ? `; took ${Math.round(p.durationS / 60)} min` : ""}${p.quietStart || !p.classes.some((c) => c !== "power-cut") ? "" : " (its runs did not yet wait for a quiet device)"}`),
           "",
         ]
       : [`${provenance(r as unknown as Json)}; ${r.runsPerClass} run(s) per fault class, ${r.powerCuts} power cut(s)${r.durationS !== undefined ? `; the campaign took ${Math.round(r.durationS / 60)} min` : ""}.`]),
