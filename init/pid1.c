@@ -14,7 +14,8 @@
  *    the tmpfs case;
  *  - starts the supervisor (bun /usr/lib/paio/supervisor.js, or
  *    paio.supervisor=PATH), reaps every zombie, restarts the supervisor with
- *    exponential backoff and opens a rescue shell on the console after 5
+ *    exponential backoff (that grows only while supervisors die soon after
+ *    they start: one that was ready for 10 s is replaced at once) and opens a rescue shell on the console after 5
  *    deaths within 60 s, or after 3 supervisors in a row that never became
  *    ready. It keeps trying the supervisor every 30 s meanwhile: a device
  *    nobody stands at must come back by itself once the cause is gone;
@@ -71,6 +72,7 @@
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 30000
 #define STABLE_RUN_MS 60000
+#define STABLE_READY_MS 10000 /* ready this long: it was working, so the next one starts without a long wait */
 #define MAX_UNREADY 3		      /* supervisors in a row that never became ready */
 #define READY_TIMEOUT_S_DEFAULT 60    /* paio.supervisor_ready_timeout */
 #define STALL_TIMEOUT_S_DEFAULT 20    /* paio.supervisor_stall_timeout: under a 30 s hardware watchdog */
@@ -627,6 +629,7 @@ struct watch {
 	int ready;		 /* it said "ready" */
 	long long started_at;	 /* ms */
 	long long last_beat;	 /* ms: the last byte it wrote */
+	long long ready_at;	 /* ms: when it said "ready" */
 	long long ready_timeout; /* ms */
 	long long stall_timeout; /* ms */
 };
@@ -648,15 +651,22 @@ static void drain_notify(struct watch *w)
 			w->last_beat = now_ms();
 			if (!w->ready && memchr(buf, '\n', (size_t)n)) {
 				w->ready = 1;
+				w->ready_at = w->last_beat;
 				say("supervisor (pid %d) is ready after %.1f s", w->pid,
 				    (double)(w->last_beat - w->started_at) / 1000);
 			}
 			continue;
 		}
 		if (n == 0) { /* it closed the pipe (or exited): nothing left to watch */
-			siginfo_t si = {0};
-			/* A supervisor that died closes its pipe too: its death is reported when it is reaped. */
-			int exited = w->pid > 0 && waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == w->pid;
+			/* A supervisor that dies closes its pipe too, a moment before it can be reaped: its death is
+			 * reported then. Give it that moment (at most 100 ms) before saying it closed the pipe alive. */
+			int exited = 0;
+			for (int i = 0; w->pid > 0 && !exited && i < 20; i++) {
+				siginfo_t si = {0};
+				exited = waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == w->pid;
+				if (!exited)
+					usleep(5000);
+			}
 			if (w->pid > 0 && !exited)
 				say("supervisor (pid %d) closed its readiness pipe; no longer watching for hangs", w->pid);
 			unwatch(w);
@@ -800,7 +810,9 @@ int main(void)
 			unwatch(&w);
 			w.pid = 0;
 			nunready = w.ready ? 0 : nunready + 1;
-			if (now - w.started_at >= STABLE_RUN_MS)
+			/* One that ran a while, or was ready and working for a while, died of something new: no long wait
+			 * (its units are unsupervised meanwhile). Only quick deaths make the wait grow. */
+			if (now - w.started_at >= STABLE_RUN_MS || (w.ready && now - w.ready_at >= STABLE_READY_MS))
 				backoff = BACKOFF_FIRST_MS;
 			memmove(deaths, deaths + 1, sizeof(deaths) - sizeof(deaths[0]));
 			deaths[MAX_DEATHS - 1] = now;
