@@ -53,6 +53,46 @@ describe("files and hangs that must not brick a device", () => {
     }
   }, 600_000);
 
+  test("a supervisor killed after it has worked for a while is replaced at once, however often that happens; quick deaths make the wait grow", async () => {
+    const g = await bootGuest({ snapshot: true });
+    /** The first console line after `mark` that matches. */
+    const lineAfter = async (mark: number, re: RegExp, timeoutMs: number): Promise<string> => {
+      for (const end = Date.now() + timeoutMs; Date.now() < end; await Bun.sleep(100)) {
+        const hit = g.console.lines().slice(mark).find((l) => re.test(l));
+        if (hit) return hit;
+      }
+      throw new Error(`no console line matching ${re} within ${timeoutMs} ms; last lines:\n${g.console.lastLines(20).join("\n")}`);
+    };
+    const KILLED = /paio-init: supervisor \(pid \d+\) killed by signal 9 \(Killed\); restarting in (\d+) ms/;
+    try {
+      // Each killed 12 s after it became ready (10 s counts as working): no growing wait. (Five deaths
+      // within 60 s, whatever their kind, are a crash loop: four deaths in all here.)
+      const waits: string[] = [];
+      for (let k = 0; k < 2; k++) {
+        await Bun.sleep(12_000);
+        const mark = g.consoleMark();
+        await sh(g, "kill -9 $(pgrep /usr/lib/paio/supervisor.js)");
+        waits.push(KILLED.exec(await lineAfter(mark, KILLED, 30_000))![1]!);
+        await lineAfter(mark, /paio: supervisor ready/, 60_000);
+      }
+      expect(waits).toEqual(["250", "250"]);
+      // Killed at once after it says ready, twice: the wait grows (after the 250 ms above, 500, then 1000).
+      const quick: string[] = [];
+      let last = -1;
+      for (let k = 0; k < 2; k++) {
+        // The one started after the last kill has said ready.
+        if (last >= 0) await lineAfter(last, /paio-init: supervisor \(pid \d+\) is ready/, 60_000);
+        const mark = (last = g.consoleMark());
+        await sh(g, "kill -9 $(pgrep /usr/lib/paio/supervisor.js)");
+        quick.push(KILLED.exec(await lineAfter(mark, KILLED, 30_000))![1]!);
+      }
+      expect(quick).toEqual(["500", "1000"]);
+      expect(g.console.lines().some((l) => l.includes("rescue shell"))).toBe(false);
+    } finally {
+      g.kill();
+    }
+  }, 600_000);
+
   test("supervisors that never become ready are killed; the third in a row opens the rescue shell, and the supervisor is still tried every 30 s", async () => {
     // A "supervisor" that starts and then does nothing, kept on the data partition.
     const g1 = await bootGuest({ disk: scratch(), snapshot: false });
