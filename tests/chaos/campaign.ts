@@ -169,13 +169,13 @@ async function unitDetail(g: Guest, unit: string): Promise<{ frozen: boolean; pi
   }
 }
 
-/** Incidents the agent is still working on (open, or a remedy being judged), as "UNIT CLASS"; undefined while it cannot be read. */
-async function working(g: Guest): Promise<string[] | undefined> {
+/** Incidents about `unit` the agent is still working on (open, or a remedy being judged), as "UNIT CLASS"; undefined while they cannot be read. */
+async function working(g: Guest, unit: string): Promise<string[] | undefined> {
   const r = await run(g, "timeout 30 paio --json incidents", 45_000);
   if (r.code !== 0) return undefined;
   try {
     const list = JSON.parse(r.output) as { unit: string | null; class: string; state: string }[];
-    return list.filter((i) => i.state === "open" || i.state === "healing").map((i) => `${i.unit ?? "system"} ${i.class}`);
+    return list.filter((i) => i.unit === unit && (i.state === "open" || i.state === "healing")).map((i) => `${i.unit} ${i.class}`);
   } catch {
     return undefined;
   }
@@ -366,11 +366,11 @@ async function oneRun(g: Guest, cls: Exclude<FaultClass, "power-cut">, runNo: nu
   if ((await until(async () => { const u = await units(g); return !!u && allRunning(u); }, 120_000)) === undefined) {
     result.notes.push(`not every unit was running before the fault: ${notRunning(await units(g))}`);
   }
-  // ... and with no incident still being worked on: each run is one fault met afresh. The same fault again inside a
-  // remedy's recovery window (outcome_window, 60 s) is a fault that came back, which the agent rightly meets with the
-  // next remedy of its ladder; that is tested in tests/unit/agent-learning.test.ts, not here.
+  // ... and with no incident about the target still being worked on: each run is one fault met afresh. The same
+  // fault again inside a remedy's recovery window (outcome_window, 60 s) is a fault that came back, which the agent
+  // rightly meets with the next remedy of its ladder; that is tested in tests/unit/agent-learning.test.ts, not here.
   let busy: string[] | undefined;
-  if ((await until(async () => (busy = await working(g))?.length === 0, 150_000)) === undefined) {
+  if ((await until(async () => (busy = await working(g, target))?.length === 0, 150_000)) === undefined) {
     result.notes.push(`the agent was still working on an incident before the fault: ${busy?.join(", ") ?? "(incidents could not be read)"}`);
   }
   let base = await units(g);

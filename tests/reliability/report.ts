@@ -42,7 +42,7 @@ function chaosSection(r: CampaignResult): string[] {
           "",
         ]
       : [`${provenance(r as unknown as Json)}; ${r.runsPerClass} run(s) per fault class, ${r.powerCuts} power cut(s)${r.durationS !== undefined ? `; the campaign took ${Math.round(r.durationS / 60)} min` : ""}.`]),
-    "Each run starts on a quiet device (every unit running, no incident the agent is still working on), so it measures recovery from one fault met afresh; " +
+    "Each run starts on a quiet device (every unit running, no incident about its target the agent is still working on), so it measures recovery from one fault met afresh; " +
       "a fault that comes back within a remedy's recovery window is the agent's ladder at work, tested in `tests/unit/agent-learning.test.ts`. " +
       "A run has recovered when every unit that should run is running again (and a faulty unit's process was replaced where the fault calls for it); " +
       "'wrongly killed' counts other units, or a merely slow one, that lost their process; 'lost' counts runs after which the knowledge base's integrity check, " +
