@@ -304,6 +304,8 @@ const FAULTS: Record<Exclude<FaultClass, "power-cut">, Fault> = {
     target: () => "batch",
     inject: (g, t, base) => guest(g, `echo $(( $(cut -d. -f1 /proc/uptime) + 20 )) > /run/chaos/crash-until; kill -9 ${pidOf(base, t)}`),
     replaced: true,
+    // Not before its cause is gone: the process the supervisor starts at once fails a moment later, and must not count as recovered.
+    done: async (g) => (await run(g, "[ $(cut -d. -f1 /proc/uptime) -gt $(cat /run/chaos/crash-until 2>/dev/null || echo 0) ]")).code === 0,
     tookHold: (seen) => seen.has("backoff") || seen.has("failed"),
   },
   "leak-oom": {
