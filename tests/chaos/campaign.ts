@@ -634,14 +634,15 @@ export async function campaign(opts: CampaignOptions): Promise<CampaignResult> {
     // One guest for the in-guest classes, two CPUs like a small board; the
     // workload stays across runs, as on a device that meets fault after fault.
     log(`chaos: booting the image with the workload (${CHAOS_UNITS.join(", ")})`);
-    const g = await bootGuest({ cpus: 2 });
+    // It lives through every in-guest run: QEMU's own time limit (30 min unless told) would end it mid-campaign.
+    const n = opts.replay ? 1 : opts.runs;
+    const g = await bootGuest({ cpus: 2, lifetimeS: 1800 + inGuest.length * n * 600 });
     try {
       await run(g, installScript());
       // A run that cannot even start (the supervisor no longer answers) is a missed run, kept with the others: the
       // guest is in no state for more, so the in-guest classes end there, and what ran before is still written.
       guest: for (const cls of inGuest as Exclude<FaultClass, "power-cut">[]) {
         log(`chaos: ${cls}`);
-        const n = opts.replay ? 1 : opts.runs;
         for (let k = 1; k <= n; k++) {
           const seed = opts.replay?.seed ?? runSeed(opts.seed, cls, k);
           try {
