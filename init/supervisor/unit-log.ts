@@ -42,12 +42,18 @@ export function openUnitLog(logDir: string, unit: string, say: (line: string) =>
 
 const TAIL_SCAN_BYTES = 1 << 20;
 
+/** What ends a log's last line when its writer stopped in the middle of it. */
+export const CUT_SHORT_NOTE = "paio: the line above was cut short (its writer stopped in the middle of it: a crash or a power cut)\n";
+
 /**
  * A power cut can leave a log that ends in zero bytes: ext4 recorded the
  * file's new length, but the appended data never reached the disk. Before a
  * unit writes again, such a run of zeros is cut off, and one line says so
  * (the lines before it are whole; the ones it stood for are lost with the
- * power). Returns the number of bytes removed.
+ * power). A log whose last line lacks its newline (a write the power cut or a
+ * crash tore, "li" of "line 12") gets the newline and a line that says so, so
+ * the unit's next line starts a line of its own instead of running on from
+ * the torn one ("liline 12"). Returns the number of bytes removed.
  */
 export function repairTornTail(path: string): number {
   let fd: number;
@@ -61,7 +67,11 @@ export function repairTornTail(path: string): number {
     if (size === 0) return 0;
     const last = Buffer.alloc(1);
     readSync(fd, last, 0, 1, size - 1);
-    if (last[0] !== 0) return 0;
+    if (last[0] === 0x0a) return 0;
+    if (last[0] !== 0) {
+      writeSync(fd, `\n${CUT_SHORT_NOTE}`, size);
+      return 0;
+    }
     const span = Math.min(size, TAIL_SCAN_BYTES);
     const buf = Buffer.alloc(span);
     readSync(fd, buf, 0, span, size - span);

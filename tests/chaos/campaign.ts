@@ -213,7 +213,8 @@ async function lossChecks(g: Guest, opts: { loggerGapAllowed?: boolean; sinceLin
     lost.push(`audit verify did not answer: ${a.output.trim().slice(0, 300)}`);
   }
   // The logger's last 400 lines: whole and consecutive. A line the power cut
-  // tore in half may end the file only if nothing follows it.
+  // tore in half may end the file, or be followed by the supervisor's note
+  // that it was cut short (the logger then writes that line again in full).
   const l = await run(g, "tail -n 400 /var/lib/paio/logs/logger.log | od -An -c | grep -c '\\\\0' || true; echo ===; tail -n 400 /var/lib/paio/logs/logger.log");
   const [nulCount, text = ""] = l.output.split("===\n");
   if (Number(nulCount?.trim()) > 0) lost.push("the logger's log holds NUL bytes (blocks allocated but never written)");
@@ -224,6 +225,8 @@ async function lossChecks(g: Guest, opts: { loggerGapAllowed?: boolean; sinceLin
     const m = /^line (\d+)$/.exec(line);
     // The supervisor's own notes in a unit's log (a torn tail it removed after a power cut, say).
     if (line.startsWith("paio: ")) continue;
+    // A torn line the supervisor noted ("li", or "line 28" of "line 287") is skipped like its note: the numbering must run on across it.
+    if (lines[i + 1]?.startsWith("paio: the line above was cut short")) continue;
     if (!m) {
       // Lines from before this run are an earlier run's business (a full disk tears lines: "lline 501").
       const before = prev !== undefined && prev < (opts.sinceLine ?? 0);

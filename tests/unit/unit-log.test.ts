@@ -1,12 +1,13 @@
 // A unit's log after a power cut: ext4 may have recorded the new length of
 // the file but not the appended data, so the log ends in zero bytes. The
 // supervisor cuts them off before the unit writes again and says so in one
-// line; a whole log is never touched.
+// line; a last line without its newline is ended, with a line that says so;
+// a whole log is never touched.
 import { describe, expect, test } from "vitest";
 import { mkdtempSync, readFileSync, writeFileSync, closeSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openUnitLog, repairTornTail } from "../../init/supervisor/unit-log.ts";
+import { CUT_SHORT_NOTE, openUnitLog, repairTornTail } from "../../init/supervisor/unit-log.ts";
 
 describe("a log's torn tail", () => {
   test("zero bytes at the end are removed, with a line that says how many, and the unit appends after it", () => {
@@ -17,6 +18,16 @@ describe("a log's torn tail", () => {
     writeSync(fd as number, "line 3\n");
     closeSync(fd as number);
     expect(readFileSync(join(dir, "cam.log"), "utf8")).toBe("line 1\nline 2\nli\npaio: 8192 zero bytes at the end of this log (writes a power cut interrupted) were removed\nline 3\n");
+  });
+
+  test("a last line without its newline is ended, with a line that says it was cut short, and the unit's next line starts a line of its own", () => {
+    const dir = mkdtempSync(join(tmpdir(), "paio-log-"));
+    writeFileSync(join(dir, "cam.log"), "line 1\nline 2\nli");
+    const fd = openUnitLog(dir, "cam");
+    expect(fd).not.toBe("ignore");
+    writeSync(fd as number, "line 3\n");
+    closeSync(fd as number);
+    expect(readFileSync(join(dir, "cam.log"), "utf8")).toBe(`line 1\nline 2\nli\n${CUT_SHORT_NOTE}line 3\n`);
   });
 
   test("a whole log, an empty one and a missing one are left as they are", () => {
