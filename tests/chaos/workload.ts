@@ -131,7 +131,7 @@ const LOGGER = `#!/bin/sh
 # A numbered line every 50 ms, continuing the count of the last boot's log:
 # from its last whole line (a torn "line 28" of "line 287", which the
 # supervisor's note follows, is not one).
-n=$(tail -n 50 /var/lib/paio/logs/logger.log 2>/dev/null | awk '/^line [0-9]+$/ { before = last; last = $2; next } /^paio: the line above was cut short/ { last = before } END { print last }')
+n=$(tail -n 50 /var/lib/paio/logs/logger.log 2>/dev/null | awk '/^paio: the line above was cut short/ { if (whole) last = before; whole = 0; next } /^line [0-9]+$/ { before = last; last = $2; whole = 1; next } { whole = 0 } END { print last }')
 n=\${n:-0}
 while true; do n=$((n + 1)); echo "line $n"; sleep 0.05; done
 `;
