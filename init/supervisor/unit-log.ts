@@ -42,8 +42,10 @@ export function openUnitLog(logDir: string, unit: string, say: (line: string) =>
 
 const TAIL_SCAN_BYTES = 1 << 20;
 
+/** How the line that follows a torn last line begins (readers of a log recognise it by this). */
+export const CUT_SHORT_MARK = "paio: the line above was cut short";
 /** What ends a log's last line when its writer stopped in the middle of it. */
-export const CUT_SHORT_NOTE = "paio: the line above was cut short (its writer stopped in the middle of it: a crash or a power cut)\n";
+export const CUT_SHORT_NOTE = `${CUT_SHORT_MARK} (its writer stopped in the middle of it: a crash or a power cut)\n`;
 
 /**
  * A power cut can leave a log that ends in zero bytes: ext4 recorded the

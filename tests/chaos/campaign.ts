@@ -28,6 +28,7 @@ import { bootGuest, IMAGE, OUT, partition, PRELUDE, REPO, requireBuiltImage } fr
 import { CHAOS_UNITS, installScript } from "./workload.ts";
 import { rng } from "../../agents/models/train.ts";
 import { AUDIT_WRITER } from "../helpers/audit-writer.ts";
+import { CUT_SHORT_MARK } from "../../init/supervisor/unit-log.ts";
 
 export const FAULT_CLASSES = [
   "kill-unit", "hang", "slow", "crash-loop", "leak-oom", "fork-bomb", "disk-full", "kill-supervisor", "kill-agent", "power-cut",
@@ -226,7 +227,7 @@ async function lossChecks(g: Guest, opts: { loggerGapAllowed?: boolean; sinceLin
     // The supervisor's own notes in a unit's log (a torn tail it removed after a power cut, say).
     if (line.startsWith("paio: ")) continue;
     // A torn line the supervisor noted ("li", or "line 28" of "line 287") is skipped like its note: the numbering must run on across it.
-    if (lines[i + 1]?.startsWith("paio: the line above was cut short")) continue;
+    if (lines[i + 1]?.startsWith(CUT_SHORT_MARK)) continue;
     if (!m) {
       // Lines from before this run are an earlier run's business (a full disk tears lines: "lline 501").
       const before = prev !== undefined && prev < (opts.sinceLine ?? 0);

@@ -20,6 +20,8 @@
 // the power-cut runs' reboots; the fault flags live in /run, so a reboot
 // clears them.
 
+import { CUT_SHORT_MARK } from "../../init/supervisor/unit-log.ts";
+
 export const CHAOS_UNITS = ["web", "broker", "publisher", "batch", "leaky", "workers", "logger"] as const;
 export type ChaosUnit = (typeof CHAOS_UNITS)[number];
 
@@ -131,7 +133,7 @@ const LOGGER = `#!/bin/sh
 # A numbered line every 50 ms, continuing the count of the last boot's log:
 # from its last whole line (a torn "line 28" of "line 287", which the
 # supervisor's note follows, is not one).
-n=$(tail -n 50 /var/lib/paio/logs/logger.log 2>/dev/null | awk '/^paio: the line above was cut short/ { if (whole) last = before; whole = 0; next } /^line [0-9]+$/ { before = last; last = $2; whole = 1; next } { whole = 0 } END { print last }')
+n=$(tail -n 50 /var/lib/paio/logs/logger.log 2>/dev/null | awk '/^${CUT_SHORT_MARK}/ { if (whole) last = before; whole = 0; next } /^line [0-9]+$/ { before = last; last = $2; whole = 1; next } { whole = 0 } END { print last }')
 n=\${n:-0}
 while true; do n=$((n + 1)); echo "line $n"; sleep 0.05; done
 `;
