@@ -250,10 +250,12 @@ describe("the agent's tick", () => {
     const ticks: number[] = [];
     const end = Date.now() + 50_000;
     const audited = () => k.audit.recent(1, undefined, ["model"])[0];
+    let auditedAfterFirstTick: unknown;
     while (!audited() && Date.now() < end) {
       const t0 = performance.now();
       await agent.tick((t += 1000));
       ticks.push(performance.now() - t0);
+      if (ticks.length === 1) auditedAfterFirstTick = audited();
       await Bun.sleep(100);
     }
     const rec = audited();
@@ -263,8 +265,9 @@ describe("the agent's tick", () => {
     expect(body).toMatchObject({ model: "anomaly", retrained: true, used: true });
     expect(body.candidate_score).toBeGreaterThan(body.current_score);
     expect(body.justification).toMatch(/signed with the device key, verified, and is now in use; the worker \(process \d+, nice 19/);
-    // The tick went on while the worker trained: several ticks, none of them waiting for the training.
-    expect(ticks.length).toBeGreaterThan(3);
+    // The tick that started the worker did not wait for it (the result came in a later tick), however fast the worker was.
+    expect(auditedAfterFirstTick).toBeUndefined();
+    expect(ticks.length).toBeGreaterThan(1);
     expect(models.anomalyInUse!()?.label).toBe("the anomaly model retrained on this device");
     k.close();
   }, 60_000);
