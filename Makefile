@@ -125,7 +125,8 @@ build: deps $(ARCH_BUILD)/pid1 $(ARCH_BUILD)/qemu-exec $(BUILD)/supervisor.js $(
 
 # --- image --------------------------------------------------------------------
 
-# Models are trained from the project's own generators; cached by a hash of their code.
+# Models are trained from the project's own generators and the training traces in
+# tests/traces/recorded/, and judged on the held-out ones; cached by a hash of their code and data.
 models: deps
 	@$(BUN) agents/models/build.ts
 
@@ -227,7 +228,8 @@ chaos: image
 	@$(BUN) tests/chaos/campaign.ts
 
 # Labelled metric traces (tests/traces/): each scenario boots the image with the
-# chaos workload and injects its faults at the times its seed gives.
+# chaos workload and injects its faults at the times its seed gives; written to
+# tests/traces/recorded/ (committed), where make models trains and judges. About an hour.
 traces: image
 	@$(BUN) tests/traces/record.ts
 

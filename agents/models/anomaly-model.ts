@@ -2,13 +2,16 @@
 // analyze/anomaly.ts for the features). The ONNX graph returns each window's
 // squared distance to the nearest centre; a distance over the threshold
 // stored in the manifest is anomalous. Trained offline on generated normal
-// load (daily swings, noise, random walks, periodic jobs), and retrained on a
-// device from its own history.
+// load (daily swings, noise, random walks, periodic jobs) and on the quiet
+// running of the training traces recorded from the image (`make traces`;
+// agents/models/split.ts says which), and retrained on a device from its own
+// history.
 
 import { DIM, RunningStats, anomalyFeatures, kmeans, nearestDistance, ruleAnomalous, thresholdOf } from "../analyze/anomaly.ts";
 import { encodeModel, floatTensor, int64Tensor, type Graph } from "./onnx.ts";
 import { gauss, rng } from "./train.ts";
 import type { TrainedModel } from "./forecast-model.ts";
+import { anomalyMetrics, columnOf, quietAt, type Trace } from "./trace.ts";
 
 export const K = 16;
 
@@ -53,6 +56,26 @@ export function windowsOf(series: number[]): Float32Array[] {
   return out;
 }
 
+/**
+ * The feature windows of a trace's quiet running: every metric the detector
+ * judges, its running statistics kept from the trace's start as the agent
+ * keeps them, and only the windows that end outside every fault (and its grace).
+ */
+export function quietWindowsOf(trace: Trace): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (const m of anomalyMetrics(trace)) {
+    const pts = columnOf(trace, m);
+    const st = new RunningStats();
+    for (let t = 1; t < pts.length; t++) {
+      st.add(pts[t]!.v - pts[t - 1]!.v);
+      if (st.n < 30 || !quietAt(trace, pts[t]!.ts)) continue;
+      const x = anomalyFeatures(pts.slice(Math.max(0, t - DIM), t + 1).map((p) => p.v), st);
+      if (x) out.push(x);
+    }
+  }
+  return out;
+}
+
 function normalSeries(r: () => number, n: number): number[] {
   const kind = Math.floor(r() * 4);
   const base = 10 + r() * 50;
@@ -79,10 +102,13 @@ export function fitAnomaly(windows: Float32Array[], seed: number): { centres: Fl
   return { centres, threshold: thresholdOf(sample, centres, 0.999) };
 }
 
-export function trainAnomaly(log: (line: string) => void, seed = 2): TrainedModel & { threshold: number } {
+export function trainAnomaly(log: (line: string) => void, seed = 2, traces: readonly Trace[] = []): TrainedModel & { threshold: number } {
   const r = rng(seed);
   const windows: Float32Array[] = [];
   for (let i = 0; i < 60; i++) windows.push(...windowsOf(normalSeries(r, 400)));
+  const generated = windows.length;
+  for (const t of traces) windows.push(...quietWindowsOf(t));
+  log(`anomaly: ${generated} generated windows, ${windows.length - generated} from the quiet running of ${traces.length} training trace(s)`);
   const { centres, threshold } = fitAnomaly(windows, seed);
   // Held out: normal series (false alarms) and the same with a sudden level shift injected (detections).
   const rt = rng(seed + 1000);
@@ -118,7 +144,7 @@ export function trainAnomaly(log: (line: string) => void, seed = 2): TrainedMode
     inputs: `x: float32[batch, ${DIM}], the last ${DIM} changes of a metric over its running standard deviation`,
     outputs: "distance: float32[batch, 1], squared distance to the nearest normal centre",
     metrics,
-    training: `${windows.length} windows of generated normal load (daily swings, random walks, periodic jobs, noise), seed ${seed}; k-means, k=${K}`,
+    training: `${generated} windows of generated normal load (daily swings, random walks, periodic jobs, noise), seed ${seed}, and ${windows.length - generated} of quiet running from the training traces (${traces.map((t) => `${t.scenario}:${t.seed}`).join(", ") || "none recorded"}); k-means, k=${K}`,
     threshold,
   };
 }

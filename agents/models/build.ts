@@ -1,6 +1,8 @@
 #!/usr/bin/env bun
 // `make models`: trains PAIO's models from the project's own workload
-// generators, writes them as ONNX files with a signed manifest into
+// generators and the training traces recorded from the image (`make traces`,
+// committed in tests/traces/recorded/; agents/models/split.ts says which
+// scenarios train and which judge), writes them as ONNX files with a signed manifest into
 // out/models/, and does nothing when the training code has not changed.
 //
 // The signing key lives outside the clone (~/.cache/paio/keys/, created on
@@ -20,6 +22,8 @@ import { trainIntent } from "../nlu/intent-model.ts";
 import { evaluate, heldOutTraces, reportTable, type Report } from "./evaluate.ts";
 import { forecastScorer } from "../agent/models.ts";
 import { Model } from "./runtime.ts";
+import { loadTraces, type Trace } from "./trace.ts";
+import { TRAIN_SCENARIOS } from "./split.ts";
 import * as ort from "onnxruntime-node";
 import { DIM } from "../analyze/anomaly.ts";
 
@@ -32,26 +36,26 @@ const CREATED = new Date(Number(process.env.SOURCE_DATE_EPOCH ?? 1767225600) * 1
 export interface Trainer {
   name: string;
   file: string;
-  train(log: (line: string) => void): TrainedModel & { params?: Record<string, number> };
+  train(log: (line: string) => void, traces: readonly Trace[]): TrainedModel & { params?: Record<string, number> };
 }
 
 /** Every model PAIO ships. Adding one is one line here (and its training module). */
 export const TRAINERS: Trainer[] = [
-  { name: "memory-forecast", file: "memory-forecast.onnx", train: (log) => trainForecast(log) },
+  { name: "memory-forecast", file: "memory-forecast.onnx", train: (log, traces) => trainForecast(log, 1, traces) },
   {
     name: "anomaly",
     file: "anomaly.onnx",
-    train: (log) => {
-      const m = trainAnomaly(log);
+    train: (log, traces) => {
+      const m = trainAnomaly(log, 2, traces);
       return { ...m, params: { threshold: m.threshold } };
     },
   },
   { name: "intent", file: "intent.onnx", train: (log) => trainIntent(log) },
 ];
 
-/** Held-out traces: the committed sample, and what `make traces` recorded. */
+/** Traces: the committed short sample, and what `make traces` recorded (committed too; PAIO_TRACES_DIR names another folder). */
 const SAMPLE_TRACES = join(REPO, "tests", "traces", "sample");
-const TRACES = process.env.PAIO_TRACES_DIR ?? join(REPO, "out", "traces");
+const TRACES = process.env.PAIO_TRACES_DIR ?? join(REPO, "tests", "traces", "recorded");
 
 function inputsHash(): string {
   const h = createHash("sha256");
@@ -76,10 +80,13 @@ async function main(): Promise<void> {
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(OUT, { recursive: true });
   const entries: ModelEntry[] = [];
+  // Only the training scenarios: a held-out one never reaches a trainer (split.ts; tests/unit/traces.test.ts).
+  const { traces, missing } = loadTraces(TRAIN_SCENARIOS, [SAMPLE_TRACES, TRACES]);
+  log(`training traces: ${traces.map((t) => t.scenario).join(", ") || "none"}${missing.length ? ` (not recorded: ${missing.join(", ")}; make traces records them)` : ""}`);
   TRAINERS.forEach((t, i) => {
     const t0 = performance.now();
     log(`[${i + 1}/${TRAINERS.length}] training ${t.name}`);
-    const m = t.train(log);
+    const m = t.train(log, traces);
     writeFileSync(join(OUT, t.file), m.bytes);
     entries.push({ name: t.name, file: t.file, sha256: sha256(m.bytes), size: m.bytes.length, inputs: m.inputs, outputs: m.outputs, metrics: m.metrics, training: m.training, params: m.params });
     log(`[${i + 1}/${TRAINERS.length}] ${t.name}: ${m.bytes.length} bytes in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

@@ -16,12 +16,10 @@
 // writes each model's result into the signed manifest, and the agent reads
 // its decision from there (agents/agent/models.ts).
 
-import { existsSync, readdirSync } from "node:fs";
-import { join } from "node:path";
 import { DEFAULT_DETECTOR, Detector, type Decision, type Finding, type Scorer } from "../analyze/detect.ts";
 import { HORIZON, WINDOW, forecastInput, ruleForecast } from "../analyze/forecast.ts";
 import { HELD_OUT_SCENARIOS } from "./split.ts";
-import { ReplayMonitor, readTrace, replayTicks, type Trace, type TraceLabel } from "./trace.ts";
+import { GRACE_MS, ReplayMonitor, loadTraces, memoryWindows, replayTicks, type Trace, type TraceLabel } from "./trace.ts";
 
 /** The classes whose detector can run on a replay (crash, hung and disk-full come from the supervisor's events; outside-hog scans live processes). */
 export const REPLAYED = ["leak", "anomaly", "fork-bomb", "cpu-hog"] as const;
@@ -67,8 +65,6 @@ function labelsFor(cls: ReplayedClass, labels: TraceLabel[]): TraceLabel[] {
   return cls === "anomaly" ? labels : labels.filter((l) => l.class === cls);
 }
 
-/** A finding after a fault's end still belongs to it for this long (the detector needs a few looks). */
-const GRACE_MS = 30_000;
 
 /** The OOM kill inside a leak label: the first frame where the unit's restart count went up. */
 function oomTime(trace: Trace, l: TraceLabel): number | undefined {
@@ -129,20 +125,8 @@ const median = (xs: number[]): number | null => (xs.length ? [...xs].sort((a, b)
 
 /** The forecast's mean absolute error 30 s ahead (fraction of memory.max) against the last value and the rule's line. */
 export async function scoreForecast(traces: Trace[], forecast?: Scorer): Promise<ForecastScore> {
-  const rows: { w: number[]; actual: number }[] = [];
-  for (const t of traces) {
-    for (const [unit, lim] of Object.entries(t.units)) {
-      const i = t.metrics.indexOf(`unit.${unit}.mem_mb`);
-      if (i < 0 || !lim.memory_max_mb) continue;
-      // Frames as 1 s steps (the agent's tick); windows that span a gap (a slowed agent) are skipped.
-      const pts = t.frames.map((f) => ({ ts: f[0]!, v: f[i + 1] })).filter((p): p is { ts: number; v: number } => typeof p.v === "number");
-      for (let k = WINDOW - 1; k + HORIZON < pts.length; k += 5) {
-        const span = pts.slice(k - WINDOW + 1, k + HORIZON + 1);
-        if (span.at(-1)!.ts - span[0]!.ts > (WINDOW + HORIZON) * 1500) continue;
-        rows.push({ w: span.slice(0, WINDOW).map((p) => p.v / lim.memory_max_mb!), actual: span.at(-1)!.v / lim.memory_max_mb! });
-      }
-    }
-  }
+  // Every fifth second: neighbouring windows share all but a few of their points.
+  const rows = traces.flatMap((t) => memoryWindows(t, WINDOW, HORIZON, 5));
   const mae = (pred: number[]) => (rows.length ? pred.reduce((s, p, j) => s + Math.abs(p - rows[j]!.actual), 0) / rows.length : NaN);
   const last = mae(rows.map((r) => r.w.at(-1)!));
   const line = mae(rows.map((r) => Math.max(0, ruleForecast(r.w).predicted)));
@@ -155,21 +139,9 @@ export async function scoreForecast(traces: Trace[], forecast?: Scorer): Promise
   return { windows: rows.length, maeModel: model, maeLastValue: last, maeLine: line, best };
 }
 
-/** The held-out traces: the committed sample, and whatever `make traces` left in outDir. */
-export function heldOutTraces(sampleDir: string, outDir: string): { traces: Trace[]; missing: string[] } {
-  const files = new Map<string, string>();
-  for (const d of [sampleDir, outDir]) {
-    if (!existsSync(d)) continue;
-    for (const f of readdirSync(d).filter((f) => f.endsWith(".json.gz"))) files.set(f.replace(/\.json\.gz$/, ""), join(d, f));
-  }
-  const traces: Trace[] = [];
-  const missing: string[] = [];
-  for (const name of HELD_OUT_SCENARIOS) {
-    const f = files.get(name);
-    if (f) traces.push(readTrace(f));
-    else missing.push(name);
-  }
-  return { traces, missing };
+/** The held-out traces (split.ts) found in the given folders, and the names of those not recorded. */
+export function heldOutTraces(...dirs: string[]): { traces: Trace[]; missing: string[] } {
+  return loadTraces(HELD_OUT_SCENARIOS, dirs);
 }
 
 /** Does the candidate beat the rule? More faults found at no more false alarms, or as many with fewer. */

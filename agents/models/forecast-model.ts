@@ -1,13 +1,15 @@
 // The memory forecast model: from the last 30 s of a unit's memory.current
 // (as fractions of its memory.max, taken relative to the newest value) it
 // predicts how much the fraction changes over the next 30 s. Trained on
-// series from workload generators written here: leaks of many rates, garbage
+// series from workload generators written here (leaks of many rates, garbage
 // collectors' sawtooth, steady and noisy services, slow daily swings, steps,
-// and memory being freed.
+// and memory being freed) and on every window of the training traces
+// recorded from the image (`make traces`; agents/models/split.ts says which).
 
 import { HORIZON, WINDOW, ruleForecast } from "../analyze/forecast.ts";
 import { encodeModel, mlpGraph } from "./onnx.ts";
 import { gauss, initMlp, forward, rng, trainMlp } from "./train.ts";
+import { memoryWindows, type Trace } from "./trace.ts";
 
 export type Workload = "leak" | "sawtooth" | "steady" | "diurnal" | "step" | "freeing";
 const KINDS: Workload[] = ["leak", "sawtooth", "steady", "diurnal", "step", "freeing"];
@@ -68,9 +70,18 @@ export interface TrainedModel {
   training: string;
 }
 
-export function trainForecast(log: (line: string) => void, seed = 1): TrainedModel {
+/** A training pair from a recorded window: the inputs and the change, relative to the newest value as for generated ones. */
+function fromTrace(row: { w: number[]; actual: number }): { x: Float32Array; y: Float32Array } {
+  const last = row.w[WINDOW - 1]!;
+  return { x: Float32Array.from(row.w.map((v) => v - last)), y: Float32Array.from([row.actual - last]) };
+}
+
+export function trainForecast(log: (line: string) => void, seed = 1, traces: readonly Trace[] = []): TrainedModel {
   const r = rng(seed);
-  const train = Array.from({ length: 12000 }, () => sample(r));
+  const generated: { x: Float32Array; y: Float32Array }[] = Array.from({ length: 12000 }, () => sample(r));
+  const recorded = traces.flatMap((t) => memoryWindows(t, WINDOW, HORIZON, 1)).map(fromTrace);
+  log(`memory-forecast: ${generated.length} generated windows, ${recorded.length} from ${traces.length} training trace(s)`);
+  const train = [...generated, ...recorded];
   const layers = initMlp([WINDOW, 24, 12, 1], r);
   const loss = trainMlp(layers, train.map((s) => s.x), train.map((s) => s.y), { epochs: 10, batch: 64, lr: 0.002, r });
   // Held out: fresh series from another seed; the model against the straight-line rule.
@@ -93,6 +104,6 @@ export function trainForecast(log: (line: string) => void, seed = 1): TrainedMod
     inputs: `window: float32[batch, ${WINDOW}], memory.current/memory.max over the last ${WINDOW} s minus the newest value`,
     outputs: `delta: float32[batch, 1], change of that fraction over the next ${HORIZON} s`,
     metrics,
-    training: `12000 synthetic series (${KINDS.join(", ")}), seed ${seed}; MLP ${WINDOW}-24-12-1, Adam, 10 epochs`,
+    training: `12000 synthetic series (${KINDS.join(", ")}), seed ${seed}, and ${recorded.length} windows of the training traces (${traces.map((t) => `${t.scenario}:${t.seed}`).join(", ") || "none recorded"}); MLP ${WINDOW}-24-12-1, Adam, 10 epochs`,
   };
 }

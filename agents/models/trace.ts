@@ -8,7 +8,8 @@
 // labels: [{ class, unit, start, end, detail }], metrics: [NAME...],
 // frames: [[ts, value-or-null per metric]...] }. Times are the guest's, in ms.
 
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import type { UnitStatus } from "../../init/control/protocol.ts";
 import { seriesOf, type Monitor, type Tick, type UnitSample } from "../monitor/monitor.ts";
 
@@ -111,4 +112,67 @@ export class ReplayMonitor {
   asMonitor(): Monitor {
     return this as unknown as Monitor;
   }
+}
+
+/** A finding or a window this long after a fault's end still belongs to it (the system settles; the detector needs a few looks). */
+export const GRACE_MS = 30_000;
+
+/** Whether a time is quiet running: inside no fault label, nor in the grace after one. */
+export function quietAt(trace: Trace, ts: number): boolean {
+  return !trace.labels.some((l) => ts >= l.start && ts <= l.end + GRACE_MS);
+}
+
+/** One column of a trace as points in time, the frames that lack it left out. */
+export function columnOf(trace: Trace, metric: string): { ts: number; v: number }[] {
+  const i = trace.metrics.indexOf(metric);
+  if (i < 0) return [];
+  return trace.frames.map((f) => ({ ts: f[0]!, v: f[i + 1] })).filter((p): p is { ts: number; v: number } => typeof p.v === "number");
+}
+
+/** The system metrics the anomaly detector judges (agents/analyze/detect.ts: every system metric but available memory). */
+export function anomalyMetrics(trace: Trace): string[] {
+  return trace.metrics.filter((m) => !m.startsWith("unit.") && !m.startsWith("sys.mem_avail"));
+}
+
+/**
+ * Memory-forecast windows of a trace: for every unit with a memory limit,
+ * `window` seconds of memory.current as fractions of memory.max and the
+ * fraction `horizon` seconds after the last, every `stride` frames. Frames
+ * are the agent's 1 s ticks; a window that spans a gap (a slowed agent) is
+ * left out.
+ */
+export function memoryWindows(trace: Trace, window: number, horizon: number, stride: number): { w: number[]; actual: number; ts: number }[] {
+  const rows: { w: number[]; actual: number; ts: number }[] = [];
+  for (const [unit, lim] of Object.entries(trace.units)) {
+    if (!lim.memory_max_mb) continue;
+    const pts = columnOf(trace, `unit.${unit}.mem_mb`);
+    for (let k = window - 1; k + horizon < pts.length; k += stride) {
+      const span = pts.slice(k - window + 1, k + horizon + 1);
+      if (span.at(-1)!.ts - span[0]!.ts > (window + horizon) * 1500) continue;
+      rows.push({ w: span.slice(0, window).map((p) => p.v / lim.memory_max_mb!), actual: span.at(-1)!.v / lim.memory_max_mb!, ts: span[window - 1]!.ts });
+    }
+  }
+  return rows;
+}
+
+/** The traces of the named scenarios found in the folders (a later folder's copy wins), and the names not found. */
+export function loadTraces(names: readonly string[], dirs: readonly string[]): { traces: Trace[]; missing: string[] } {
+  const files = new Map<string, string>();
+  for (const d of dirs) {
+    if (!existsSync(d)) continue;
+    for (const f of readdirSync(d).filter((f) => f.endsWith(".json.gz"))) files.set(f.replace(/\.json\.gz$/, ""), join(d, f));
+  }
+  const traces: Trace[] = [];
+  const missing: string[] = [];
+  for (const name of names) {
+    const f = files.get(name);
+    if (!f) {
+      missing.push(name);
+      continue;
+    }
+    const t = readTrace(f);
+    if (t.scenario !== name) throw new Error(`${f}: holds a trace of scenario ${JSON.stringify(t.scenario)}, not ${JSON.stringify(name)}; record it again with make traces`);
+    traces.push(t);
+  }
+  return { traces, missing };
 }

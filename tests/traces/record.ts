@@ -8,8 +8,11 @@
 // agent's own monitor wrote to its knowledge base, with a label per fault
 // (class, unit, start, end, in the guest's clock).
 //
-// Output: out/traces/<scenario>.json.gz (format below). The trace of the
-// short `sample` scenario is also committed (tests/traces/sample/) for tests.
+// Output: tests/traces/recorded/<scenario>.json.gz (format below), a few
+// tens of kilobytes each and committed, so that `make models` trains and
+// judges on the same traces on every machine; `make traces` records them
+// again (the metrics differ from run to run, the timelines do not). The short
+// `sample` scenario's trace is kept apart (tests/traces/sample/) for tests.
 //
 //   bun tests/traces/record.ts [--scenario a,b] [--out DIR]
 // The format is agents/models/trace.ts's.
@@ -170,7 +173,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   requireBuiltImage();
-  const outDir = arg("--out") ?? join(REPO, "out", "traces");
+  const outDir = arg("--out") ?? join(REPO, "tests", "traces", "recorded");
   mkdirSync(outDir, { recursive: true });
   for (const [i, name] of names.entries()) {
     const s = SCENARIOS.find((x) => x.name === name)!;

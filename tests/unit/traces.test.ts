@@ -5,10 +5,13 @@
 // kill, the outside spinner really loaded the CPU), so a label cannot drift
 // from the data it names.
 import { describe, expect, test } from "vitest";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { quietWindowsOf } from "../../agents/models/anomaly-model.ts";
 import { SCENARIOS, TRACE_CLASSES, durationS, timeline } from "../traces/scenarios.ts";
 import { HELD_OUT_SCENARIOS, TRAIN_SCENARIOS } from "../../agents/models/split.ts";
-import { TRACE_FORMAT, readTrace } from "../../agents/models/trace.ts";
+import { TRACE_FORMAT, anomalyMetrics, loadTraces, memoryWindows, readTrace } from "../../agents/models/trace.ts";
 
 const SAMPLE = join(import.meta.dirname, "..", "traces", "sample", "sample.json.gz");
 
@@ -82,5 +85,65 @@ describe("the committed sample trace", () => {
     const during = within(cpu, hog.start + 5000, hog.end - 2000);
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     expect(median(during)).toBeGreaterThan(median(quiet) + 25);
+  });
+});
+
+describe("traces as training data", () => {
+  const RECORDED = join(import.meta.dirname, "..", "traces", "recorded");
+  const SAMPLE_DIR = join(import.meta.dirname, "..", "traces", "sample");
+
+  test("loadTraces gives only the scenarios asked for, says which are missing, and refuses a file that holds another scenario", () => {
+    const { traces, missing } = loadTraces(["sample", "no-such-scenario"], [SAMPLE_DIR]);
+    expect(traces.map((t) => t.scenario)).toEqual(["sample"]);
+    expect(missing).toEqual(["no-such-scenario"]);
+    expect(loadTraces(TRAIN_SCENARIOS, [SAMPLE_DIR]).traces).toEqual([]);
+    const dir = mkdtempSync(join(tmpdir(), "paio-traces-"));
+    try {
+      copyFileSync(SAMPLE, join(dir, "leaks-a.json.gz"));
+      expect(() => loadTraces(["leaks-a"], [dir])).toThrow(/leaks-a\.json\.gz: holds a trace of scenario "sample", not "leaks-a"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("every committed recorded trace is a known scenario's, under its own name, and the trainers get none of the held-out ones", () => {
+    const files = existsSync(RECORDED) ? readdirSync(RECORDED).filter((f) => f.endsWith(".json.gz")) : [];
+    for (const f of files) {
+      const t = readTrace(join(RECORDED, f));
+      expect(`${t.scenario}.json.gz`).toBe(f);
+      const s = SCENARIOS.find((x) => x.name === t.scenario)!;
+      expect(s.seed, f).toBe(t.seed);
+      expect(t.labels.map((l) => l.class), f).toEqual(timeline(s).map((p) => p.class));
+    }
+    const training = loadTraces(TRAIN_SCENARIOS, [SAMPLE_DIR, RECORDED]).traces.map((t) => t.scenario);
+    for (const name of training) expect(HELD_OUT_SCENARIOS).not.toContain(name);
+  });
+
+  test("the anomaly model learns only from quiet running: no window that ends inside a fault or its grace", () => {
+    const trace = readTrace(SAMPLE);
+    const all = quietWindowsOf({ ...trace, labels: [] }).length;
+    const quiet = quietWindowsOf(trace).length;
+    expect(quiet).toBeGreaterThan(100);
+    expect(quiet).toBeLessThan(all);
+    // Labelled from start to end: nothing is quiet, nothing is learned.
+    const busy = { ...trace, labels: [{ class: "leak" as const, unit: null, start: trace.frames[0]![0]!, end: trace.frames.at(-1)![0]!, detail: "" }] };
+    expect(quietWindowsOf(busy)).toEqual([]);
+    // Each metric the detector judges contributes: the count is the sum of its quiet frames past the warm-up.
+    for (const m of anomalyMetrics(trace)) expect(m.startsWith("unit.") || m.startsWith("sys.mem_avail")).toBe(false);
+  });
+
+  test("memory windows are the forecast's shape: 30 s of fractions of memory.max and the value 30 s later, never across a gap", () => {
+    const trace = readTrace(SAMPLE);
+    const rows = memoryWindows(trace, 30, 30, 1);
+    expect(rows.length).toBeGreaterThan(100);
+    for (const r of rows) {
+      expect(r.w).toHaveLength(30);
+      for (const v of [...r.w, r.actual]) expect(v).toBeGreaterThanOrEqual(0);
+    }
+    // A gap of a minute in the frames: no window spans it.
+    const cut = Math.floor(trace.frames.length / 2);
+    const gapped = { ...trace, frames: trace.frames.map((f, i) => (i >= cut ? [f[0]! + 60_000, ...f.slice(1)] : f)) };
+    const spans = memoryWindows(gapped, 30, 30, 1);
+    expect(spans.length).toBeLessThan(rows.length);
   });
 });
