@@ -1,18 +1,20 @@
 // Monitor: once a tick (1 s by default) the agent samples the system and every
 // unit into ring buffers, and keeps a frame of all values for the knowledge
-// base. System-wide figures come from systeminformation; each of its
-// collectors is run only as often as its measured CPU cost allows within the
-// monitor's share of the agent's budget (a collector that costs 2 ms runs
-// every few seconds, one that costs 0.1 ms every tick). Per-unit figures come
+// base. System-wide figures come straight from /proc and statfs (memory,
+// CPU, pressure, load, network, disk), read in a fraction of a millisecond
+// and without starting a process; each collector is run only as often as its
+// measured CPU cost allows within the monitor's share of the agent's budget
+// (a collector that costs 2 ms runs every few seconds, one that costs 0.1 ms
+// every tick). Per-unit figures come
 // straight from the units' cgroup files, which is cheap. The SoC's
 // temperature and the CPU frequency come from the kernel's thermal and
 // cpufreq files (thermal.ts), every few seconds.
 
-import si from "systeminformation";
 import { join } from "node:path";
 import type { UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
 import { Ring } from "./ring.ts";
-import { busyBetween, cgroupSample, cpuTimes, loadavg, pressure, type CgroupSample } from "./procfs.ts";
+import { busyBetween, cgroupSample, cpuTimes, fsUsePercent, loadavg, meminfo, netRateSincePrevious, pressure, type CgroupSample } from "./procfs.ts";
+import { existsSync } from "node:fs";
 import { readThermal, socZone, sysfsRoot, type ThermalReading } from "./thermal.ts";
 
 export interface UnitSample extends CgroupSample {
@@ -69,30 +71,22 @@ export function cpuUseSincePrevious(path = "/proc/stat"): () => Record<string, n
 
 export function systemCollectors(): Collector[] {
   const cpu = cpuUseSincePrevious();
+  const net = netRateSincePrevious();
   return [
-    collector("memory", 1000, async () => {
-      const m = await si.mem();
-      return { "sys.mem_pct": m.total ? (100 * (m.total - m.available)) / m.total : 0, "sys.mem_avail_mb": m.available / 2 ** 20 };
+    collector("memory", 1000, async (): Promise<Record<string, number>> => {
+      const m = meminfo();
+      return m && m.total ? { "sys.mem_pct": (100 * (m.total - m.available)) / m.total, "sys.mem_avail_mb": m.available / 2 ** 20 } : {};
     }),
     collector("cpu", 1000, async () => cpu()),
     collector("pressure", 1000, async () => {
       const la = loadavg();
       return { ...pressure(), ...(la ? { "sys.load1": la.load1, "sys.procs": la.procs } : {}) };
     }),
-    collector("network", 5000, async () => {
-      const stats = await si.networkStats();
-      let rx = 0;
-      let tx = 0;
-      for (const s of stats) {
-        rx += s.rx_sec ?? 0;
-        tx += s.tx_sec ?? 0;
-      }
-      return { "net.rx_kbps": rx / 1024, "net.tx_kbps": tx / 1024 };
-    }),
+    collector("network", 5000, async () => net()),
     collector("disk", 30_000, async (): Promise<Record<string, number>> => {
-      const fs = await si.fsSize();
-      const data = fs.find((f) => f.mount === "/var/lib/paio") ?? fs.find((f) => f.mount === "/");
-      return data ? { "disk.use_pct": data.use } : {};
+      // The data partition where there is one (on the image, /var/lib/paio is its own file system), else the root.
+      const use = fsUsePercent(existsSync("/var/lib/paio") ? "/var/lib/paio" : "/");
+      return use === undefined ? {} : { "disk.use_pct": use };
     }),
   ];
 }

@@ -1,9 +1,11 @@
-// Cheap readers of /proc and cgroup files: pressure (PSI), load, processes,
-// listening sockets, and a unit's cgroup counters. Every reader returns
+// Cheap readers of /proc and cgroup files: pressure (PSI), load, network
+// bytes, a file system's use, processes, listening sockets, and a unit's
+// cgroup counters. None of them starts a process (on a small board, or under
+// emulation, starting one costs more than all the reading of a tick). Every reader returns
 // undefined (or an empty result) when a file is missing, so the agent runs on
 // kernels and machines without them.
 
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statfsSync } from "node:fs";
 import { join } from "node:path";
 
 export function readText(path: string): string | undefined {
@@ -12,6 +14,36 @@ export function readText(path: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+const head = Buffer.alloc(1024);
+
+/**
+ * The first bytes of a file (up to 1 KiB), or undefined when it cannot be
+ * read: for /proc files whose wanted lines come first (/proc/stat's "cpu"
+ * line, /proc/meminfo's totals), so the rest (thousands of interrupt
+ * counters on a large machine) is never formatted by the kernel nor decoded.
+ */
+export function readHead(path: string, bytes = 1024): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "r");
+    const n = readSync(fd, head, 0, Math.min(bytes, head.length), 0);
+    return head.toString("latin1", 0, n);
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** /proc/meminfo's MemTotal and MemAvailable, in bytes. */
+export function meminfo(path = "/proc/meminfo"): { total: number; available: number } | undefined {
+  const text = readHead(path, 256) ?? "";
+  const total = /^MemTotal:\s+(\d+) kB/m.exec(text);
+  const avail = /^MemAvailable:\s+(\d+) kB/m.exec(text);
+  if (!total || !avail) return undefined;
+  return { total: Number(total[1]) * 1024, available: Number(avail[1]) * 1024 };
 }
 
 /** /proc/pressure/{cpu,memory,io}: the "some" avg10 of each, in percent. */
@@ -31,9 +63,53 @@ export function loadavg(): { load1: number; procs: number } | undefined {
   return { load1: Number(f[0]), procs: Number(f[3]!.split("/")[1]) };
 }
 
+/** /proc/net/dev: bytes received and sent by every interface but loopback, since boot. */
+export function netBytes(path = "/proc/net/dev"): { rx: number; tx: number } | undefined {
+  const text = readText(path);
+  if (text === undefined) return undefined;
+  let rx = 0;
+  let tx = 0;
+  // "  eth0: RX-bytes packets errs drop fifo frame compressed multicast TX-bytes ...", after two header lines.
+  for (const line of text.split("\n").slice(2)) {
+    const colon = line.indexOf(":");
+    if (colon < 0 || line.slice(0, colon).trim() === "lo") continue;
+    const f = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    if (f.length < 9 || !Number.isFinite(f[0]) || !Number.isFinite(f[8])) continue;
+    rx += f[0]!;
+    tx += f[8]!;
+  }
+  return { rx, tx };
+}
+
+/** Network throughput since the previous call, KiB/s received and sent over every interface but loopback (nothing on the first call or after a counter reset). */
+export function netRateSincePrevious(path = "/proc/net/dev", clock = () => Date.now()): () => Record<string, number> {
+  let prev: { rx: number; tx: number; at: number } | undefined;
+  return (): Record<string, number> => {
+    const b = netBytes(path);
+    const at = clock();
+    const p = prev;
+    prev = b && { ...b, at };
+    if (!b || !p || at <= p.at || b.rx < p.rx || b.tx < p.tx) return {};
+    const s = (at - p.at) / 1000;
+    return { "net.rx_kbps": (b.rx - p.rx) / 1024 / s, "net.tx_kbps": (b.tx - p.tx) / 1024 / s };
+  };
+}
+
+/** A mounted file system's use in percent, as df counts it (used over used plus what is available to users); undefined when it cannot be read. */
+export function fsUsePercent(path: string): number | undefined {
+  try {
+    const st = statfsSync(path);
+    const used = st.blocks - st.bfree;
+    return used + st.bavail > 0 ? (100 * used) / (used + st.bavail) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** /proc/stat's first line: CPU time of all cores, busy and total, in clock ticks. */
 export function cpuTimes(path = "/proc/stat"): { busy: number; total: number } | undefined {
-  const f = /^cpu\s+(.*)$/m.exec(readText(path) ?? "")?.[1]?.trim().split(/\s+/).map(Number);
+  // The whole first line (up to its newline): a line cut short by the read would give a wrong last field.
+  const f = /^cpu\s+(.*)\n/.exec(readHead(path, 512) ?? "")?.[1]?.trim().split(/\s+/).map(Number);
   if (!f || f.length < 4 || f.some((n) => !Number.isFinite(n))) return undefined;
   const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
   const idle = f[3]! + (f[4] ?? 0);
