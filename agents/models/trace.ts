@@ -77,7 +77,7 @@ export function replayTicks(trace: Trace): Tick[] {
       let s = units.get(c.unit);
       if (!s) {
         const lim = trace.units[c.unit] ?? {};
-        units.set(c.unit, (s = { state: "running", restarts: 0, oomKills: 0, memoryMax: lim.memory_max_mb !== undefined ? lim.memory_max_mb * 2 ** 20 : undefined }));
+        units.set(c.unit, (s = { state: "running", restarts: 0, memoryMax: lim.memory_max_mb !== undefined ? lim.memory_max_mb * 2 ** 20 : undefined }));
       }
       (s as unknown as Record<string, number>)[c.field] = v * c.scale;
     });

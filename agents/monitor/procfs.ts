@@ -133,7 +133,6 @@ export interface CgroupSample {
   cpuUsageUs?: number;
   memoryCurrent?: number;
   memoryMax?: number;
-  oomKills: number;
   pidsCurrent?: number;
   /** From the patched kernel's cpu.wait.stat, when present. */
   waitUs?: number;
@@ -150,13 +149,11 @@ function num(text: string | undefined): number | undefined {
 
 export function cgroupSample(dir: string): CgroupSample {
   const cpu = /^usage_usec (\d+)$/m.exec(readText(join(dir, "cpu.stat")) ?? "");
-  const oom = /^oom_kill (\d+)$/m.exec(readText(join(dir, "memory.events")) ?? "");
   const wait = parseKeyValues(readText(join(dir, "cpu.wait.stat")));
   return {
     cpuUsageUs: cpu ? Number(cpu[1]) : undefined,
     memoryCurrent: num(readText(join(dir, "memory.current"))),
     memoryMax: num(readText(join(dir, "memory.max"))),
-    oomKills: oom ? Number(oom[1]) : 0,
     pidsCurrent: num(readText(join(dir, "pids.current"))),
     waitUs: wait.wait_usec ?? wait.total_usec,
     waitCount: wait.count ?? wait.wait_count,
