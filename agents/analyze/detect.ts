@@ -289,7 +289,7 @@ export class Detector {
     if (this.models.forecast && this.cfg.leakDecision !== "rule") predicted = await this.models.forecast.score(windows.map((x) => forecastInput(x.w)));
     this.used.forecast = predicted ? "model" : "rule";
     windows.forEach(({ unit, w }, i) => {
-      const rule = ruleForecast(w);
+      const rule = recentGrowth(w);
       const f = predicted ? modelForecast(w, predicted[i]!) : rule;
       this.forecasts.set(unit, f);
       const last = w[w.length - 1]!;
@@ -502,6 +502,21 @@ export class Detector {
     }];
   }
 }
+
+/**
+ * The straight line through the window, or through its last 10 s when the
+ * growth began inside the window: a leak that started 8 s ago is a clean
+ * line over those 8 s but a poor one over 30 s that are mostly flat, and
+ * waiting for the flat part to leave the window costs the lead time.
+ */
+export function recentGrowth(w: number[]): Forecast {
+  const full = ruleForecast(w);
+  if (w.length <= RECENT_S) return full;
+  const recent = ruleForecast(w.slice(-RECENT_S));
+  return recent.r2 > 0.7 && recent.slope > full.slope ? recent : full;
+}
+
+const RECENT_S = 10;
 
 /** What a failed exit's reason says: its detail for a signature ("exit=3", "signal=SIGSEGV", "oom", "start"), or undefined when it is no crash. */
 export function crashOf(reason: string): { detail: string } | undefined {

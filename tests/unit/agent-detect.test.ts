@@ -2,7 +2,11 @@
 // produce: crash loops, OOM kills, leaks (with the rule forecast), fork bombs,
 // and the hysteresis that keeps a single bad tick from raising anything.
 import { describe, expect, test } from "vitest";
-import { Detector, DEFAULT_DETECTOR, signatureOf } from "../../agents/analyze/detect.ts";
+import { join } from "node:path";
+import { Detector, DEFAULT_DETECTOR, recentGrowth, signatureOf } from "../../agents/analyze/detect.ts";
+import { ruleForecast } from "../../agents/analyze/forecast.ts";
+import { replay } from "../../agents/models/evaluate.ts";
+import { columnOf, readTrace } from "../../agents/models/trace.ts";
 import { Monitor, type Collector, type UnitSource } from "../../agents/monitor/monitor.ts";
 import type { UnitEvent, UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
 
@@ -107,5 +111,33 @@ describe("leaks and fork bombs, from cgroup files", () => {
     }
     expect(out[0]).toBe("fork-bomb:pinned");
     expect(out.filter((x) => x.endsWith(":busy"))).toEqual([]);
+  });
+});
+
+describe("a leak that began a few seconds ago", () => {
+  test("the line through the last 10 s is used when the growth began inside the window; a flat or noisy window keeps the whole line", () => {
+    const flatThenLeak = [...Array.from({ length: 20 }, () => 0.05), ...Array.from({ length: 10 }, (_, i) => 0.05 + 0.04 * (i + 1))];
+    const whole = ruleForecast(flatThenLeak);
+    const recent = recentGrowth(flatThenLeak);
+    expect(whole.r2).toBeLessThan(0.7);
+    expect(recent.r2).toBeGreaterThan(0.99);
+    expect(recent.slope).toBeCloseTo(0.04, 5);
+    expect(recent.etaS).toBeLessThan(20);
+    const noisy = Array.from({ length: 30 }, (_, i) => 0.4 + (i % 2 ? 0.01 : -0.01));
+    expect(recentGrowth(noisy)).toEqual(ruleForecast(noisy));
+    // A unit that freed memory lately: the steeper recent line is a fall, not a leak; the whole line stays.
+    const freeing = [...Array.from({ length: 20 }, () => 0.6), ...Array.from({ length: 10 }, (_, i) => 0.6 - 0.03 * (i + 1))];
+    expect(recentGrowth(freeing)).toEqual(ruleForecast(freeing));
+  });
+
+  test("on the committed trace, the rule finds the 10 MiB/s leak before its OOM kill (the whole 30 s line found it too late, or never)", async () => {
+    const trace = readTrace(join(import.meta.dirname, "..", "traces", "sample", "sample.json.gz"));
+    const leak = trace.labels.find((l) => l.class === "leak")!;
+    const findings = (await replay(trace, { leak: "rule", anomaly: "rule" }, {})).filter((f) => f.class === "leak" && f.unit === "leaky");
+    const restarts = columnOf(trace, "unit.leaky.restarts");
+    const oom = restarts.find((p, i) => i > 0 && p.ts >= leak.start && p.v > restarts[i - 1]!.v)!;
+    expect(findings.length).toBeGreaterThan(0);
+    expect(findings[0]!.time).toBeGreaterThanOrEqual(leak.start);
+    expect(findings[0]!.time).toBeLessThan(oom.ts);
   });
 });
