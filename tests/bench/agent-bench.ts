@@ -60,7 +60,8 @@ paio reload > /dev/null
 sleep 10
 measure twenty
 echo "agentstatus $(paio --json agent)"
-echo "console_rss_kb $(rss $(pgrep /usr/lib/paio/console.js))"
+# The console names itself paio-console (lib/process-name.ts); its command line is bun's.
+ui=$(pgrep paio-console | head -n 1); echo "console_rss_kb \${ui:+$(rss $ui)}"
 
 # Lead time: advise mode, a leak of 1 MiB per half second towards 64 MiB.
 printf 'mode = "advise"\\n' > /var/lib/paio/policy.toml
@@ -324,8 +325,8 @@ async function guestBench(): Promise<void> {
         console.log(`  model ${m.name}: ${cost}`);
       }
     }
-    const consoleRss = /^console_rss_kb (\d+)$/m.exec(output);
-    if (consoleRss) console.log(`  console UI (ink, on the serial line): RSS ${(Number(consoleRss[1]) / 1024).toFixed(1)} MiB`);
+    const consoleRss = /^console_rss_kb ?(\d*)$/m.exec(output);
+    if (consoleRss) console.log(`  console UI (ink, on the serial line): ${consoleRss[1] ? `RSS ${(Number(consoleRss[1]) / 1024).toFixed(1)} MiB` : "not running (no process named paio-console)"}`);
     const whyJson = output.slice(output.lastIndexOf("\n[") + 1);
     const rows = JSON.parse(whyJson.slice(0, whyJson.lastIndexOf("]") + 1)) as { time: number; kind: string; body: { class?: string; inputs?: { eta_s?: number } } }[];
     const proposal = rows.find((r) => r.kind === "decision" && (r.body as { class?: string }).class === "leak");
