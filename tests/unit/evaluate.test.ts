@@ -122,3 +122,25 @@ describe("the agent takes the choice from the signed manifest", () => {
     expect(loaded.states.find((s) => s.name === "anomaly")).toMatchObject({ decides: "rule", decidesWhy: expect.stringMatching(/no held-out evaluation/) });
   });
 });
+
+describe("the table on either set of recorded traces (agents/models/replay.ts)", () => {
+  const run = (...args: string[]) => Bun.spawnSync([process.execPath, join(REPO, "agents/models/replay.ts"), ...args], { cwd: REPO });
+
+  test("the training set's table names the training scenarios and makes no choice; the held-out one names the held-out scenarios and does", () => {
+    const training = run("--set", "training");
+    expect(training.exitCode).toBe(0);
+    const t = training.stdout.toString();
+    expect(t).toMatch(/^training set:\ntraces: leaks-a /);
+    for (const name of ["leaks-b", "storage-a", "mixed-c", "sample"]) expect(t).not.toContain(`${name} (`);
+    expect(t).not.toMatch(/: the agent uses /);
+    const held = run().stdout.toString();
+    expect(held).toMatch(/^held-out set:\ntraces: leaks-b /);
+    expect(held).toMatch(/^leak: the agent uses /m);
+  });
+
+  test("an unknown set is refused with the usage", () => {
+    const r = run("--set", "everything");
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.toString()).toContain("usage: bun agents/models/replay.ts [--set training|held-out]");
+  });
+});
