@@ -60,8 +60,10 @@ paio reload > /dev/null
 sleep 10
 measure twenty
 echo "agentstatus $(paio --json agent)"
-# The console names itself paio-console (lib/process-name.ts); its command line is bun's.
-ui=$(pgrep paio-console | head -n 1); echo "console_rss_kb \${ui:+$(rss $ui)}"
+# The console names itself paio-console (lib/process-name.ts; its command line is bun's): found by
+# its exact name in /proc/PID/comm (busybox pgrep, with or without -x, matched other processes).
+ui=""; for f in /proc/[0-9]*/comm; do [ "$(cat "$f" 2>/dev/null)" = paio-console ] && { d=\${f%/comm}; ui=\${d#/proc/}; break; }; done
+echo "console_rss_kb \${ui:+$(rss $ui)}"
 
 # Lead time: advise mode, a leak of 1 MiB per half second towards 64 MiB.
 printf 'mode = "advise"\\n' > /var/lib/paio/policy.toml
