@@ -55,13 +55,19 @@ export async function loadDeviceAnomaly(say: (line: string) => void, keysDir = M
   }
   const { models, statuses } = await loadModels(p.dir, [...trustedKeys([keysDir]), ...(device ? [device] : [])], { anomaly: DIM });
   const m = models.get("anomaly");
-  const threshold = m?.entry.params?.threshold;
-  if (!m || threshold === undefined) {
+  const scorer = m && anomalyScorer(m);
+  if (!m || !scorer) {
     say(`model anomaly (retrained on this device): ${statuses[0]?.state}; keeping the image's (${statuses[0]?.reason})`);
     return undefined;
   }
   say(`model anomaly: using the one retrained on this device (${m.entry.training})`);
-  return { scorer: { threshold, score: (rows) => m.run(rows, DIM) }, status: m.status(), model: m };
+  return { scorer, status: m.status(), model: m };
+}
+
+/** The anomaly model as the detector uses it: distances with the threshold from its manifest; undefined when the manifest gives none. */
+export function anomalyScorer(m: Model): Scorer | undefined {
+  const threshold = m.entry.params?.threshold;
+  return threshold === undefined ? undefined : { threshold, score: (rows) => m.run(rows, DIM) };
 }
 
 export function forecastScorer(m: Model): Scorer {
@@ -95,14 +101,13 @@ export async function loadAgentModels(say: (line: string) => void, dir = MODELS_
     sources.set("anomaly", { dir: deviceModelPaths().dir, label: "the anomaly model retrained on this device" });
   }
   const anomaly = models.get("anomaly");
-  const threshold = anomaly?.entry.params?.threshold;
   const decides = (m: Model | undefined): Decision => m?.entry.evaluation?.decides ?? "rule";
   const decisions = { leak: decides(forecast), anomaly: decides(models.get("anomaly")) };
   for (const [cls, d] of Object.entries(decisions)) say(`${cls} findings: ${d === "rule" ? "the rule decides" : d === "model" ? "the model decides" : "the model and the rule decide together"} (held-out evaluation in the manifest)`);
   const result: AgentModels = {
     decisions,
     forecast: forecast && forecastScorer(forecast),
-    anomaly: anomaly && threshold !== undefined ? { threshold, score: (rows) => anomaly.run(rows, DIM) } : undefined,
+    anomaly: anomaly && anomalyScorer(anomaly),
     get states() {
       return statuses.map((s) => models.get(s.name)?.status() ?? s);
     },

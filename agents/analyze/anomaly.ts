@@ -39,6 +39,11 @@ export function anomalyFeatures(values: number[], stats: RunningStats): Float32A
   return x;
 }
 
+/** Whether the anomaly detector judges a system metric: all but available memory (sys.mem_pct carries the same signal). */
+export function judgedForAnomaly(metric: string): boolean {
+  return !metric.startsWith("sys.mem_avail");
+}
+
 export function ruleAnomalous(x: Float32Array): boolean {
   return Math.abs(x[DIM - 1]!) > 6;
 }

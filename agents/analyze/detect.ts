@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import type { UnitEvent, UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
 import type { Monitor, Tick } from "../monitor/monitor.ts";
 import { listeningPorts, processes, socketOwner, type ProcInfo } from "../monitor/procfs.ts";
-import { DIM, RunningStats, anomalyFeatures, ruleAnomalous } from "./anomaly.ts";
+import { DIM, RunningStats, anomalyFeatures, judgedForAnomaly, ruleAnomalous } from "./anomaly.ts";
 import { WINDOW, forecastInput, modelForecast, ruleForecast, type Forecast } from "./forecast.ts";
 
 export type FindingClass =
@@ -462,7 +462,7 @@ export class Detector {
 
   /** Several metrics anomalous at once: an incident to explain, not to heal. */
   private async anomalies(tick: Tick, mon: Monitor): Promise<Finding[]> {
-    const names = Object.keys(tick.system).filter((n) => !n.startsWith("sys.mem_avail"));
+    const names = Object.keys(tick.system).filter(judgedForAnomaly);
     const rows: Float32Array[] = [];
     const rowNames: string[] = [];
     for (const n of names) {

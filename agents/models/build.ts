@@ -20,12 +20,11 @@ import { trainForecast, type TrainedModel } from "./forecast-model.ts";
 import { trainAnomaly } from "./anomaly-model.ts";
 import { trainIntent } from "../nlu/intent-model.ts";
 import { evaluate, heldOutTraces, reportTable, type Report } from "./evaluate.ts";
-import { forecastScorer } from "../agent/models.ts";
+import { anomalyScorer, forecastScorer } from "../agent/models.ts";
 import { Model } from "./runtime.ts";
 import { loadTraces, type Trace } from "./trace.ts";
 import { TRAIN_SCENARIOS } from "./split.ts";
 import * as ort from "onnxruntime-node";
-import { DIM } from "../analyze/anomaly.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const OUT = process.env.PAIO_MODELS_OUT ?? join(REPO, "out", "models");
@@ -110,10 +109,9 @@ async function judge(entries: ModelEntry[], log: (line: string) => void): Promis
     const e = entries.find((x) => x.name === name)!;
     return new Model(e, await ort.InferenceSession.create(readFileSync(join(OUT, e.file))), "cpu", "evaluation", Infinity);
   };
-  const anomaly = await session("anomaly");
   const report = await evaluate(traces, {
     forecast: forecastScorer(await session("memory-forecast")),
-    anomaly: { threshold: anomaly.entry.params!.threshold, score: (rows) => anomaly.run(rows, DIM) },
+    anomaly: anomalyScorer(await session("anomaly")),
   });
   const ids = report.traces.map((t) => `${t.scenario}:${t.seed}`);
   for (const c of report.choices) {

@@ -19,7 +19,7 @@
 import { DEFAULT_DETECTOR, Detector, type Decision, type Finding, type Scorer } from "../analyze/detect.ts";
 import { HORIZON, WINDOW, forecastInput, ruleForecast } from "../analyze/forecast.ts";
 import { HELD_OUT_SCENARIOS } from "./split.ts";
-import { GRACE_MS, ReplayMonitor, loadTraces, memoryWindows, replayTicks, type Trace, type TraceLabel } from "./trace.ts";
+import { GRACE_MS, ReplayMonitor, columnOf, loadTraces, memoryWindows, quietAt, replayTicks, type Trace, type TraceLabel } from "./trace.ts";
 
 /** The classes whose detector can run on a replay (crash, hung and disk-full come from the supervisor's events; outside-hog scans live processes). */
 export const REPLAYED = ["leak", "anomaly", "fork-bomb", "cpu-hog"] as const;
@@ -65,16 +65,11 @@ function labelsFor(cls: ReplayedClass, labels: TraceLabel[]): TraceLabel[] {
   return cls === "anomaly" ? labels : labels.filter((l) => l.class === cls);
 }
 
-
 /** The OOM kill inside a leak label: the first frame where the unit's restart count went up. */
 function oomTime(trace: Trace, l: TraceLabel): number | undefined {
-  const i = trace.metrics.indexOf(`unit.${l.unit}.restarts`);
-  if (i < 0) return undefined;
   let prev: number | undefined;
-  for (const f of trace.frames) {
-    const ts = f[0]!;
-    const v = f[i + 1];
-    if (ts < l.start - 5000 || v === null || v === undefined) continue;
+  for (const { ts, v } of columnOf(trace, `unit.${l.unit}.restarts`)) {
+    if (ts < l.start - 5000) continue;
     if (ts > l.end + GRACE_MS) break;
     if (prev !== undefined && v > prev && ts >= l.start) return ts;
     prev = v;
@@ -112,9 +107,8 @@ export function scoreTrace(trace: Trace, cls: ReplayedClass, findings: Finding[]
     }
   }
   // Any finding inside some fault (of any class, with its grace) is not a false alarm: the device was not quiet.
-  const busy = (f: Finding) => trace.labels.some((l) => f.time >= l.start && f.time <= l.end + GRACE_MS);
   const truePositives = mine.filter((f) => faults.some((l) => inside(f, l))).length;
-  const falseAlarms = mine.filter((f) => !busy(f)).length;
+  const falseAlarms = mine.filter((f) => quietAt(trace, f.time)).length;
   const first = trace.frames[0]?.[0] ?? 0;
   const last = trace.frames.at(-1)?.[0] ?? 0;
   const busyMs = trace.labels.reduce((s, l) => s + (Math.min(last, l.end + GRACE_MS) - Math.max(first, l.start)), 0);

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DIM } from "../analyze/anomaly.ts";
 import { WINDOW } from "../analyze/forecast.ts";
-import { forecastScorer } from "../agent/models.ts";
+import { anomalyScorer, forecastScorer } from "../agent/models.ts";
 import { evaluate, reportTable } from "./evaluate.ts";
 import { trustedKeys } from "./manifest.ts";
 import { loadModels } from "./runtime.ts";
@@ -27,24 +27,21 @@ const MODELS = process.env.PAIO_MODELS_OUT ?? join(REPO, "out", "models");
 const DIRS = [join(REPO, "tests", "traces", "sample"), process.env.PAIO_TRACES_DIR ?? join(REPO, "tests", "traces", "recorded")];
 
 const argv = process.argv.slice(2);
-const set = argv[argv.indexOf("--set") + 1] ?? "held-out";
-if (argv.includes("--set") ? !["training", "held-out"].includes(set) : argv.length > 0) {
+const set = argv.length === 0 ? "held-out" : argv.length === 2 && argv[0] === "--set" ? argv[1]! : "";
+if (set !== "training" && set !== "held-out") {
   console.error("usage: bun agents/models/replay.ts [--set training|held-out]");
   process.exit(2);
 }
-const names = argv.includes("--set") && set === "training" ? TRAIN_SCENARIOS : HELD_OUT_SCENARIOS;
+const training = set === "training";
+const names = training ? TRAIN_SCENARIOS : HELD_OUT_SCENARIOS;
 const { traces, missing } = loadTraces(names, DIRS);
 if (missing.length) console.log(`not recorded: ${missing.join(", ")} (make traces records them)`);
 const { models, statuses } = await loadModels(MODELS, trustedKeys([MODELS]), { "memory-forecast": WINDOW, anomaly: DIM });
 for (const s of statuses) if (s.state !== "loaded") console.log(`model ${s.name}: ${s.state} (${s.reason}); run make models`);
 const forecast = models.get("memory-forecast");
 const anomaly = models.get("anomaly");
-const report = await evaluate(traces, {
-  forecast: forecast && forecastScorer(forecast),
-  anomaly: anomaly && { threshold: anomaly.entry.params!.threshold!, score: (rows) => anomaly.run(rows, DIM) },
-});
-const training = argv.includes("--set") && set === "training";
-console.log(`${training ? "training" : "held-out"} set:`);
+const report = await evaluate(traces, { forecast: forecast && forecastScorer(forecast), anomaly: anomaly && anomalyScorer(anomaly) });
+console.log(`${set} set:`);
 const lines = reportTable(report).replace(/^held-out traces:/, "traces:").split("\n");
 // Who decides is chosen on the held-out set alone: on the training set the same lines would be a choice made on data the models learned from.
 console.log((training ? lines.filter((l) => !/: the agent uses /.test(l)) : lines).join("\n"));

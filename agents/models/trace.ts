@@ -12,6 +12,7 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { UnitStatus } from "../../init/control/protocol.ts";
 import { seriesOf, type Monitor, type Tick, type UnitSample } from "../monitor/monitor.ts";
+import { judgedForAnomaly } from "../analyze/anomaly.ts";
 
 export const TRACE_FORMAT = "paio-trace/1";
 
@@ -129,9 +130,9 @@ export function columnOf(trace: Trace, metric: string): { ts: number; v: number 
   return trace.frames.map((f) => ({ ts: f[0]!, v: f[i + 1] })).filter((p): p is { ts: number; v: number } => typeof p.v === "number");
 }
 
-/** The system metrics the anomaly detector judges (agents/analyze/detect.ts: every system metric but available memory). */
+/** The system metrics of a trace that the anomaly detector judges (agents/analyze/anomaly.ts). */
 export function anomalyMetrics(trace: Trace): string[] {
-  return trace.metrics.filter((m) => !m.startsWith("unit.") && !m.startsWith("sys.mem_avail"));
+  return trace.metrics.filter((m) => !m.startsWith("unit.") && judgedForAnomaly(m));
 }
 
 /**

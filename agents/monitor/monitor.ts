@@ -1,11 +1,10 @@
 // Monitor: once a tick (1 s by default) the agent samples the system and every
 // unit into ring buffers, and keeps a frame of all values for the knowledge
 // base. System-wide figures come straight from /proc and statfs (memory,
-// CPU, pressure, load, network, disk), read in a fraction of a millisecond
-// and without starting a process; each collector is run only as often as its
-// measured CPU cost allows within the monitor's share of the agent's budget
-// (a collector that costs 2 ms runs every few seconds, one that costs 0.1 ms
-// every tick). Per-unit figures come
+// CPU, pressure, load, network, disk), without starting a process; each
+// collector is run only as often as its measured CPU cost allows within the
+// monitor's share of the agent's budget (a collector that costs 2 ms runs
+// every few seconds, one that costs 0.1 ms every tick). Per-unit figures come
 // straight from the units' cgroup files, which is cheap. The SoC's
 // temperature and the CPU frequency come from the kernel's thermal and
 // cpufreq files (thermal.ts), every few seconds.
@@ -13,8 +12,8 @@
 import { join } from "node:path";
 import type { UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
 import { Ring } from "./ring.ts";
-import { busyBetween, cgroupSample, cpuTimes, fsUsePercent, loadavg, meminfo, netRateSincePrevious, pressure, type CgroupSample } from "./procfs.ts";
 import { existsSync } from "node:fs";
+import { busyBetween, cgroupSample, cpuTimes, fsUsePercent, loadavg, meminfo, netRateSincePrevious, pressure, type CgroupSample } from "./procfs.ts";
 import { readThermal, socZone, sysfsRoot, type ThermalReading } from "./thermal.ts";
 
 export interface UnitSample extends CgroupSample {
