@@ -51,6 +51,8 @@ export interface AgentStatus {
   cpu_budget_percent: number;
   /** The current tick: longer than configured while the agent is over its budget. */
   tick_ms: number;
+  /** CPU time per tick, ms (moving averages): between ticks, the monitor's sampling, the detectors, and the rest of the tick. */
+  tick_cpu_ms?: { between: number; monitor: number; detect: number; rest: number };
   /** The SoC: its temperature against the threshold, throttling, and the units whose CPU limit the agent lowered for the heat. */
   soc?: {
     state: "ok" | "hot" | "cooling" | "unknown";

@@ -226,17 +226,20 @@ export class Agent {
   // --- the loop ---------------------------------------------------------------
 
   /** The process's CPU time at the end of the last tick: each tick accounts for everything since (ticks, events, socket calls, garbage collection). */
-  private cpuMark = process.cpuUsage();
 
   async tick(now = Date.now()): Promise<void> {
+    const start = cpuMs();
     const t = await this.monitor.sample(now);
+    const sampled = cpuMs();
     // Frames are written a minute at a time, with the folding of old history, in one transaction: one commit (one sync) a minute at idle.
     this.frames.push({ ts: now, values: frameOf(t) });
     if (now - this.frames[0]!.ts >= FLUSH_EVERY_MS || this.frames.length >= 120) this.flushFrames(now);
     await this.tuneLatency();
-    for (const f of await this.detector.onTick(t, this.monitor)) await this.handle(f);
+    const found = await this.detector.onTick(t, this.monitor);
     // Failures the event stream did not bring (the agent was starting or reconnecting, or a unit failed between two looks), from the supervisor's own record.
-    for (const f of this.detector.reconcile(this.monitor.units, this.monitor.statuses, now)) await this.handle(f);
+    found.push(...this.detector.reconcile(this.monitor.units, this.monitor.statuses, now));
+    const detected = cpuMs();
+    for (const f of found) await this.handle(f);
     this.saveSeen();
     for (const f of this.connectivity.findings(now)) {
       await this.handle(f);
@@ -255,10 +258,28 @@ export class Agent {
       await this.act(a, now);
     }
     await this.maybeRetrain(now);
-    const used = process.cpuUsage(this.cpuMark);
-    this.cpuMark = process.cpuUsage();
-    this.account(now, (used.user + used.system) / 1000);
+    const end = cpuMs();
+    this.account(now, end - this.tickEnd);
+    const avg = (old: number, x: number) => (this.ticks === 0 ? x : 0.9 * old + 0.1 * x);
+    const c = this.tickCost;
+    c.between = avg(c.between, start - this.tickEnd);
+    c.monitor = avg(c.monitor, sampled - start);
+    c.detect = avg(c.detect, detected - sampled);
+    c.rest = avg(c.rest, end - detected);
+    this.ticks++;
+    this.tickEnd = end;
   }
+
+  /** The agent's CPU time (all threads) when the last tick ended, ms. */
+  private tickEnd = cpuMs();
+  private ticks = 0;
+  /**
+   * Where the agent's CPU goes, ms per tick (moving averages over about ten
+   * ticks): between ticks (requests on its socket, the supervisor's events,
+   * garbage collection, the runtime's own timers), the monitor's sampling,
+   * the detectors, and the rest of the tick (acting, judging, storing).
+   */
+  readonly tickCost = { between: 0, monitor: 0, detect: 0, rest: 0 };
 
   private frames: { ts: number; values: Record<string, number> }[] = [];
   /** The last problem reading the update journal, said once until it changes. */
@@ -912,6 +933,7 @@ export class Agent {
       models: (this.deps.models?.states ?? []).map((m) => (this.modelsPaused && m.state === "loaded" ? { ...m, state: "rules" as const, reason: "paused: the agent is over its CPU budget" } : m)),
       agent_cpu_percent: this.cpuPercent,
       tick_ms: this.tickDelayMs(),
+      tick_cpu_ms: Object.fromEntries(Object.entries(this.tickCost).map(([k, v]) => [k, +v.toFixed(2)])) as AgentStatus["tick_cpu_ms"],
       cpu_budget_percent: this.deps.config.cpuBudgetPercent,
       soc: { ...this.thermal.state(), text: this.thermal.describe(), capped_units: [...this.caps.keys()] },
       knowledge: this.deps.knowledgeUse?.state === "memory"
@@ -962,4 +984,10 @@ export function remedyWords(r: Remedy, unit: string | null, pid?: number): strin
     "cap-cpu": "lower the CPU limit of the units that are not protected",
     "cap-cpu-hard": "lower the CPU limit of the units that are not protected further",
   }[r];
+}
+
+/** This process's CPU time so far, user and system, all threads, in ms. */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }

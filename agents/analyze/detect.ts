@@ -45,6 +45,7 @@ export interface DetectorConfig {
   forkPidsPerTick: number;
   /** How many system metrics must be unusual at the same tick for an anomaly (chosen on the training traces: 3 found none of their faults, 1 raised hundreds of false alarms a day). */
   anomalyMetrics: number;
+  /** How often every process is looked at for hogs outside the units, and the listening sockets for new ports. */
   outsideScanMs: number;
   portBaselineMs: number;
   allowedPorts: number[];
@@ -70,7 +71,7 @@ export const DEFAULT_DETECTOR: DetectorConfig = {
   leakEtaS: 40,
   forkPidsPerTick: 15,
   anomalyMetrics: 2,
-  outsideScanMs: 5000,
+  outsideScanMs: 15_000,
   portBaselineMs: 30_000,
   allowedPorts: [],
   leakDecision: "both",
@@ -271,8 +272,9 @@ export class Detector {
     out.push(...this.forkBombs(tick, mon));
     out.push(...(await this.anomalies(tick, mon)));
     if (tick.ts - this.lastOutsideScan >= this.cfg.outsideScanMs) {
+      const sinceMs = tick.ts - this.lastOutsideScan;
       this.lastOutsideScan = tick.ts;
-      out.push(...this.outside(tick));
+      out.push(...this.outside(tick, sinceMs));
       out.push(...this.ports(tick));
     }
     return out;
@@ -382,12 +384,13 @@ export class Detector {
   }
 
   /** Processes outside every unit: a CPU hog or a fork bomb started by hand or by an intruder. */
-  private outside(tick: Tick): Finding[] {
+  private outside(tick: Tick, sinceMs: number): Finding[] {
     const out: Finding[] = [];
     const procs = processes();
     const outsiders = procs.filter((p) => isOutsider(p, this.selfPids));
     const hz = 100;
-    const dtS = this.cfg.outsideScanMs / 1000;
+    // The time since the last scan, not the configured period: a slowed tick (the agent over its budget) scans less often.
+    const dtS = sinceMs / 1000;
     const next = new Map<number, number>();
     for (const p of procs) next.set(p.pid, p.ticks);
     for (const p of outsiders) {

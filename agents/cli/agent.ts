@@ -50,6 +50,8 @@ export async function agentCommand(rest: string[], json: boolean): Promise<numbe
       }
       if (s.soc) console.log(`SoC: ${s.soc.state}${s.soc.text ? `, ${s.soc.text}` : ""}${s.soc.capped_units.length ? `; CPU limits lowered for the heat: ${s.soc.capped_units.join(", ")}` : ""}`);
       console.log(`agent CPU ${s.agent_cpu_percent.toFixed(2)}% of one core over the last minute (budget ${s.cpu_budget_percent}%); ticking every ${s.tick_ms} ms`);
+      const c = s.tick_cpu_ms;
+      if (c) console.log(`CPU per tick: ${(c.between + c.monitor + c.detect + c.rest).toFixed(1)} ms (sampling ${c.monitor.toFixed(1)}, detecting ${c.detect.toFixed(1)}, acting and storing ${c.rest.toFixed(1)}, between ticks ${c.between.toFixed(1)})`);
     }
     return 0;
   } finally {

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import type { UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
 import { Ring } from "./ring.ts";
 import { existsSync } from "node:fs";
-import { busyBetween, cgroupSample, cpuTimes, fsUsePercent, loadavg, meminfo, netRateSincePrevious, pressure, type CgroupSample } from "./procfs.ts";
+import { busyBetween, cgroupSample, cpuTimes, fsUsePercent, KeptFiles, loadavg, meminfo, netRateSincePrevious, pressure, type CgroupSample } from "./procfs.ts";
 import { readThermal, socZone, sysfsRoot, type ThermalReading } from "./thermal.ts";
 
 export interface UnitSample extends CgroupSample {
@@ -95,11 +95,16 @@ export interface UnitSource {
   status(unit: string): Promise<UnitStatus | undefined>;
 }
 
+/** How often the monitor reads every unit's full status (health latency, limits, exits) even when its state did not change. */
+export const STATUS_POLL_MS = 30_000;
+
 export class Monitor {
   readonly ticks: Ring<Tick>;
   private prevCpu = new Map<string, { us: number; wait?: number; at: number }>();
   private healthLatency = new Map<string, number>();
   private lastStatusPoll = 0;
+  /** Every unit's cgroup files, kept open between ticks. */
+  readonly cgroupFiles = new KeptFiles();
   /** Each unit's state, since and restart count when its status was last read. */
   private marks = new Map<string, string>();
   units: UnitSummary[] = [];
@@ -171,8 +176,16 @@ export class Monitor {
     const cur = this.thermal?.cpufreq[0]?.curKHz;
     if (cur !== undefined) system["sys.cpu_mhz"] = cur / 1000;
     this.units = await this.source.list();
-    // Health latency and limits change slowly: ask the supervisor every 5 s; a unit whose state or restart count changed, at once (its status holds its failed exits).
-    const poll = now - this.lastStatusPoll >= 5000;
+    for (const name of this.marks.keys()) {
+      if (this.units.some((u) => u.name === name)) continue;
+      // A unit that is gone: its files are closed, its records dropped.
+      this.marks.delete(name);
+      this.statuses.delete(name);
+      this.prevCpu.delete(name);
+      this.cgroupFiles.forget(join(this.cgroupRoot, name));
+    }
+    // Health latency and limits change slowly: ask the supervisor every 30 s; a unit whose state or restart count changed, at once (its status holds its failed exits).
+    const poll = now - this.lastStatusPoll >= STATUS_POLL_MS;
     if (poll) this.lastStatusPoll = now;
     for (const u of this.units) {
       const mark = `${u.state} ${u.since} ${u.restarts}`;
@@ -185,7 +198,7 @@ export class Monitor {
     }
     const units = new Map<string, UnitSample>();
     for (const u of this.units) {
-      const cg = cgroupSample(join(this.cgroupRoot, u.name));
+      const cg = cgroupSample(join(this.cgroupRoot, u.name), this.cgroupFiles);
       const prev = this.prevCpu.get(u.name);
       const s: UnitSample = { ...cg, state: u.state, restarts: u.restarts, healthLatencyMs: this.healthLatency.get(u.name), ports: u.ports };
       if (prev && cg.cpuUsageUs !== undefined && now > prev.at && cg.cpuUsageUs >= prev.us) {

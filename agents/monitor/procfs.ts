@@ -147,14 +147,81 @@ function num(text: string | undefined): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-export function cgroupSample(dir: string): CgroupSample {
-  const cpu = /^usage_usec (\d+)$/m.exec(readText(join(dir, "cpu.stat")) ?? "");
-  const wait = parseKeyValues(readText(join(dir, "cpu.wait.stat")));
+/**
+ * Files read at every tick (each unit's cgroup counters), kept open and read
+ * again from offset 0: the kernel formats a cgroup or /proc file afresh at
+ * every read, and one pread costs a fraction of opening, reading and closing
+ * it (on a small board, and more so under emulation, those system calls are
+ * most of the monitor's time). A file that fails to read (its cgroup was
+ * removed, and perhaps made again, at a restart) is closed and opened once
+ * more; a file that does not exist (cpu.wait.stat on a stock kernel) is
+ * looked for again only after a minute.
+ */
+export class KeptFiles {
+  private fds = new Map<string, number>();
+  private missing = new Map<string, number>();
+  private buf = Buffer.alloc(4096);
+
+  constructor(private retryMissingMs = 60_000) {}
+
+  read(path: string, now = Date.now()): string | undefined {
+    if ((this.missing.get(path) ?? -Infinity) > now) return undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let fd = this.fds.get(path);
+      try {
+        if (fd === undefined) {
+          fd = openSync(path, "r");
+          this.fds.set(path, fd);
+        }
+        const n = readSync(fd, this.buf, 0, this.buf.length, 0);
+        this.missing.delete(path);
+        return this.buf.toString("latin1", 0, n);
+      } catch {
+        if (fd === undefined) break;
+        this.close(path);
+      }
+    }
+    this.missing.set(path, now + this.retryMissingMs);
+    return undefined;
+  }
+
+  /** Closes every file under a folder (a unit that is gone). */
+  forget(dir: string): void {
+    const prefix = dir.endsWith("/") ? dir : `${dir}/`;
+    for (const path of [...this.fds.keys(), ...this.missing.keys()]) {
+      if (!path.startsWith(prefix)) continue;
+      this.close(path);
+      this.missing.delete(path);
+    }
+  }
+
+  /** How many files are open now. */
+  get open(): number {
+    return this.fds.size;
+  }
+
+  private close(path: string): void {
+    const fd = this.fds.get(path);
+    this.fds.delete(path);
+    if (fd === undefined) return;
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/** One unit's cgroup counters; `files` keeps them open between ticks (without it, each file is opened and closed). */
+export function cgroupSample(dir: string, files?: KeptFiles): CgroupSample {
+  const read = (name: string) => (files ? files.read(join(dir, name)) : readText(join(dir, name)));
+  const cpu = /^usage_usec (\d+)$/m.exec(read("cpu.stat") ?? "");
+  const wait = parseKeyValues(read("cpu.wait.stat"));
   return {
     cpuUsageUs: cpu ? Number(cpu[1]) : undefined,
-    memoryCurrent: num(readText(join(dir, "memory.current"))),
-    memoryMax: num(readText(join(dir, "memory.max"))),
-    pidsCurrent: num(readText(join(dir, "pids.current"))),
+    memoryCurrent: num(read("memory.current")),
+    memoryMax: num(read("memory.max")),
+    pidsCurrent: num(read("pids.current")),
     waitUs: wait.wait_usec ?? wait.total_usec,
     waitCount: wait.count ?? wait.wait_count,
   };
