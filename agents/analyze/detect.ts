@@ -4,10 +4,9 @@
 // done here. Every detector has hysteresis (a condition must hold for several
 // ticks, or repeat within a window) so that one slow tick never raises one.
 
-import { readFileSync } from "node:fs";
 import type { UnitEvent, UnitStatus, UnitSummary } from "../../init/control/protocol.ts";
 import type { Monitor, Tick } from "../monitor/monitor.ts";
-import { listeningPorts, processes, socketOwner, type ProcInfo } from "../monitor/procfs.ts";
+import { cgroupOf, listeningPorts, processes, socketOwner, type ProcInfo } from "../monitor/procfs.ts";
 import { DIM, RunningStats, anomalyFeatures, judgedForAnomaly, ruleAnomalous } from "./anomaly.ts";
 import { WINDOW, forecastInput, modelForecast, ruleForecast, type Forecast } from "./forecast.ts";
 
@@ -386,19 +385,31 @@ export class Detector {
   /** Processes outside every unit: a CPU hog or a fork bomb started by hand or by an intruder. */
   private outside(tick: Tick, sinceMs: number): Finding[] {
     const out: Finding[] = [];
-    const procs = processes();
-    const outsiders = procs.filter((p) => isOutsider(p, this.selfPids));
+    const procs = processes(false);
     const hz = 100;
     // The time since the last scan, not the configured period: a slowed tick (the agent over its budget) scans less often.
     const dtS = sinceMs / 1000;
+    const pctOf = (p: ProcInfo) => {
+      const prev = this.prevTicks.get(p.pid);
+      return prev === undefined ? undefined : ((p.ticks - prev) / hz / dtS) * 100;
+    };
+    // Only a process that could be a finding has its cgroup read (one file per process, on a board most of a scan's
+    // cost): one hot enough to be a hog, or one of 40 or more of the same name.
+    const named = new Map<string, number>();
+    for (const p of procs) named.set(p.comm, (named.get(p.comm) ?? 0) + 1);
+    const outsiders = procs.filter((p) => {
+      if ((pctOf(p) ?? 0) < this.cfg.hogPercent && named.get(p.comm)! < 40) return false;
+      p.cgroup = cgroupOf(p.pid);
+      return isOutsider(p, this.selfPids);
+    });
     const next = new Map<number, number>();
     for (const p of procs) next.set(p.pid, p.ticks);
+    const hotNow = new Map<number, number>();
     for (const p of outsiders) {
-      const prev = this.prevTicks.get(p.pid);
-      if (prev === undefined) continue;
-      const pct = ((p.ticks - prev) / hz / dtS) * 100;
-      const hot = pct >= this.cfg.hogPercent ? (this.outsideHot.get(p.pid) ?? 0) + 1 : 0;
-      this.outsideHot.set(p.pid, hot);
+      const pct = pctOf(p);
+      if (pct === undefined || pct < this.cfg.hogPercent) continue;
+      const hot = (this.outsideHot.get(p.pid) ?? 0) + 1;
+      hotNow.set(p.pid, hot);
       if (hot === 2) {
         out.push({
           class: "outside-hog",
@@ -406,13 +417,15 @@ export class Detector {
           detail: `comm=${safeComm(p.comm)}`,
           summary: `process ${p.pid} (${safeComm(p.comm)}) belongs to no unit and uses ${Math.round(pct)}% of a CPU`,
           inputs: { pid: p.pid, comm: safeComm(p.comm), cpu_percent: Math.round(pct), cgroup: p.cgroup },
-          evidence: { by: "rule", name: "outside-hog", rule: `≥ ${this.cfg.hogPercent}% CPU over two ${dtS} s scans, outside every unit` },
+          evidence: { by: "rule", name: "outside-hog", rule: `≥ ${this.cfg.hogPercent}% CPU over two scans ${+dtS.toFixed(1)} s apart, outside every unit` },
           pid: p.pid,
           time: tick.ts,
         });
       }
     }
     this.prevTicks = next;
+    // A process that was not hot at this scan starts again from nought (and one that exited is forgotten).
+    this.outsideHot = hotNow;
     // A fork bomb outside units: many processes with the same name under one parent line.
     const byComm = new Map<string, ProcInfo[]>();
     for (const p of outsiders) (byComm.get(p.comm) ?? byComm.set(p.comm, []).get(p.comm)!).push(p);
@@ -445,7 +458,7 @@ export class Detector {
       if (this.knownPorts.has(port)) continue;
       this.knownPorts.add(port);
       const pid = socketOwner(inodes);
-      const cg = pid ? (/^0::(.*)$/m.exec(readCgroup(pid))?.[1] ?? "") : "";
+      const cg = pid ? cgroupOf(pid) : "";
       const unit = /^\/paio\/([^/]+)/.exec(cg)?.[1] ?? null;
       // A port the unit's file declares is expected: the firewall opened it for that unit.
       if (unit && tick.units.get(unit)?.ports?.includes(`${port}/tcp`)) continue;
@@ -552,14 +565,6 @@ export function codesText(codes: readonly (number | string)[]): string {
     else runs.push({ code: c, n: 1 });
   }
   return runs.map((r) => `${typeof r.code === "number" ? `exit ${r.code}` : r.code}${r.n > 1 ? ` ×${r.n}` : ""}`).join(", ");
-}
-
-function readCgroup(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cgroup`, "utf8");
-  } catch {
-    return "";
-  }
 }
 
 /** A process name is data, not text to trust: printable ASCII only, at most 32 characters. */

@@ -141,3 +141,32 @@ describe("a leak that began a few seconds ago", () => {
     expect(findings[0]!.time).toBeLessThan(oom.ts);
   });
 });
+
+describe("processes outside every unit", () => {
+  test("a spinner in no unit is found on its second hot scan, at the share of a CPU it really used over the time between scans", async () => {
+    const { spawnSync } = await import("node:child_process");
+    // Started through a shell that exits at once, so its parent is not this process (the agent's children are its own).
+    const pid = Number(spawnSync("sh", ["-c", "sh -c 'while :; do :; done' </dev/null >/dev/null 2>&1 & echo $!"], { encoding: "utf8" }).stdout.trim());
+    expect(pid).toBeGreaterThan(1);
+    try {
+      const mon = scriptedMonitor(() => [], {}, "/nonexistent");
+      // Scans due every 0.3 s, taken 1.2 s apart (like a tick slowed by the budget): the share must come from the 1.2 s.
+      const d = new Detector({ ...DEFAULT_DETECTOR, outsideScanMs: 300, hogPercent: 30 });
+      const found = [];
+      for (let i = 0; i < 3; i++) {
+        found.push(...(await d.onTick(await mon.sample(Date.now()), mon)).filter((f) => f.class === "outside-hog"));
+        await Bun.sleep(1200);
+      }
+      const mine = found.filter((f) => f.pid === pid);
+      expect(mine).toHaveLength(1);
+      // One single-threaded spinner cannot use more than one CPU; with the configured 0.3 s it would look like 400%.
+      expect(Number(mine[0]!.inputs.cpu_percent)).toBeGreaterThan(30);
+      expect(Number(mine[0]!.inputs.cpu_percent)).toBeLessThanOrEqual(105);
+      expect(mine[0]!.summary).toMatch(new RegExp(`^process ${pid} \\(sh\\) belongs to no unit and uses \\d+% of a CPU$`));
+      // Nothing that merely sleeps is a finding.
+      expect(found.every((f) => f.pid === pid)).toBe(true);
+    } finally {
+      process.kill(pid, "SIGKILL");
+    }
+  }, 20_000);
+});
