@@ -22,10 +22,14 @@ import { deviceModelPaths, loadAgentModels } from "./models.ts";
 import { reportProvisioningProblems } from "../../lib/provision/incidents.ts";
 import { dataFormatProblem } from "../../lib/data-format.ts";
 import { nameProcess } from "../../lib/process-name.ts";
+import { giveBackFilePages } from "../../lib/page-out.ts";
 import { retrainMain } from "./retrain-job.ts";
 import { deviceKey, keyId } from "../models/manifest.ts";
 import { createPublicKey } from "node:crypto";
 
+
+/** When, after "ready", the pages used only at start are given back. */
+const START_PAGES_AFTER_MS = 30_000;
 
 function say(line: string): void {
   console.log(`paio-agent: ${line}`);
@@ -94,12 +98,20 @@ async function main(): Promise<void> {
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
   say("ready");
+  const readyAt = Date.now();
+  let startPagesGiven = false;
   for (;;) {
     const t0 = Date.now();
     try {
       await agent.tick(t0);
     } catch (e) {
       say(`tick failed: ${(e as Error).stack ?? e}`);
+    }
+    if (!startPagesGiven && Date.now() - readyAt >= START_PAGES_AFTER_MS) {
+      // Start-up is over (models loaded, the first ticks taken): its garbage is collected and its pages of Bun and onnxruntime given back (lib/page-out.ts).
+      startPagesGiven = true;
+      Bun.gc(true);
+      say(giveBackFilePages().text);
     }
     await Bun.sleep(Math.max(50, agent.tickDelayMs() - (Date.now() - t0)));
   }

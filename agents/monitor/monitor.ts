@@ -124,7 +124,8 @@ export class Monitor {
     private cgroupRoot = join(process.env.PAIO_CGROUP_ROOT ?? "/sys/fs/cgroup", "paio"),
     /** CPU the monitor may spend, ms per second. */
     private budgetMsPerS = 4,
-    capacity = 600,
+    /** Ticks kept in memory: the longest window a detector reads is 121 ticks (history beyond is in the knowledge base). */
+    capacity = 240,
     opts: { sysfsRoot?: string; thermalPeriodMs?: number } = {},
   ) {
     this.ticks = new Ring(capacity);

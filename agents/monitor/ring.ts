@@ -19,8 +19,12 @@ export class Ring<T> {
 
   /** The last n values (all when n is omitted), oldest first. */
   last(n = this.items.length): T[] {
-    const all = this.start === 0 ? this.items : [...this.items.slice(this.start), ...this.items.slice(0, this.start)];
-    return n >= all.length ? all.slice() : all.slice(all.length - n);
+    // Only the n values asked for are copied (the detectors ask for short windows of a long ring, many times a tick).
+    const len = this.items.length;
+    const k = Math.max(0, Math.min(n, len));
+    const out = new Array<T>(k);
+    for (let i = 0; i < k; i++) out[i] = this.items[(this.start + len - k + i) % len]!;
+    return out;
   }
 
   latest(): T | undefined {
