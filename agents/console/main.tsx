@@ -16,6 +16,7 @@ import { LlmBackend, loadLlmConfig } from "../nlu/llm.ts";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { nameProcess } from "../../lib/process-name.ts";
+import { giveBackFilePages } from "../../lib/page-out.ts";
 
 // Shown as paio-console in ps, top and process.top, not as "bun" (lib/process-name.ts).
 nameProcess("paio-console");
@@ -93,6 +94,12 @@ async function main(): Promise<void> {
   const resumed = wrapped ? takeResumeState(RESUME_FILE) : undefined;
   // Through a filter: a stray paste marker must not leave the console deaf (input.ts).
   const app = render(<App engine={engine} look={look} onShell={onShell} resumed={resumed} />, { stdin: consoleInput(process.stdin) as never, exitOnCtrlC: false, patchConsole: true });
+  // Start-up is over: its pages of Bun and onnxruntime go back to the kernel (lib/page-out.ts), quietly (the screen is the conversation's).
+  setTimeout(() => {
+    Bun.gc(true);
+    const r = giveBackFilePages();
+    if (process.env.PAIO_CONSOLE_DEBUG) console.error(r.text);
+  }, 30_000).unref();
   await app.waitUntilExit();
   process.exit(0);
 }

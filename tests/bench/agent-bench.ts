@@ -17,9 +17,11 @@
 //    frame headers every second).
 //
 // In one booted guest:
-//  - the agent's CPU (percent of one core) and resident memory over IDLE_S
-//    seconds with the image's units, then with 20 idle units added, beside
-//    the supervisor's own figures over the same windows (the baseline);
+//  - the agent's CPU (percent of one core) and resident memory (anonymous and
+//    file pages apart) over IDLE_S seconds with the image's units, once it has
+//    settled (SETTLE_S), then with 24 units in all, beside the supervisor's
+//    own figures over the same windows (the baseline); with each, the agent's
+//    own account of its CPU per tick by stage, and its models' state;
 //  - model inference cost per call (p50/p99), as the agent measured it;
 //  - OOM prediction lead time: a unit leaks towards its memory.max with the
 //    agent in advise mode, so nothing stops it; the time from the agent's
@@ -39,37 +41,44 @@ import { PRELUDE } from "../helpers/guest.ts";
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const OUT = join(REPO, "out");
 const IDLE_S = Number(process.env.PAIO_BENCH_IDLE_S ?? 60);
+// The agent is measured once it has settled: its first minutes (loading models, compiling its code, which under
+// emulation costs far more than on a board) are not what it costs a device that has been up for a while.
+const SETTLE_S = Number(process.env.PAIO_BENCH_SETTLE_S ?? 240);
 
 const SCRIPT = `
 ${PRELUDE}
 now() { cut -d' ' -f1 /proc/uptime; }
 ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
 rss() { awk '/^VmRSS/{print $2}' /proc/$1/status; }
+kb() { awk -v k="$2:" '$1 == k {print $2}' /proc/$1/status; }
+# PAIO's programs name themselves (lib/process-name.ts; their command line is bun's): found by their exact name in /proc/PID/comm
+# (busybox pgrep, with or without -x or -f, matched other processes).
+byname() { for f in /proc/[0-9]*/comm; do [ "$(cat "$f" 2>/dev/null)" = "$1" ] && { d=\${f%/comm}; echo \${d#/proc/}; return; }; done; }
 for i in $(seq 1 60); do paio logs agent -n 100 | grep -q 'paio-agent: ready' && break; sleep 1; done
-sleep 10
 measure() {
-  agent=$(pgrep /usr/lib/paio/agent.js); sup=$(cat /run/paio/supervisor.pid)
+  agent=$(byname paio-agent); sup=$(cat /run/paio/supervisor.pid)
   a0=$(ticks $agent); s0=$(ticks $sup); t0=$(now)
   sleep ${IDLE_S}
   a1=$(ticks $agent); s1=$(ticks $sup); t1=$(now)
-  echo "$1 units=$(paio units | tail -n +2 | wc -l) secs=$(echo "$t1 $t0" | awk '{print $1-$2}') agent_cpu_s=$(echo "$a1 $a0" | awk '{print ($1-$2)/100}') sup_cpu_s=$(echo "$s1 $s0" | awk '{print ($1-$2)/100}') agent_rss_kb=$(rss $agent) sup_rss_kb=$(rss $sup)"
+  echo "$1 units=$(paio units | tail -n +2 | wc -l) secs=$(echo "$t1 $t0" | awk '{print $1-$2}') agent_cpu_s=$(echo "$a1 $a0" | awk '{print ($1-$2)/100}') sup_cpu_s=$(echo "$s1 $s0" | awk '{print ($1-$2)/100}') agent_rss_kb=$(rss $agent) agent_anon_kb=$(kb $agent RssAnon) agent_file_kb=$(kb $agent RssFile) sup_rss_kb=$(rss $sup)"
+  echo "$1 status $(paio --json agent)"
 }
+sleep ${SETTLE_S}
 measure idle
-i=1; while [ $i -le 20 ]; do printf 'exec = ["/bin/sleep", "8888%02d"]\\nrestart = "always"\\n' $i > /var/lib/paio/units/idle$i.toml; i=$((i+1)); done
+# 24 units in all: the image's 9 and 15 that sleep.
+i=1; while [ $i -le 15 ]; do printf 'exec = ["/bin/sleep", "8888%02d"]\\nrestart = "always"\\n' $i > /var/lib/paio/units/idle$i.toml; i=$((i+1)); done
 paio reload > /dev/null
-sleep 10
-measure twenty
-echo "agentstatus $(paio --json agent)"
-# The console names itself paio-console (lib/process-name.ts; its command line is bun's): found by
-# its exact name in /proc/PID/comm (busybox pgrep, with or without -x, matched other processes).
-ui=""; for f in /proc/[0-9]*/comm; do [ "$(cat "$f" 2>/dev/null)" = paio-console ] && { d=\${f%/comm}; ui=\${d#/proc/}; break; }; done
+sleep 60
+measure loaded
+echo "pagesline $(paio logs agent -n 400 | grep -m1 -E 'gave back the file pages|start-up pages kept')"
+ui=$(byname paio-console)
 echo "console_rss_kb \${ui:+$(rss $ui)}"
 
 # Lead time: advise mode, a leak of 1 MiB per half second towards 64 MiB.
 printf 'mode = "advise"\\n' > /var/lib/paio/policy.toml
 # Under TCG the agent's default 1% budget slows its tick to 10 s; give it the budget to tick every second here.
 printf '[agent]\\ncpu_budget_percent = 50\\n' > /var/lib/paio/agent.toml
-for i in $(seq 1 20); do rm -f /var/lib/paio/units/idle$i.toml; done
+for i in $(seq 1 15); do rm -f /var/lib/paio/units/idle$i.toml; done
 printf 'exec = ["/bin/sh", "-c", "rm -f /run/leak; while true; do dd if=/dev/zero bs=1M count=1 2>/dev/null >> /run/leak; sleep 0.5; done"]\\nrestart = "never"\\n[limits]\\nmemory_max = "64M"\\n' > /var/lib/paio/units/leaky.toml
 paio restart agent > /dev/null
 for i in $(seq 1 60); do paio logs agent -n 20 | grep -q 'paio-agent: ready' && break; sleep 1; done
@@ -314,19 +323,28 @@ async function guestBench(): Promise<void> {
     await guest.waitReady(300_000);
     const { code, output } = await guest.sh(SCRIPT, (2 * IDLE_S + 400) * 1000);
     if (code !== 0) throw new Error(`bench script failed (${code}):\n${output}`);
-    console.log(`Agent (${guest.accel.toUpperCase()}, one VM; CPU as percent of one core)`);
-    for (const m of output.matchAll(/^(idle|twenty) units=(\d+) secs=([\d.]+) agent_cpu_s=([\d.]+) sup_cpu_s=([\d.]+) agent_rss_kb=(\d+) sup_rss_kb=(\d+)$/gm)) {
-      const [, , units, secs, a, s, arss, srss] = m;
-      console.log(`  ${`${units} units, ${Number(secs).toFixed(0)} s:`.padEnd(22)} agent CPU ${pct(Number(a), Number(secs))}, RSS ${(Number(arss) / 1024).toFixed(1)} MiB   (supervisor: CPU ${pct(Number(s), Number(secs))}, RSS ${(Number(srss) / 1024).toFixed(1)} MiB)`);
-    }
-    const status = /^agentstatus (\{.*\})$/m.exec(output);
-    if (status) {
-      const st = JSON.parse(status[1]!) as { models: { name: string; state: string; reason?: string; p50_ms?: number; p99_ms?: number; calls?: number; backend?: string }[] };
-      for (const m of st.models) {
-        const cost = m.p50_ms !== undefined ? `inference p50 ${m.p50_ms.toFixed(3)} ms, p99 ${m.p99_ms!.toFixed(3)} ms over ${m.calls} calls on ${m.backend}` : `no inference (${m.state}${m.reason ? `: ${m.reason}` : ""})`;
-        console.log(`  model ${m.name}: ${cost}`);
+    console.log(`Agent (${guest.accel.toUpperCase()}, one VM; CPU as percent of one core; measured after ${SETTLE_S} s of settling)`);
+    type Status = {
+      models: { name: string; state: string; reason?: string; p50_ms?: number; p99_ms?: number; calls?: number; backend?: string }[];
+      tick_ms: number;
+      tick_cpu_ms?: { between: number; monitor: number; detect: number; rest: number };
+    };
+    for (const m of output.matchAll(/^(idle|loaded) units=(\d+) secs=([\d.]+) agent_cpu_s=([\d.]+) sup_cpu_s=([\d.]+) agent_rss_kb=(\d+) agent_anon_kb=(\d+) agent_file_kb=(\d+) sup_rss_kb=(\d+)$/gm)) {
+      const [, which, units, secs, a, s, arss, anon, file, srss] = m;
+      const mib = (kb: string | undefined) => (Number(kb) / 1024).toFixed(1);
+      console.log(`  ${`${units} units, ${Number(secs).toFixed(0)} s:`.padEnd(22)} agent CPU ${pct(Number(a), Number(secs))}, RSS ${mib(arss)} MiB (anonymous ${mib(anon)}, file pages ${mib(file)})   (supervisor: CPU ${pct(Number(s), Number(secs))}, RSS ${mib(srss)} MiB)`);
+      const status = new RegExp(`^${which} status (\\{.*\\})$`, "m").exec(output);
+      if (!status) continue;
+      const st = JSON.parse(status[1]!) as Status;
+      const c = st.tick_cpu_ms;
+      if (c) console.log(`  ${"".padEnd(22)} a tick every ${st.tick_ms / 1000} s, CPU per tick ${(c.between + c.monitor + c.detect + c.rest).toFixed(1)} ms: sampling ${c.monitor.toFixed(1)}, detecting ${c.detect.toFixed(1)}, acting and storing ${c.rest.toFixed(1)}, between ticks ${c.between.toFixed(1)}`);
+      for (const mo of st.models) {
+        const cost = mo.p50_ms !== undefined && mo.calls ? `inference p50 ${mo.p50_ms.toFixed(3)} ms, p99 ${mo.p99_ms!.toFixed(3)} ms over ${mo.calls} calls on ${mo.backend}` : `no inference so far`;
+        console.log(`  ${"".padEnd(22)} model ${mo.name}: ${mo.state}${mo.reason ? ` (${mo.reason})` : ""}; ${cost}`);
       }
     }
+    const pages = /^pagesline (.*)$/m.exec(output);
+    if (pages) console.log(`  start-up pages: ${pages[1]?.replace(/^paio-agent: /, "") || "no line in the agent's log"}`);
     const consoleRss = /^console_rss_kb ?(\d*)$/m.exec(output);
     if (consoleRss) console.log(`  console UI (ink, on the serial line): ${consoleRss[1] ? `RSS ${(Number(consoleRss[1]) / 1024).toFixed(1)} MiB` : "not running (no process named paio-console)"}`);
     const whyJson = output.slice(output.lastIndexOf("\n[") + 1);
