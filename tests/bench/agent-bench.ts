@@ -51,6 +51,8 @@ now() { cut -d' ' -f1 /proc/uptime; }
 ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
 rss() { awk '/^VmRSS/{print $2}' /proc/$1/status; }
 kb() { awk -v k="$2:" '$1 == k {print $2}' /proc/$1/status; }
+# The proportional share: a page that n processes map counts 1/n to each (Bun's code is mapped by every PAIO program, onnxruntime's by the agent and the console).
+pss() { awk '$1 == "Pss:" {print $2}' /proc/$1/smaps_rollup; }
 # PAIO's programs name themselves (lib/process-name.ts; their command line is bun's): found by their exact name in /proc/PID/comm
 # (busybox pgrep, with or without -x or -f, matched other processes).
 byname() { for f in /proc/[0-9]*/comm; do [ "$(cat "$f" 2>/dev/null)" = "$1" ] && { d=\${f%/comm}; echo \${d#/proc/}; return; }; done; }
@@ -60,7 +62,7 @@ measure() {
   a0=$(ticks $agent); s0=$(ticks $sup); t0=$(now)
   sleep ${IDLE_S}
   a1=$(ticks $agent); s1=$(ticks $sup); t1=$(now)
-  echo "$1 units=$(paio units | tail -n +2 | wc -l) secs=$(echo "$t1 $t0" | awk '{print $1-$2}') agent_cpu_s=$(echo "$a1 $a0" | awk '{print ($1-$2)/100}') sup_cpu_s=$(echo "$s1 $s0" | awk '{print ($1-$2)/100}') agent_rss_kb=$(rss $agent) agent_anon_kb=$(kb $agent RssAnon) agent_file_kb=$(kb $agent RssFile) sup_rss_kb=$(rss $sup)"
+  echo "$1 units=$(paio units | tail -n +2 | wc -l) secs=$(echo "$t1 $t0" | awk '{print $1-$2}') agent_cpu_s=$(echo "$a1 $a0" | awk '{print ($1-$2)/100}') sup_cpu_s=$(echo "$s1 $s0" | awk '{print ($1-$2)/100}') agent_rss_kb=$(rss $agent) agent_anon_kb=$(kb $agent RssAnon) agent_file_kb=$(kb $agent RssFile) agent_pss_kb=$(pss $agent) sup_rss_kb=$(rss $sup)"
   echo "$1 status $(paio --json agent)"
 }
 sleep ${SETTLE_S}
@@ -329,10 +331,10 @@ async function guestBench(): Promise<void> {
       tick_ms: number;
       tick_cpu_ms?: { between: number; monitor: number; detect: number; rest: number };
     };
-    for (const m of output.matchAll(/^(idle|loaded) units=(\d+) secs=([\d.]+) agent_cpu_s=([\d.]+) sup_cpu_s=([\d.]+) agent_rss_kb=(\d+) agent_anon_kb=(\d+) agent_file_kb=(\d+) sup_rss_kb=(\d+)$/gm)) {
-      const [, which, units, secs, a, s, arss, anon, file, srss] = m;
+    for (const m of output.matchAll(/^(idle|loaded) units=(\d+) secs=([\d.]+) agent_cpu_s=([\d.]+) sup_cpu_s=([\d.]+) agent_rss_kb=(\d+) agent_anon_kb=(\d+) agent_file_kb=(\d+) agent_pss_kb=(\d+) sup_rss_kb=(\d+)$/gm)) {
+      const [, which, units, secs, a, s, arss, anon, file, pss, srss] = m;
       const mib = (kb: string | undefined) => (Number(kb) / 1024).toFixed(1);
-      console.log(`  ${`${units} units, ${Number(secs).toFixed(0)} s:`.padEnd(22)} agent CPU ${pct(Number(a), Number(secs))}, RSS ${mib(arss)} MiB (anonymous ${mib(anon)}, file pages ${mib(file)})   (supervisor: CPU ${pct(Number(s), Number(secs))}, RSS ${mib(srss)} MiB)`);
+      console.log(`  ${`${units} units, ${Number(secs).toFixed(0)} s:`.padEnd(22)} agent CPU ${pct(Number(a), Number(secs))}, RSS ${mib(arss)} MiB (anonymous ${mib(anon)}, file pages ${mib(file)}; proportional share ${mib(pss)})   (supervisor: CPU ${pct(Number(s), Number(secs))}, RSS ${mib(srss)} MiB)`);
       const status = new RegExp(`^${which} status (\\{.*\\})$`, "m").exec(output);
       if (!status) continue;
       const st = JSON.parse(status[1]!) as Status;
