@@ -185,8 +185,13 @@ describe("A/B updates", () => {
       const lines = await rebootUntilSettled(guest);
       if (variant === "kernel-panic") expect(lines.join("\n")).toMatch(/Kernel panic/);
       await expectBackOnOld(guest, version, reason);
-      const why = await sh(guest, "paio why update 2>&1 | head -20");
-      expect(why.output).toContain(version);
+      // The agent takes the journal in when it starts, and the slot may have settled before the agent has started.
+      let why = "";
+      for (let i = 0; i < 30 && !why.includes(version); i++) {
+        if (i > 0) await Bun.sleep(2000);
+        why = (await sh(guest, "paio why update 2>&1 | head -20")).output;
+      }
+      expect(why).toContain(version);
     }, FALLBACK_MS + 10 * 60_000);
   }
 
