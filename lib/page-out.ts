@@ -51,8 +51,12 @@ export type GiveBack =
   | { ok: true; mappings: number; beforeKiB: number; afterKiB: number; text: string }
   | { ok: false; text: string };
 
-/** Gives back the read-only file pages this process holds now (see above); the result says what it did, in a sentence. */
+/**
+ * Collects the garbage of start-up, then gives back the read-only file pages
+ * this process holds now (see above); the result says what it did, in a sentence.
+ */
 export function giveBackFilePages(): GiveBack {
+  Bun.gc(true);
   let madvise: (addr: bigint, len: bigint, advice: number) => number;
   let errno: () => number;
   try {

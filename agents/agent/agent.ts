@@ -225,8 +225,6 @@ export class Agent {
 
   // --- the loop ---------------------------------------------------------------
 
-  /** The process's CPU time at the end of the last tick: each tick accounts for everything since (ticks, events, socket calls, garbage collection). */
-
   async tick(now = Date.now()): Promise<void> {
     const start = cpuMs();
     const t = await this.monitor.sample(now);
@@ -270,7 +268,7 @@ export class Agent {
     this.tickEnd = end;
   }
 
-  /** The agent's CPU time (all threads) when the last tick ended, ms. */
+  /** The agent's CPU time (all threads) when the last tick ended, ms: each tick accounts for everything since (ticks, events, socket calls, garbage collection). */
   private tickEnd = cpuMs();
   private ticks = 0;
   /**

@@ -110,7 +110,6 @@ async function main(): Promise<void> {
     if (!startPagesGiven && Date.now() - readyAt >= START_PAGES_AFTER_MS) {
       // Start-up is over (models loaded, the first ticks taken): its garbage is collected and its pages of Bun and onnxruntime given back (lib/page-out.ts).
       startPagesGiven = true;
-      Bun.gc(true);
       say(giveBackFilePages().text);
     }
     await Bun.sleep(Math.max(50, agent.tickDelayMs() - (Date.now() - t0)));

@@ -96,7 +96,6 @@ async function main(): Promise<void> {
   const app = render(<App engine={engine} look={look} onShell={onShell} resumed={resumed} />, { stdin: consoleInput(process.stdin) as never, exitOnCtrlC: false, patchConsole: true });
   // Start-up is over: its pages of Bun and onnxruntime go back to the kernel (lib/page-out.ts), quietly (the screen is the conversation's).
   setTimeout(() => {
-    Bun.gc(true);
     const r = giveBackFilePages();
     if (process.env.PAIO_CONSOLE_DEBUG) console.error(r.text);
   }, 30_000).unref();

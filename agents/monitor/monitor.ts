@@ -177,11 +177,13 @@ export class Monitor {
     const cur = this.thermal?.cpufreq[0]?.curKHz;
     if (cur !== undefined) system["sys.cpu_mhz"] = cur / 1000;
     this.units = await this.source.list();
+    const present = new Set(this.units.map((u) => u.name));
     for (const name of this.marks.keys()) {
-      if (this.units.some((u) => u.name === name)) continue;
+      if (present.has(name)) continue;
       // A unit that is gone: its files are closed, its records dropped.
       this.marks.delete(name);
       this.statuses.delete(name);
+      this.healthLatency.delete(name);
       this.prevCpu.delete(name);
       this.cgroupFiles.forget(join(this.cgroupRoot, name));
     }
