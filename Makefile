@@ -192,7 +192,8 @@ test-arm64: image image-arm64
 	$(BUN) --bun node_modules/.bin/vitest run --config tests/arm64/vitest.config.ts
 
 # Every update case in QEMU: the good update and the second one, each bad update,
-# the power cuts, the refused bundles. make test runs the good update and three bad ones.
+# the power cuts, the refused bundles. make test runs the good update, the refused
+# bundles and one bad update (a kernel that panics).
 test-updates: image
 	PAIO_UPDATE_CASES=all $(BUN) --bun node_modules/.bin/vitest run tests/e2e/update.test.ts
 
