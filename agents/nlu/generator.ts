@@ -1,6 +1,7 @@
 // Training data for the intent model, written by a generator: templates per
 // tool, filled with synonyms, everyday words for requests outside PAIO's
-// reach, openings and endings, filler words, casual spellings and typos.
+// reach, openings and endings, clauses of context, filler words, casual
+// spellings and typos.
 // Unit names, numbers and paths or URLs are placeholders (UNIT, NUM,
 // SOURCE): the model learns the shape of a request, and names are resolved
 // against the live unit list afterwards. The held-out sets
@@ -80,6 +81,8 @@ export const TEMPLATES: Templates = {
     "{uptime|load average|free memory|disk usage|memory usage|cpu load|cpu usage|resource usage|health check|status check}",
     "{whats|what is} the {load|uptime|load average|resource usage} [now]",
     "{how is|hows|how are} {the resources|memory|the memory|the cpu|the disk|the temperature|things} [looking|doing]",
+    "{tell me about|what about|anything on|report} the {cpu|memory|ram|disk|storage|temperature|temperatures|thermals|load|resources|hardware}",
+    "{give|do} {the device|the system|the box|the gateway|it} a {once-over|checkup|check-up|quick look|health check}",
     "{give me|show me|show} [a] {quick|brief|short} {status|health check|summary|overview|report}",
     "{everything|all} {ok|good|fine|alright} {here|over there|on the device|with the box}",
     "{status|health|overview}",
@@ -152,7 +155,7 @@ export const TEMPLATES: Templates = {
     `{stream|follow|watch} [the] ${U} {logs|log|output}`,
   ],
   "unit.start": [
-    `{start|launch|run|bring up|spin up|turn on|enable|fire up|switch on|wake up|initiate|power up} [the] [unit|service] ${U}`,
+    `{start|launch|run|bring up|spin up|turn on|enable|fire up|switch on|wake up|initiate|power up|activate|reactivate|kick off|boot up|boot} [the] [unit|service] ${U}`,
     `{start|launch|run} ${U} [up] [again|now]`,
     `${U} {start|on|up}`,
     `{get|bring|put} ${U} {running|up|going|online|started|back up|back online} [again]`,
@@ -168,7 +171,7 @@ export const TEMPLATES: Templates = {
     `${U} {is|was} {off|stopped|not running|down}[,] {can you|please|could you} {turn it on|bring it up|get it going|bring it back}`,
   ],
   "unit.stop": [
-    `{stop|halt|shut down|shutdown|shut off|turn off|disable|kill|end|terminate|quit|close|take down|bring down|power down} [the] [unit|service] ${U}`,
+    `{stop|halt|shut down|shutdown|shut off|turn off|disable|kill|end|terminate|quit|close|take down|bring down|power down|deactivate|switch off|wind down} [the] [unit|service] ${U}`,
     `{stop|halt|kill|end} ${U} [now|for now|for the moment|until further notice|until i say so|immediately|right away]`,
     `${U} {stop|off|down}`,
     `{take|bring|turn|switch} ${U} {down|off}`,
@@ -240,7 +243,7 @@ export const TEMPLATES: Templates = {
     "{what|which} {process|processes|programs|program|procs|tasks} {use|uses|are using|is using|eat|eats|hog|hogs|consume|consumes|take|takes} [the] most {cpu|memory|ram|processor|mem}",
     `top [${N}] {processes|procs|programs|tasks} [by {cpu|memory|ram|mem}]`,
     `{show|list|display|give me} [the] {top|biggest|heaviest|hungriest|busiest|largest} [${N}] {processes|procs|programs|tasks} [by {cpu|memory|ram}]`,
-    "{whats|what is|who is|whos|what's} {eating|using|hogging|consuming|burning|taking} [all] [the] {cpu|memory|ram|processor}",
+    "{whats|what is|who is|whos|what's} {eating|using|hogging|consuming|burning|taking|chewing up|hammering|maxing out|pegging|draining|gobbling} [all] [the] {cpu|memory|ram|processor}",
     "{cpu|memory|ram} {hogs|hog|consumers|users|eaters}",
     "{list|show|sort} [the] processes by {cpu|memory|ram|mem|usage}",
     "{ps|process list|running processes|list processes|show processes|all processes|ps aux}",
@@ -266,7 +269,8 @@ export const TEMPLATES: Templates = {
     `{i want|i need} {process|pid} ${N} {killed|dead|gone|terminated}`,
   ],
   "incident.list": [
-    "{show|list|any|display|get} [recent|the latest|new] {incidents|problems|issues|alerts|events|failures|crashes|warnings}",
+    "{show|list|any|display|get} [recent|the latest|new] {incidents|problems|issues|alerts|events|failures|crashes|warnings|alarms|drama|trouble}",
+    "{anything|any news|something} {i should know about|to worry about|worth knowing|i need to know}",
     "what {happened|went wrong|broke|failed|crashed} [recently|today|lately|overnight|this morning|yesterday|while i was {gone|out}|last night]",
     "{were there|have there been|did we have|was there} any {incidents|problems|issues|crashes|failures|alerts|trouble} [today|recently|overnight|lately|this week]",
     "incident {list|history|log|report|summary}",
@@ -296,7 +300,8 @@ export const TEMPLATES: Templates = {
     `why is it that ${U} {keeps|kept} {crashing|restarting|dying|failing|stopping}`,
     `{reason|the reason} {for|behind} ${U}['s] {restart|crash|failure|stop}`,
     `{explain|tell me} why ${U} {restarted|crashed|failed|stopped|was restarted|was killed}`,
-    `why does ${U} keep {crashing|restarting|failing|dying}`,
+    `{why does|how come} ${U} keep[s] {crashing|restarting|failing|dying|falling over}`,
+    `{whats|what is} the {story|history|background} {behind|of} ${U}['s] {restart|crash|failure|outage|troubles}`,
     `{what|which} {decision|action} did you take {on|for|about} ${U}`,
     `who {restarted|stopped|froze|killed|limited} ${U}`,
     `{explain|tell me} {the|your} {decision|reasoning|reason} {on|for|about} ${U}`,
@@ -333,7 +338,7 @@ export const TEMPLATES: Templates = {
     "{whats|what is|what's|tell me|show me|show|give me} [my|the|our] {ip|ip address|address|addresses|ip addresses|ipv4 address|ipv6 address|mac address} [of the device|of this box]",
     "{show|check|test} [the] {network|connection|connectivity|interfaces|links|routes|network config|network settings}",
     "am i {online|connected} [to the network]",
-    "{are we|is the device|is it|is the box} {online|connected|reachable|disconnected}",
+    "{are we|is the device|is it|is the box} {online|connected|reachable|disconnected|offline|cut off}",
     "{network|connection|connectivity|ethernet|link|internet|lan} {status|state|check}",
     "{how strong|how good} is the {wifi|wireless|wi-fi} [signal|connection]",
     "{wifi|wi-fi|wireless} {signal|strength|status|quality|connection}",
@@ -401,6 +406,7 @@ export const TEMPLATES: Templates = {
   "power.poweroff": [
     `{power off|shut down|shutdown|turn off|switch off|power down} ${DEVICE}`,
     "{power off|poweroff|shutdown|shut down|halt|power down} [now|please|right now|immediately]",
+    `halt ${DEVICE}`,
     "{turn|switch|shut} {it|the device|the machine|the box|the system} {off|down} [for good|for today]",
     "shutdown {now|-p}",
     "{go to sleep|turn yourself off|shut yourself down|power yourself off}",
@@ -488,13 +494,20 @@ export const TEMPLATES: Templates = {
     "{i dont|i do not} know {what to do|how this works|what to type|what you can do}",
     "{list|show me} {what you can do|your skills|your functions|the things you can do}",
     "{help|assist} [me] {please|pls}",
+    "{usage|manual|instructions|getting started|user guide|cheat sheet}",
+    "{im|i am|i feel} {lost|new here|new to this|not sure what to do}",
+    "{list|tell me|what are} your {abilities|skills|powers|talents}",
+    "{where|how} do i {begin|start|get started}",
     "{any|some} {tips|hints} [on what to ask]",
   ],
   none: [
     "{tell me|say} {a joke|something funny|a riddle|a fun fact}",
     "{whats|what is|how is|hows} the weather [like] [today|outside|this weekend]",
     "{who are you|how old are you|are you a robot|are you human|do you have feelings|whats your name|where do you live|do you like me|are you alive}",
-    "{hello|hi|hey|hey there|yo|good morning|good evening|thanks|thank you|cheers|bye|goodbye|see you|nice|cool|great|awesome|haha}",
+    "{hello|hi|hey|hey there|yo|good morning|good evening|good afternoon|good night|thanks|thank you|cheers|bye|goodbye|see you|see you later|nice|cool|great|awesome|haha}",
+    "{hello|hi|hey|good morning} [there|paio][,] {how are you|how are you doing|hows it going|how was your day|nice to meet you}",
+    "{what time is it|whats the time|what is the weather} in {london|tokyo|new york|berlin|paris|sydney}",
+    "{buy|order|get me|purchase} [more|a new|some|extra] {storage|memory|ram|disk|cpu|hardware|sd cards}",
     "{order|buy|book|get me|reserve} {a pizza|tickets|a taxi|a table|groceries|a hotel|coffee|some food|new shoes}",
     "{what is|whats|who is|who was|where is|when was|how far is|how big is} {the meaning of life|the capital of france|the time in tokyo|the tallest building|the moon|einstein|paris|the population of china}",
     "{play|sing|stream|put on} {some music|a song|the radio|a podcast|jazz|my playlist}",
@@ -548,6 +561,23 @@ export const POLITE_SUFFIX = ["", "", "", " please", " thanks", " now", " for me
 /** Single words dropped into a request anywhere: people pad what they say. */
 export const FILLER_WORDS = ["just", "really", "actually", "now", "please", "maybe", "quickly", "so", "still", "like", "basically", "right", "kindly", "again", "also", "um", "uh", "ok", "hey", "btw", "anyway", "honestly", "perhaps"];
 /** Casual spellings: [formal, casual]; a generated request sometimes uses the casual one. */
+/**
+ * Clauses people put before or after a request to say why, when or how
+ * urgent ("..., no rush"). The generator adds them to requests of every
+ * intent, so the model learns that they do not change what is asked.
+ */
+export const CONTEXT = [
+  "{it has been|its been|it was|it is|its} {off|out|flaky|slow|acting weird|acting up|playing up|unreliable} {since this morning|since yesterday|for an hour|all day|since lunch|for a while}",
+  "{we are|were|i am|im} {doing some work on it|testing something|about to deploy|debugging a problem|on site today|rewiring the cabinet|moving the box to another room}",
+  "{the customer|my boss|the team|the night shift|someone from ops|the client} {is waiting|needs it|asked for it|complained|noticed something}",
+  "{it is|its|this is} {needed|required|important} for {the monthly figures|the demo|production|tonight|the next shift|the dashboard|the audit}",
+  "{i am|im} {just|only} {checking|being careful|making sure|double checking}",
+  "{no rush|it is urgent|its urgent|quick one|when you have a moment|if you have a second}",
+  "{i think|i guess|i suspect|looks like} {something is off|something is wrong|it is fine|nothing is wrong}",
+  "{thanks in advance|much appreciated|appreciate it|you are a star}",
+  "{before|after} {lunch|the weekend|the meeting|the storm|the inspection|my shift ends}",
+];
+
 export const CASUAL: [string, string][] = [["you", "u"], ["are", "r"], ["please", "plz"], ["thanks", "thx"], ["give me", "gimme"], ["let me", "lemme"], ["want to", "wanna"], ["going to", "gonna"], ["what is", "whats"], ["what's", "wats"], ["how is", "hows"], ["i am", "im"], ["do not", "dont"], ["is not", "isnt"], ["cannot", "cant"], ["because", "cuz"], ["okay", "k"], ["right now", "rn"], ["your", "ur"], ["the", "da"], ["with", "w"]];
 /** Ways to name a unit besides its bare name. */
 export const UNIT_FORMS = [`the ${UNIT}`, `${UNIT} service`, `the ${UNIT} service`, `the ${UNIT} unit`, `the ${UNIT} app`, `my ${UNIT}`, `our ${UNIT}`];
@@ -681,8 +711,9 @@ function gibberish(r: () => number): string {
 
 /**
  * A request as a person might type it: the unit named another way, an
- * opening and an ending, a filler word, casual spellings, a typo, and now and
- * then a word the model has never seen (which must not change the intent).
+ * opening and an ending, a filler word, a clause of context, casual
+ * spellings, a typo, and now and then a word the model has never seen (which
+ * must not change the intent).
  */
 export function augment(text: string, r: () => number): string {
   let words = text.split(" ");
@@ -693,6 +724,11 @@ export function augment(text: string, r: () => number): string {
   }
   if (r() < 0.5) words = [...pick(POLITE_PREFIX, r).split(" "), ...words, ...pick(POLITE_SUFFIX, r).split(" ")].filter(Boolean);
   for (let k = 0; k < 2 && r() < (k === 0 ? 0.2 : 0.25); k++) words.splice(Math.floor(r() * (words.length + 1)), 0, pick(FILLER_WORDS, r));
+  if (r() < 0.15) {
+    // A clause of context, after the request or (less often) before it.
+    const clause = expand(pick(CONTEXT, r), r).split(" ");
+    words = r() < 0.7 ? [...words, ...clause] : [...clause, ...words];
+  }
   let out = words.join(" ");
   if (r() < 0.15) {
     for (const [formal, casual] of CASUAL) if (r() < 0.5) out = out.replace(new RegExp(`(?<![\\w'])${formal}(?![\\w'])`, "g"), casual);
@@ -735,7 +771,7 @@ let vocab: Set<string> | undefined;
 export function vocabulary(): Set<string> {
   if (vocab) return vocab;
   const text = [
-    ...Object.values(TEMPLATES).flat(), ...Object.values(WORD_CLASSES).flat(), ...POLITE_PREFIX, ...POLITE_SUFFIX, ...FILLER_WORDS,
+    ...Object.values(TEMPLATES).flat(), ...Object.values(WORD_CLASSES).flat(), ...POLITE_PREFIX, ...POLITE_SUFFIX, ...FILLER_WORDS, ...CONTEXT,
     ...CASUAL.flat(), ...UNIT_FORMS, ...HANDWRITTEN.map(([t]) => t),
   ].join(" ").replace(/[{}[\]|]/g, " ");
   vocab = new Set(tokens(text));

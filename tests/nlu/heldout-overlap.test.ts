@@ -6,15 +6,16 @@
 // spellings ("u", "gimme") become the words they stand for; "the camera
 // service" is the unit. Every template is expanded in full (every
 // alternative, every optional part). A row is the generator's when, after
-// undoing what the generator does to an expansion — one typo, up to two
-// filler words, an opening and an ending — it equals an expansion. The
+// undoing what the generator does to an expansion — one typo, a clause of
+// context before or after it, up to two filler words, an opening and an
+// ending — it equals an expansion. The
 // random letters the generator also writes (a gibberish request, or one
 // made-up word dropped into a request) are left out: a row matches them only
 // by chance. Words of the classes the generator fills in (everyday nouns,
 // verbs, adjectives, for requests outside PAIO's reach) count as their class.
 import { describe, expect, test } from "vitest";
 import { editDistance } from "../../lib/config/toml.ts";
-import { CASUAL, expansions, FILLER_WORDS, INTENTS, NUM, POLITE_PREFIX, POLITE_SUFFIX, TEMPLATES, UNIT, WORD_CLASSES } from "../../agents/nlu/generator.ts";
+import { CASUAL, CONTEXT, expansions, FILLER_WORDS, INTENTS, NUM, POLITE_PREFIX, POLITE_SUFFIX, TEMPLATES, UNIT, WORD_CLASSES } from "../../agents/nlu/generator.ts";
 import { memberSeeds, trainingExamples } from "../../agents/nlu/intent-model.ts";
 import { placeholderTokens } from "../../agents/nlu/features.ts";
 import { findUnit, numberAt, tokens } from "../../agents/nlu/text.ts";
@@ -51,8 +52,9 @@ for (const intent of INTENTS) for (const tpl of TEMPLATES[intent]!) for (const e
 const PREFIXES = [...new Set(POLITE_PREFIX.map((p) => key(canonical(p, []))))].map((k) => (k ? k.split(" ") : []));
 const SUFFIXES = [...new Set(POLITE_SUFFIX.map((s) => key(canonical(s, []))))].map((k) => (k ? k.split(" ") : []));
 const FILLERS = new Set(FILLER_WORDS.flatMap((w) => canonical(w, [])));
+const CLAUSES = [...new Set(CONTEXT.flatMap((c) => expansions(c)).map((c) => key(canonical(c, []))))].map((k) => k.split(" "));
 // Words a typo can reach (longer than three letters): the templates', the wrappers', the fillers'.
-const VOCABULARY = [...new Set([...EXPANDED.keys(), ...PREFIXES.map(key), ...SUFFIXES.map(key), ...FILLERS, ...CLASS_OF.keys()].flatMap((k) => k.split(" ")))].filter((w) => w.length > 3 && !/^x(unit|num|ssid|psk|path|noun|verb|adj)x$/.test(w));
+const VOCABULARY = [...new Set([...EXPANDED.keys(), ...PREFIXES.map(key), ...SUFFIXES.map(key), ...FILLERS, ...CLAUSES.map(key), ...CLASS_OF.keys()].flatMap((k) => k.split(" ")))].filter((w) => w.length > 3 && !/^x(unit|num|ssid|psk|path|noun|verb|adj)x$/.test(w));
 const near = new Map<string, string[]>();
 const neighbours = (w: string) => {
   let n = near.get(w);
@@ -76,8 +78,28 @@ function unwrapped(words: string[]): string | undefined {
   return undefined;
 }
 
-/** The same with up to two filler words taken out. */
+/** The words without a clause of context at the start or the end (and as they are). */
+function clauseStripped(words: string[]): string[][] {
+  const out = [words];
+  for (const c of CLAUSES) {
+    if (c.length >= words.length) continue;
+    if (startsWith(words, c)) out.push(words.slice(c.length));
+    if (endsWith(words, c)) out.push(words.slice(0, words.length - c.length));
+  }
+  return out;
+}
+
+/** The same with a clause of context taken off, and up to two filler words taken out. */
 function withoutFillers(words: string[]): string | undefined {
+  for (const w of clauseStripped(words)) {
+    const hit = withoutFillersOnly(w);
+    if (hit !== undefined) return hit;
+  }
+  return undefined;
+}
+
+/** The same with up to two filler words taken out. */
+function withoutFillersOnly(words: string[]): string | undefined {
   const hit = unwrapped(words);
   if (hit !== undefined) return hit;
   const at = words.flatMap((w, i) => (FILLERS.has(w) ? [i] : []));
@@ -122,6 +144,8 @@ describe("the held-out sets are held out", () => {
     expect(producedBy(canonical("could you restart the service nginx please", UNITS))).toBeDefined();
     expect(producedBy(canonical("pls restrat nginx now", UNITS))).toBeDefined();
     expect(producedBy(canonical("so could u just restart the nginx service again", UNITS))).toBeDefined();
+    expect(producedBy(canonical("restart nginx, no rush", UNITS))).toBeDefined();
+    expect(producedBy(canonical("its urgent restart the nginx service", UNITS))).toBeDefined();
     expect(producedBy(canonical("the camera froze, give it a restart", UNITS))).toBeUndefined();
   });
 
