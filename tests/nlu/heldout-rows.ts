@@ -16,7 +16,7 @@ export interface HeldOut {
   slots: Record<string, string | number>;
 }
 
-export const SETS = ["heldout.tsv", "heldout-blind.tsv", "heldout-blind-2.tsv"] as const;
+export const SETS = ["heldout.tsv", "heldout-blind.tsv", "heldout-blind-2.tsv", "heldout-blind-3.tsv"] as const;
 
 export function heldOut(file: (typeof SETS)[number] = "heldout.tsv"): HeldOut[] {
   const lines = readFileSync(join(import.meta.dirname, file), "utf8").split("\n");
