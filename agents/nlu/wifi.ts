@@ -9,7 +9,8 @@ import { HIDDEN } from "../tools/catalog.ts";
 export const SSID = "xssidx";
 export const PSK = "xpskx";
 
-const PSK_RE = /\b(password|passphrase|passcode|passwd|psk|pw|key)(\s+is|\s*[:=])?\s+("[^"]*"|'[^']*'|\S+)/i;
+/** "password X", "password: X", "the password is X", "the key being X", "the passphrase will be X". */
+const PSK_RE = /\b(password|passphrase|passcode|passwd|psk|pw|key)(\s+(?:is|being|was|will be|should be|would be)|\s*[:=])?\s+("[^"]*"|'[^']*'|\S+)/i;
 const NAME = `("[^"]*"|'[^']*'|[^\\s,;:]+)`;
 /** "wifi HOME", "the network called HOME", "ssid: HOME", "the wifi is HOME", "set the wifi to HOME". */
 const SSID_AFTER = new RegExp(`\\b(?:wi-?fi|wlan|wireless|network|ssid|access point|hotspot)(?:\\s+(?:network|called|named|name|is|id|to))*(?:\\s*[:=])?\\s+${NAME}`, "gi");

@@ -1,6 +1,7 @@
 // The embedded language model against the hand-written held-out sets
-// (tests/nlu/heldout.tsv, and heldout-blind.tsv written after the generator's
-// last change; the overlap test checks both are apart from the generator).
+// (tests/nlu/heldout.tsv, and the blind sets, each written after the
+// generator's last change of its time; the overlap test checks all of them are
+// apart from the generator).
 // Prints intent accuracy, exact-slot accuracy, the figures per intent and the
 // confusion of the misses. The goal is 97% intent and 95% exact slots; the
 // thresholds below are what the model reaches today, under the goal: a change
@@ -15,19 +16,26 @@ const MODELS = join(REPO, "out/models");
 /** The goal. */
 const GOAL = { intent: 0.97, slots: 0.95 };
 /**
- * Reached (main set: 338/360 and 334/360; blind set: 125/135 and 118/135).
- * The blind thresholds came down from 94% and 90% when the three update tools
- * came: measured once after their rows were written, the 123 rows from before
- * reach 114 and 109 (they reached 116 and 111 with 21 tools), the 12 new ones
- * 11 and 9. The training is seeded, so these figures repeat exactly.
+ * Reached (main set: 334/347 and 331/347; blind set: 125/134 and 123/134;
+ * second blind set: 161/167 and 158/167). On 2026-12-07 the rows of these
+ * three sets that the generator had learned to write were taken out of them
+ * (21 rows, named in each file), so their figures are not comparable with
+ * earlier ones. The training is seeded, so these figures repeat exactly.
  */
-const MAIN_INTENT = 0.93;
-const MAIN_SLOTS = 0.92;
-const BLIND_INTENT = 0.92;
-const BLIND_SLOTS = 0.87;
-/** The third set (heldout-blind-2.tsv), measured once when it was written, before any generator change of its commit: 162/171 and 156/171. */
-const BLIND2_INTENT = 0.94;
-const BLIND2_SLOTS = 0.91;
+const MAIN_INTENT = 0.96;
+const MAIN_SLOTS = 0.95;
+const BLIND_INTENT = 0.93;
+const BLIND_SLOTS = 0.91;
+const BLIND2_INTENT = 0.96;
+const BLIND2_SLOTS = 0.94;
+/**
+ * The fourth set (heldout-blind-3.tsv), the figure to quote: measured once
+ * when it was written, after the generator's last change: 158/167 intents and
+ * 157/167 exact slots. One slot miss was a bug in reading the passphrase ("the
+ * password being X" took "being"); with it mended, 158/167 and 158/167.
+ */
+const BLIND3_INTENT = 0.94;
+const BLIND3_SLOTS = 0.94;
 let nlu: Understander;
 
 beforeAll(async () => {
@@ -94,4 +102,11 @@ test(`second blind held-out set: intent accuracy ≥ ${BLIND2_INTENT * 100}% and
   expect(m.n).toBeGreaterThanOrEqual(150);
   expect(m.intent).toBeGreaterThanOrEqual(BLIND2_INTENT);
   expect(m.slots).toBeGreaterThanOrEqual(BLIND2_SLOTS);
+});
+
+test(`fourth blind held-out set: intent accuracy ≥ ${BLIND3_INTENT * 100}% and exact-slot accuracy ≥ ${BLIND3_SLOTS * 100}%`, async () => {
+  const m = await measure("heldout-blind-3.tsv");
+  expect(m.n).toBeGreaterThanOrEqual(150);
+  expect(m.intent).toBeGreaterThanOrEqual(BLIND3_INTENT);
+  expect(m.slots).toBeGreaterThanOrEqual(BLIND3_SLOTS);
 });

@@ -26,6 +26,9 @@ describe("Wi-Fi words", () => {
     // No passphrase: no name either, and nothing is changed.
     expect(wifiWords("switch to auto mode")).toEqual({ ssid: undefined, psk: undefined, masked: "switch to auto mode", model: "switch to auto mode" });
     expect(maskSecrets("my password is swordfish123 ok")).toBe("my password is ******** ok");
+    // The word before the passphrase is not taken for it (and the passphrase left in clear).
+    expect(wifiWords('join "Barn", the password being "hay bales"')).toMatchObject({ ssid: "Barn", psk: "hay bales", masked: 'join "Barn", the password being ********' });
+    expect(maskSecrets("the key will be tractor-42")).toBe("the key will be ********");
   });
 
   test("the secret slot is validated and never described", () => {
