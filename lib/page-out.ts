@@ -6,14 +6,24 @@
 // back under memory pressure, but until then they are counted in the
 // program's resident memory (RSS) and sit in the device's RAM.
 //
-// giveBackFilePages() asks the kernel to take them back now: madvise(2) with
-// MADV_PAGEOUT (Linux 5.4 and later) on every read-only mapping of a file in
-// this process. A page the program still uses comes back at its next touch
-// (a page fault reads it from the page cache, or the file), so some time
-// later the program holds its working set rather than its start. Pages that
-// another process maps too (Bun's code shared with the supervisor and the
-// console) are left where they are by the kernel; writable mappings (the
-// knowledge base's shared memory, a library's data) are not touched.
+// giveBackFilePages() does it in two steps, both with madvise(2):
+//
+// 1. MADV_PAGEOUT (Linux 5.4 and later) on every read-only mapping of a file:
+//    the kernel reclaims the pages that only this process maps. They leave
+//    RAM.
+// 2. MADV_DONTNEED on the read-only file mappings that hold no page of this
+//    process's own (smaps' "Anonymous: 0 kB": no page was ever copied on
+//    write, as a library's relocated data is). These are the pages another
+//    process maps too (Bun's code, shared with the supervisor and the
+//    console), which step 1 leaves alone. This process stops mapping them;
+//    they stay in the page cache for the others, so the device's RAM does not
+//    change, but they are no longer resident in this process.
+//
+// A page the program still uses comes back at its next touch (a page fault
+// maps it again from the page cache, or reads the file), so some time later
+// the program holds its working set rather than its start. Writable mappings
+// (the knowledge base's shared memory, a library's data) and mappings with a
+// page of their own are never dropped: that would undo what was written.
 //
 // It goes through libc's madvise() with bun:ffi; where that cannot be loaded,
 // or the kernel refuses, it says why and changes nothing.
@@ -22,6 +32,8 @@ import { readFileSync } from "node:fs";
 
 /** MADV_PAGEOUT from <linux/mman.h>: reclaim the given pages now. */
 const MADV_PAGEOUT = 21;
+/** MADV_DONTNEED: unmap the given pages from this process (a file's clean pages come back from the page cache). */
+const MADV_DONTNEED = 4;
 
 /** The read-only, file-backed mappings of /proc/PID/maps: [start, end) addresses and the file. */
 export function fileMappings(maps: string): { start: bigint; end: bigint; file: string }[] {
@@ -32,6 +44,38 @@ export function fileMappings(maps: string): { start: bigint; end: bigint; file: 
     if (!m || m[4] === "0" || m[3]!.includes("w")) continue;
     out.push({ start: BigInt(`0x${m[1]}`), end: BigInt(`0x${m[2]}`), file: m[5]! });
   }
+  return out;
+}
+
+/**
+ * The read-only file mappings of /proc/PID/smaps that hold resident pages, none
+ * of them the process's own (Anonymous: 0 kB): the ones whose pages can be
+ * dropped from the process and mapped again from the file unchanged.
+ */
+export function cleanFileMappings(smaps: string): { start: bigint; end: bigint; file: string }[] {
+  const out: { start: bigint; end: bigint; file: string }[] = [];
+  let cur: { start: bigint; end: bigint; file: string } | undefined;
+  let rss = 0;
+  let anon = -1;
+  const flush = () => {
+    if (cur && rss > 0 && anon === 0) out.push(cur);
+    cur = undefined;
+  };
+  for (const line of smaps.split("\n")) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+    if (head) {
+      flush();
+      const [m] = fileMappings(line);
+      rss = 0;
+      anon = -1;
+      cur = m;
+      continue;
+    }
+    const f = /^(Rss|Anonymous):\s+(\d+) kB/.exec(line);
+    if (f?.[1] === "Rss") rss = Number(f[2]);
+    else if (f?.[1] === "Anonymous") anon = Number(f[2]);
+  }
+  flush();
   return out;
 }
 
@@ -84,6 +128,15 @@ export function giveBackFilePages(): GiveBack {
     if (madvise(m.start, m.end - m.start, MADV_PAGEOUT) === 0) done++;
     else refused ??= errno();
   }
+  // Step 2: what step 1 left because others map it too, from the mappings with no page of this process's own.
+  let dropped = 0;
+  if (done > 0) {
+    try {
+      for (const m of cleanFileMappings(readFileSync("/proc/self/smaps", "utf8"))) if (madvise(m.start, m.end - m.start, MADV_DONTNEED) === 0) dropped++;
+    } catch {
+      // No smaps (a kernel without it): step 1 alone.
+    }
+  }
   const after = residentKiB();
   if (done === 0) {
     return { ok: false, text: `start-up pages kept: the kernel refused MADV_PAGEOUT${refused === 22 ? " (EINVAL: it needs Linux 5.4 or later)" : refused !== undefined ? ` (errno ${refused})` : " (no file mappings)"}` };
@@ -94,6 +147,6 @@ export function giveBackFilePages(): GiveBack {
     mappings: done,
     beforeKiB: before?.rss ?? 0,
     afterKiB: after?.rss ?? 0,
-    text: `gave back the file pages used only at start: resident ${mib(before?.rss)} MiB -> ${mib(after?.rss)} MiB (file pages ${mib(before?.file)} -> ${mib(after?.file)} MiB, ${done} mappings); what is still used comes back as it is touched`,
+    text: `gave back the file pages used only at start: resident ${mib(before?.rss)} MiB -> ${mib(after?.rss)} MiB (file pages ${mib(before?.file)} -> ${mib(after?.file)} MiB; ${done} mappings paged out, ${dropped} of them also unmapped where other processes keep their pages); what is still used comes back as it is touched`,
   };
 }
