@@ -190,7 +190,7 @@ export async function evaluate(traces: Trace[], models: { forecast?: Scorer; ano
     const winner = cands.filter((c) => beats(c, rule)).sort((a, b) => b.found - a.found || (a.falseAlarmsPerDay ?? 0) - (b.falseAlarmsPerDay ?? 0))[0];
     if (rule.faults === 0) choices.push({ class: cls, uses: "rule", why: "no held-out fault of this class to judge a model on: the rule decides" });
     else if (winner) choices.push({ class: cls, uses: winner.detector as Decision, why: `${winner.detector} found ${winner.found} of ${winner.faults} with ${fmt(winner.falseAlarmsPerDay)} false alarms a day; the rule ${rule.found} with ${fmt(rule.falseAlarmsPerDay)}` });
-    else choices.push({ class: cls, uses: "rule", why: `no model way beat the rule (rule: ${rule.found} of ${rule.faults}, ${fmt(rule.falseAlarmsPerDay)} false alarms a day)` });
+    else choices.push({ class: cls, uses: "rule", why: `neither the model nor the model and the rule together beat the rule (rule: ${rule.found} of ${rule.faults}, ${fmt(rule.falseAlarmsPerDay)} false alarms a day)` });
   }
   return {
     date: new Date().toISOString(),
