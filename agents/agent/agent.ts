@@ -95,6 +95,20 @@ export interface AgentDeps {
   retrainCommand?: string[];
 }
 
+/**
+ * One step of the agent's CPU budget, from its use over the last minute
+ * (percent of a core): over the budget it ticks less often (up to ten times
+ * the configured tick), under 70% of it more often again. Far over (three
+ * times the budget) the models pause and the rules answer; they run again
+ * once the agent is back under twice its budget, so an agent that stays a
+ * little over (its tick already at the slowest) keeps its models running.
+ */
+export function budgetStep(s: { slowdown: number; modelsPaused: boolean }, pct: number, budget: number): { slowdown: number; modelsPaused: boolean } {
+  const modelsPaused = pct > 3 * budget ? true : pct < 2 * budget ? false : s.modelsPaused;
+  const slowdown = pct > budget ? Math.min(10, s.slowdown * 1.25) : pct < 0.7 * budget ? Math.max(1, s.slowdown / 1.25) : s.slowdown;
+  return { slowdown, modelsPaused };
+}
+
 export class Agent {
   readonly monitor: Monitor;
   readonly detector: Detector;
@@ -311,13 +325,9 @@ export class Agent {
     this.cpuWindow = this.cpuWindow.filter((x) => now - x.at <= 60_000);
     const span = Math.max(1000, now - this.cpuWindow[0]!.at + this.tickDelayMs());
     const pct = (this.cpuWindow.reduce((a, x) => a + x.cpuMs, 0) / span) * 100;
-    const over = pct > this.deps.config.cpuBudgetPercent * 3;
-    const under = pct < this.deps.config.cpuBudgetPercent;
-    if (over && !this.modelsPaused) this.modelsPaused = true;
-    else if (under && this.modelsPaused) this.modelsPaused = false;
-    const budget = this.deps.config.cpuBudgetPercent;
-    if (pct > budget) this.slowdown = Math.min(10, this.slowdown * 1.25);
-    else if (pct < 0.7 * budget) this.slowdown = Math.max(1, this.slowdown / 1.25);
+    const next = budgetStep({ slowdown: this.slowdown, modelsPaused: this.modelsPaused }, pct, this.deps.config.cpuBudgetPercent);
+    this.slowdown = next.slowdown;
+    this.modelsPaused = next.modelsPaused;
     this.cpuPercent = pct;
   }
 
