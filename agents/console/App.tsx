@@ -83,16 +83,20 @@ export function App(props: { engine: Engine; look: Look; onShell: (state: Consol
 
   useEffect(() => {
     let alive = true;
+    let t: ReturnType<typeof setTimeout> | undefined;
     const tick = async () => {
+      let wait = props.pollMs ?? 3000;
       try {
         const s = await engine.status();
         if (alive) setStatus(s);
+        // The strip's figures change once per tick of the agent: asking more often shows nothing new and costs the agent CPU.
+        if (s.tickMs) wait = Math.max(wait, s.tickMs);
       } catch {
         // keep the last status
       }
+      if (alive) t = setTimeout(tick, wait);
     };
     void tick();
-    const t = setInterval(tick, props.pollMs ?? 3000);
     let progressShown = false;
     const off = engine.onEvent((e: AgentEvent) => {
       const time = new Date(e.time).toISOString().slice(11, 19);
@@ -103,7 +107,7 @@ export function App(props: { engine: Engine; look: Look; onShell: (state: Consol
     });
     return () => {
       alive = false;
-      clearInterval(t);
+      clearTimeout(t);
       off();
     };
   }, [engine]);

@@ -19,6 +19,8 @@ export interface StatusLine {
   temperature?: number;
   failed: string[];
   mode: string;
+  /** How often the agent samples, ms: its figures are not newer between two ticks. */
+  tickMs?: number;
 }
 
 export interface Reply {
@@ -99,7 +101,7 @@ export class AgentEngine implements Engine {
         const s = r.result as AgentStatus;
         // An agent without its knowledge base forgets at a restart: the strip says so.
         const mode = s.knowledge?.state === "memory" ? `${s.mode}, knowledge off` : s.mode;
-        return { health: s.health, cpu: s.cpu_percent, memory: s.memory_percent, temperature: s.temperature_c, failed: s.failed_units, mode };
+        return { health: s.health, cpu: s.cpu_percent, memory: s.memory_percent, temperature: s.temperature_c, failed: s.failed_units, mode, tickMs: s.tick_ms };
       }
     } catch (e) {
       // the agent is down: what the supervisor knows
