@@ -580,6 +580,11 @@ export const CONTEXT = [
 
 export const CASUAL: [string, string][] = [["you", "u"], ["are", "r"], ["please", "plz"], ["thanks", "thx"], ["give me", "gimme"], ["let me", "lemme"], ["want to", "wanna"], ["going to", "gonna"], ["what is", "whats"], ["what's", "wats"], ["how is", "hows"], ["i am", "im"], ["do not", "dont"], ["is not", "isnt"], ["cannot", "cant"], ["because", "cuz"], ["okay", "k"], ["right now", "rn"], ["your", "ur"], ["the", "da"], ["with", "w"]];
 /** Ways to name a unit besides its bare name. */
+/** The tools whose request still says what to do when its unit is not named ("show me the logs"). */
+const UNNAMED_OK = new Set(["unit.logs", "unit.start", "unit.stop", "unit.restart"]);
+/** Words for a unit that is not named. */
+export const UNNAMED = ["the service", "the app", "the unit", "that service", "this service", "the program", "the daemon"];
+
 export const UNIT_FORMS = [`the ${UNIT}`, `${UNIT} service`, `the ${UNIT} service`, `the ${UNIT} unit`, `the ${UNIT} app`, `my ${UNIT}`, `our ${UNIT}`];
 
 /** A parsed template: a sequence of text and groups; a group is a list of alternatives, each a sequence. */
@@ -758,7 +763,10 @@ export function generate(perIntent: number, seed: number): Example[] {
     const tpls = TEMPLATES[intent]!;
     for (let n = 0; n < perIntent * (intent === "none" ? 1.5 : 1); n++) {
       // A class slot gets an everyday word, or (two times in five) a made-up one: a word the model has never seen.
-      const text = expand(pick(tpls, r), r).replace(/x(noun|verb|adj)x/g, (c) => (r() < 0.4 ? gibberish(r).split(" ")[0]! : pick(WORD_CLASSES[c]!, r)));
+      let text = expand(pick(tpls, r), r).replace(/x(noun|verb|adj)x/g, (c) => (r() < 0.4 ? gibberish(r).split(" ")[0]! : pick(WORD_CLASSES[c]!, r)));
+      // Now and then the unit is not named ("show me the logs", "restart the service"): the request is still for
+      // the unit's tool, and the understander asks which unit.
+      if (UNNAMED_OK.has(intent) && text.includes(UNIT) && !text.startsWith(UNIT) && r() < 0.05) text = text.replace(new RegExp(`(?: (?:of|for|from|on|to))? ${UNIT}(?:'s)?|${UNIT}(?:'s)? ?`), (m) => (r() < 0.5 ? "" : ` ${pick(UNNAMED, r)} `)).replace(/\s+/g, " ").trim();
       out.push({ text: augment(text, r), intent });
     }
   }
