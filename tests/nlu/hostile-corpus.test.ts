@@ -131,7 +131,7 @@ async function rig(opts: { mode: Mode; units?: Record<string, string>; files?: R
     policy: { ...M.DEFAULT_POLICY, mode: opts.mode },
     config: { ...M.DEFAULT_CONFIG, retrainEveryMs: 0, cpuBudgetPercent: 100 },
     // Processes outside every unit belong to this host, not to the test.
-    detector: { outsideScanMs: 1e12 },
+    detector: { outsideScanMs: Infinity },
     cgroupRoot: join(d, "no-cgroup"),
     monitor: { collectors: [], sysfsRoot: join(d, "no-sysfs") },
     updateJournal: join(d, "update", "journal.jsonl"),

@@ -54,7 +54,7 @@ describe("leaks and fork bombs, from cgroup files", () => {
     const write = (u: string, f: string, v: string) => writeFileSync(join(root, u, f), v);
     const units = (): UnitSummary[] => ["leaky", "flat"].map((name) => ({ name, description: "", state: "running", reason: "", since: 0, restarts: 0, ports: [] }));
     const mon = scriptedMonitor(units, {}, root);
-    const d = new Detector({ ...DEFAULT_DETECTOR, outsideScanMs: 1e12 });
+    const d = new Detector({ ...DEFAULT_DETECTOR, outsideScanMs: Infinity });
     const MB = 2 ** 20;
     let found: string[] = [];
     let at = -1;
@@ -84,7 +84,7 @@ describe("leaks and fork bombs, from cgroup files", () => {
     const root = mkdtempSync(join(tmpdir(), "paio-cg-"));
     mkdirSync(join(root, "bomb"));
     const mon = scriptedMonitor(() => [{ name: "bomb", description: "", state: "running", reason: "", since: 0, restarts: 0, ports: [] }], {}, root);
-    const d = new Detector({ ...DEFAULT_DETECTOR, outsideScanMs: 1e12 });
+    const d = new Detector({ ...DEFAULT_DETECTOR, outsideScanMs: Infinity });
     const out: string[] = [];
     for (let t = 0; t < 6; t++) {
       writeFileSync(join(root, "bomb", "pids.current"), String(t < 3 ? 2 : 2 + (t - 2) * 40));
@@ -101,7 +101,7 @@ describe("leaks and fork bombs, from cgroup files", () => {
     for (const u of ["pinned", "busy"]) mkdirSync(join(root, u));
     const units = (): UnitSummary[] => ["pinned", "busy"].map((name) => ({ name, description: "", state: "running", reason: "", since: 0, restarts: 0, ports: [] }));
     const mon = scriptedMonitor(units, { pinned: { limits: { pids_max: 64 } }, busy: { limits: { pids_max: 64 } } }, root);
-    const d = new Detector({ ...DEFAULT_DETECTOR, outsideScanMs: 1e12 });
+    const d = new Detector({ ...DEFAULT_DETECTOR, outsideScanMs: Infinity });
     const out: string[] = [];
     for (let t = 0; t < 4; t++) {
       writeFileSync(join(root, "pinned", "pids.current"), "64");

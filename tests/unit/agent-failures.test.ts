@@ -41,7 +41,7 @@ function agentOn(d: string, link: SupervisorLink, k: Knowledge, startLimitPauseM
   return new Agent({
     supervisor: link, knowledge: k, policy: DEFAULT_POLICY,
     config: { ...DEFAULT_CONFIG, retrainEveryMs: 0, cooldownMs: 0, startLimitPauseMs },
-    detector: { outsideScanMs: 1e12 },
+    detector: { outsideScanMs: Infinity },
     cgroupRoot: join(d, "no-cgroup"),
     monitor: { collectors: steady, sysfsRoot: join(d, "sys"), thermalPeriodMs: 0 },
     updateJournal: join(d, "journal.jsonl"),

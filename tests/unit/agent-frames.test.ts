@@ -156,7 +156,7 @@ describe("an idle agent's writes", () => {
       knowledge: k,
       policy: DEFAULT_POLICY,
       config: { ...DEFAULT_CONFIG, retrainEveryMs: 0 },
-      detector: { outsideScanMs: 1e12 },
+      detector: { outsideScanMs: Infinity },
       cgroupRoot: join(d, "no-cgroup"),
       monitor: { collectors: steady, sysfsRoot: join(d, "no-sysfs") },
     });

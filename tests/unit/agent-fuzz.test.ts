@@ -48,7 +48,7 @@ test(`${CASES} hostile requests to the agent's socket (seed ${SEED}): each answe
   agent = new Agent({
     supervisor: link, knowledge: k, policy: DEFAULT_POLICY,
     config: { ...DEFAULT_CONFIG, retrainEveryMs: 0 },
-    detector: { outsideScanMs: 1e12 },
+    detector: { outsideScanMs: Infinity },
     cgroupRoot: join(d, "no-cgroup"),
     monitor: { collectors: [], sysfsRoot: join(d, "no-sysfs") },
     updateJournal: join(d, "update", "journal.jsonl"),

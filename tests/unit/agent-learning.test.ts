@@ -122,7 +122,7 @@ function agentOn(world: World, k: Knowledge, root: string, config: Partial<Agent
     knowledge: k,
     policy: DEFAULT_POLICY,
     config: { ...DEFAULT_CONFIG, retrainEveryMs: 0, cooldownMs: 0, outcomeWindowMs: WINDOW, startLimitPauseMs: 0, ...config },
-    detector: { outsideScanMs: 1e12 },
+    detector: { outsideScanMs: Infinity },
     cgroupRoot: join(root, "cgroup"),
     monitor: { collectors: steady, sysfsRoot: join(root, "sys"), thermalPeriodMs: 0 },
     updateJournal: join(root, "journal.jsonl"),

@@ -340,7 +340,7 @@ function agentOn(root: string, k: Knowledge, sup: ReturnType<typeof supervisor>,
     knowledge: k,
     policy: { ...DEFAULT_POLICY, thermal: { ...DEFAULT_THERMAL, ...thermal } },
     config: { ...DEFAULT_CONFIG, retrainEveryMs: 0, cooldownMs: 0, ...config },
-    detector: { outsideScanMs: 1e12 },
+    detector: { outsideScanMs: Infinity },
     cgroupRoot: join(root, "no-cgroup"),
     monitor: { collectors: steady, sysfsRoot: root, thermalPeriodMs: 0 },
   });
@@ -430,7 +430,7 @@ describe("the agent and a hot SoC", () => {
     const steady: Collector[] = [{ name: "steady", minPeriodMs: 0, costMs: 0, lastRun: 0, last: {}, run: async () => ({ "sys.cpu_pct": 20 }) }];
     const agent = new Agent({
       supervisor: sup, knowledge: k, policy: { ...DEFAULT_POLICY, mode: "advise", thermal: { ...DEFAULT_THERMAL, hotForMs: 1000, coolForMs: 2000 } },
-      config: { ...DEFAULT_CONFIG, retrainEveryMs: 0 }, detector: { outsideScanMs: 1e12 }, cgroupRoot: join(root, "no-cgroup"),
+      config: { ...DEFAULT_CONFIG, retrainEveryMs: 0 }, detector: { outsideScanMs: Infinity }, cgroupRoot: join(root, "no-cgroup"),
       monitor: { collectors: steady, sysfsRoot: root, thermalPeriodMs: 0 },
     });
     const t0 = Date.now();

@@ -278,7 +278,7 @@ function agentIn(d: string, u: UpdateSystem, journal = join(d, "update", "journa
     knowledge: new Knowledge(join(d, "agent", "knowledge.db")),
     policy: DEFAULT_POLICY,
     config: { ...DEFAULT_CONFIG, retrainEveryMs: 0 },
-    detector: { outsideScanMs: 1e12 },
+    detector: { outsideScanMs: Infinity },
     cgroupRoot: join(d, "no-cgroup"),
     monitor: { collectors: [], sysfsRoot: join(d, "no-sysfs"), thermalPeriodMs: 0 },
     updates: u,

@@ -111,7 +111,7 @@ test(`${READS} reads of hostile console input (seed ${SEED}): nothing thrown, no
   agent = new Agent({
     supervisor: link, knowledge: k, policy: POLICY,
     config: { ...DEFAULT_CONFIG, retrainEveryMs: 0 },
-    detector: { outsideScanMs: 1e12 },
+    detector: { outsideScanMs: Infinity },
     cgroupRoot: join(d, "no-cgroup"),
     monitor: { collectors: [], sysfsRoot: join(d, "no-sysfs") },
     updateJournal: join(d, "update", "journal.jsonl"),

@@ -239,7 +239,7 @@ describe("the agent's tick", () => {
       knowledge: k,
       policy: DEFAULT_POLICY,
       config: { ...DEFAULT_CONFIG, retrainEveryMs: 1000, cpuBudgetPercent: 100 },
-      detector: { outsideScanMs: 1e12 },
+      detector: { outsideScanMs: Infinity },
       cgroupRoot: join(dev.state, "no-cgroup"),
       monitor: { collectors: steady, sysfsRoot: join(dev.state, "no-sysfs") },
       models,
