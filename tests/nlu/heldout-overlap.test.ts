@@ -154,6 +154,11 @@ describe("the held-out sets are held out", () => {
     expect(produced.map(({ r, by }) => `${r.file} line ${r.line} "${r.text}" = template expansion "${by}" (${EXPANDED.get(by!.replace(/ \(with the typo.*$/, ""))})`)).toEqual([]);
   });
 
+  test("every row of a unit's tool names its unit (the check above does not undo the generator's leaving a unit unnamed)", () => {
+    const unnamed = rows.filter((r) => ["unit.logs", "unit.start", "unit.stop", "unit.restart"].includes(r.intent) && r.slots.unit === undefined);
+    expect(unnamed.map((r) => `${r.file} line ${r.line} "${r.text}"`)).toEqual([]);
+  });
+
   test("the held-out set and the training set share no row", () => {
     // The training sets of every network of the model.
     const training = new Set(memberSeeds().flatMap((s) => trainingExamples(s)).map((e) => key(canonical(e.text, []))));
