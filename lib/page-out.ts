@@ -35,9 +35,16 @@ const MADV_PAGEOUT = 21;
 /** MADV_DONTNEED: unmap the given pages from this process (a file's clean pages come back from the page cache). */
 const MADV_DONTNEED = 4;
 
-/** The read-only, file-backed mappings of /proc/PID/maps: [start, end) addresses and the file. */
-export function fileMappings(maps: string): { start: bigint; end: bigint; file: string }[] {
-  const out: { start: bigint; end: bigint; file: string }[] = [];
+/** A mapping of a file: [start, end) addresses and the file. */
+export interface FileMapping {
+  start: bigint;
+  end: bigint;
+  file: string;
+}
+
+/** The read-only, file-backed mappings of /proc/PID/maps. */
+export function fileMappings(maps: string): FileMapping[] {
+  const out: FileMapping[] = [];
   for (const line of maps.split("\n")) {
     // "7f1c2a000000-7f1c2a400000 r-xp 00000000 08:01 1234   /usr/lib/x86_64-linux-gnu/libonnxruntime.so.1"
     const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ (\d+)\s+(\/.*)$/.exec(line);
@@ -52,9 +59,9 @@ export function fileMappings(maps: string): { start: bigint; end: bigint; file: 
  * of them the process's own (Anonymous: 0 kB): the ones whose pages can be
  * dropped from the process and mapped again from the file unchanged.
  */
-export function cleanFileMappings(smaps: string): { start: bigint; end: bigint; file: string }[] {
-  const out: { start: bigint; end: bigint; file: string }[] = [];
-  let cur: { start: bigint; end: bigint; file: string } | undefined;
+export function cleanFileMappings(smaps: string): FileMapping[] {
+  const out: FileMapping[] = [];
+  let cur: FileMapping | undefined;
   let rss = 0;
   let anon = -1;
   const flush = () => {
@@ -62,13 +69,12 @@ export function cleanFileMappings(smaps: string): { start: bigint; end: bigint; 
     cur = undefined;
   };
   for (const line of smaps.split("\n")) {
-    const head = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
-    if (head) {
+    // A mapping's own line, as in /proc/PID/maps; its fields follow.
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) {
       flush();
-      const [m] = fileMappings(line);
+      cur = fileMappings(line)[0];
       rss = 0;
       anon = -1;
-      cur = m;
       continue;
     }
     const f = /^(Rss|Anonymous):\s+(\d+) kB/.exec(line);

@@ -766,7 +766,7 @@ export function generate(perIntent: number, seed: number): Example[] {
       let text = expand(pick(tpls, r), r).replace(/x(noun|verb|adj)x/g, (c) => (r() < 0.4 ? gibberish(r).split(" ")[0]! : pick(WORD_CLASSES[c]!, r)));
       // Now and then the unit is not named ("show me the logs", "restart the service"): the request is still for
       // the unit's tool, and the understander asks which unit.
-      if (UNNAMED_OK.has(intent) && text.includes(UNIT) && !text.startsWith(UNIT) && r() < 0.05) text = text.replace(new RegExp(`(?: (?:of|for|from|on|to))? ${UNIT}(?:'s)?|${UNIT}(?:'s)? ?`), (m) => (r() < 0.5 ? "" : ` ${pick(UNNAMED, r)} `)).replace(/\s+/g, " ").trim();
+      if (UNNAMED_OK.has(intent) && text.includes(UNIT) && !text.startsWith(UNIT) && r() < 0.05) text = text.replace(new RegExp(`(?: (?:of|for|from|on|to))? ${UNIT}(?:'s)?|${UNIT}(?:'s)? ?`), () => (r() < 0.5 ? "" : ` ${pick(UNNAMED, r)} `)).replace(/\s+/g, " ").trim();
       out.push({ text: augment(text, r), intent });
     }
   }
